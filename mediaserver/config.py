@@ -1,0 +1,477 @@
+"""The server's configuration: strict pydantic models, loaded from YAML with every problem reported by path.
+
+Design (after Frigate's config): every model forbids unknown keys, so a typo is an error, and every field
+has bounds, a default and a description. Global ``recording`` and ``motion`` settings are merged into each
+camera once, at load. Secrets (camera passwords, the token signing key) are ``SecretStr`` and may come from
+the environment with ``${VAR}`` or ``${VAR:-default}``; they are never printed or returned by the API.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+_M = TypeVar("_M", bound=BaseModel)
+
+# Ids appear in URLs, file names and log lines: keep them to a safe, readable alphabet.
+Ident = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+_IDENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------------------------- server
+
+
+class TlsConfig(_Strict):
+    mode: Literal["off", "files", "self_signed"] = Field(
+        "off",
+        description="off: plain HTTP (fine on localhost); files: use cert_file/key_file; "
+        "self_signed: generate a certificate into the data dir on first run.",
+    )
+    cert_file: Path | None = Field(None, description="PEM certificate chain (mode=files).")
+    key_file: Path | None = Field(None, description="PEM private key (mode=files).")
+    self_signed_hostnames: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"],
+        min_length=1,
+        max_length=32,
+        description="Names and addresses the self-signed certificate is valid for.",
+    )
+
+
+class IceServerConfig(_Strict):
+    urls: list[Annotated[str, StringConstraints(pattern=r"^(stun|stuns|turn|turns):")]] = Field(
+        ..., min_length=1, description="stun:/turn: URLs of one ICE server."
+    )
+    username: str | None = Field(None, max_length=256, description="TURN username.")
+    credential: SecretStr | None = Field(None, description="TURN credential (use ${ENV_VAR}).")
+
+
+class ServerConfig(_Strict):
+    host: str = Field("127.0.0.1", min_length=1, description="Address the HTTP server binds.")
+    port: int = Field(8080, ge=0, le=65535, description="HTTP(S) port; 0 picks a free port.")
+    public_url: str | None = Field(
+        None, pattern=r"^https?://", description="URL sites use to reach the server (links, join URLs)."
+    )
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="HTTPS settings.")
+    ice_servers: list[IceServerConfig] = Field(
+        default_factory=list, max_length=16, description="STUN/TURN servers offered to browsers."
+    )
+    rtp_port_min: int = Field(40000, ge=1024, le=65535, description="Lowest UDP port for media.")
+    rtp_port_max: int = Field(40999, ge=1024, le=65535, description="Highest UDP port for media.")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, le=64 << 20, description="Largest accepted HTTP request body, in bytes."
+    )
+    shutdown_timeout_s: float = Field(
+        10.0, ge=0.5, le=300, description="Seconds graceful shutdown waits for open work to finish."
+    )
+    log_format: Literal["text", "json"] = Field("text", description="Log line format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+
+class StorageConfig(_Strict):
+    data_dir: Path = Field(Path("data"), description="Root for the index, recordings, keys and exports.")
+    database_url: str | None = Field(
+        None,
+        pattern=r"^(sqlite:///.+|postgresql://.+)$",
+        description="Index database; default sqlite:///<data_dir>/mediaserver.db. "
+        "PostgreSQL is reserved for a later backend.",
+    )
+
+    def sqlite_path(self) -> Path:
+        """Return the SQLite file the index lives in."""
+        if self.database_url is None:
+            return self.data_dir / "mediaserver.db"
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+
+# ----------------------------------------------------------------------------------------------- auth
+
+
+class LockoutConfig(_Strict):
+    max_failures: int = Field(5, ge=1, le=100, description="Failed logins that trigger a lockout.")
+    window_s: float = Field(30.0, ge=1, le=3600, description="Window in which failures are counted.")
+    lockout_s: float = Field(300.0, ge=1, le=86400, description="How long a locked account/address waits.")
+
+
+class PasswordPolicy(_Strict):
+    min_length: int = Field(10, ge=8, le=128, description="Shortest accepted password.")
+    min_classes: int = Field(
+        3, ge=1, le=4, description="Character classes required (lower, upper, digit, symbol)."
+    )
+
+
+class AuthConfig(_Strict):
+    token_secret: SecretStr | None = Field(
+        None,
+        description="HMAC key that signs bearer tokens (use ${ENV_VAR}); generated into the data dir if unset.",
+    )
+    access_token_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400, description="Lifetime of a login token.")
+    join_token_ttl_s: int = Field(
+        24 * 3600, ge=60, le=90 * 86400, description="Default lifetime of a site's join token."
+    )
+    lockout: LockoutConfig = Field(default_factory=LockoutConfig, description="Login lockout policy.")
+    password_policy: PasswordPolicy = Field(default_factory=PasswordPolicy, description="Password rules.")
+    initial_admin: Ident = Field(
+        "admin", description="User created on first start with a random password that must be changed."
+    )
+
+
+# ------------------------------------------------------------------------------------------ conference
+
+
+class SiteRole(StrEnum):
+    HOST = "host"
+    COMMUNE = "commune"
+    TOWN = "town"
+    ORGANISATION = "organisation"
+    PARTY = "party"
+
+
+class SiteConfig(_Strict):
+    name: str = Field(..., min_length=1, max_length=120, description="Display name (Vietnamese).")
+    name_en: str | None = Field(None, max_length=120, description="Display name in English.")
+    role: SiteRole = Field(SiteRole.COMMUNE, description="The site's place in the district.")
+
+
+class RoomConfig(_Strict):
+    name: str = Field(..., min_length=1, max_length=120, description="Display name of the room.")
+    host_site: Ident = Field(..., description="Site that chairs the meeting and sees every other site.")
+    sites: list[Ident] | Literal["all"] = Field("all", description="Sites allowed to join, or 'all'.")
+    max_sites: int = Field(40, ge=2, le=64, description="Most sites connected at once.")
+    auto_record: bool = Field(False, description="Record the room whenever a meeting is running.")
+
+
+# -------------------------------------------------------------------------------------------- cameras
+
+
+class RecordSettings(_Strict):
+    mode: Literal["continuous", "motion", "off"] = Field("motion", description="What footage is kept.")
+    segment_seconds: float = Field(10.0, ge=2, le=120, description="Target segment length (cut on keyframes).")
+    pre_padding_s: float = Field(5.0, ge=0, le=120, description="Footage kept before motion (mode=motion).")
+    post_padding_s: float = Field(10.0, ge=0, le=600, description="Footage kept after motion (mode=motion).")
+    retain_days: float = Field(7.0, ge=0, le=3650, description="Days continuous footage is kept.")
+    motion_retain_days: float = Field(30.0, ge=0, le=3650, description="Days footage with motion is kept.")
+    events_retain_days: float = Field(
+        90.0, ge=0, le=3650, description="Days motion events and thumbnails are kept."
+    )
+
+
+class MotionSettings(_Strict):
+    enabled: bool = Field(True, description="Analyse the sub stream for motion.")
+    analysis_fps: float = Field(5.0, ge=0.5, le=30, description="Frames per second analysed.")
+    threshold: int = Field(25, ge=1, le=255, description="Per-pixel luminance change that counts.")
+    min_area_pct: float = Field(0.2, ge=0, le=100, description="Smallest changed area, % of the frame.")
+    min_event_s: float = Field(1.0, ge=0, le=600, description="Shortest motion reported as an event.")
+    masks: list[list[tuple[float, float]]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Polygons to ignore, in relative (0..1) image coordinates.",
+    )
+    zones: dict[Ident, list[tuple[float, float]]] = Field(
+        default_factory=dict, description="Named polygons (relative coordinates) events are tagged with."
+    )
+
+
+class OnvifConfig(_Strict):
+    host: str = Field(..., min_length=1, description="Camera address.")
+    port: int = Field(80, ge=1, le=65535, description="ONVIF HTTP port.")
+    username: str = Field("admin", max_length=128, description="ONVIF/RTSP user.")
+    password: SecretStr = Field(SecretStr(""), description="ONVIF/RTSP password (use ${ENV_VAR}).")
+
+
+class StreamsConfig(_Strict):
+    main_url: str | None = Field(None, pattern=r"^rtsps?://", description="Main (high-res) stream URL.")
+    sub_url: str | None = Field(None, pattern=r"^rtsps?://", description="Sub (low-res) stream URL.")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+
+
+class CameraConfig(_Strict):
+    name: str = Field(..., min_length=1, max_length=120, description="Display name.")
+    enabled: bool = Field(True, description="Ingest this camera.")
+    onvif: OnvifConfig | None = Field(None, description="ONVIF device (streams discovered from it).")
+    streams: StreamsConfig = Field(default_factory=StreamsConfig, description="Explicit RTSP stream URLs.")
+    record: RecordSettings | None = Field(None, description="Overrides of the global 'recording' section.")
+    motion: MotionSettings | None = Field(None, description="Overrides of the global 'motion' section.")
+
+
+# ----------------------------------------------------------------------------------- storage policies
+
+
+class RetentionConfig(_Strict):
+    disk_quota_gb: float | None = Field(None, gt=0, description="Most space footage may use; unset: no quota.")
+    min_free_gb: float = Field(2.0, ge=0, description="Free space kept on the data disk at all times.")
+    sweep_interval_s: float = Field(300.0, ge=10, le=86400, description="How often retention runs.")
+
+
+class ScheduleConfig(_Strict):
+    action: str = Field(
+        ..., pattern=r"^[a-z_]+(\.[a-z_]+)+$", description="Registered job handler, e.g. 'room.start'."
+    )
+    kind: Literal["once", "interval", "cron"] = Field(..., description="How the job repeats.")
+    at: datetime | None = Field(None, description="When a 'once' job runs (naive times use 'timezone').")
+    every_s: float | None = Field(None, ge=1, le=366 * 86400, description="Period of an 'interval' job.")
+    cron: str | None = Field(None, description="Five-field cron expression of a 'cron' job.")
+    timezone: str | None = Field(None, description="Time zone of 'at'/'cron'; default: the global one.")
+    grace_s: float = Field(
+        300.0, ge=0, le=7 * 86400, description="How late a missed run may still start after downtime."
+    )
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments passed to the handler.")
+    enabled: bool = Field(True, description="Run this job.")
+
+
+# --------------------------------------------------------------------------------------------- root
+
+
+class Config(_Strict):
+    timezone: str = Field(DEFAULT_TIMEZONE, description="Zone the UI and schedules use; storage is UTC.")
+    server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP, TLS and ICE.")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Data dir and index.")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Tokens, lockout, passwords.")
+    sites: dict[Ident, SiteConfig] = Field(default_factory=dict, description="Conference sites by id.")
+    rooms: dict[Ident, RoomConfig] = Field(default_factory=dict, description="Conference rooms by id.")
+    cameras: dict[Ident, CameraConfig] = Field(default_factory=dict, description="Cameras by id.")
+    recording: RecordSettings = Field(default_factory=RecordSettings, description="Camera recording defaults.")
+    motion: MotionSettings = Field(default_factory=MotionSettings, description="Motion analysis defaults.")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Disk safety rules.")
+    schedules: dict[Ident, ScheduleConfig] = Field(default_factory=dict, description="Scheduled jobs by id.")
+
+    def camera_record(self, camera_id: str) -> RecordSettings:
+        """Return a camera's recording settings (global defaults merged at load)."""
+        rec = self.cameras[camera_id].record
+        assert rec is not None, "merged at load"
+        return rec
+
+    def camera_motion(self, camera_id: str) -> MotionSettings:
+        """Return a camera's motion settings (global defaults merged at load)."""
+        mot = self.cameras[camera_id].motion
+        assert mot is not None, "merged at load"
+        return mot
+
+
+# ------------------------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem at a dotted path."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '<root>'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class _Loader(yaml.SafeLoader):
+    """A SafeLoader that records duplicate mapping keys instead of silently keeping the last one."""
+
+    duplicates: list[tuple[yaml.Node, str]]
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            loader.duplicates.append((node, str(key)))
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+
+
+def _find_paths(node: yaml.Node, target: yaml.Node, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    if node is target:
+        yield prefix
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield from _find_paths(v, target, (*prefix, str(k.value)))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from _find_paths(v, target, (*prefix, str(i)))
+
+
+def _parse_yaml(text: str, problems: list[Problem]) -> Any:
+    loader = _Loader(text)
+    loader.duplicates = []
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else {}  # type: ignore[no-untyped-call]
+    except yaml.YAMLError as exc:
+        problems.append(Problem("", f"not valid YAML: {exc}"))
+        return None
+    finally:
+        loader.dispose()
+    for mapping_node, key in loader.duplicates:
+        path = next(_find_paths(root, mapping_node), ())
+        problems.append(Problem(".".join((*path, key)), "duplicate key (each id may appear only once)"))
+    return data
+
+
+def _expand_env(value: Any, path: tuple[str, ...], env: Mapping[str, str], problems: list[Problem]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, (*path, str(k)), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, (*path, str(i)), env, problems) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(Problem(".".join(path), f"environment variable {name} is not set"))
+            return ""
+
+        return _ENV_RE.sub(sub, value)
+    return value
+
+
+_MESSAGES = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "missing": "required field is missing",
+    "string_pattern_mismatch": "must match {pattern}",
+}
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        # Unions and tagged types add the member's type name to the location; users never wrote that.
+        loc = [p for p in loc if not p[:1].isupper() and p not in ("literal['all']", "list[str]")]
+        template = _MESSAGES.get(err["type"])
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the documented fields)"
+        elif template:
+            msg = template.format(**err.get("ctx", {}))
+        else:
+            msg = err["msg"]
+        out.append(Problem(".".join(loc), msg))
+    return out
+
+
+def _check_timezone(name: str, path: str, problems: list[Problem]) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(Problem(path, f"unknown time zone {name!r}"))
+
+
+def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
+    """Cross-field rules pydantic cannot express on one field; also merge camera defaults."""
+    _check_timezone(cfg.timezone, "timezone", problems)
+    if cfg.server.rtp_port_min > cfg.server.rtp_port_max:
+        problems.append(Problem("server.rtp_port_max", "must be >= server.rtp_port_min"))
+    tls = cfg.server.tls
+    if tls.mode == "files":
+        for field in ("cert_file", "key_file"):
+            if getattr(tls, field) is None:
+                problems.append(Problem(f"server.tls.{field}", "required when mode is 'files'"))
+    if cfg.storage.database_url and cfg.storage.database_url.startswith("postgresql://"):
+        problems.append(Problem("storage.database_url", "the PostgreSQL backend is not available yet"))
+    hosts = [sid for sid, s in cfg.sites.items() if s.role == SiteRole.HOST]
+    if cfg.sites and len(hosts) != 1:
+        problems.append(Problem("sites", f"exactly one site must have role 'host' (found {len(hosts)})"))
+    for rid, room in cfg.rooms.items():
+        if room.host_site not in cfg.sites:
+            problems.append(Problem(f"rooms.{rid}.host_site", f"unknown site {room.host_site!r}"))
+        if room.sites != "all":
+            for i, sid in enumerate(room.sites):
+                if sid not in cfg.sites:
+                    problems.append(Problem(f"rooms.{rid}.sites.{i}", f"unknown site {sid!r}"))
+            if len(set(room.sites)) != len(room.sites):
+                problems.append(Problem(f"rooms.{rid}.sites", "lists a site more than once"))
+    for cid, cam in cfg.cameras.items():
+        if cam.onvif is None and cam.streams.main_url is None:
+            problems.append(Problem(f"cameras.{cid}", "needs 'onvif' or 'streams.main_url'"))
+        cam.record = _merge(cfg.recording, cam.record)
+        cam.motion = _merge(cfg.motion, cam.motion)
+    for jid, job in cfg.schedules.items():
+        needed = {"once": "at", "interval": "every_s", "cron": "cron"}[job.kind]
+        if getattr(job, needed) is None:
+            problems.append(Problem(f"schedules.{jid}.{needed}", f"required when kind is '{job.kind}'"))
+        if job.cron is not None and not croniter.is_valid(job.cron):
+            problems.append(Problem(f"schedules.{jid}.cron", f"not a valid cron expression: {job.cron!r}"))
+        if job.timezone is not None:
+            _check_timezone(job.timezone, f"schedules.{jid}.timezone", problems)
+
+
+def _merge(default: _M, override: _M | None) -> _M:
+    """Return ``default`` with the fields ``override`` set explicitly (a camera's own values win)."""
+    if override is None:
+        return default.model_copy(deep=True)
+    return default.model_copy(update=override.model_dump(exclude_unset=True), deep=True)
+
+
+def parse_config(text: str, env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate YAML text, raising ConfigError with every problem found."""
+    problems: list[Problem] = []
+    data = _parse_yaml(text, problems)
+    if data is None and not problems:
+        data = {}
+    if data is not None and not isinstance(data, dict):
+        problems.append(Problem("", "the top level must be a mapping of sections"))
+        data = None
+    cfg: Config | None = None
+    if data is not None:
+        data = _expand_env(data, (), os.environ if env is None else env, problems)
+        try:
+            cfg = Config.model_validate(data)
+        except ValidationError as exc:
+            problems.extend(_pydantic_problems(exc))
+    if cfg is not None:
+        _check_semantics(cfg, problems)
+    if problems or cfg is None:
+        raise ConfigError(problems)
+    return cfg
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Load a config file; relative data paths are taken relative to the file's folder."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read {p}: {exc.strerror}")]) from exc
+    cfg = parse_config(text, env)
+    base = p.resolve().parent
+    if not cfg.storage.data_dir.is_absolute():
+        cfg.storage.data_dir = base / cfg.storage.data_dir
+    if cfg.storage.database_url and not Path(cfg.storage.database_url[len("sqlite:///") :]).is_absolute():
+        cfg.storage.database_url = f"sqlite:///{base / cfg.storage.database_url[len('sqlite:///') :]}"
+    return cfg
+
+
+def is_ident(value: str) -> bool:
+    """Return whether ``value`` is a valid id for a site, room, camera or job."""
+    return bool(_IDENT_RE.match(value))

@@ -1,0 +1,187 @@
+"""The SQLite connection pair behind the storage index, and its versioned migrations.
+
+Why two connections: SQLite in WAL mode lets readers run beside one writer, so reads (searches, listings)
+never queue behind a long write. Both run in aiosqlite's own threads, so no call blocks the event loop.
+Writes are serialised with an asyncio lock and always run inside ``BEGIN IMMEDIATE`` … ``COMMIT``: a killed
+process leaves either the whole transaction or none of it (WAL + journalled commits).
+
+Migrations are numbered SQL files in ``migrations/`` (``0001_initial.sql``, …). Each is applied in one
+transaction together with ``PRAGMA user_version``, so a crash mid-migration leaves the previous version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+_MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+Params = Sequence[Any] | dict[str, Any]
+
+
+class MigrationError(RuntimeError):
+    """The database is newer than this program, or a migration failed."""
+
+
+def available_migrations() -> list[tuple[int, str, str]]:
+    """Return (version, name, sql) for every migration shipped with the package, in order."""
+    out = []
+    for entry in resources.files("mediaserver.storage.migrations").iterdir():
+        m = _MIGRATION_RE.match(entry.name)
+        if m:
+            out.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    out.sort()
+    for i, (version, name, _) in enumerate(out, start=1):
+        if version != i:
+            raise MigrationError(f"migration numbering has a gap or duplicate at {name}")
+    return out
+
+
+class Database:
+    """An open SQLite index: one serialised writer connection and one reader connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._read_lock = asyncio.Lock()
+
+    @property
+    def schema_version(self) -> int:
+        """Return the schema version this program writes."""
+        return len(available_migrations())
+
+    async def open(self, target_version: int | None = None) -> None:
+        """Open the file (creating it), set pragmas and apply pending migrations up to ``target_version``."""
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode=WAL")
+        await self._migrate(target_version)
+        self._reader = await self._connect()
+        await self._reader.execute("PRAGMA query_only=ON")
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.row_factory = sqlite3.Row
+        await conn.execute("PRAGMA foreign_keys=ON")
+        # NORMAL in WAL mode: a power cut can lose the last commits but never corrupts the file.
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return conn
+
+    async def close(self) -> None:
+        """Checkpoint the WAL into the main file and close both connections; idempotent."""
+        reader, writer = self._reader, self._writer
+        self._reader = self._writer = None
+        if reader is not None:
+            await reader.close()
+        if writer is not None:
+            async with self._write_lock:
+                try:
+                    await writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error as exc:  # still consistent; the WAL is replayed on next open
+                    logger.warning("WAL checkpoint at close failed: %s", exc)
+                await writer.close()
+
+    async def user_version(self) -> int:
+        """Return the schema version stored in the file."""
+        row = await self.fetchone("PRAGMA user_version")
+        assert row is not None
+        return int(row[0])
+
+    async def _migrate(self, target_version: int | None) -> None:
+        assert self._writer is not None
+        migrations = available_migrations()
+        target = len(migrations) if target_version is None else target_version
+        async with self._writer.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(migrations):
+            raise MigrationError(
+                f"{self.path} has schema version {current}, newer than this program's {len(migrations)}; "
+                "upgrade mediaserver instead of downgrading the database"
+            )
+        for version, name, sql in migrations:
+            if version <= current or version > target:
+                continue
+            logger.info("applying migration %s to %s", name, self.path)
+            script = f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={version};\nCOMMIT;"
+            try:
+                await self._writer.executescript(script)
+            except sqlite3.Error as exc:
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
+                raise MigrationError(f"migration {name} failed: {exc}") from exc
+
+    # ------------------------------------------------------------------------------------ access
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run the block's writes atomically on the writer connection (BEGIN IMMEDIATE … COMMIT)."""
+        if self._writer is None:
+            raise RuntimeError("database is not open")
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one write statement in its own transaction; return the last row id."""
+        async with self.transaction() as conn:
+            cur = await conn.execute(sql, params)
+            rowid = cur.lastrowid or 0
+            await cur.close()
+            return rowid
+
+    async def execute_rowcount(self, sql: str, params: Params = ()) -> int:
+        """Run one write statement in its own transaction; return how many rows it changed."""
+        async with self.transaction() as conn:
+            cur = await conn.execute(sql, params)
+            count = cur.rowcount
+            await cur.close()
+            return count
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run one write statement for many parameter rows in a single transaction."""
+        async with self.transaction() as conn:
+            await conn.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Run a read query on the reader connection and return every row."""
+        conn = self._reader or self._writer
+        if conn is None:
+            raise RuntimeError("database is not open")
+        async with self._read_lock if conn is self._reader else self._write_lock:
+            async with conn.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        """Run a read query on the reader connection and return its first row, if any."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def integrity_check(self) -> str:
+        """Return SQLite's integrity check verdict ('ok' when healthy)."""
+        row = await self.fetchone("PRAGMA integrity_check")
+        return str(row[0]) if row else "no answer"

@@ -1,0 +1,721 @@
+"""Repositories: the only place SQL lives. Callers get and give typed records, never rows or SQL.
+
+A PostgreSQL backend later replaces ``Database`` and the SQL dialect here; no handler changes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mediaserver.storage.db import Database
+
+ROLES = ("admin", "operator", "security", "participant")
+
+
+def _now() -> float:
+    return time.time()
+
+
+# ------------------------------------------------------------------------------------------ records
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    password_hash: str
+    role: str
+    must_change_password: bool
+    disabled: bool
+    created_at: float
+    password_changed_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    jti: str
+    user_id: int | None
+    kind: str
+    role: str
+    site_id: str | None
+    room_id: str | None
+    issued_at: float
+    expires_at: float
+    revoked_at: float | None
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    name: str
+    name_en: str | None
+    role: str
+    source: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: str
+    name: str
+    host_site_id: str
+    all_sites: bool
+    site_ids: tuple[str, ...]
+    max_sites: int
+    auto_record: bool
+    locked: bool
+    source: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSession:
+    id: int
+    room_id: str
+    started_at: float
+    ended_at: float | None
+    started_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Camera:
+    id: str
+    name: str
+    source: str
+    active: bool
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    id: int
+    camera_id: str
+    started_at: float
+    ended_at: float | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    id: int
+    camera_id: str | None
+    stream: str
+    room_session_id: int | None
+    site_id: str | None
+    path: str
+    start_at: float
+    end_at: float
+    bytes: int
+    keyframes: int
+    motion_score: float
+
+
+@dataclass(frozen=True, slots=True)
+class MotionEvent:
+    id: int
+    camera_id: str
+    start_at: float
+    end_at: float | None
+    peak_score: float
+    zones: list[str]
+    thumbnail_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    action: str
+    kind: str
+    spec: str
+    timezone: str
+    grace_s: float
+    args: dict[str, Any]
+    enabled: bool
+    source: str
+    next_run_at: float | None
+    last_run_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    id: int
+    job_id: str
+    scheduled_for: float
+    started_at: float
+    ended_at: float | None
+    outcome: str
+    late_s: float
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: float
+    actor: str
+    actor_role: str
+    action: str
+    target: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    remote: str = ""
+
+
+class NotFound(LookupError):
+    """The record does not exist."""
+
+
+class Conflict(ValueError):
+    """The write would break a uniqueness or reference rule."""
+
+
+# ------------------------------------------------------------------------------------ repositories
+
+
+class _Repo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+
+class UserRepo(_Repo):
+    @staticmethod
+    def _user(r: sqlite3.Row) -> User:
+        return User(
+            r["id"], r["username"], r["password_hash"], r["role"], bool(r["must_change_password"]),
+            bool(r["disabled"]), r["created_at"], r["password_changed_at"],
+        )
+
+    async def create(self, username: str, password_hash: str, role: str, must_change: bool = False) -> User:
+        """Create a user; raise Conflict if the name is taken."""
+        now = _now()
+        try:
+            uid = await self.db.execute(
+                "INSERT INTO users (username, password_hash, role, must_change_password, created_at,"
+                " password_changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (username, password_hash, role, int(must_change), now, now),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"user {username!r} already exists") from exc
+        return User(uid, username, password_hash, role, must_change, False, now, now)
+
+    async def get(self, user_id: int) -> User | None:
+        """Return the user with this id."""
+        r = await self.db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
+        return self._user(r) if r else None
+
+    async def by_name(self, username: str) -> User | None:
+        """Return the user with this name."""
+        r = await self.db.fetchone("SELECT * FROM users WHERE username = ?", (username,))
+        return self._user(r) if r else None
+
+    async def list(self) -> list[User]:
+        """Return every user, by name."""
+        return [self._user(r) for r in await self.db.fetchall("SELECT * FROM users ORDER BY username")]
+
+    async def count(self) -> int:
+        """Return how many users exist."""
+        r = await self.db.fetchone("SELECT COUNT(*) FROM users")
+        return int(r[0]) if r else 0
+
+    async def set_password(self, user_id: int, password_hash: str, must_change: bool = False) -> None:
+        """Replace a user's password hash."""
+        n = await self.db.execute_rowcount(
+            "UPDATE users SET password_hash = ?, must_change_password = ?, password_changed_at = ? WHERE id = ?",
+            (password_hash, int(must_change), _now(), user_id),
+        )
+        if not n:
+            raise NotFound(f"user {user_id}")
+
+    async def update(self, user_id: int, *, role: str | None = None, disabled: bool | None = None) -> None:
+        """Change a user's role or disabled flag."""
+        n = await self.db.execute_rowcount(
+            "UPDATE users SET role = COALESCE(?, role), disabled = COALESCE(?, disabled) WHERE id = ?",
+            (role, None if disabled is None else int(disabled), user_id),
+        )
+        if not n:
+            raise NotFound(f"user {user_id}")
+
+    async def delete(self, user_id: int) -> None:
+        """Delete a user and (by cascade) their tokens."""
+        if not await self.db.execute_rowcount("DELETE FROM users WHERE id = ?", (user_id,)):
+            raise NotFound(f"user {user_id}")
+
+
+class TokenRepo(_Repo):
+    @staticmethod
+    def _tok(r: sqlite3.Row) -> TokenRecord:
+        return TokenRecord(
+            r["jti"], r["user_id"], r["kind"], r["role"], r["site_id"], r["room_id"], r["issued_at"],
+            r["expires_at"], r["revoked_at"], r["label"],
+        )
+
+    async def add(self, rec: TokenRecord) -> None:
+        """Record a token that was just signed."""
+        await self.db.execute(
+            "INSERT INTO api_tokens (jti, user_id, kind, role, site_id, room_id, issued_at, expires_at,"
+            " revoked_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rec.jti, rec.user_id, rec.kind, rec.role, rec.site_id, rec.room_id, rec.issued_at,
+             rec.expires_at, rec.revoked_at, rec.label),
+        )
+
+    async def get(self, jti: str) -> TokenRecord | None:
+        """Return a token's record."""
+        r = await self.db.fetchone("SELECT * FROM api_tokens WHERE jti = ?", (jti,))
+        return self._tok(r) if r else None
+
+    async def revoke(self, jti: str) -> bool:
+        """Revoke one token; return whether it existed and was live."""
+        n = await self.db.execute_rowcount(
+            "UPDATE api_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL", (_now(), jti)
+        )
+        return n > 0
+
+    async def revoke_for_user(self, user_id: int) -> int:
+        """Revoke every live token of a user (password change, disable); return how many."""
+        return await self.db.execute_rowcount(
+            "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (_now(), user_id)
+        )
+
+    async def list_join(self, room_id: str | None = None) -> list[TokenRecord]:
+        """Return unexpired join tokens, optionally for one room."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM api_tokens WHERE kind = 'join' AND expires_at > ? AND (? IS NULL OR room_id = ?)"
+            " ORDER BY issued_at DESC",
+            (_now(), room_id, room_id),
+        )
+        return [self._tok(r) for r in rows]
+
+    async def purge_expired(self, before: float) -> int:
+        """Delete records of tokens that expired before ``before``."""
+        return await self.db.execute_rowcount("DELETE FROM api_tokens WHERE expires_at < ?", (before,))
+
+
+class SiteRepo(_Repo):
+    @staticmethod
+    def _site(r: sqlite3.Row) -> Site:
+        return Site(r["id"], r["name"], r["name_en"], r["role"], r["source"], bool(r["active"]))
+
+    async def sync_config(self, sites: Iterable[Site]) -> None:
+        """Make config-defined sites match the config: upsert these, deactivate config ones not listed."""
+        now = _now()
+        sites = list(sites)
+        async with self.db.transaction() as conn:
+            for s in sites:
+                await conn.execute(
+                    "INSERT INTO sites (id, name, name_en, role, source, active, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, 'config', 1, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
+                    " name_en = excluded.name_en, role = excluded.role, source = 'config', active = 1,"
+                    " updated_at = excluded.updated_at",
+                    (s.id, s.name, s.name_en, s.role, now, now),
+                )
+            ids = [s.id for s in sites]
+            await conn.execute(
+                f"UPDATE sites SET active = 0, updated_at = ? WHERE source = 'config'"
+                f" AND id NOT IN ({','.join('?' * len(ids))})",
+                (now, *ids),
+            )
+
+    async def create(self, site: Site) -> Site:
+        """Create an API-defined site; raise Conflict if the id exists."""
+        now = _now()
+        try:
+            await self.db.execute(
+                "INSERT INTO sites (id, name, name_en, role, source, active, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, 'api', 1, ?, ?)",
+                (site.id, site.name, site.name_en, site.role, now, now),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"site {site.id!r} already exists") from exc
+        return Site(site.id, site.name, site.name_en, site.role, "api", True)
+
+    async def get(self, site_id: str) -> Site | None:
+        """Return one site."""
+        r = await self.db.fetchone("SELECT * FROM sites WHERE id = ?", (site_id,))
+        return self._site(r) if r else None
+
+    async def list(self, include_inactive: bool = False) -> list[Site]:
+        """Return sites, host first, then by name."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM sites WHERE active = 1 OR ? ORDER BY role != 'host', id", (int(include_inactive),)
+        )
+        return [self._site(r) for r in rows]
+
+    async def delete(self, site_id: str) -> None:
+        """Deactivate an API-defined site (its history stays)."""
+        n = await self.db.execute_rowcount(
+            "UPDATE sites SET active = 0, updated_at = ? WHERE id = ? AND active = 1", (_now(), site_id)
+        )
+        if not n:
+            raise NotFound(f"site {site_id}")
+
+
+class RoomRepo(_Repo):
+    async def _room(self, r: sqlite3.Row) -> Room:
+        members = await self.db.fetchall("SELECT site_id FROM room_members WHERE room_id = ? ORDER BY site_id",
+                                         (r["id"],))
+        return Room(
+            r["id"], r["name"], r["host_site_id"], bool(r["all_sites"]), tuple(m[0] for m in members),
+            r["max_sites"], bool(r["auto_record"]), bool(r["locked"]), r["source"], bool(r["active"]),
+        )
+
+    async def upsert(self, room: Room, source: str) -> None:
+        """Create or replace a room and its member list."""
+        now = _now()
+        try:
+            async with self.db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO rooms (id, name, host_site_id, all_sites, max_sites, auto_record, locked, source,"
+                    " active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?)"
+                    " ON CONFLICT(id) DO UPDATE SET name = excluded.name, host_site_id = excluded.host_site_id,"
+                    " all_sites = excluded.all_sites, max_sites = excluded.max_sites,"
+                    " auto_record = excluded.auto_record, source = excluded.source, active = 1,"
+                    " updated_at = excluded.updated_at",
+                    (room.id, room.name, room.host_site_id, int(room.all_sites), room.max_sites,
+                     int(room.auto_record), source, now, now),
+                )
+                await conn.execute("DELETE FROM room_members WHERE room_id = ?", (room.id,))
+                await conn.executemany(
+                    "INSERT INTO room_members (room_id, site_id) VALUES (?, ?)",
+                    [(room.id, s) for s in room.site_ids],
+                )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"room {room.id!r} names an unknown site") from exc
+
+    async def deactivate_config_rooms_except(self, keep: Iterable[str]) -> None:
+        """Deactivate config-defined rooms no longer in the config."""
+        ids = list(keep)
+        await self.db.execute(
+            f"UPDATE rooms SET active = 0 WHERE source = 'config' AND id NOT IN ({','.join('?' * len(ids))})",
+            ids,
+        )
+
+    async def get(self, room_id: str) -> Room | None:
+        """Return one room."""
+        r = await self.db.fetchone("SELECT * FROM rooms WHERE id = ?", (room_id,))
+        return await self._room(r) if r else None
+
+    async def list(self) -> list[Room]:
+        """Return the active rooms."""
+        return [await self._room(r) for r in await self.db.fetchall(
+            "SELECT * FROM rooms WHERE active = 1 ORDER BY id")]
+
+    async def set_locked(self, room_id: str, locked: bool) -> None:
+        """Lock or unlock a room against new joins."""
+        if not await self.db.execute_rowcount(
+            "UPDATE rooms SET locked = ?, updated_at = ? WHERE id = ?", (int(locked), _now(), room_id)
+        ):
+            raise NotFound(f"room {room_id}")
+
+    async def delete(self, room_id: str) -> None:
+        """Deactivate a room (its meeting history stays)."""
+        if not await self.db.execute_rowcount(
+            "UPDATE rooms SET active = 0, updated_at = ? WHERE id = ? AND active = 1", (_now(), room_id)
+        ):
+            raise NotFound(f"room {room_id}")
+
+    async def start_session(self, room_id: str, started_by: str) -> RoomSession:
+        """Record the start of a meeting."""
+        now = _now()
+        sid = await self.db.execute(
+            "INSERT INTO room_sessions (room_id, started_at, started_by) VALUES (?, ?, ?)",
+            (room_id, now, started_by),
+        )
+        return RoomSession(sid, room_id, now, None, started_by)
+
+    async def end_session(self, session_id: int) -> None:
+        """Record the end of a meeting and of every site connection still open in it."""
+        now = _now()
+        async with self.db.transaction() as conn:
+            await conn.execute("UPDATE room_sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                               (now, session_id))
+            await conn.execute(
+                "UPDATE site_sessions SET left_at = ?, leave_reason = 'meeting ended'"
+                " WHERE room_session_id = ? AND left_at IS NULL",
+                (now, session_id),
+            )
+
+    async def sessions(self, room_id: str, limit: int = 50) -> list[RoomSession]:
+        """Return a room's meetings, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM room_sessions WHERE room_id = ? ORDER BY started_at DESC LIMIT ?", (room_id, limit)
+        )
+        return [RoomSession(r["id"], r["room_id"], r["started_at"], r["ended_at"], r["started_by"]) for r in rows]
+
+    async def close_open_sessions(self, reason: str) -> int:
+        """End meetings left open by a crash; return how many."""
+        now = _now()
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE site_sessions SET left_at = ?, leave_reason = ? WHERE left_at IS NULL", (now, reason)
+            )
+            cur = await conn.execute("UPDATE room_sessions SET ended_at = ? WHERE ended_at IS NULL", (now,))
+            return cur.rowcount
+
+
+class CameraRepo(_Repo):
+    @staticmethod
+    def _cam(r: sqlite3.Row) -> Camera:
+        return Camera(r["id"], r["name"], r["source"], bool(r["active"]), json.loads(r["info_json"]))
+
+    async def upsert(self, camera_id: str, name: str, source: str) -> None:
+        """Create a camera or update its name; learned info is kept."""
+        now = _now()
+        await self.db.execute(
+            "INSERT INTO cameras (id, name, source, active, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET name = excluded.name, source = excluded.source, active = 1,"
+            " updated_at = excluded.updated_at",
+            (camera_id, name, source, now, now),
+        )
+
+    async def deactivate_config_cameras_except(self, keep: Iterable[str]) -> None:
+        """Deactivate config cameras no longer configured (their footage stays indexed)."""
+        ids = list(keep)
+        await self.db.execute(
+            f"UPDATE cameras SET active = 0 WHERE source = 'config' AND id NOT IN ({','.join('?' * len(ids))})",
+            ids,
+        )
+
+    async def set_info(self, camera_id: str, info: dict[str, Any]) -> None:
+        """Store what onboarding learned about a camera (never credentials)."""
+        if not await self.db.execute_rowcount(
+            "UPDATE cameras SET info_json = ?, updated_at = ? WHERE id = ?", (json.dumps(info), _now(), camera_id)
+        ):
+            raise NotFound(f"camera {camera_id}")
+
+    async def get(self, camera_id: str) -> Camera | None:
+        """Return one camera."""
+        r = await self.db.fetchone("SELECT * FROM cameras WHERE id = ?", (camera_id,))
+        return self._cam(r) if r else None
+
+    async def list(self) -> list[Camera]:
+        """Return the active cameras."""
+        return [self._cam(r) for r in await self.db.fetchall("SELECT * FROM cameras WHERE active = 1 ORDER BY id")]
+
+    async def delete(self, camera_id: str) -> None:
+        """Deactivate a camera."""
+        if not await self.db.execute_rowcount(
+            "UPDATE cameras SET active = 0, updated_at = ? WHERE id = ? AND active = 1", (_now(), camera_id)
+        ):
+            raise NotFound(f"camera {camera_id}")
+
+    async def open_outage(self, camera_id: str, reason: str, at: float | None = None) -> int:
+        """Record the start of an outage; return its id."""
+        return await self.db.execute(
+            "INSERT INTO camera_outages (camera_id, started_at, reason) VALUES (?, ?, ?)",
+            (camera_id, at or _now(), reason),
+        )
+
+    async def close_outage(self, outage_id: int, at: float | None = None) -> None:
+        """Record the end of an outage."""
+        await self.db.execute("UPDATE camera_outages SET ended_at = ? WHERE id = ? AND ended_at IS NULL",
+                              (at or _now(), outage_id))
+
+    async def outages(self, camera_id: str, since: float, until: float) -> list[Outage]:
+        """Return a camera's outages that overlap [since, until)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM camera_outages WHERE camera_id = ? AND started_at < ?"
+            " AND (ended_at IS NULL OR ended_at >= ?) ORDER BY started_at",
+            (camera_id, until, since),
+        )
+        return [Outage(r["id"], r["camera_id"], r["started_at"], r["ended_at"], r["reason"]) for r in rows]
+
+
+class SegmentRepo(_Repo):
+    @staticmethod
+    def _seg(r: sqlite3.Row) -> Segment:
+        return Segment(
+            r["id"], r["camera_id"], r["stream"], r["room_session_id"], r["site_id"], r["path"], r["start_at"],
+            r["end_at"], r["bytes"], r["keyframes"], r["motion_score"],
+        )
+
+    async def add(self, seg: Segment, heatmap: bytes | None = None) -> int:
+        """Index a finished segment; return its id."""
+        try:
+            return await self.db.execute(
+                "INSERT INTO recording_segments (camera_id, stream, room_session_id, site_id, path, start_at,"
+                " end_at, bytes, keyframes, motion_score, heatmap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seg.camera_id, seg.stream, seg.room_session_id, seg.site_id, seg.path, seg.start_at, seg.end_at,
+                 seg.bytes, seg.keyframes, seg.motion_score, heatmap),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"segment {seg.path!r}: {exc}") from exc
+
+    async def for_camera(self, camera_id: str, since: float, until: float, stream: str = "main") -> list[Segment]:
+        """Return a camera stream's segments overlapping [since, until), oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM recording_segments WHERE camera_id = ? AND stream = ? AND start_at < ? AND end_at > ?"
+            " ORDER BY start_at",
+            (camera_id, stream, until, since),
+        )
+        return [self._seg(r) for r in rows]
+
+    async def total_bytes(self) -> int:
+        """Return the bytes of footage indexed."""
+        r = await self.db.fetchone("SELECT COALESCE(SUM(bytes), 0) FROM recording_segments")
+        return int(r[0]) if r else 0
+
+
+class MotionEventRepo(_Repo):
+    async def add(self, camera_id: str, start_at: float, end_at: float | None, peak_score: float,
+                  zones: list[str], thumbnail_path: str | None = None) -> int:
+        """Index a motion event; return its id."""
+        return await self.db.execute(
+            "INSERT INTO motion_events (camera_id, start_at, end_at, peak_score, zones_json, thumbnail_path)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (camera_id, start_at, end_at, peak_score, json.dumps(zones), thumbnail_path),
+        )
+
+    async def search(self, camera_ids: list[str] | None, since: float, until: float, limit: int = 50,
+                     before_id: int | None = None) -> list[MotionEvent]:
+        """Return events in [since, until), newest first, keyset-paginated by ``before_id``."""
+        where = ["start_at >= ?", "start_at < ?"]
+        params: list[Any] = [since, until]
+        if camera_ids:
+            where.append(f"camera_id IN ({','.join('?' * len(camera_ids))})")
+            params.extend(camera_ids)
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(before_id)
+        rows = await self.db.fetchall(
+            f"SELECT * FROM motion_events WHERE {' AND '.join(where)} ORDER BY start_at DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [MotionEvent(r["id"], r["camera_id"], r["start_at"], r["end_at"], r["peak_score"],
+                            json.loads(r["zones_json"]), r["thumbnail_path"]) for r in rows]
+
+
+class JobRepo(_Repo):
+    @staticmethod
+    def _job(r: sqlite3.Row) -> Job:
+        return Job(
+            r["id"], r["action"], r["kind"], r["spec"], r["timezone"], r["grace_s"], json.loads(r["args_json"]),
+            bool(r["enabled"]), r["source"], r["next_run_at"], r["last_run_at"],
+        )
+
+    @staticmethod
+    def _run(r: sqlite3.Row) -> JobRun:
+        return JobRun(r["id"], r["job_id"], r["scheduled_for"], r["started_at"], r["ended_at"], r["outcome"],
+                      r["late_s"], r["error"])
+
+    async def upsert(self, job: Job) -> None:
+        """Create or update a job definition; keep its next run if the timing is unchanged."""
+        now = _now()
+        await self.db.execute(
+            "INSERT INTO jobs (id, action, kind, spec, timezone, grace_s, args_json, enabled, source, next_run_at,"
+            " last_run_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET action = excluded.action, args_json = excluded.args_json,"
+            " grace_s = excluded.grace_s, enabled = excluded.enabled, source = excluded.source,"
+            " next_run_at = CASE WHEN jobs.kind = excluded.kind AND jobs.spec = excluded.spec"
+            "   AND jobs.timezone = excluded.timezone THEN jobs.next_run_at ELSE excluded.next_run_at END,"
+            " kind = excluded.kind, spec = excluded.spec, timezone = excluded.timezone,"
+            " updated_at = excluded.updated_at",
+            (job.id, job.action, job.kind, job.spec, job.timezone, job.grace_s, json.dumps(job.args),
+             int(job.enabled), job.source, job.next_run_at, job.last_run_at, now, now),
+        )
+
+    async def get(self, job_id: str) -> Job | None:
+        """Return one job."""
+        r = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return self._job(r) if r else None
+
+    async def list(self) -> list[Job]:
+        """Return every job."""
+        return [self._job(r) for r in await self.db.fetchall("SELECT * FROM jobs ORDER BY id")]
+
+    async def delete(self, job_id: str) -> None:
+        """Delete a job and its run history."""
+        if not await self.db.execute_rowcount("DELETE FROM jobs WHERE id = ?", (job_id,)):
+            raise NotFound(f"job {job_id}")
+
+    async def disable_config_jobs_except(self, keep: Iterable[str]) -> None:
+        """Disable config jobs no longer configured (their history stays)."""
+        ids = list(keep)
+        await self.db.execute(
+            f"UPDATE jobs SET enabled = 0 WHERE source = 'config' AND id NOT IN ({','.join('?' * len(ids))})",
+            ids,
+        )
+
+    async def set_next_run(self, job_id: str, next_run_at: float | None, last_run_at: float | None = None) -> None:
+        """Store when a job runs next (None: never again)."""
+        await self.db.execute(
+            "UPDATE jobs SET next_run_at = ?, last_run_at = COALESCE(?, last_run_at), updated_at = ? WHERE id = ?",
+            (next_run_at, last_run_at, _now(), job_id),
+        )
+
+    async def start_run(self, job_id: str, scheduled_for: float, late_s: float) -> int:
+        """Record that a run started; return the run id."""
+        return await self.db.execute(
+            "INSERT INTO job_runs (job_id, scheduled_for, started_at, outcome, late_s) VALUES (?, ?, ?, 'running', ?)",
+            (job_id, scheduled_for, _now(), late_s),
+        )
+
+    async def finish_run(self, run_id: int, outcome: str, error: str | None = None) -> None:
+        """Record a run's end and outcome."""
+        await self.db.execute("UPDATE job_runs SET ended_at = ?, outcome = ?, error = ? WHERE id = ?",
+                              (_now(), outcome, error, run_id))
+
+    async def record_missed(self, job_id: str, scheduled_for: float, late_s: float) -> int:
+        """Record a run skipped because the server was down past its grace window."""
+        now = _now()
+        return await self.db.execute(
+            "INSERT INTO job_runs (job_id, scheduled_for, started_at, ended_at, outcome, late_s, error)"
+            " VALUES (?, ?, ?, ?, 'missed', ?, 'server was down past the grace window')",
+            (job_id, scheduled_for, now, now, late_s),
+        )
+
+    async def interrupt_running(self) -> int:
+        """Mark runs left 'running' by a killed process as interrupted; return how many."""
+        return await self.db.execute_rowcount(
+            "UPDATE job_runs SET outcome = 'interrupted', ended_at = ?, error = 'server stopped during the run'"
+            " WHERE outcome = 'running'",
+            (_now(),),
+        )
+
+    async def runs(self, job_id: str | None = None, limit: int = 100) -> list[JobRun]:
+        """Return runs, newest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM job_runs WHERE ? IS NULL OR job_id = ? ORDER BY id DESC LIMIT ?",
+            (job_id, job_id, limit),
+        )
+        return [self._run(r) for r in rows]
+
+
+class AuditRepo(_Repo):
+    async def add(self, actor: str, actor_role: str, action: str, target: str = "",
+                  detail: dict[str, Any] | None = None, remote: str = "") -> int:
+        """Append an entry to the audit log."""
+        return await self.db.execute(
+            "INSERT INTO audit_log (at, actor, actor_role, action, target, detail_json, remote)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (_now(), actor, actor_role, action, target, json.dumps(detail or {}, ensure_ascii=False), remote),
+        )
+
+    async def list(self, limit: int = 100, before_id: int | None = None, action_prefix: str = "") -> list[AuditEntry]:
+        """Return entries newest first, keyset-paginated by ``before_id``."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM audit_log WHERE (? IS NULL OR id < ?) AND action LIKE ? ORDER BY id DESC LIMIT ?",
+            (before_id, before_id, action_prefix + "%", limit),
+        )
+        return [AuditEntry(r["id"], r["at"], r["actor"], r["actor_role"], r["action"], r["target"],
+                           json.loads(r["detail_json"]), r["remote"]) for r in rows]
+
+
+class Store:
+    """The storage index: one database and a repository per kind of record."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.users = UserRepo(db)
+        self.tokens = TokenRepo(db)
+        self.sites = SiteRepo(db)
+        self.rooms = RoomRepo(db)
+        self.cameras = CameraRepo(db)
+        self.segments = SegmentRepo(db)
+        self.events = MotionEventRepo(db)
+        self.jobs = JobRepo(db)
+        self.audit = AuditRepo(db)
