@@ -295,14 +295,14 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             loader.duplicates.append((node, str(key)))
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _find_paths(node: yaml.Node, target: yaml.Node, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -321,13 +321,14 @@ def _parse_yaml(text: str, problems: list[Problem]) -> Any:
     loader.duplicates = []
     try:
         root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else {}  # type: ignore[no-untyped-call]
+        data = loader.construct_document(root) if root is not None else {}
     except yaml.YAMLError as exc:
         problems.append(Problem("", f"not valid YAML: {exc}"))
         return None
     finally:
         loader.dispose()
     for mapping_node, key in loader.duplicates:
+        assert root is not None  # duplicates were found in it
         path = next(_find_paths(root, mapping_node), ())
         problems.append(Problem(".".join((*path, key)), "duplicate key (each id may appear only once)"))
     return data

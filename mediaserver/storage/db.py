@@ -172,9 +172,9 @@ class Database:
         conn = self._reader or self._writer
         if conn is None:
             raise RuntimeError("database is not open")
-        async with self._read_lock if conn is self._reader else self._write_lock:
-            async with conn.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+        lock = self._read_lock if conn is self._reader else self._write_lock
+        async with lock, conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """Run a read query on the reader connection and return its first row, if any."""

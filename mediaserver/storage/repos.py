@@ -213,7 +213,7 @@ class UserRepo(_Repo):
         r = await self.db.fetchone("SELECT * FROM users WHERE username = ?", (username,))
         return self._user(r) if r else None
 
-    async def list(self) -> list[User]:
+    async def all(self) -> list[User]:
         """Return every user, by name."""
         return [self._user(r) for r in await self.db.fetchall("SELECT * FROM users ORDER BY username")]
 
@@ -338,7 +338,7 @@ class SiteRepo(_Repo):
         r = await self.db.fetchone("SELECT * FROM sites WHERE id = ?", (site_id,))
         return self._site(r) if r else None
 
-    async def list(self, include_inactive: bool = False) -> list[Site]:
+    async def all(self, include_inactive: bool = False) -> list[Site]:
         """Return sites, host first, then by name."""
         rows = await self.db.fetchall(
             "SELECT * FROM sites WHERE active = 1 OR ? ORDER BY role != 'host', id", (int(include_inactive),)
@@ -399,7 +399,7 @@ class RoomRepo(_Repo):
         r = await self.db.fetchone("SELECT * FROM rooms WHERE id = ?", (room_id,))
         return await self._room(r) if r else None
 
-    async def list(self) -> list[Room]:
+    async def all(self) -> list[Room]:
         """Return the active rooms."""
         return [await self._room(r) for r in await self.db.fetchall(
             "SELECT * FROM rooms WHERE active = 1 ORDER BY id")]
@@ -492,7 +492,7 @@ class CameraRepo(_Repo):
         r = await self.db.fetchone("SELECT * FROM cameras WHERE id = ?", (camera_id,))
         return self._cam(r) if r else None
 
-    async def list(self) -> list[Camera]:
+    async def all(self) -> list[Camera]:
         """Return the active cameras."""
         return [self._cam(r) for r in await self.db.fetchall("SELECT * FROM cameras WHERE active = 1 ORDER BY id")]
 
@@ -623,7 +623,7 @@ class JobRepo(_Repo):
         r = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return self._job(r) if r else None
 
-    async def list(self) -> list[Job]:
+    async def all(self) -> list[Job]:
         """Return every job."""
         return [self._job(r) for r in await self.db.fetchall("SELECT * FROM jobs ORDER BY id")]
 
@@ -695,7 +695,7 @@ class AuditRepo(_Repo):
             (_now(), actor, actor_role, action, target, json.dumps(detail or {}, ensure_ascii=False), remote),
         )
 
-    async def list(self, limit: int = 100, before_id: int | None = None, action_prefix: str = "") -> list[AuditEntry]:
+    async def all(self, limit: int = 100, before_id: int | None = None, action_prefix: str = "") -> list[AuditEntry]:
         """Return entries newest first, keyset-paginated by ``before_id``."""
         rows = await self.db.fetchall(
             "SELECT * FROM audit_log WHERE (? IS NULL OR id < ?) AND action LIKE ? ORDER BY id DESC LIMIT ?",

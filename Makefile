@@ -1,0 +1,46 @@
+# Two commands: `make run` (start the server with config.yaml) and `make test` (install everything, test).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= config.yaml
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast lint typecheck check-config system-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/mediaserver run --config $(CONFIG)
+
+check-config: $(STAMP)
+	$(VENV)/bin/mediaserver check-config $(CONFIG)
+
+# System packages the tests need (Chromium, GStreamer, …), installed with apt-get when missing.
+system-deps:
+	bash scripts/install-system-deps.sh
+
+# The whole suite, slow end-to-end tests included. pytest exits 5 when it collected no test: for the
+# whole suite that is a broken checkout, not a pass, so it fails loudly.
+test: $(STAMP) system-deps
+	$(PY) -m ruff check mediaserver bridges cameras recordings tests benchmarks
+	$(PY) -m mypy
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# Quick loop while developing: skip the slow end-to-end tests (here exit 5 just means none matched).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
+
+lint: $(STAMP)
+	$(PY) -m ruff check mediaserver bridges cameras recordings tests benchmarks
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The HTTP API: one route table (``routing.Api``) filled by a module per resource."""

@@ -1,0 +1,223 @@
+"""Routes: conference sites, rooms, meetings, join tokens and room moderation."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from mediaserver.api.common import Body, Ok, iso
+from mediaserver.api.errors import ApiError
+from mediaserver.api.routing import Api, Ctx
+from mediaserver.app_keys import CONFIG_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.auth import Role
+from mediaserver.config import SiteRole
+from mediaserver.storage.repos import Room, Site
+
+CONFERENCE_STAFF = (Role.ADMIN, Role.OPERATOR)
+IDENT = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    name_en: str | None
+    role: str
+    source: str
+
+    @classmethod
+    def of(cls, s: Site) -> SiteOut:
+        return cls(id=s.id, name=s.name, name_en=s.name_en, role=s.role, source=s.source)
+
+
+class SiteList(BaseModel):
+    items: list[SiteOut]
+
+
+class SiteIn(Body):
+    id: str = Field(..., pattern=IDENT)
+    name: str = Field(..., min_length=1, max_length=120)
+    name_en: str | None = Field(None, max_length=120)
+    role: SiteRole = SiteRole.COMMUNE
+
+
+class RoomOut(BaseModel):
+    id: str
+    name: str
+    host_site_id: str
+    sites: list[str] | Literal["all"]
+    max_sites: int
+    auto_record: bool
+    locked: bool
+    source: str
+
+    @classmethod
+    def of(cls, r: Room) -> RoomOut:
+        return cls(id=r.id, name=r.name, host_site_id=r.host_site_id,
+                   sites="all" if r.all_sites else list(r.site_ids), max_sites=r.max_sites,
+                   auto_record=r.auto_record, locked=r.locked, source=r.source)
+
+
+class RoomList(BaseModel):
+    items: list[RoomOut]
+
+
+class RoomIn(Body):
+    id: str = Field(..., pattern=IDENT)
+    name: str = Field(..., min_length=1, max_length=120)
+    host_site_id: str = Field(..., pattern=IDENT)
+    sites: list[str] | Literal["all"] = "all"
+    max_sites: int = Field(40, ge=2, le=64)
+    auto_record: bool = False
+
+
+class JoinTokenIn(Body):
+    site_id: str = Field(..., pattern=IDENT)
+    ttl_hours: float | None = Field(None, gt=0, le=90 * 24, description="Default: auth.join_token_ttl_s.")
+
+
+class JoinTokenOut(BaseModel):
+    token: str
+    site_id: str
+    room_id: str
+    expires_at: str | None
+    join_url: str
+
+
+class SessionOut(BaseModel):
+    id: int
+    started_at: str | None
+    ended_at: str | None
+    started_by: str
+
+
+class SessionList(BaseModel):
+    items: list[SessionOut]
+
+
+def register(api: Api) -> None:
+    """Add the conference routes."""
+
+    @api.route("GET", "/api/v1/sites", roles=(*CONFERENCE_STAFF, Role.PARTICIPANT), response=SiteList,
+               tag="conference", summary="List the conference sites.")
+    async def list_sites(ctx: Ctx) -> SiteList:
+        return SiteList(items=[SiteOut.of(s) for s in await ctx.app[STORE_KEY].sites.all()])
+
+    @api.route("POST", "/api/v1/sites", roles=CONFERENCE_STAFF, body=SiteIn, response=SiteOut, status=201,
+               tag="conference", summary="Add a site (config-defined sites are edited in config.yaml).")
+    async def create_site(ctx: Ctx) -> SiteOut:
+        b: SiteIn = ctx.body
+        if b.role == SiteRole.HOST:
+            raise ApiError(422, "invalid_input", "the district has one host site, set in config.yaml", "role")
+        site = await ctx.app[STORE_KEY].sites.create(Site(b.id, b.name, b.name_en, b.role, "api", True))
+        await ctx.audit("site.create", b.id)
+        return SiteOut.of(site)
+
+    @api.route("DELETE", "/api/v1/sites/{site_id}", roles=CONFERENCE_STAFF, status=204, tag="conference",
+               summary="Remove an API-defined site.")
+    async def delete_site(ctx: Ctx) -> None:
+        store = ctx.app[STORE_KEY]
+        site = await store.sites.get(ctx.param("site_id"))
+        if site is None or not site.active:
+            raise ApiError(404, "not_found", f"site {ctx.param('site_id')!r} does not exist")
+        if site.source == "config":
+            raise ApiError(409, "defined_in_config", "this site is defined in config.yaml; remove it there")
+        await store.sites.delete(site.id)
+        await ctx.audit("site.delete", site.id)
+
+    @api.route("GET", "/api/v1/rooms", roles=CONFERENCE_STAFF, response=RoomList, tag="conference",
+               summary="List rooms.")
+    async def list_rooms(ctx: Ctx) -> RoomList:
+        return RoomList(items=[RoomOut.of(r) for r in await ctx.app[STORE_KEY].rooms.all()])
+
+    @api.route("GET", "/api/v1/rooms/{room_id}", roles=(*CONFERENCE_STAFF, Role.PARTICIPANT), response=RoomOut,
+               tag="conference", summary="Describe a room (participants: only their own).")
+    async def get_room(ctx: Ctx) -> RoomOut:
+        return RoomOut.of(await _room(ctx))
+
+    @api.route("POST", "/api/v1/rooms", roles=CONFERENCE_STAFF, body=RoomIn, response=RoomOut, status=201,
+               tag="conference", summary="Create a room.")
+    async def create_room(ctx: Ctx) -> RoomOut:
+        b: RoomIn = ctx.body
+        store = ctx.app[STORE_KEY]
+        if await store.rooms.get(b.id) is not None:
+            raise ApiError(409, "conflict", f"room {b.id!r} already exists")
+        for field, sid in [("host_site_id", b.host_site_id)] + [("sites", s) for s in
+                                                                 ([] if b.sites == "all" else b.sites)]:
+            site = await store.sites.get(sid)
+            if site is None or not site.active:
+                raise ApiError(422, "invalid_input", f"unknown site {sid!r}", field)
+        room = Room(b.id, b.name, b.host_site_id, b.sites == "all", tuple([] if b.sites == "all" else b.sites),
+                    b.max_sites, b.auto_record, False, "api", True)
+        await store.rooms.upsert(room, "api")
+        await ctx.audit("room.create", b.id)
+        return RoomOut.of(room)
+
+    @api.route("DELETE", "/api/v1/rooms/{room_id}", roles=CONFERENCE_STAFF, status=204, tag="conference",
+               summary="Remove an API-defined room.")
+    async def delete_room(ctx: Ctx) -> None:
+        room = await _room(ctx)
+        if room.source == "config":
+            raise ApiError(409, "defined_in_config", "this room is defined in config.yaml; remove it there")
+        await ctx.app[STORE_KEY].rooms.delete(room.id)
+        await ctx.audit("room.delete", room.id)
+
+    for verb, locked in (("lock", True), ("unlock", False)):
+
+        def make(locked: bool, verb: str) -> None:
+            @api.route("POST", f"/api/v1/rooms/{{room_id}}/{verb}", roles=CONFERENCE_STAFF, response=Ok,
+                       tag="conference", summary=f"{verb.capitalize()} a room against new joins.")
+            async def lock(ctx: Ctx) -> Ok:
+                room = await _room(ctx)
+                await ctx.app[STORE_KEY].rooms.set_locked(room.id, locked)
+                await ctx.audit(f"room.{verb}", room.id)
+                return Ok()
+
+        make(locked, verb)
+
+    @api.route("GET", "/api/v1/rooms/{room_id}/sessions", roles=CONFERENCE_STAFF, response=SessionList,
+               tag="conference", summary="List a room's meetings, newest first.")
+    async def sessions(ctx: Ctx) -> SessionList:
+        room = await _room(ctx)
+        rows = await ctx.app[STORE_KEY].rooms.sessions(room.id)
+        return SessionList(items=[SessionOut(id=s.id, started_at=iso(s.started_at), ended_at=iso(s.ended_at),
+                                             started_by=s.started_by) for s in rows])
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/join-tokens", roles=CONFERENCE_STAFF, body=JoinTokenIn,
+               response=JoinTokenOut, status=201, tag="conference",
+               summary="Issue a join token (and link) for one site to join this room.")
+    async def join_token(ctx: Ctx) -> JoinTokenOut:
+        b: JoinTokenIn = ctx.body
+        room = await _room(ctx)
+        out = await issue_join(ctx, room, b.site_id, None if b.ttl_hours is None else b.ttl_hours * 3600)
+        await ctx.audit("room.join_token", room.id, site=b.site_id)
+        return out
+
+
+async def issue_join(ctx: Ctx, room: Room, site_id: str, ttl_s: float | None) -> JoinTokenOut:
+    """Issue a join token after checking the site may join the room."""
+    site = await ctx.app[STORE_KEY].sites.get(site_id)
+    if site is None or not site.active:
+        raise ApiError(422, "invalid_input", f"unknown site {site_id!r}", "site_id")
+    if not room.all_sites and site_id not in room.site_ids and site_id != room.host_site_id:
+        raise ApiError(422, "invalid_input", f"site {site_id!r} is not a member of room {room.id!r}", "site_id")
+    token, exp = await ctx.app[TOKENS_KEY].issue_join(site_id, room.id, ttl_s)
+    return JoinTokenOut(token=token, site_id=site_id, room_id=room.id, expires_at=iso(exp),
+                        join_url=join_url(ctx, token))
+
+
+def join_url(ctx: Ctx, token: str) -> str:
+    """Return the browser link a site opens to join with ``token``."""
+    base = ctx.app[CONFIG_KEY].server.public_url or f"{ctx.request.scheme}://{ctx.request.host}"
+    return f"{base.rstrip('/')}/join#token={token}"
+
+
+async def _room(ctx: Ctx) -> Room:
+    room_id = ctx.param("room_id")
+    p = ctx.user()
+    if p.role == Role.PARTICIPANT and p.room_id != room_id:
+        raise ApiError(403, "forbidden", "a join token only grants access to its own room")
+    room = await ctx.app[STORE_KEY].rooms.get(room_id)
+    if room is None or not room.active:
+        raise ApiError(404, "not_found", f"room {room_id!r} does not exist")
+    return room

@@ -1,0 +1,293 @@
+"""One route table for the HTTP API: roles, request/response models and the OpenAPI document come from it.
+
+Every route is declared once with ``@api.route(...)``: its method and path, the roles allowed (``None`` only
+for the few public routes), the pydantic models of its query, body and response. The wrapper checks the
+bearer token and the role *before* reading the body, validates input with the same models the OpenAPI
+document is generated from, and turns results into JSON. So the document cannot drift from the routes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from mediaserver.api.errors import ApiError, error_body
+from mediaserver.app_keys import AUDIT_KEY, TOKENS_KEY
+from mediaserver.auth import AuthError, Principal, Role
+
+logger = logging.getLogger(__name__)
+
+_PATH_PARAM_RE = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[^}]*)?\}")
+
+
+@dataclass
+class Ctx:
+    """What a handler gets: the request, the verified principal and the validated input."""
+
+    request: web.Request
+    principal: Principal | None
+    body: Any = None
+    query: Any = None
+
+    @property
+    def app(self) -> web.Application:
+        """Return the application (for its services)."""
+        return self.request.app
+
+    def param(self, name: str) -> str:
+        """Return a path parameter."""
+        return self.request.match_info[name]
+
+    def user(self) -> Principal:
+        """Return the principal of an authenticated route."""
+        assert self.principal is not None, "route is authenticated"
+        return self.principal
+
+    async def audit(self, action: str, target: str = "", **detail: Any) -> None:
+        """Append an operator action to the audit log."""
+        p = self.principal
+        await self.app[AUDIT_KEY](
+            actor=p.subject if p else "anonymous", actor_role=p.role if p else "", action=action,
+            target=target, detail=detail, remote=self.request.remote or "",
+        )
+
+
+Handler = Callable[[Ctx], Awaitable[BaseModel | web.StreamResponse | None]]
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    roles: frozenset[Role] | None
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    content_type: str = "application/json"
+    allow_pending_password: bool = False
+    errors: tuple[int, ...] = field(default=())
+
+    @property
+    def path_params(self) -> list[str]:
+        """Return the names of the path's parameters."""
+        return _PATH_PARAM_RE.findall(self.path)
+
+
+def bearer_token(request: web.Request) -> str | None:
+    """Return the bearer token of a request (Authorization header), if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def _query_dict(request: web.Request, model: type[BaseModel]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in set(request.query.keys()):
+        values = request.query.getall(key)
+        f = model.model_fields.get(key)
+        is_list = f is not None and "list" in str(f.annotation)
+        out[key] = values if is_list else values[-1]
+    return out
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> ApiError:
+    """Turn a pydantic error into a 422 naming the first offending field."""
+    errs = exc.errors(include_url=False)
+    first = errs[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    fieldname = f"{prefix}{loc}" if loc else prefix.rstrip(".")
+    msg = first["msg"] if first["type"] != "extra_forbidden" else "unknown field"
+    more = f" (and {len(errs) - 1} more problem(s))" if len(errs) > 1 else ""
+    return ApiError(422, "invalid_input", f"{fieldname or 'body'}: {msg}{more}", fieldname or None)
+
+
+class Api:
+    """The route table: declare routes with ``route``, install them with ``install``."""
+
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        roles: Iterable[Role] | None,
+        summary: str,
+        tag: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        content_type: str = "application/json",
+        allow_pending_password: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        """Declare a route; ``roles=None`` makes it public."""
+
+        def deco(fn: Handler) -> Handler:
+            self.specs.append(
+                RouteSpec(
+                    method=method.upper(), path=path, handler=fn,
+                    roles=None if roles is None else frozenset(roles), summary=summary, tag=tag, body=body,
+                    query=query, response=response, status=status, content_type=content_type,
+                    allow_pending_password=allow_pending_password,
+                )
+            )
+            return fn
+
+        return deco
+
+    def install(self, app: web.Application) -> None:
+        """Add every declared route to the application's router."""
+        for spec in self.specs:
+            app.router.add_route(spec.method, spec.path, _wrap(spec))
+
+
+async def authenticate(request: web.Request, roles: frozenset[Role]) -> Principal:
+    """Verify the request's bearer token and check its role; raise ApiError 401/403."""
+    token = bearer_token(request)
+    if token is None:
+        raise ApiError(401, "unauthenticated", "this route needs a bearer token (Authorization: Bearer …)")
+    try:
+        principal = await request.app[TOKENS_KEY].verify(token)
+    except AuthError as exc:
+        raise ApiError(401, exc.code, exc.message) from exc
+    if principal.role not in roles:
+        raise ApiError(403, "forbidden", f"role '{principal.role}' may not use this route")
+    return principal
+
+
+def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        principal = None
+        if spec.roles is not None:
+            principal = await authenticate(request, spec.roles)
+            if principal.must_change_password and not spec.allow_pending_password:
+                raise ApiError(403, "password_change_required",
+                               "change the initial password first (POST /api/v1/auth/password)")
+        ctx = Ctx(request, principal)
+        if spec.query is not None:
+            try:
+                ctx.query = spec.query.model_validate(_query_dict(request, spec.query))
+            except ValidationError as exc:
+                raise validation_error(exc, "query.") from exc
+        if spec.body is not None:
+            raw = await request.read()  # bounded by client_max_size → 413
+            try:
+                data = json.loads(raw or b"null")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from exc
+            try:
+                ctx.body = spec.body.model_validate(data)
+            except ValidationError as exc:
+                raise validation_error(exc) from exc
+        result = await spec.handler(ctx)
+        if isinstance(result, web.StreamResponse):
+            return result
+        if result is None:
+            return web.Response(status=204)
+        return web.json_response(
+            text=result.model_dump_json(), status=spec.status, content_type="application/json"
+        )
+
+    return handler
+
+
+# --------------------------------------------------------------------------------------------- OpenAPI
+
+
+def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    components.setdefault(model.__name__, schema)
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def openapi_document(specs: list[RouteSpec], title: str, version: str) -> dict[str, Any]:
+    """Return the OpenAPI 3.1 document describing ``specs``."""
+    components: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "field": {"type": ["string", "null"]},
+                    },
+                }
+            },
+        }
+    }
+    paths: dict[str, Any] = {}
+    err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for spec in specs:
+        op: dict[str, Any] = {
+            "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower()).strip('_')}",
+            "summary": spec.summary,
+            "tags": [spec.tag],
+            "parameters": [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in spec.path_params
+            ],
+            "responses": {},
+        }
+        if spec.query is not None:
+            qschema = spec.query.model_json_schema()
+            for name, prop in qschema.get("properties", {}).items():
+                op["parameters"].append({
+                    "name": name, "in": "query", "required": name in qschema.get("required", []),
+                    "schema": prop, "description": prop.get("description", ""),
+                })
+        if spec.body is not None:
+            op["requestBody"] = {
+                "required": True, "content": {"application/json": {"schema": _schema_ref(spec.body, components)}}
+            }
+        ok: dict[str, Any] = {"description": "OK"}
+        if spec.response is not None:
+            ok["content"] = {spec.content_type: {"schema": _schema_ref(spec.response, components)}}
+        elif spec.content_type != "application/json":
+            ok["content"] = {spec.content_type: {"schema": {"type": "string"}}}
+        op["responses"][str(spec.status)] = ok
+        if spec.roles is None:
+            op["security"] = []
+        else:
+            op["security"] = [{"bearerAuth": []}]
+            op["description"] = "Roles: " + ", ".join(sorted(spec.roles))
+            op["x-roles"] = sorted(spec.roles)
+            op["responses"]["401"] = {"description": "missing, invalid or expired token", **err}
+            op["responses"]["403"] = {"description": "role not allowed", **err}
+        if spec.body is not None or spec.query is not None:
+            op["responses"]["422"] = {"description": "invalid input", **err}
+        if spec.body is not None:
+            op["responses"]["400"] = {"description": "body is not JSON", **err}
+            op["responses"]["413"] = {"description": "body too large", **err}
+        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+__all__ = ["Api", "Ctx", "RouteSpec", "authenticate", "bearer_token", "error_body", "openapi_document"]

@@ -1,0 +1,124 @@
+"""Routes: health, readiness, metrics, the OpenAPI document, the audit log, the redacted config, the console."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from mediaserver import __version__
+from mediaserver.api.common import iso
+from mediaserver.api.errors import ApiError
+from mediaserver.api.routing import Api, Ctx, openapi_document
+from mediaserver.app_keys import CONFIG_KEY, METRICS_KEY, SCHEDULER_KEY, STORE_KEY
+from mediaserver.auth import Role
+
+STAFF = (Role.ADMIN, Role.OPERATOR, Role.SECURITY)
+_CONSOLE_FILES = {"index.html": "text/html", "console.js": "text/javascript", "console.css": "text/css"}
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Ready(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: str | None
+    actor: str
+    actor_role: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+    remote: str
+
+
+class AuditList(BaseModel):
+    items: list[AuditOut]
+    next_before_id: int | None
+
+
+class AuditQuery(BaseModel):
+    limit: int = Field(100, ge=1, le=1000)
+    before_id: int | None = Field(None, ge=1)
+    action: str = Field("", max_length=64, description="Only actions starting with this prefix.")
+
+
+class ConfigOut(BaseModel):
+    config: dict[str, Any] = Field(..., description="The running configuration; secrets are masked.")
+
+
+def register(api: Api) -> None:
+    """Add the system routes."""
+
+    @api.route("GET", "/healthz", roles=None, response=Health, tag="system", summary="Liveness probe.")
+    async def healthz(ctx: Ctx) -> Health:
+        return Health(status="ok", version=__version__)
+
+    @api.route("GET", "/readyz", roles=None, response=Ready, tag="system",
+               summary="Readiness: the index answers and the scheduler runs (503 otherwise).")
+    async def readyz(ctx: Ctx) -> web.StreamResponse:
+        checks: dict[str, str] = {}
+        try:
+            await ctx.app[STORE_KEY].db.fetchone("SELECT 1")
+            checks["index"] = "ok"
+        except Exception as exc:
+            checks["index"] = f"error: {exc}"
+        sched = ctx.app[SCHEDULER_KEY].status()
+        checks["scheduler"] = "ok" if sched["loop_alive"] else f"not running (state {sched['state']})"
+        ready = all(v == "ok" for v in checks.values())
+        return web.json_response(Ready(ready=ready, checks=checks).model_dump(), status=200 if ready else 503)
+
+    @api.route("GET", "/metrics", roles=STAFF, tag="system", content_type="text/plain",
+               summary="Prometheus metrics (scrape with a bearer token).")
+    async def metrics(ctx: Ctx) -> web.StreamResponse:
+        body = ctx.app[METRICS_KEY].render()
+        return web.Response(body=body, content_type="text/plain", charset="utf-8",
+                            headers={"X-Prometheus-Format": "0.0.4"})
+
+    @api.route("GET", "/api/openapi.json", roles=None, tag="system", summary="This API's OpenAPI 3 document.")
+    async def openapi(ctx: Ctx) -> web.StreamResponse:
+        return web.json_response(openapi_document(api.specs, "mediaserver", __version__))
+
+    @api.route("GET", "/api/v1/audit", roles=(Role.ADMIN,), query=AuditQuery, response=AuditList, tag="system",
+               summary="Read the audit log of operator actions, newest first.")
+    async def audit(ctx: Ctx) -> AuditList:
+        q: AuditQuery = ctx.query
+        rows = await ctx.app[STORE_KEY].audit.all(q.limit, q.before_id, q.action)
+        return AuditList(
+            items=[AuditOut(id=e.id, at=iso(e.at), actor=e.actor, actor_role=e.actor_role, action=e.action,
+                            target=e.target, detail=e.detail, remote=e.remote) for e in rows],
+            next_before_id=rows[-1].id if len(rows) == q.limit else None,
+        )
+
+    @api.route("GET", "/api/v1/system/config", roles=(Role.ADMIN,), response=ConfigOut, tag="system",
+               summary="The running configuration, secrets masked.")
+    async def config(ctx: Ctx) -> ConfigOut:
+        # SecretStr dumps as '**********' in JSON mode: secrets never leave the server.
+        return ConfigOut(config=json.loads(ctx.app[CONFIG_KEY].model_dump_json()))
+
+    @api.route("GET", "/", roles=None, tag="console", content_type="text/html",
+               summary="The web console (Vietnamese by default, English on a toggle).")
+    async def index(ctx: Ctx) -> web.StreamResponse:
+        return _console_file("index.html")
+
+    @api.route("GET", "/console/{name}", roles=None, tag="console", content_type="text/plain",
+               summary="The console's scripts and styles.")
+    async def console_file(ctx: Ctx) -> web.StreamResponse:
+        return _console_file(ctx.param("name"))
+
+
+def _console_file(name: str) -> web.StreamResponse:
+    if name not in _CONSOLE_FILES:
+        raise ApiError(404, "not_found", f"no console file {name!r}")
+    data = resources.files("mediaserver.web").joinpath(name).read_bytes()
+    return web.Response(body=data, content_type=_CONSOLE_FILES[name], charset="utf-8",
+                        headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,148 @@
+"""Assemble the server: ``create_app(config)`` wires every service through typed keys and cleanup contexts.
+
+Start-up runs the cleanup contexts in order (index → scheduler); shutdown runs them in reverse, each stop
+awaited, so the scheduler stops before the index it writes to is flushed and closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from mediaserver.api import auth_routes, cameras, conference, recordings, schedules, system, users
+from mediaserver.api.errors import error_middleware
+from mediaserver.api.routing import Api
+from mediaserver.app_keys import (
+    AUDIT_KEY,
+    CONFIG_KEY,
+    LIMITER_KEY,
+    METRICS_KEY,
+    PASSWORDS_KEY,
+    SCHEDULER_KEY,
+    STORE_KEY,
+    TOKENS_KEY,
+)
+from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
+from mediaserver.config import Config
+from mediaserver.metrics import Metrics, metrics_middleware
+from mediaserver.scheduler import JobContext, Scheduler
+from mediaserver.storage import Database, Store
+from mediaserver.storage.repos import Room, Site
+
+logger = logging.getLogger(__name__)
+
+MAINTENANCE_JOB = "index-maintenance"
+MAINTENANCE_EVERY_S = 6 * 3600.0
+EXPIRED_TOKEN_KEEP_S = 7 * 86400.0
+INITIAL_PASSWORD_FILE = "initial-admin-password.txt"
+
+
+def build_api() -> Api:
+    """Return the route table with every resource module registered."""
+    api = Api()
+    for module in (system, auth_routes, users, conference, cameras, recordings, schedules):
+        module.register(api)
+    return api
+
+
+def create_app(config: Config, *, clock: Callable[[], float] = time.time,
+               passwords: Passwords | None = None) -> web.Application:
+    """Build the aiohttp application for ``config``; services start when the app starts."""
+    metrics = Metrics()
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes,
+        middlewares=[metrics_middleware(metrics), error_middleware],
+    )
+    db = Database(config.storage.sqlite_path())
+    store = Store(db)
+    app[CONFIG_KEY] = config
+    app[STORE_KEY] = store
+    app[METRICS_KEY] = metrics
+    app[PASSWORDS_KEY] = passwords or Passwords()
+    app[LIMITER_KEY] = LoginLimiter(config.auth.lockout)
+    app[TOKENS_KEY] = Tokens(load_or_create_secret(config.auth, config.storage.data_dir), store, config.auth,
+                             clock=clock)
+    app[SCHEDULER_KEY] = Scheduler(store, config.timezone, clock=clock)
+
+    async def audit(**kw: Any) -> None:
+        await store.audit.add(**kw)
+
+    app[AUDIT_KEY] = audit
+    app.cleanup_ctx.append(_index_ctx)
+    app.cleanup_ctx.append(_scheduler_ctx)
+    build_api().install(app)
+    return app
+
+
+async def _index_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the index, apply migrations, mirror the config into it; flush and close it at the end."""
+    cfg, store = app[CONFIG_KEY], app[STORE_KEY]
+    await store.db.open()
+    try:
+        await sync_config_to_index(cfg, store)
+        closed = await store.rooms.close_open_sessions("server restarted")
+        if closed:
+            logger.warning("closed %d meeting(s) left open by an unclean stop", closed)
+        await bootstrap_admin(cfg, store, app[PASSWORDS_KEY])
+        logger.info("index ready: %s (schema v%d)", store.db.path, await store.db.user_version())
+        yield
+    finally:
+        await store.db.close()
+        logger.info("index closed")
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Register the control plane's own jobs, load the configured ones and run the scheduler."""
+    scheduler, store, cfg, metrics = app[SCHEDULER_KEY], app[STORE_KEY], app[CONFIG_KEY], app[METRICS_KEY]
+
+    async def maintenance(ctx: JobContext) -> None:
+        purged = await store.tokens.purge_expired(time.time() - EXPIRED_TOKEN_KEEP_S)
+        logger.info("index maintenance: purged %d expired token record(s)", purged)
+
+    scheduler.register("index.maintenance", maintenance)
+    await scheduler.add_job(MAINTENANCE_JOB, "index.maintenance", "interval", str(MAINTENANCE_EVERY_S),
+                            grace_s=MAINTENANCE_EVERY_S, source="system")
+    await scheduler.sync_config(cfg.schedules)
+    await scheduler.start()
+    metrics.jobs_running.set_function(lambda: len(scheduler.status().get("running_jobs", [])))
+    try:
+        yield
+    finally:
+        await scheduler.stop()
+
+
+async def sync_config_to_index(cfg: Config, store: Store) -> None:
+    """Mirror config-defined sites, rooms and cameras into the index (config wins for those)."""
+    await store.sites.sync_config(
+        Site(sid, s.name, s.name_en, s.role.value, "config", True) for sid, s in cfg.sites.items()
+    )
+    for rid, r in cfg.rooms.items():
+        members = () if r.sites == "all" else tuple(r.sites)
+        await store.rooms.upsert(
+            Room(rid, r.name, r.host_site, r.sites == "all", members, r.max_sites, r.auto_record, False,
+                 "config", True),
+            "config",
+        )
+    await store.rooms.deactivate_config_rooms_except(cfg.rooms)
+    for cid, c in cfg.cameras.items():
+        await store.cameras.upsert(cid, c.name, "config")
+    await store.cameras.deactivate_config_cameras_except(cfg.cameras)
+
+
+async def bootstrap_admin(cfg: Config, store: Store, passwords: Passwords) -> None:
+    """On an empty index, create the initial admin with a random password that must be changed."""
+    if await store.users.count():
+        return
+    password = generate_password()
+    await store.users.create(cfg.auth.initial_admin, await passwords.hash(password), Role.ADMIN,
+                             must_change=True)
+    path = cfg.storage.data_dir / INITIAL_PASSWORD_FILE
+    path.write_text(f"{cfg.auth.initial_admin}\n{password}\n")
+    path.chmod(0o600)
+    # The password itself is never logged; the file is readable only by the server's user.
+    logger.warning("created user %r; its one-time password is in %s (change it at first login)",
+                   cfg.auth.initial_admin, path)

@@ -1,0 +1,25 @@
+"""Typed application keys through which ``create_app`` hands services to routes (no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from mediaserver.auth import LoginLimiter, Passwords, Tokens
+    from mediaserver.config import Config
+    from mediaserver.metrics import Metrics
+    from mediaserver.scheduler import Scheduler
+    from mediaserver.storage import Store
+
+CONFIG_KEY: web.AppKey[Config] = web.AppKey("config")
+STORE_KEY: web.AppKey[Store] = web.AppKey("store")
+TOKENS_KEY: web.AppKey[Tokens] = web.AppKey("tokens")
+PASSWORDS_KEY: web.AppKey[Passwords] = web.AppKey("passwords")
+LIMITER_KEY: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
+SCHEDULER_KEY: web.AppKey[Scheduler] = web.AppKey("scheduler")
+METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics")
+# The audit writer: a callable so the route layer needs no storage import.
+AUDIT_KEY: web.AppKey[Callable[..., Awaitable[Any]]] = web.AppKey("audit")

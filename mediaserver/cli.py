@@ -1,0 +1,206 @@
+"""The ``mediaserver`` command: run the server, check a config, bootstrap users and join tokens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from mediaserver import __version__
+from mediaserver.auth import Passwords, Role, Tokens, load_or_create_secret, password_problems
+from mediaserver.config import Config, ConfigError, load_config
+from mediaserver.logsetup import setup_logging
+from mediaserver.storage import Conflict, Database, MigrationError, Store
+
+logger = logging.getLogger("mediaserver")
+
+DEFAULT_CONFIG = os.environ.get("MEDIASERVER_CONFIG", "config.yaml")
+EXIT_INVALID = 2
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: invalid configuration ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for p in exc.problems:
+            print(f"  {p}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file: exit 0 when valid, else print every problem with its path."""
+    cfg = _load(args.path)
+    print(f"{args.path}: OK — {len(cfg.sites)} sites, {len(cfg.rooms)} rooms, {len(cfg.cameras)} cameras, "
+          f"{len(cfg.schedules)} schedules")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the server and serve until SIGINT/SIGTERM."""
+    from mediaserver.app import create_app
+    from mediaserver.tls import ssl_context
+
+    cfg = _load(args.config)
+    if args.port is not None:
+        cfg.server.port = args.port
+    if args.host is not None:
+        cfg.server.host = args.host
+    setup_logging(cfg.server.log_level, cfg.server.log_format)
+    ctx = ssl_context(cfg)
+    scheme = "https" if ctx else "http"
+    logger.info("mediaserver %s starting on %s://%s:%d (data in %s)", __version__, scheme, cfg.server.host,
+                cfg.server.port, cfg.storage.data_dir)
+    try:
+        web.run_app(
+            create_app(cfg), host=cfg.server.host, port=cfg.server.port, ssl_context=ctx,
+            shutdown_timeout=cfg.server.shutdown_timeout_s, print=None, access_log=None,
+        )
+    except MigrationError as exc:
+        logger.error("%s", exc)
+        return 1
+    logger.info("mediaserver stopped")
+    return 0
+
+
+async def _with_store(cfg: Config, fn: object) -> int:
+    db = Database(cfg.storage.sqlite_path())
+    await db.open()
+    try:
+        return await fn(Store(db))  # type: ignore[operator,no-any-return]
+    finally:
+        await db.close()
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    """Create a staff user, reading the password from stdin or a prompt."""
+    cfg = _load(args.config)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            print("passwords differ", file=sys.stderr)
+            return EXIT_INVALID
+    problems = password_problems(password, args.username, cfg.auth.password_policy)
+    if problems:
+        print("password " + "; ".join(problems), file=sys.stderr)
+        return EXIT_INVALID
+
+    async def go(store: Store) -> int:
+        try:
+            await store.users.create(args.username, Passwords().hash_sync(password), args.role,
+                                     must_change=args.must_change)
+        except Conflict as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        await store.audit.add("cli", "admin", "user.create", args.username, {"role": args.role})
+        print(f"created {args.role} user {args.username!r}")
+        return 0
+
+    return asyncio.run(_with_store(cfg, go))
+
+
+def cmd_issue_join_token(args: argparse.Namespace) -> int:
+    """Print a join token (and link) for one site to join one room."""
+    cfg = _load(args.config)
+
+    async def go(store: Store) -> int:
+        from mediaserver.app import sync_config_to_index
+
+        await sync_config_to_index(cfg, store)
+        room = await store.rooms.get(args.room)
+        site = await store.sites.get(args.site)
+        if room is None or not room.active:
+            print(f"unknown room {args.room!r}", file=sys.stderr)
+            return EXIT_INVALID
+        if site is None or not site.active:
+            print(f"unknown site {args.site!r}", file=sys.stderr)
+            return EXIT_INVALID
+        if not room.all_sites and site.id not in room.site_ids and site.id != room.host_site_id:
+            print(f"site {site.id!r} is not a member of room {room.id!r}", file=sys.stderr)
+            return EXIT_INVALID
+        tokens = Tokens(load_or_create_secret(cfg.auth, cfg.storage.data_dir), store, cfg.auth)
+        ttl = args.ttl_hours * 3600 if args.ttl_hours else None
+        token, _ = await tokens.issue_join(site.id, room.id, ttl, label="cli")
+        await store.audit.add("cli", "admin", "room.join_token", room.id, {"site": site.id})
+        scheme = "https" if cfg.server.tls.mode != "off" else "http"
+        base = cfg.server.public_url or f"{scheme}://{cfg.server.host}:{cfg.server.port}"
+        if args.url:
+            print(f"{base.rstrip('/')}/join#token={token}")
+        else:
+            print(token)
+        return 0
+
+    return asyncio.run(_with_store(cfg, go))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply pending schema migrations and print the version."""
+    cfg = _load(args.config)
+
+    async def go(store: Store) -> int:
+        print(f"{store.db.path}: schema version {await store.db.user_version()}")
+        return 0
+
+    try:
+        return asyncio.run(_with_store(cfg, go))
+    except MigrationError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser."""
+    p = argparse.ArgumentParser(prog="mediaserver", description="District conference and CCTV media server")
+    p.add_argument("--version", action="version", version=f"mediaserver {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+        return sp
+
+    run = with_config(sub.add_parser("run", help="start the server"))
+    run.add_argument("--host", help="override server.host")
+    run.add_argument("--port", type=int, help="override server.port")
+    run.set_defaults(fn=cmd_run)
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    check.set_defaults(fn=cmd_check_config)
+
+    cu = with_config(sub.add_parser("create-user", help="create a staff user"))
+    cu.add_argument("username")
+    cu.add_argument("--role", required=True, choices=[r.value for r in Role if r != Role.PARTICIPANT])
+    cu.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    cu.add_argument("--must-change", action="store_true", help="force a password change at first login")
+    cu.set_defaults(fn=cmd_create_user)
+
+    jt = with_config(sub.add_parser("issue-join-token", help="issue a join token for a site"))
+    jt.add_argument("--room", required=True)
+    jt.add_argument("--site", required=True)
+    jt.add_argument("--ttl-hours", type=float, help="lifetime (default: auth.join_token_ttl_s)")
+    jt.add_argument("--url", action="store_true", help="print the join link instead of the bare token")
+    jt.set_defaults(fn=cmd_issue_join_token)
+
+    mg = with_config(sub.add_parser("migrate", help="apply schema migrations"))
+    mg.set_defaults(fn=cmd_migrate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line."""
+    args = build_parser().parse_args(argv)
+    if args.command != "run":  # `run` configures logging from the config file
+        setup_logging("WARNING")
+    rc: int = args.fn(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
