@@ -8,6 +8,7 @@ the environment with ``${VAR}`` or ``${VAR:-default}``; they are never printed o
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -16,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -24,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints,
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 _M = TypeVar("_M", bound=BaseModel)
+# HS256 keys shorter than the hash output weaken the signature (RFC 7518 §3.2).
+MIN_TOKEN_SECRET_CHARS = 32
 
 # Ids appear in URLs, file names and log lines: keep them to a safe, readable alphabet.
 Ident = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -354,6 +358,8 @@ def _expand_env(value: Any, path: tuple[str, ...], env: Mapping[str, str], probl
     return value
 
 
+_UNION_TAG_RE = re.compile(r"^(list|literal|function-[a-z]+|constrained-[a-z]+|dict|tuple)(\[|$)")
+
 _MESSAGES = {
     "greater_than_equal": "must be >= {ge}",
     "greater_than": "must be > {gt}",
@@ -368,10 +374,13 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
     out = []
     for err in exc.errors(include_url=False):
         loc = [str(p) for p in err["loc"]]
-        # Unions and tagged types add the member's type name to the location; users never wrote that.
-        loc = [p for p in loc if not p[:1].isupper() and p not in ("literal['all']", "list[str]")]
+        # Unions add the member's type to the location ("literal['all']"); users never wrote that.
+        loc = [p for p in loc if not _UNION_TAG_RE.match(p)]
         template = _MESSAGES.get(err["type"])
-        if err["type"] == "extra_forbidden":
+        if loc and loc[-1] == "[key]":
+            loc.pop()
+            msg = "is not a valid id (use lower-case letters, digits, '-' and '_'; at most 64)"
+        elif err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; see the documented fields)"
         elif template:
             msg = template.format(**err.get("ctx", {}))
@@ -400,6 +409,9 @@ def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
                 problems.append(Problem(f"server.tls.{field}", "required when mode is 'files'"))
     if cfg.storage.database_url and cfg.storage.database_url.startswith("postgresql://"):
         problems.append(Problem("storage.database_url", "the PostgreSQL backend is not available yet"))
+    secret = cfg.auth.token_secret
+    if secret is not None and 0 < len(secret.get_secret_value()) < MIN_TOKEN_SECRET_CHARS:
+        problems.append(Problem("auth.token_secret", f"must be at least {MIN_TOKEN_SECRET_CHARS} characters"))
     hosts = [sid for sid, s in cfg.sites.items() if s.role == SiteRole.HOST]
     if cfg.sites and len(hosts) != 1:
         problems.append(Problem("sites", f"exactly one site must have role 'host' (found {len(hosts)})"))
@@ -471,6 +483,34 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     if cfg.storage.database_url and not Path(cfg.storage.database_url[len("sqlite:///") :]).is_absolute():
         cfg.storage.database_url = f"sqlite:///{base / cfg.storage.database_url[len('sqlite:///') :]}"
     return cfg
+
+
+def redact_url(url: str | None) -> str | None:
+    """Drop the user name and password embedded in a URL (rtsp://user:pass@host/… → rtsp://host/…)."""
+    if url is None or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def redacted(cfg: Config) -> dict[str, Any]:
+    """Return the config as JSON-able data with every secret masked and URL credentials removed."""
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, str) and "://" in v:
+            return redact_url(v)
+        return v
+
+    # SecretStr fields dump as '**********' in JSON mode.
+    data: dict[str, Any] = walk(json.loads(cfg.model_dump_json()))
+    return data
 
 
 def is_ident(value: str) -> bool:

@@ -351,12 +351,15 @@ class Scheduler:
             return
         self._state = "stopping"
         try:
-            if self._loop_task is not None:
-                self._loop_task.cancel()
-                await asyncio.gather(self._loop_task, return_exceptions=True)
-            # Wait out a run_now or add_job mid-write; after this no new run can start (state is 'stopping').
+            # Holding the lock waits out a tick, run_now or add_job in progress; after it no new run can start
+            # (state is 'stopping'). Cancelling the loop only while we hold it means the loop is asleep or
+            # queued for the lock, never mid-query: a SELECT cancelled mid-execute leaves its cursor open,
+            # which pins a stale read snapshot on the shared reader connection and blocks the WAL checkpoint.
             async with self._lock:
-                pass
+                if self._loop_task is not None:
+                    self._loop_task.cancel()
+            if self._loop_task is not None:
+                await asyncio.gather(self._loop_task, return_exceptions=True)
             while self._tasks:
                 tasks = list(self._tasks.values())
                 for task in tasks:
@@ -364,7 +367,8 @@ class Scheduler:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 # The done callbacks have already dropped these; make sure this loop ends regardless.
                 self._tasks = {k: t for k, t in self._tasks.items() if t not in tasks}
-            # A task cancelled before its first step never ran its own bookkeeping: close its run here.
+            # Close runs whose task never recorded an outcome: cancelled before its first step (the body
+            # never ran) or while writing its outcome.
             for run_id, job_id in list(self._open_runs.items()):
                 self._open_runs.pop(run_id, None)
                 with contextlib.suppress(Exception):
@@ -551,12 +555,13 @@ class Scheduler:
 
     async def _finish(self, run_id: int, ctx: JobContext, outcome: str, error: str | None,
                       started: float) -> None:
-        self._open_runs.pop(run_id, None)
         try:
             await self._store.jobs.finish_run(run_id, outcome, error)
         except Exception:
             # Left 'running' in the index; the next start marks it interrupted.
             logger.exception("job %s run %d: could not record outcome %r", ctx.job_id, run_id, outcome)
+        # Forgotten only once written: if stop() cancels us mid-write, its sweep still closes the run.
+        self._open_runs.pop(run_id, None)
         level = logging.INFO if outcome == "ok" else logging.WARNING
         logger.log(level, "job %s run %d finished: %s after %.1f s%s", ctx.job_id, run_id, outcome,
                    time.monotonic() - started, f" ({error})" if error else "")

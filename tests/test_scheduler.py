@@ -131,7 +131,7 @@ def test_next_run_rejects_bad_specs(kind: str, spec: str, tz: str, message: str)
 async def test_add_job_validates(make_scheduler: MakeScheduler) -> None:
     s = make_scheduler()
     s.register("retention.sweep", noop)
-    with pytest.raises(ValueError, match="unknown action 'room.start'"):
+    with pytest.raises(ValueError, match=r"unknown action 'room\.start'"):
         await s.add_job("j1", "room.start", "interval", "60")
     with pytest.raises(ValueError, match="five-field cron"):
         await s.add_job("j1", "retention.sweep", "cron", "every night")
@@ -148,8 +148,8 @@ async def test_add_and_remove_job(store: Store, make_scheduler: MakeScheduler) -
     s = make_scheduler(clock=clock)
     s.register("retention.sweep", noop)
     job = await s.add_job("nightly", "retention.sweep", "cron", "0 2 * * *", args={"dry_run": True})
-    assert (job.timezone, job.next_run_at, job.args, job.source) == (HCM, utc(2025, 1, 1, 19), {"dry_run": True},
-                                                                     "api")
+    assert (job.timezone, job.next_run_at, job.source) == (HCM, utc(2025, 1, 1, 19), "api")
+    assert job.args == {"dry_run": True}
     await s.remove_job("nightly")
     assert await store.jobs.get("nightly") is None
 
@@ -170,8 +170,9 @@ async def test_sync_config_upserts_and_disables_removed(store: Store, make_sched
     await s.sync_config({"sweep": ScheduleConfig(action="retention.sweep", kind="interval", every_s=300)})
     meeting = await store.jobs.get("meeting")
     assert meeting is not None and not meeting.enabled
-    with pytest.raises(ValueError, match="schedules.bad: .*unknown action 'camera.record_window'"):
-        await s.sync_config({"bad": ScheduleConfig(action="camera.record_window", kind="cron", cron="0 * * * *")})
+    with pytest.raises(ValueError, match=r"schedules\.bad: .*unknown action 'camera\.record_window'"):
+        bad = ScheduleConfig(action="camera.record_window", kind="cron", cron="0 * * * *")
+        await s.sync_config({"bad": bad})
 
 
 # ----------------------------------------------------------------------------------------- runs
@@ -192,7 +193,9 @@ async def test_interval_job_runs_repeatedly(store: Store, make_scheduler: MakeSc
     await s.add_job("ticker", "test.tick", "interval", "0.2", args={"n": 1})
     await asyncio.wait_for(three.wait(), WAIT_S)
     assert seen[0].job_id == "ticker" and seen[0].action == "test.tick" and seen[0].args == {"n": 1}
-    assert seen[1].scheduled_for - seen[0].scheduled_for == pytest.approx(0.2)  # anchored: no drift
+    if seen[1].late_s < 0.2:  # (a machine stalled for a whole period would rightly skip ahead instead)
+        # Anchored on the slot, not on when the run started: no drift.
+        assert seen[1].scheduled_for - seen[0].scheduled_for == pytest.approx(0.2, abs=1e-3)
     runs = await wait_runs(store, "ticker", finished(3, "ok"))
     assert all(r.error is None for r in runs if r.outcome == "ok")
 
@@ -257,7 +260,9 @@ async def test_busy_job_is_not_started_again(store: Store, make_scheduler: MakeS
     await wait_runs(store, "blocker", finished(2, "ok"))
 
 
-async def test_unregistered_action_at_run_time_records_error(store: Store, make_scheduler: MakeScheduler) -> None:
+async def test_unregistered_action_at_run_time_records_error(
+    store: Store, make_scheduler: MakeScheduler
+) -> None:
     a = make_scheduler()
     a.register("camera.record_window", noop)
     await a.add_job("rec", "camera.record_window", "interval", "0.1")
@@ -422,7 +427,8 @@ async def test_stop_interrupts_running_jobs(store: Store, make_scheduler: MakeSc
     assert cancelled.is_set()
     (run,) = await store.jobs.runs("hang")
     assert run.outcome == "interrupted"
-    assert s.status() == {**s.status(), "state": "stopped", "loop_alive": False, "running_jobs": []}
+    status = s.status()
+    assert (status["state"], status["loop_alive"], status["running_jobs"]) == ("stopped", False, [])
     await s.stop()
 
 

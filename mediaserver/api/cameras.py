@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field
 
@@ -12,22 +11,12 @@ from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import CONFIG_KEY, STORE_KEY
 from mediaserver.auth import Role
+from mediaserver.config import redact_url
 from mediaserver.storage.repos import Camera
 
 CAMERA_STAFF = (Role.ADMIN, Role.SECURITY)
 # Operators may list cameras to put one into a meeting as a virtual site; they cannot change them.
 CAMERA_READERS = (Role.ADMIN, Role.SECURITY, Role.OPERATOR)
-
-
-def redact_url(url: str | None) -> str | None:
-    """Drop credentials from a stream URL before it leaves the server."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 class CameraOut(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from importlib import resources
 from typing import Any
 
@@ -15,6 +15,7 @@ from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx, openapi_document
 from mediaserver.app_keys import CONFIG_KEY, METRICS_KEY, SCHEDULER_KEY, STORE_KEY
 from mediaserver.auth import Role
+from mediaserver.config import redacted
 
 STAFF = (Role.ADMIN, Role.OPERATOR, Role.SECURITY)
 _CONSOLE_FILES = {"index.html": "text/html", "console.js": "text/javascript", "console.css": "text/css"}
@@ -102,23 +103,22 @@ def register(api: Api) -> None:
     @api.route("GET", "/api/v1/system/config", roles=(Role.ADMIN,), response=ConfigOut, tag="system",
                summary="The running configuration, secrets masked.")
     async def config(ctx: Ctx) -> ConfigOut:
-        # SecretStr dumps as '**********' in JSON mode: secrets never leave the server.
-        return ConfigOut(config=json.loads(ctx.app[CONFIG_KEY].model_dump_json()))
+        return ConfigOut(config=redacted(ctx.app[CONFIG_KEY]))
 
     @api.route("GET", "/", roles=None, tag="console", content_type="text/html",
                summary="The web console (Vietnamese by default, English on a toggle).")
     async def index(ctx: Ctx) -> web.StreamResponse:
-        return _console_file("index.html")
+        return await _console_file("index.html")
 
     @api.route("GET", "/console/{name}", roles=None, tag="console", content_type="text/plain",
                summary="The console's scripts and styles.")
     async def console_file(ctx: Ctx) -> web.StreamResponse:
-        return _console_file(ctx.param("name"))
+        return await _console_file(ctx.param("name"))
 
 
-def _console_file(name: str) -> web.StreamResponse:
+async def _console_file(name: str) -> web.StreamResponse:
     if name not in _CONSOLE_FILES:
         raise ApiError(404, "not_found", f"no console file {name!r}")
-    data = resources.files("mediaserver.web").joinpath(name).read_bytes()
+    data = await asyncio.to_thread(resources.files("mediaserver.web").joinpath(name).read_bytes)
     return web.Response(body=data, content_type=_CONSOLE_FILES[name], charset="utf-8",
                         headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,95 @@
+"""Shared fixtures: the shipped config pointed at a temporary data dir, and real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+
+from mediaserver.app import create_app
+from mediaserver.app_keys import PASSWORDS_KEY, STORE_KEY
+from mediaserver.auth import Passwords
+from mediaserver.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+STRONG_PASSWORD = "Kiem-Tra-2026!"
+
+
+@dataclass
+class FakeClock:
+    """A wall clock tests can move forward."""
+
+    now: float = field(default_factory=time.time)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fast_passwords() -> Passwords:
+    # Still Argon2id, with a smaller memory cost so the suite's many logins stay quick.
+    return Passwords(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """The shipped config.yaml with its data dir in tmp_path."""
+    cfg = load_config(ROOT / "config.yaml", env={})
+    cfg.storage.data_dir = tmp_path / "data"
+    return cfg
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+class Api:
+    """A client for one running app, with helpers to make users and log in."""
+
+    def __init__(self, client: TestClient[Any, Any]) -> None:
+        self.client = client
+        self.app: web.Application = client.server.app  # type: ignore[assignment]
+
+    async def add_user(self, username: str, role: str, password: str = STRONG_PASSWORD,
+                       must_change: bool = False) -> None:
+        pw_hash = await self.app[PASSWORDS_KEY].hash(password)
+        await self.app[STORE_KEY].users.create(username, pw_hash, role, must_change)
+
+    async def login(self, username: str, password: str = STRONG_PASSWORD) -> str:
+        r = await self.client.post("/api/v1/auth/login", json={"username": username, "password": password})
+        assert r.status == 200, await r.text()
+        return str((await r.json())["token"])
+
+    async def token_for(self, role: str) -> str:
+        await self.add_user(f"{role}-user", role)
+        return await self.login(f"{role}-user")
+
+    @staticmethod
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+ApiFactory = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def make_api(aiohttp_client: Any, config: Config, clock: FakeClock) -> ApiFactory:
+    """Start the real app on a loopback port; keyword arguments tweak the config first."""
+
+    async def make(cfg: Config | None = None) -> Api:
+        app = create_app(cfg or config, clock=clock, passwords=fast_passwords())
+        return Api(await aiohttp_client(app))
+
+    return make
+
+
+@pytest.fixture
+async def api(make_api: ApiFactory) -> Api:
+    return await make_api()

@@ -1,0 +1,319 @@
+"""The HTTP API against a real server on 127.0.0.1 and a real SQLite file."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from mediaserver.app_keys import STORE_KEY, TOKENS_KEY
+from mediaserver.config import Config
+from tests.conftest import STRONG_PASSWORD, Api, ApiFactory, FakeClock
+
+ROLES = ("admin", "operator", "security", "participant")
+STAFF = {"admin", "operator", "security"}
+EVERYONE = set(ROLES)
+PUBLIC: set[str] = set()  # marker: no token needed
+
+# The role rules, written down independently of the route declarations: (method regex, path regex) → roles.
+# Every route the server has must match exactly one rule, so a new route cannot ship unclassified.
+RULES: list[tuple[str, str, set[str] | None]] = [
+    ("GET", r"/healthz|/readyz|/api/openapi\.json|/|/console/\{name\}", None),
+    ("POST", r"/api/v1/auth/login", None),
+    ("GET|POST", r"/api/v1/auth/(me|logout)", EVERYONE),
+    ("POST", r"/api/v1/auth/password", STAFF),
+    (".*", r"/api/v1/users.*", {"admin"}),
+    ("GET", r"/api/v1/sites", {"admin", "operator", "participant"}),
+    ("GET", r"/api/v1/rooms/\{room_id\}", {"admin", "operator", "participant"}),
+    (".*", r"/api/v1/(sites|rooms).*", {"admin", "operator"}),
+    ("GET", r"/api/v1/cameras.*", {"admin", "security", "operator"}),
+    (".*", r"/api/v1/cameras.*", {"admin", "security"}),
+    (".*", r"/api/v1/(recordings|events).*", {"admin", "security"}),
+    (".*", r"/api/v1/schedules.*", {"admin", "operator"}),
+    ("GET", r"/metrics", STAFF),
+    (".*", r"/api/v1/(audit|system/config)", {"admin"}),
+]
+
+PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "gate-404", "user_id": "999999",
+               "job_id": "index-maintenance", "name": "console.js"}
+
+
+def expected_roles(method: str, path: str) -> set[str] | None:
+    """Return who may call a route under RULES (None: public)."""
+    for m, p, roles in RULES:
+        if re.fullmatch(m, method) and re.fullmatch(p, path):
+            return roles
+    raise AssertionError(f"route {method} {path} is not classified in RULES")
+
+
+async def participant_token(api: Api, room: str = "hop-huyen", site: str = "xa-an-binh") -> str:
+    token, _ = await api.app[TOKENS_KEY].issue_join(site, room)
+    return token
+
+
+async def tokens_by_role(api: Api) -> dict[str, str]:
+    out = {r: await api.token_for(r) for r in ("admin", "operator", "security")}
+    out["participant"] = await participant_token(api)
+    return out
+
+
+def routes_of(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(m.upper(), p) for p, ops in doc["paths"].items() for m in ops]
+
+
+async def test_role_matrix_every_route_every_role(api: Api) -> None:
+    doc = await (await api.client.get("/api/openapi.json")).json()
+    tokens = await tokens_by_role(api)
+    checked = 0
+    for method, path in routes_of(doc):
+        allowed = expected_roles(method, path)
+        url = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
+        if allowed is None:
+            r = await api.client.request(method, url)
+            assert r.status not in (401, 403), f"public {method} {path} answered {r.status}"
+            continue
+        r = await api.client.request(method, url)
+        assert r.status == 401, f"{method} {path} without a token answered {r.status}"
+        for role in ROLES:
+            token = tokens[role]
+            if path == "/api/v1/auth/logout":  # logging out revokes the token: use a spare one
+                token = await participant_token(api) if role == "participant" else await api.login(f"{role}-user")
+            r = await api.client.request(method, url, headers=api.auth(token), json={})
+            body = await r.text()
+            if role in allowed:
+                assert r.status not in (401, 403), f"{role} refused on {method} {path}: {r.status} {body}"
+            else:
+                assert r.status == 403, f"{role} allowed on {method} {path}: {r.status} {body}"
+                assert (await r.json())["error"]["code"] == "forbidden"
+            checked += 1
+    assert checked > 100
+
+
+async def test_participant_sees_only_its_own_room(api: Api, config: Config) -> None:
+    store = api.app[STORE_KEY]
+    from mediaserver.storage.repos import Room
+
+    await store.rooms.upsert(Room("other", "Other", "ubnd-huyen", True, (), 10, False, False, "api", True), "api")
+    token = await participant_token(api)
+    own = await api.client.get("/api/v1/rooms/hop-huyen", headers=api.auth(token))
+    assert own.status == 200
+    other = await api.client.get("/api/v1/rooms/other", headers=api.auth(token))
+    assert other.status == 403
+    me = await (await api.client.get("/api/v1/auth/me", headers=api.auth(token))).json()
+    assert me == {**me, "role": "participant", "site_id": "xa-an-binh", "room_id": "hop-huyen"}
+
+
+async def test_token_expiry(api: Api, clock: FakeClock, config: Config) -> None:
+    token = await api.token_for("operator")
+    assert (await api.client.get("/api/v1/rooms", headers=api.auth(token))).status == 200
+    clock.now += config.auth.access_token_ttl_s + 60
+    r = await api.client.get("/api/v1/rooms", headers=api.auth(token))
+    assert r.status == 401
+    assert (await r.json())["error"]["code"] == "token_expired"
+
+
+async def test_bad_tokens_are_refused(api: Api) -> None:
+    token = await api.token_for("admin")
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    for bad in (forged, "not-a-jwt", ""):
+        r = await api.client.get("/api/v1/users", headers={"Authorization": f"Bearer {bad}"})
+        assert r.status == 401
+    # Logging out revokes the token for good.
+    assert (await api.client.post("/api/v1/auth/logout", headers=api.auth(token))).status == 200
+    r = await api.client.get("/api/v1/users", headers=api.auth(token))
+    assert (r.status, (await r.json())["error"]["code"]) == (401, "token_revoked")
+
+
+async def test_login_lockout_after_five_failures(make_api: ApiFactory, config: Config) -> None:
+    config.auth.lockout.lockout_s = 1.5
+    api = await make_api(config)
+    await api.add_user("guard", "security")
+    for i in range(4):
+        r = await api.client.post("/api/v1/auth/login", json={"username": "guard", "password": f"wrong-{i}"})
+        assert r.status == 401
+    r = await api.client.post("/api/v1/auth/login", json={"username": "guard", "password": "wrong-5"})
+    assert r.status == 429
+    assert r.headers["Retry-After"] == "1"
+    # While locked, even the right password is refused.
+    r = await api.client.post("/api/v1/auth/login", json={"username": "guard", "password": STRONG_PASSWORD})
+    assert (r.status, (await r.json())["error"]["code"]) == (429, "locked_out")
+    audit = [e.action for e in await api.app[STORE_KEY].audit.all(limit=20)]
+    assert audit.count("auth.login_failed") >= 5
+    import asyncio
+
+    await asyncio.sleep(1.6)
+    assert await api.login("guard")
+
+
+async def test_initial_password_must_be_changed(api: Api) -> None:
+    await api.add_user("chief", "admin", password="Khoi-Tao-123", must_change=True)
+    token = await api.login("chief", "Khoi-Tao-123")
+    r = await api.client.get("/api/v1/users", headers=api.auth(token))
+    assert (r.status, (await r.json())["error"]["code"]) == (403, "password_change_required")
+    weak = await api.client.post("/api/v1/auth/password", headers=api.auth(token),
+                                 json={"current_password": "Khoi-Tao-123", "new_password": "abc"})
+    assert weak.status == 422
+    body = await weak.json()
+    assert body["error"]["field"] == "new_password" and "at least 10" in body["error"]["message"]
+    ok = await api.client.post("/api/v1/auth/password", headers=api.auth(token),
+                               json={"current_password": "Khoi-Tao-123", "new_password": "Quan-Tri-Vien-9"})
+    assert ok.status == 200, await ok.text()
+    fresh = (await ok.json())["token"]
+    assert (await api.client.get("/api/v1/users", headers=api.auth(fresh))).status == 200
+    # The old token was revoked with the password change.
+    assert (await api.client.get("/api/v1/auth/me", headers=api.auth(token))).status == 401
+
+
+async def test_first_start_creates_admin_that_must_change_password(api: Api, config: Config) -> None:
+    user, password = (config.storage.data_dir / "initial-admin-password.txt").read_text().split()
+    assert user == "admin"
+    r = await api.client.post("/api/v1/auth/login", json={"username": "admin", "password": password})
+    assert (await r.json())["must_change_password"] is True
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "field"),
+    [
+        (b"{not json", 400, "invalid_json", None),
+        (b'{"username": "x"}', 422, "invalid_input", "password"),
+        (b'{"username": "x", "password": "y", "remember": true}', 422, "invalid_input", "remember"),
+        (b"[]", 422, "invalid_input", None),
+    ],
+)
+async def test_bad_bodies_get_precise_errors(api: Api, body: bytes, status: int, code: str,
+                                             field: str | None) -> None:
+    r = await api.client.post("/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"})
+    assert r.status == status
+    err = (await r.json())["error"]
+    assert err["code"] == code
+    if field:
+        assert err["field"] == field
+
+
+async def test_body_size_limit(make_api: ApiFactory, config: Config) -> None:
+    config.server.max_body_bytes = 4096
+    api = await make_api(config)
+    token = await api.token_for("operator")
+    r = await api.client.post("/api/v1/sites", headers=api.auth(token),
+                              json={"id": "x", "name": "y" * 10_000})
+    assert r.status == 413
+    assert (await r.json())["error"]["code"] == "body_too_large"
+
+
+async def test_unknown_route_is_a_json_404(api: Api) -> None:
+    r = await api.client.get("/api/v1/nothing-here")
+    assert r.status == 404
+    assert (await r.json())["error"]["code"] == "not_found"
+
+
+async def test_openapi_document_matches_the_router(api: Api) -> None:
+    doc = await (await api.client.get("/api/openapi.json")).json()
+    documented = set(routes_of(doc))
+    served = {
+        (route.method, route.resource.canonical)
+        for route in api.app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    assert documented == served
+    assert doc["openapi"].startswith("3.")
+    login = doc["paths"]["/api/v1/auth/login"]["post"]
+    assert login["security"] == []
+    schema_name = login["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(doc["components"]["schemas"][schema_name]["required"]) == {"username", "password"}
+    assert doc["paths"]["/api/v1/users"]["get"]["x-roles"] == ["admin"]
+
+
+async def test_sites_rooms_and_join_tokens(api: Api) -> None:
+    op = await api.token_for("operator")
+    sites = (await (await api.client.get("/api/v1/sites", headers=api.auth(op))).json())["items"]
+    assert len(sites) == 21
+    assert sites[0]["role"] == "host"
+    r = await api.client.post("/api/v1/rooms/hop-huyen/join-tokens", headers=api.auth(op),
+                              json={"site_id": "huyen-uy", "ttl_hours": 2})
+    assert r.status == 201, await r.text()
+    join = await r.json()
+    assert join["join_url"].endswith(join["token"])
+    me = await (await api.client.get("/api/v1/auth/me", headers=api.auth(join["token"]))).json()
+    assert (me["role"], me["site_id"], me["room_id"]) == ("participant", "huyen-uy", "hop-huyen")
+    bad = await api.client.post("/api/v1/rooms/hop-huyen/join-tokens", headers=api.auth(op),
+                                json={"site_id": "no-such-site"})
+    assert (bad.status, (await bad.json())["error"]["field"]) == (422, "site_id")
+    # Config-defined sites are edited in config.yaml, not through the API.
+    r = await api.client.delete("/api/v1/sites/xa-an-binh", headers=api.auth(op))
+    assert (r.status, (await r.json())["error"]["code"]) == (409, "defined_in_config")
+    r = await api.client.post("/api/v1/sites", headers=api.auth(op),
+                              json={"id": "truong-thpt", "name": "Trường THPT huyện", "role": "organisation"})
+    assert r.status == 201
+    assert (await api.client.delete("/api/v1/sites/truong-thpt", headers=api.auth(op))).status == 204
+    assert (await api.client.post("/api/v1/rooms/hop-huyen/lock", headers=api.auth(op))).status == 200
+    room = await (await api.client.get("/api/v1/rooms/hop-huyen", headers=api.auth(op))).json()
+    assert room["locked"] is True
+    actions = [e.action for e in await api.app[STORE_KEY].audit.all(limit=50)]
+    for expected in ("room.join_token", "site.create", "site.delete", "room.lock"):
+        assert expected in actions
+
+
+async def test_secrets_never_leave_the_server(make_api: ApiFactory, config: Config) -> None:
+    from mediaserver.config import parse_config
+
+    cfg = parse_config(
+        "cameras:\n  gate-1:\n    name: Cổng chính\n"
+        "    streams: {main_url: 'rtsp://viewer:cam-secret-1@10.0.0.5/main'}\n"
+        "    onvif: {host: 10.0.0.5, password: '${CAM_PW}'}\n"
+        "auth: {token_secret: '${TOKEN_KEY}'}\n",
+        env={"CAM_PW": "onvif-secret-2", "TOKEN_KEY": "signing-secret-3-0123456789abcdef0123"},
+    )
+    cfg.storage.data_dir = config.storage.data_dir
+    api = await make_api(cfg)
+    admin = await api.token_for("admin")
+    seen = ""
+    for url in ("/api/v1/system/config", "/api/v1/cameras", "/api/v1/cameras/gate-1"):
+        r = await api.client.get(url, headers=api.auth(admin))
+        assert r.status == 200
+        seen += await r.text()
+    for secret in ("cam-secret-1", "onvif-secret-2", "signing-secret-3"):  # prefixes of the real values
+        assert secret not in seen
+    assert "rtsp://10.0.0.5/main" in seen
+
+
+async def test_schedules_api(api: Api) -> None:
+    op = await api.token_for("operator")
+    r = await api.client.post("/api/v1/schedules", headers=api.auth(op), json={
+        "id": "nightly", "action": "index.maintenance", "kind": "cron", "spec": "0 2 * * *"})
+    assert r.status == 201, await r.text()
+    job = await r.json()
+    assert job["timezone"] == "Asia/Ho_Chi_Minh" and job["next_run_at"].endswith("19:00:00.000Z")
+    bad = await api.client.post("/api/v1/schedules", headers=api.auth(op), json={
+        "id": "oops", "action": "no.such_action", "kind": "interval", "spec": "60"})
+    assert bad.status == 422 and "no.such_action" in (await bad.json())["error"]["message"]
+    run = await api.client.post("/api/v1/schedules/nightly/run", headers=api.auth(op))
+    assert run.status == 202
+    import asyncio
+
+    for _ in range(100):
+        runs = (await (await api.client.get("/api/v1/schedules/nightly/runs", headers=api.auth(op))).json())["items"]
+        if runs and runs[0]["outcome"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert runs[0]["outcome"] == "ok"
+
+
+async def test_health_ready_metrics(api: Api) -> None:
+    assert (await (await api.client.get("/healthz")).json())["status"] == "ok"
+    ready = await api.client.get("/readyz")
+    assert ready.status == 200, await ready.text()
+    token = await api.token_for("security")
+    text = await (await api.client.get("/metrics", headers=api.auth(token))).text()
+    assert 'mediaserver_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in text
+    assert "mediaserver_scheduler_running_jobs" in text
+
+
+async def test_console_is_served_in_vietnamese(api: Api) -> None:
+    r = await api.client.get("/")
+    assert r.status == 200
+    html = await r.text()
+    assert 'lang="vi"' in html
+    js = await api.client.get("/console/console.js")
+    assert js.status == 200 and "Đăng nhập" in await js.text()
+    assert (await api.client.get("/console/../config.py")).status == 404
