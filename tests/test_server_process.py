@@ -1,0 +1,242 @@
+"""The real server process: start-up, SIGTERM and SIGKILL, restarts, the scheduler across downtime, the CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+START_TIMEOUT_S = 30.0
+NEW_PASSWORD = "Quan-Tri-Huyen-2026"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sqlite_cli(db: Path, sql: str) -> str:
+    """Run SQL with the sqlite3 command-line tool: an independent reader of the index."""
+    return subprocess.run(["sqlite3", str(db), sql], capture_output=True, text=True, check=True,
+                          timeout=30).stdout.strip()
+
+
+class Server:
+    """One `mediaserver run` process on a free loopback port with its own data dir."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.dir = tmp
+        self.port = free_port()
+        cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+        cfg["storage"]["data_dir"] = str(tmp / "data")
+        cfg["auth"].pop("token_secret", None)
+        self.config = tmp / "config.yaml"
+        self.config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+        self.db = tmp / "data" / "mediaserver.db"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tmp / "server.log"
+        self.token = ""
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mediaserver.cli", *args, "-c", str(self.config)],
+                              input=stdin, capture_output=True, text=True, timeout=60)
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mediaserver.cli", "run", "-c", str(self.config), "--port", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"server not healthy in {START_TIMEOUT_S} s:\n{self.log.read_text()}")
+
+    def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if token or self.token:
+            req.add_header("Authorization", f"Bearer {token or self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def login_admin(self) -> None:
+        """Log in as the bootstrap admin, changing the one-time password on first use."""
+        status, body = self.request("POST", "/api/v1/auth/login", {"username": "admin", "password": NEW_PASSWORD})
+        if status == 200:
+            self.token = body["token"]
+            return
+        user, password = (self.dir / "data" / "initial-admin-password.txt").read_text().split()
+        status, body = self.request("POST", "/api/v1/auth/login", {"username": user, "password": password})
+        assert status == 200, body
+        status, body = self.request("POST", "/api/v1/auth/password",
+                                    {"current_password": password, "new_password": NEW_PASSWORD}, body["token"])
+        assert status == 200, body
+        self.token = body["token"]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout=timeout)
+        self.proc = None
+        return rc
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(tmp_path)
+    try:
+        yield srv
+    finally:
+        srv.kill()
+
+
+def hammer(srv: Server, stop: threading.Event, acked: list[str]) -> None:
+    """Create sites as fast as the server accepts them, remembering each one it acknowledged."""
+    i = 0
+    while not stop.is_set():
+        i += 1
+        try:
+            status, _ = srv.request("POST", "/api/v1/sites", {"id": f"load-{i}", "name": f"Điểm {i}"})
+        except OSError:
+            return
+        if status == 201:
+            acked.append(f"load-{i}")
+
+
+def test_serves_health_and_stops_cleanly_on_sigterm(server: Server) -> None:
+    server.start()
+    server.login_admin()
+    stop, acked = threading.Event(), []  # type: ignore[var-annotated]
+    t = threading.Thread(target=hammer, args=(server, stop, acked))
+    t.start()
+    time.sleep(1.0)
+    rc = server.stop(signal.SIGTERM)
+    stop.set()
+    t.join(10)
+    assert rc == 0, server.log.read_text()
+    log = server.log.read_text()
+    assert "scheduler stopped" in log and "index closed" in log
+    assert len(acked) > 5
+    assert sqlite_cli(server.db, "PRAGMA integrity_check") == "ok"
+    # A clean stop checkpoints the WAL into the main file.
+    wal = server.db.with_name(server.db.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    stored = set(sqlite_cli(server.db, "SELECT id FROM sites WHERE id LIKE 'load-%'").split())
+    assert set(acked) <= stored
+
+
+def test_sigkill_mid_write_leaves_a_consistent_index(server: Server) -> None:
+    server.start()
+    server.login_admin()
+    stop, acked = threading.Event(), []  # type: ignore[var-annotated]
+    t = threading.Thread(target=hammer, args=(server, stop, acked))
+    t.start()
+    time.sleep(1.0)
+    server.stop(signal.SIGKILL)
+    stop.set()
+    t.join(10)
+    assert len(acked) > 5
+    assert sqlite_cli(server.db, "PRAGMA integrity_check") == "ok"
+    assert sqlite_cli(server.db, "PRAGMA foreign_key_check") == ""
+    stored = set(sqlite_cli(server.db, "SELECT id FROM sites WHERE id LIKE 'load-%'").split())
+    assert set(acked) <= stored  # every acknowledged write survived the kill
+    server.start()  # and the server comes back on the same files
+    server.login_admin()
+    assert server.request("GET", "/readyz")[0] == 200
+
+
+def test_scheduler_keeps_jobs_across_restarts_and_applies_the_late_run_rule(server: Server) -> None:
+    server.start()
+    server.login_admin()
+    for job in ({"id": "hourly", "kind": "interval", "spec": "3600", "grace_s": 600},
+                {"id": "nightly", "kind": "cron", "spec": "30 1 * * *", "grace_s": 600}):
+        status, body = server.request("POST", "/api/v1/schedules", {**job, "action": "index.maintenance"})
+        assert status == 201, body
+    before = sqlite_cli(server.db, "SELECT id, next_run_at FROM jobs WHERE id IN ('hourly', 'nightly') ORDER BY id")
+    assert server.stop() == 0
+    server.start()
+    assert sqlite_cli(server.db, "SELECT id, next_run_at FROM jobs WHERE id IN ('hourly', 'nightly') "
+                      "ORDER BY id") == before
+    assert server.stop() == 0
+
+    # Simulate downtime: 'hourly' fell due 120 s ago (within its 600 s grace), 'nightly' 5000 s ago (past it).
+    now = time.time()
+    sqlite_cli(server.db, f"UPDATE jobs SET next_run_at = {now - 120} WHERE id = 'hourly';"
+                          f"UPDATE jobs SET next_run_at = {now - 5000} WHERE id = 'nightly';")
+    server.start()
+    server.login_admin()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        runs = {j: server.request("GET", f"/api/v1/schedules/{j}/runs")[1]["items"] for j in ("hourly", "nightly")}
+        if runs["hourly"] and runs["hourly"][0]["outcome"] != "running":
+            break
+        time.sleep(0.1)
+    [late] = runs["hourly"]
+    assert late["outcome"] == "ok" and 115 <= late["late_s"] <= 150
+    [missed] = runs["nightly"]
+    assert missed["outcome"] == "missed"
+    jobs = {j["id"]: j for j in server.request("GET", "/api/v1/schedules")[1]["items"]}
+    for j in ("hourly", "nightly"):
+        next_at = sqlite_cli(server.db, f"SELECT next_run_at FROM jobs WHERE id = '{j}'")
+        assert float(next_at) > now, jobs[j]
+
+
+def test_cli_bootstraps_users_and_join_tokens(server: Server) -> None:
+    r = server.cli("create-user", "baove", "--role", "security", "--password-stdin", stdin="Bao-Ve-Camera-1\n")
+    assert r.returncode == 0, r.stderr
+    r = server.cli("create-user", "yeu", "--role", "operator", "--password-stdin", stdin="123\n")
+    assert r.returncode != 0 and "at least 10" in r.stderr
+    r = server.cli("issue-join-token", "--room", "hop-huyen", "--site", "xa-tan-lap")
+    assert r.returncode == 0, r.stderr
+    join = r.stdout.strip()
+    r = server.cli("issue-join-token", "--room", "hop-huyen", "--site", "nowhere")
+    assert r.returncode != 0 and "unknown site" in r.stderr
+    server.start()
+    status, me = server.request("GET", "/api/v1/auth/me", token=join)
+    assert status == 200 and me["site_id"] == "xa-tan-lap" and me["role"] == "participant"
+    assert server.request("GET", "/api/v1/cameras", token=join)[0] == 403
+    status, body = server.request("POST", "/api/v1/auth/login", {"username": "baove", "password": "Bao-Ve-Camera-1"})
+    assert status == 200 and body["role"] == "security"
+    assert server.request("GET", "/api/v1/rooms", token=body["token"])[0] == 403
+    assert server.request("GET", "/api/v1/cameras", token=body["token"])[0] == 200
+
+
+def test_initial_admin_password_is_never_logged(server: Server) -> None:
+    server.start()
+    _, password = (server.dir / "data" / "initial-admin-password.txt").read_text().split()
+    assert (server.dir / "data" / "initial-admin-password.txt").stat().st_mode & 0o077 == 0
+    assert password not in server.log.read_text()
+    assert "initial-admin-password.txt" in server.log.read_text()
