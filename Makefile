@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint typecheck check-config system-deps clean
+.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,7 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks: each prints its results beside a baseline from the same run; the last line is JSON.
+bench-api: $(STAMP)
+	QUICK=$(QUICK) $(PY) -m benchmarks.bench_api
