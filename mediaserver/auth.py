@@ -252,16 +252,16 @@ class Tokens:
         # Expiry is checked against our injectable clock (tests move it) rather than PyJWT's.
         if float(claims["exp"]) + TOKEN_LEEWAY_S < self._clock():
             raise AuthError("token_expired", "token expired; log in again or ask for a new join link")
-        rec = await self._store.tokens.get(str(claims["jti"]))
-        if rec is None or rec.revoked_at is not None:
+        found = await self._store.tokens.get_with_user(str(claims["jti"]))
+        if found is None or found[0].revoked_at is not None:
             raise AuthError("token_revoked", "token was revoked")
+        rec, user = found
         try:
             role = Role(claims["role"])
         except ValueError as exc:
             raise AuthError("invalid_token", "token has an unknown role") from exc
         must_change = False
         if rec.user_id is not None:
-            user = await self._store.users.get(rec.user_id)
             if user is None or user.disabled:
                 raise AuthError("token_revoked", "user is disabled or deleted")
             if user.role != role:

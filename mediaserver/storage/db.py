@@ -173,8 +173,9 @@ class Database:
         if conn is None:
             raise RuntimeError("database is not open")
         lock = self._read_lock if conn is self._reader else self._write_lock
-        async with lock, conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        async with lock:
+            # One hop to the connection's thread (execute + fetch + close), not three.
+            return list(await conn.execute_fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """Run a read query on the reader connection and return its first row, if any."""

@@ -268,6 +268,22 @@ class TokenRepo(_Repo):
         r = await self.db.fetchone("SELECT * FROM api_tokens WHERE jti = ?", (jti,))
         return self._tok(r) if r else None
 
+    async def get_with_user(self, jti: str) -> tuple[TokenRecord, User | None] | None:
+        """Return a token's record and its user (None for join tokens) in one query."""
+        r = await self.db.fetchone(
+            "SELECT t.*, u.id AS u_id, u.username, u.password_hash, u.role AS u_role, u.must_change_password,"
+            " u.disabled, u.created_at, u.password_changed_at"
+            " FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.jti = ?",
+            (jti,),
+        )
+        if r is None:
+            return None
+        user = None
+        if r["u_id"] is not None:
+            user = User(r["u_id"], r["username"], r["password_hash"], r["u_role"], bool(r["must_change_password"]),
+                        bool(r["disabled"]), r["created_at"], r["password_changed_at"])
+        return self._tok(r), user
+
     async def revoke(self, jti: str) -> bool:
         """Revoke one token; return whether it existed and was live."""
         n = await self.db.execute_rowcount(

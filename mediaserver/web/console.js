@@ -3,77 +3,71 @@
 
 const I18N = {
   vi: {
-    product: 'Hệ thống hội nghị truyền hình & camera', loading: 'Đang tải…', username: 'Tên đăng nhập',
-    password: 'Mật khẩu', login: 'Đăng nhập', loginTitle: 'Đăng nhập hệ thống', logout: 'Đăng xuất',
-    badCredentials: 'Sai tên đăng nhập hoặc mật khẩu.',
+    product: 'Hệ thống hội nghị truyền hình & camera', loading: 'Đang tải…', username: 'Tên đăng nhập', password: 'Mật khẩu',
+    login: 'Đăng nhập', loginTitle: 'Đăng nhập hệ thống', logout: 'Đăng xuất', badCredentials: 'Sai tên đăng nhập hoặc mật khẩu.',
     lockedOut: 'Tạm khóa do đăng nhập sai nhiều lần, thử lại sau {n} giây.',
     sessionExpired: 'Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại.',
     sessionRevoked: 'Phiên đăng nhập đã bị thu hồi (có thể do đổi mật khẩu hoặc đổi quyền). Vui lòng đăng nhập lại.',
     sessionInvalid: 'Vui lòng đăng nhập lại.', loggedOut: 'Bạn đã đăng xuất.',
     network: 'Không kết nối được máy chủ. Kiểm tra mạng rồi thử lại.', errGeneric: 'Có lỗi xảy ra: {m}',
-    forbidden: 'Tài khoản của bạn không có quyền thực hiện thao tác này.',
-    pwTitle: 'Đổi mật khẩu', pwForcedIntro: 'Đây là lần đăng nhập đầu tiên. Bạn cần đổi mật khẩu ban đầu trước khi sử dụng hệ thống.',
+    forbidden: 'Tài khoản của bạn không có quyền thực hiện thao tác này.', pwTitle: 'Đổi mật khẩu',
+    pwForcedIntro: 'Đây là lần đăng nhập đầu tiên. Bạn cần đổi mật khẩu ban đầu trước khi sử dụng hệ thống.',
     pwIntro: 'Nhập mật khẩu hiện tại và mật khẩu mới.', pwCurrent: 'Mật khẩu hiện tại', pwNew: 'Mật khẩu mới',
-    pwConfirm: 'Nhập lại mật khẩu mới', pwSubmit: 'Đổi mật khẩu', pwRules: 'Mật khẩu mới phải:',
-    ruleLength: 'Có ít nhất 10 ký tự', ruleClasses: 'Kết hợp ít nhất 3 trong 4 loại: chữ thường, chữ hoa, chữ số, ký hiệu',
-    ruleUser: 'Không chứa tên đăng nhập', pwMismatch: 'Hai lần nhập mật khẩu mới không khớp.',
-    pwWrongCurrent: 'Mật khẩu hiện tại không đúng.', pwWeak: 'Mật khẩu mới chưa đạt yêu cầu:', pwServer: 'Máy chủ báo: {m}',
-    pwDone: 'Đã đổi mật khẩu.', cancel: 'Hủy', changePassword: 'Đổi mật khẩu', refresh: 'Làm mới',
-    'p.atLeast': 'phải có ít nhất {n} ký tự', 'p.mix': 'phải kết hợp ít nhất {n} loại: chữ thường, chữ hoa, chữ số, ký hiệu',
-    'p.user': 'không được chứa tên đăng nhập', 'p.default': 'là mật khẩu mặc định phổ biến', 'p.same': 'phải khác mật khẩu hiện tại',
-    'role.admin': 'Quản trị viên', 'role.operator': 'Điều hành viên', 'role.security': 'Nhân viên an ninh',
-    'role.participant': 'Điểm cầu',
-    'sec.conference': 'Hội nghị', 'sec.cameras': 'Camera', 'sec.schedules': 'Lịch tự động', 'sec.audit': 'Nhật ký',
-    noSections: 'Tài khoản này không dùng bảng điều khiển.',
-    'site.host': 'Điểm cầu chính', 'site.commune': 'Xã', 'site.town': 'Thị trấn', 'site.organisation': 'Tổ chức',
-    'site.party': 'Cơ quan Đảng', rooms: 'Phòng họp', noRooms: 'Chưa có phòng họp nào (khai báo trong config.yaml, mục rooms).',
-    roomLocked: 'Đang khóa: điểm cầu mới không vào được', roomOpen: 'Đang mở', lockRoom: 'Khóa phòng', unlockRoom: 'Mở khóa phòng',
-    sitesCount: '{n} điểm cầu', maxSites: 'tối đa {n}', autoRecord: 'Tự động ghi hình', joinLink: 'Tạo liên kết tham gia',
-    joinNew: 'Tạo liên kết mới', copy: 'Sao chép', copied: 'Đã sao chép', validUntil: 'Hiệu lực đến {t}',
-    noCameras: 'Chưa có camera nào', noCamerasHint: 'Camera được thêm trong tệp cấu hình config.yaml (mục cameras). Sau khi thêm, camera sẽ hiện ở đây.',
+    pwConfirm: 'Nhập lại mật khẩu mới', pwSubmit: 'Đổi mật khẩu', pwRules: 'Mật khẩu mới phải:', ruleLength: 'Có ít nhất 10 ký tự',
+    ruleClasses: 'Kết hợp ít nhất 3 trong 4 loại: chữ thường, chữ hoa, chữ số, ký hiệu', ruleUser: 'Không chứa tên đăng nhập',
+    pwMismatch: 'Hai lần nhập mật khẩu mới không khớp.', pwWrongCurrent: 'Mật khẩu hiện tại không đúng.',
+    pwWeak: 'Mật khẩu mới chưa đạt yêu cầu:', pwServer: 'Máy chủ báo: {m}', cancel: 'Hủy',
+    changePassword: 'Đổi mật khẩu', refresh: 'Làm mới', 'p.atLeast': 'phải có ít nhất {n} ký tự',
+    'p.mix': 'phải kết hợp ít nhất {n} loại: chữ thường, chữ hoa, chữ số, ký hiệu', 'p.user': 'không được chứa tên đăng nhập',
+    'p.default': 'là mật khẩu mặc định phổ biến', 'p.same': 'phải khác mật khẩu hiện tại', 'role.admin': 'Quản trị viên',
+    'role.operator': 'Điều hành viên', 'role.security': 'Nhân viên an ninh', 'role.participant': 'Điểm cầu', 'sec.conference': 'Hội nghị',
+    'sec.cameras': 'Camera', 'sec.schedules': 'Lịch tự động', 'sec.audit': 'Nhật ký',
+    noSections: 'Tài khoản này không dùng bảng điều khiển.', 'site.host': 'Điểm cầu chính', 'site.commune': 'Xã', 'site.town': 'Thị trấn',
+    'site.organisation': 'Tổ chức', 'site.party': 'Cơ quan Đảng',
+    noRooms: 'Chưa có phòng họp nào (khai báo trong config.yaml, mục rooms).', roomLocked: 'Đang khóa: điểm cầu mới không vào được',
+    roomOpen: 'Đang mở', lockRoom: 'Khóa phòng', unlockRoom: 'Mở khóa phòng', sitesCount: '{n} điểm cầu', maxSites: 'tối đa {n}',
+    autoRecord: 'Tự động ghi hình', joinLink: 'Tạo liên kết tham gia', joinNew: 'Tạo liên kết mới', copy: 'Sao chép', copied: 'Đã sao chép',
+    copyManual: 'Nhấn Ctrl+C để sao chép', validUntil: 'Hiệu lực đến {t}', noCameras: 'Chưa có camera nào',
+    noCamerasHint: 'Camera được thêm trong tệp cấu hình config.yaml (mục cameras). Sau khi thêm, camera sẽ hiện ở đây.',
     recordMode: 'Chế độ ghi: {m}', 'rec.continuous': 'liên tục', 'rec.motion': 'khi có chuyển động', 'rec.off': 'tắt',
     noSchedules: 'Chưa có lịch tự động nào', noSchedulesHint: 'Lịch được khai báo trong config.yaml (mục schedules) hoặc qua API.',
-    noNextRun: 'Không có lần chạy tiếp theo', lastRun: 'Lần chạy trước: {t}', disabled: 'Đã tắt',
-    'kind.once': 'Một lần', 'kind.interval': 'Lặp lại mỗi {d}', 'kind.cron': 'Theo lịch cron: {s}',
-    timesIn: 'Giờ Việt Nam (Asia/Ho_Chi_Minh)', auditTitle: '50 thao tác gần nhất', noAudit: 'Chưa có mục nhật ký nào.',
-    'col.at': 'Thời gian', 'col.actor': 'Người thực hiện', 'col.action': 'Thao tác', 'col.target': 'Đối tượng',
-    'col.detail': 'Chi tiết', 'col.remote': 'Địa chỉ', sec: 'giây', min: 'phút', hour: 'giờ', day: 'ngày',
+    noNextRun: 'Không có lần chạy tiếp theo', lastRun: 'Lần chạy trước: {t}', disabled: 'Đã tắt', 'kind.once': 'Một lần',
+    'kind.interval': 'Lặp lại mỗi {d}', 'kind.cron': 'Theo lịch cron: {s}', timesIn: 'Giờ Việt Nam (Asia/Ho_Chi_Minh)',
+    auditTitle: '50 thao tác gần nhất', noAudit: 'Chưa có mục nhật ký nào.', 'col.at': 'Thời gian', 'col.actor': 'Người thực hiện',
+    'col.action': 'Thao tác', 'col.target': 'Đối tượng', 'col.detail': 'Chi tiết', 'col.remote': 'Địa chỉ', sec: 'giây', min: 'phút',
+    hour: 'giờ', day: 'ngày',
   },
   en: {
-    product: 'Video conference & camera system', loading: 'Loading…', username: 'User name',
-    password: 'Password', login: 'Log in', loginTitle: 'Log in', logout: 'Log out',
-    badCredentials: 'Wrong user name or password.',
+    product: 'Video conference & camera system', loading: 'Loading…', username: 'User name', password: 'Password', login: 'Log in',
+    loginTitle: 'Log in', logout: 'Log out', badCredentials: 'Wrong user name or password.',
     lockedOut: 'Temporarily locked after too many failed logins; try again in {n} seconds.',
     sessionExpired: 'Your session has expired. Please log in again.',
-    sessionRevoked: 'Your session was revoked (password or role changed). Please log in again.',
-    sessionInvalid: 'Please log in again.', loggedOut: 'You have logged out.',
-    network: 'Cannot reach the server. Check the network and try again.', errGeneric: 'Something went wrong: {m}',
-    forbidden: 'Your account may not do this.',
-    pwTitle: 'Change password', pwForcedIntro: 'This is your first login. Change the initial password before using the system.',
+    sessionRevoked: 'Your session was revoked (password or role changed). Please log in again.', sessionInvalid: 'Please log in again.',
+    loggedOut: 'You have logged out.', network: 'Cannot reach the server. Check the network and try again.',
+    errGeneric: 'Something went wrong: {m}', forbidden: 'Your account may not do this.', pwTitle: 'Change password',
+    pwForcedIntro: 'This is your first login. Change the initial password before using the system.',
     pwIntro: 'Enter your current password and a new one.', pwCurrent: 'Current password', pwNew: 'New password',
     pwConfirm: 'Repeat the new password', pwSubmit: 'Change password', pwRules: 'The new password must:',
     ruleLength: 'Be at least 10 characters long', ruleClasses: 'Mix at least 3 of: lower case, upper case, digits, symbols',
     ruleUser: 'Not contain the user name', pwMismatch: 'The two new passwords do not match.',
     pwWrongCurrent: 'The current password is wrong.', pwWeak: 'The new password is not strong enough:', pwServer: 'Server says: {m}',
-    pwDone: 'Password changed.', cancel: 'Cancel', changePassword: 'Change password', refresh: 'Refresh',
+    cancel: 'Cancel', changePassword: 'Change password', refresh: 'Refresh',
     'p.atLeast': 'must be at least {n} characters', 'p.mix': 'must mix at least {n} of: lower case, upper case, digits, symbols',
-    'p.user': 'must not contain the user name', 'p.default': 'is a well-known default password', 'p.same': 'must differ from the current password',
-    'role.admin': 'Administrator', 'role.operator': 'Operator', 'role.security': 'Security staff',
-    'role.participant': 'Site',
-    'sec.conference': 'Conference', 'sec.cameras': 'Cameras', 'sec.schedules': 'Schedules', 'sec.audit': 'Audit log',
-    noSections: 'This account does not use the console.',
-    'site.host': 'Host site', 'site.commune': 'Commune', 'site.town': 'Town', 'site.organisation': 'Organisation',
-    'site.party': 'Party office', rooms: 'Rooms', noRooms: 'No rooms yet (define them in config.yaml, section rooms).',
-    roomLocked: 'Locked: new sites cannot join', roomOpen: 'Open', lockRoom: 'Lock room', unlockRoom: 'Unlock room',
-    sitesCount: '{n} sites', maxSites: 'max {n}', autoRecord: 'Auto-record', joinLink: 'Create join link',
-    joinNew: 'New link', copy: 'Copy', copied: 'Copied', validUntil: 'Valid until {t}',
-    noCameras: 'No cameras yet', noCamerasHint: 'Cameras are added in the config.yaml file (section cameras). They appear here once added.',
+    'p.user': 'must not contain the user name', 'p.default': 'is a well-known default password',
+    'p.same': 'must differ from the current password', 'role.admin': 'Administrator', 'role.operator': 'Operator',
+    'role.security': 'Security staff', 'role.participant': 'Site', 'sec.conference': 'Conference', 'sec.cameras': 'Cameras',
+    'sec.schedules': 'Schedules', 'sec.audit': 'Audit log', noSections: 'This account does not use the console.', 'site.host': 'Host site',
+    'site.commune': 'Commune', 'site.town': 'Town', 'site.organisation': 'Organisation', 'site.party': 'Party office',
+    noRooms: 'No rooms yet (define them in config.yaml, section rooms).', roomLocked: 'Locked: new sites cannot join', roomOpen: 'Open',
+    lockRoom: 'Lock room', unlockRoom: 'Unlock room', sitesCount: '{n} sites', maxSites: 'max {n}', autoRecord: 'Auto-record',
+    joinLink: 'Create join link', joinNew: 'New link', copy: 'Copy', copied: 'Copied', copyManual: 'Press Ctrl+C to copy',
+    validUntil: 'Valid until {t}', noCameras: 'No cameras yet',
+    noCamerasHint: 'Cameras are added in the config.yaml file (section cameras). They appear here once added.',
     recordMode: 'Recording: {m}', 'rec.continuous': 'continuous', 'rec.motion': 'on motion', 'rec.off': 'off',
     noSchedules: 'No scheduled jobs', noSchedulesHint: 'Jobs are defined in config.yaml (section schedules) or through the API.',
-    noNextRun: 'No next run', lastRun: 'Last run: {t}', disabled: 'Disabled',
-    'kind.once': 'Once', 'kind.interval': 'Every {d}', 'kind.cron': 'Cron schedule: {s}',
-    timesIn: 'Vietnam time (Asia/Ho_Chi_Minh)', auditTitle: 'Latest 50 actions', noAudit: 'No audit entries yet.',
-    'col.at': 'Time', 'col.actor': 'Actor', 'col.action': 'Action', 'col.target': 'Target',
+    noNextRun: 'No next run', lastRun: 'Last run: {t}', disabled: 'Disabled', 'kind.once': 'Once', 'kind.interval': 'Every {d}',
+    'kind.cron': 'Cron schedule: {s}', timesIn: 'Vietnam time (Asia/Ho_Chi_Minh)', auditTitle: 'Latest 50 actions',
+    noAudit: 'No audit entries yet.', 'col.at': 'Time', 'col.actor': 'Actor', 'col.action': 'Action', 'col.target': 'Target',
     'col.detail': 'Detail', 'col.remote': 'Address', sec: 's', min: 'min', hour: 'h', day: 'd',
   },
 };
@@ -160,13 +154,9 @@ function setSession(token) {
 }
 
 function endSession(flashKey) {
-  state.token = null;
-  state.me = null;
-  state.data = {};
-  state.joins = {};
+  Object.assign(state, { token: null, me: null, data: {}, joins: {}, flash: flashKey || null });
   clearTimeout(state.expiryTimer);
   sessionStorage.removeItem('console.token');
-  state.flash = flashKey || null;
   go('#/login');
 }
 
@@ -247,6 +237,8 @@ function renderLogin() {
 
 async function doLogin(form, error, submit) {
   if (state.lockUntil > Date.now()) return;
+  state.flash = null;
+  document.getElementById('login-notice')?.remove();
   error.hidden = true;
   submit.disabled = true;
   try {
@@ -440,15 +432,15 @@ function siteTile(site, room) {
 }
 
 async function copy(text, btn, tile) {
+  let ok = true;
   try {
     await navigator.clipboard.writeText(text);
   } catch {
-    const input = tile.querySelector('.join-url'); // plain-HTTP pages have no clipboard API
-    input.select();
-    document.execCommand('copy');
+    tile.querySelector('.join-url').select(); // plain-HTTP pages have no clipboard API
+    ok = document.execCommand('copy');
   }
-  btn.textContent = t('copied');
-  btn.classList.add('done');
+  btn.textContent = ok ? t('copied') : t('copyManual');
+  btn.classList.toggle('done', ok);
   setTimeout(() => { btn.textContent = t('copy'); btn.classList.remove('done'); }, 2000);
 }
 
@@ -512,7 +504,7 @@ function renderAudit(data) {
       const detail = Object.keys(e.detail || {}).length ? JSON.stringify(e.detail) : '';
       return h('tr', { 'data-audit-id': e.id },
         h('td', { class: 'nowrap' }, fmt(e.at, { ...DATE_TIME, second: '2-digit' })),
-        h('td', {}, e.actor, h('small', { class: 'muted' }, ` (${e.actor_role})`)),
+        h('td', {}, e.actor, e.actor_role && h('small', { class: 'muted' }, ` (${e.actor_role})`)),
         h('td', {}, h('code', {}, e.action)), h('td', {}, e.target),
         h('td', { class: 'detail', title: detail }, detail), h('td', { class: 'nowrap' }, e.remote));
     }))))];
