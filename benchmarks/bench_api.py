@@ -60,7 +60,33 @@ async def load(session: aiohttp.ClientSession, url: str, headers: dict[str, str]
     }
 
 
-async def main() -> None:
+async def measure(base: str, data_dir: Path, pid: int, seconds: float) -> dict[str, Any]:
+    """Log in as the bootstrap admin, then load the baseline and the measured endpoint."""
+    async with aiohttp.ClientSession() as s:
+        for _ in range(300):
+            try:
+                async with s.get(f"{base}/healthz") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)
+        pw = (data_dir / "initial-admin-password.txt").read_text().split()[1]
+        async with s.post(f"{base}/api/v1/auth/login", json={"username": "admin", "password": pw}) as r:
+            token = (await r.json())["token"]
+        async with s.post(f"{base}/api/v1/auth/password", headers={"Authorization": f"Bearer {token}"},
+                          json={"current_password": pw, "new_password": "Bench-Mark-2026!"}) as r:
+            token = (await r.json())["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        await load(s, f"{base}/healthz", {}, 1.0, pid)  # warm-up
+        results: dict[str, Any] = {}
+        for name, path, headers in (("healthz", "/healthz", {}), ("sites", "/api/v1/sites", auth)):
+            results[name] = r_ = await load(s, base + path, headers, seconds, pid)
+            print(f"{name:8s} {r_['rps']:8.0f} req/s  p50 {r_['p50_ms']:6.2f} ms  p95 {r_['p95_ms']:6.2f} ms"
+                  f"  server CPU {r_['server_cpu_ms_per_req']:.3f} ms/req")
+        return results
+
+
+def main() -> None:
     quick = os.environ.get("QUICK") == "1"
     seconds = 5.0 if quick else 20.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,30 +98,8 @@ async def main() -> None:
         port = 18080 + os.getpid() % 1000
         proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "run", "-c", str(cfg_path),
                                  "--port", str(port)])
-        base = f"http://127.0.0.1:{port}"
         try:
-            async with aiohttp.ClientSession() as s:
-                for _ in range(300):
-                    try:
-                        async with s.get(f"{base}/healthz") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        await asyncio.sleep(0.1)
-                pw = (Path(tmp) / "data" / "initial-admin-password.txt").read_text().split()[1]
-                async with s.post(f"{base}/api/v1/auth/login", json={"username": "admin", "password": pw}) as r:
-                    token = (await r.json())["token"]
-                async with s.post(f"{base}/api/v1/auth/password", headers={"Authorization": f"Bearer {token}"},
-                                  json={"current_password": pw, "new_password": "Bench-Mark-2026!"}) as r:
-                    token = (await r.json())["token"]
-                auth = {"Authorization": f"Bearer {token}"}
-                await load(s, f"{base}/healthz", {}, 1.0, proc.pid)  # warm-up
-                results: dict[str, Any] = {}
-                for name, path, headers in (("healthz", "/healthz", {}), ("sites", "/api/v1/sites", auth)):
-                    results[name] = await load(s, base + path, headers, seconds, proc.pid)
-                    r_ = results[name]
-                    print(f"{name:8s} {r_['rps']:8.0f} req/s  p50 {r_['p50_ms']:6.2f} ms  p95 {r_['p95_ms']:6.2f} ms"
-                          f"  server CPU {r_['server_cpu_ms_per_req']:.3f} ms/req")
+            results = asyncio.run(measure(f"http://127.0.0.1:{port}", Path(tmp) / "data", proc.pid, seconds))
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -110,4 +114,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
