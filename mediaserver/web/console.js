@@ -154,7 +154,8 @@ function setSession(token) {
 }
 
 function endSession(flashKey) {
-  Object.assign(state, { token: null, me: null, data: {}, joins: {}, flash: flashKey || null });
+  const next = /^#\/(login|password)?$/.test(location.hash) ? state.next : location.hash; // come back here after login
+  Object.assign(state, { token: null, me: null, data: {}, joins: {}, flash: flashKey || null, next });
   clearTimeout(state.expiryTimer);
   sessionStorage.removeItem('console.token');
   go('#/login');
@@ -246,7 +247,9 @@ async function doLogin(form, error, submit) {
     setSession(res.token);
     state.flash = null;
     state.me = await api('GET', '/api/v1/auth/me');
-    go('#/');
+    const dest = state.next || (/^#\/(login)?$/.test(location.hash) ? '#/' : location.hash || '#/');
+    state.next = null;
+    go(dest);
   } catch (err) {
     if (err.handled) return;
     submit.disabled = false;
@@ -285,6 +288,7 @@ function renderPassword(forced) {
   const submit = h('button', { id: 'password-submit', type: 'submit', class: 'primary' }, t('pwSubmit'));
   const form = h('form', { id: 'password-form', class: 'card auth-card', onsubmit: (ev) => { ev.preventDefault(); doPassword(form, error, submit); } },
     h('h1', {}, t('pwTitle')), h('p', { class: 'msg info' }, forced ? t('pwForcedIntro') : t('pwIntro')),
+    h('input', { type: 'text', name: 'username', autocomplete: 'username', value: user, hidden: true, readonly: true }),
     field('current-password', t('pwCurrent'), 'password', { autocomplete: 'current-password' }),
     field('new-password', t('pwNew'), 'password', { autocomplete: 'new-password',
       oninput: (ev) => rules.forEach(([, ok], i) => ruleEls[i].classList.toggle('ok', ok(ev.target.value))) }),
@@ -331,6 +335,7 @@ async function logout() {
   const token = state.token;
   fetch('/api/v1/auth/logout', { method: 'POST', headers: { Authorization: `Bearer ${token}` } }).catch(() => {});
   endSession('loggedOut');
+  state.next = null;
 }
 
 // --------------------------------------------------------------------------------------- dashboard
