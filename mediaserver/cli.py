@@ -61,8 +61,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             create_app(cfg), host=cfg.server.host, port=cfg.server.port, ssl_context=ctx,
             shutdown_timeout=cfg.server.shutdown_timeout_s, print=None, access_log=None,
         )
-    except MigrationError as exc:
-        logger.error("%s", exc)
+    except (MigrationError, ValueError) as exc:
+        # Start-up refusals (a newer database, a scheduled job naming an unknown action) are the
+        # operator's to fix: say what, without a traceback.
+        logger.error("cannot start: %s", exc)
         return 1
     logger.info("mediaserver stopped")
     return 0

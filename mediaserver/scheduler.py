@@ -353,8 +353,9 @@ class Scheduler:
         try:
             # Holding the lock waits out a tick, run_now or add_job in progress; after it no new run can start
             # (state is 'stopping'). Cancelling the loop only while we hold it means the loop is asleep or
-            # queued for the lock, never mid-query: a SELECT cancelled mid-execute leaves its cursor open,
-            # which pins a stale read snapshot on the shared reader connection and blocks the WAL checkpoint.
+            # queued for the lock, never mid-tick: a tick cut off between storing a job's next run and
+            # recording its run would lose that run without a trace, and a database call cancelled halfway
+            # is best avoided anyway.
             async with self._lock:
                 if self._loop_task is not None:
                     self._loop_task.cancel()
@@ -394,7 +395,7 @@ class Scheduler:
         }
 
     async def run_now(self, job_id: str) -> int:
-        """Start a run of the job immediately and return its run id; its schedule is unchanged."""
+        """Start a run of the job now and return its run id; the schedule stays (a 'once' job is used up)."""
         async with self._lock:
             if self._state != "running":
                 raise RuntimeError("scheduler is not running")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -41,12 +42,14 @@ def sqlite_cli(db: Path, sql: str) -> str:
 class Server:
     """One `mediaserver run` process on a free loopback port with its own data dir."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, **server_overrides: Any) -> None:
         self.dir = tmp
         self.port = free_port()
         cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
         cfg["storage"]["data_dir"] = str(tmp / "data")
         cfg["auth"].pop("token_secret", None)
+        cfg["server"].update(server_overrides)
+        self.scheme = "https" if cfg["server"]["tls"]["mode"] != "off" else "http"
         self.config = tmp / "config.yaml"
         self.config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
         self.db = tmp / "data" / "mediaserver.db"
@@ -76,16 +79,23 @@ class Server:
 
     def request(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        req = urllib.request.Request(f"{self.scheme}://127.0.0.1:{self.port}{path}", data=data, method=method)
         req.add_header("Content-Type", "application/json")
         if token or self.token:
             req.add_header("Authorization", f"Bearer {token or self.token}")
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=10, context=self.ssl_context()) as r:
                 raw = r.read()
                 return r.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Trust exactly the server's own self-signed certificate, once it exists."""
+        cert = self.dir / "data" / "tls" / "cert.pem"
+        if self.scheme != "https" or not cert.exists():
+            return None
+        return ssl.create_default_context(cafile=str(cert))
 
     def login_admin(self) -> None:
         """Log in as the bootstrap admin, changing the one-time password on first use."""
@@ -240,3 +250,28 @@ def test_initial_admin_password_is_never_logged(server: Server) -> None:
     assert (server.dir / "data" / "initial-admin-password.txt").stat().st_mode & 0o077 == 0
     assert password not in server.log.read_text()
     assert "initial-admin-password.txt" in server.log.read_text()
+
+
+def test_https_with_a_self_signed_certificate_and_json_logs(tmp_path: Path) -> None:
+    srv = Server(tmp_path, tls={"mode": "self_signed", "self_signed_hostnames": ["127.0.0.1", "localhost"]},
+                 log_format="json")
+    try:
+        srv.start()
+        # The certificate generated on first run verifies for 127.0.0.1 (SAN), and the key is private.
+        assert srv.request("GET", "/healthz")[0] == 200
+        assert (tmp_path / "data" / "tls" / "key.pem").stat().st_mode & 0o077 == 0
+        assert srv.stop() == 0
+    finally:
+        srv.kill()
+    lines = [json.loads(line) for line in srv.log.read_text().splitlines() if line.strip()]
+    assert {"ts", "level", "logger", "msg"} <= set(lines[0])
+    assert any("index closed" in line["msg"] for line in lines)
+
+
+def test_refuses_to_start_on_a_newer_database(server: Server) -> None:
+    server.db.parent.mkdir(parents=True)
+    sqlite_cli(server.db, "PRAGMA user_version = 999;")
+    proc = subprocess.run([sys.executable, "-m", "mediaserver.cli", "run", "-c", str(server.config), "--port",
+                           str(server.port)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "newer than this program" in proc.stderr and "Traceback" not in proc.stderr

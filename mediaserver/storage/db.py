@@ -70,10 +70,15 @@ class Database:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode=WAL")
-        await self._migrate(target_version)
-        self._reader = await self._connect()
-        await self._reader.execute("PRAGMA query_only=ON")
+        try:
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._migrate(target_version)
+            self._reader = await self._connect()
+            await self._reader.execute("PRAGMA query_only=ON")
+        except BaseException:
+            # aiosqlite's connection threads are not daemons: an unclosed one keeps the process alive.
+            await self.close()
+            raise
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
