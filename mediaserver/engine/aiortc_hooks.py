@@ -1,0 +1,147 @@
+"""Every use of aiortc internals, in one place: the receive tap and the forwarding sender.
+
+Pinned to aiortc 1.16 (``SUPPORTED_AIORTC``); ``tests/test_aiortc_hooks.py`` fails loudly if a new aiortc
+moves what we touch. What we rely on, read from aiortc 1.16.0's source:
+
+- ``RTCDtlsTransport`` calls ``receiver._handle_rtp_packet(packet, arrival_time_ms=...)`` for every RTP packet
+  (looked up on the instance, so an instance attribute replaces it). The stock handler depayloads, fills a
+  jitter buffer and queues frames to a decoder thread; ours keeps what the network needs (receiver
+  statistics for RTCP RR, RTX unwrapping, NACK generation, REMB) and hands the *RTP payloads untouched* to
+  the engine. The idle decoder thread is stopped.
+- ``RTCRtpSender._run_rtp`` awaits ``self._next_encoded_frame(codec)`` and packetizes nothing itself when
+  that returns ``RTCEncodedFrame(payloads, timestamp, audio_level)``: each payload becomes one RTP packet
+  with the sender's SSRC, sequence numbers, marker on the last payload, abs-send-time, mid and audio level,
+  kept in its 128-packet history so aiortc's own NACK handling retransmits (RTX when negotiated).
+- A subscriber's PLI/FIR makes the sender call ``self._send_keyframe()``; we route it to the engine, which
+  relays a throttled PLI to the publisher with ``receiver._send_rtcp_pli(ssrc)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiortc
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc.codecs import is_rtx
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtcrtpsender import RTCEncodedFrame
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_AIORTC = "1.16."
+
+PacketSink = Callable[[RtpPacket, RTCRtpCodecParameters], None]
+# (payloads, timestamp in the codec clock, audio level in dBov ≤ 0 or None); None return = nothing to send.
+FrameSource = Callable[[], Awaitable[tuple[list[bytes], int, int | None] | None]]
+
+
+class UnsupportedAiortc(RuntimeError):
+    """The installed aiortc is not the version these hooks were written against."""
+
+
+def check_version() -> None:
+    """Refuse to run on an aiortc whose internals we have not checked."""
+    if not aiortc.__version__.startswith(SUPPORTED_AIORTC):
+        raise UnsupportedAiortc(
+            f"mediaserver's forwarding engine hooks aiortc {SUPPORTED_AIORTC}x internals; "
+            f"aiortc {aiortc.__version__} is installed (pin it, or re-check mediaserver/engine/aiortc_hooks.py)"
+        )
+
+
+check_version()
+
+
+def _private(obj: Any, cls: type, name: str) -> Any:
+    return getattr(obj, f"_{cls.__name__}__{name}")
+
+
+def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
+    """Hand a receiver's RTP packets to ``on_packet`` before any depayloading or decoding."""
+    codecs: dict[int, RTCRtpCodecParameters] = _private(receiver, RTCRtpReceiver, "codecs")
+    streams: dict[int, StreamStatistics] = _private(receiver, RTCRtpReceiver, "remote_streams")
+    rtx_ssrc: dict[int, int] = _private(receiver, RTCRtpReceiver, "rtx_ssrc")
+    nack = _private(receiver, RTCRtpReceiver, "nack_generator")
+    remb = _private(receiver, RTCRtpReceiver, "remote_bitrate_estimator")
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if not receiver._enabled:
+            return
+        if remb is not None and packet.extensions.abs_send_time is not None:
+            estimate = remb.add(abs_send_time=packet.extensions.abs_send_time, arrival_time_ms=arrival_time_ms,
+                                payload_size=len(packet.payload) + packet.padding_size, ssrc=packet.ssrc)
+            rtcp_ssrc = _private(receiver, RTCRtpReceiver, "rtcp_ssrc")
+            if estimate is not None and rtcp_ssrc is not None:
+                await receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                                                         fci=pack_remb_fci(*estimate)))
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stats = streams.get(packet.ssrc)
+        if stats is None:
+            stats = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if is_rtx(codec):
+            original = rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original is None or len(packet.payload) < 2 or not isinstance(apt, int) or apt not in codecs:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
+            codec = codecs[apt]
+        if nack is not None and nack.add(packet):
+            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+        on_packet(packet, codec)
+
+    receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
+
+
+def stop_decoder(receiver: RTCRtpReceiver) -> None:
+    """Stop the decoder thread ``receive()`` started: the tapped receiver never feeds it."""
+    _private(receiver, RTCRtpReceiver, "stop_decoder")()
+
+
+async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
+    """Send a PLI for ``media_ssrc`` to the publisher behind ``receiver``."""
+    await receiver._send_rtcp_pli(media_ssrc)
+
+
+class PlaceholderTrack(MediaStreamTrack):
+    """Keeps a forwarding sender's RTP loop running; its frames come from the engine, never from recv()."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    async def recv(self) -> Any:  # pragma: no cover - never called on a forwarding sender
+        raise RuntimeError("a forwarding sender's track is never read")
+
+
+def make_forwarding_sender(sender: RTCRtpSender, next_frame: FrameSource,
+                           on_keyframe_request: Callable[[], None]) -> None:
+    """Make ``sender`` send the engine's frames as-is and report the subscriber's keyframe requests."""
+
+    async def next_encoded_frame(codec: RTCRtpCodecParameters) -> RTCEncodedFrame | None:
+        item = await next_frame()
+        if item is None:
+            return None
+        payloads, timestamp, audio_level = item
+        return RTCEncodedFrame(payloads, timestamp, audio_level)  # type: ignore[arg-type]
+
+    sender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign]
+    sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
+
+
+def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:
+    """Return (packets, octets) a sender has sent."""
+    return (_private(sender, RTCRtpSender, "packet_count"), _private(sender, RTCRtpSender, "octet_count"))
+
+
+def receiver_loss(receiver: RTCRtpReceiver) -> tuple[int, int]:
+    """Return (packets expected, packets lost) over the receiver's streams."""
+    streams: dict[int, StreamStatistics] = _private(receiver, RTCRtpReceiver, "remote_streams")
+    expected = sum(s.packets_expected for s in streams.values())
+    lost = sum(max(0, s.packets_lost) for s in streams.values())
+    return expected, lost

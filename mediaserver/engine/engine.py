@@ -1,0 +1,108 @@
+"""The forwarding engine: routes encoded media from sources to sinks without decoding or re-encoding.
+
+Design, and why (numbers measured on this project's 2-core machines, see ../shared/notes and BENCHMARKS.md):
+- aiortc's ``MediaRelay`` decodes once and re-encodes per subscriber: ~20–25 % of a core per 640x360
+  subscriber. Forwarding encoded frames to a sender that only packetizes costs ~2 % per subscriber; a raw
+  packet forwarder in Python tops out near 36 k packets/s per core.
+- We forward at the RTP-payload level through aiortc's own senders (see ``aiortc_hooks``): the receive tap
+  takes each packet's payload before the depacketizer and jitter buffer, ``FrameAssembler`` groups them
+  into frames as soon as a frame's last packet arrives (no jitter-buffer frame delay), and each
+  subscriber's sender re-sends the *same payloads* with its own SSRC and sequence numbers. So frames are
+  byte-identical, per-subscriber work is one RTP header + SRTP per packet, and every leg keeps aiortc's NACK
+  history, RTX, RTCP SR/RR and REMB.
+- Keyframe requests from subscribers (PLI/FIR), slot switches and recoveries all go through
+  ``request_keyframe``, throttled to one request per source per ``KEYFRAME_MIN_INTERVAL_S`` — with one
+  trailing request at the end of the window, so a late joiner is never left waiting for a natural keyframe.
+
+The engine knows sources and sinks only: rooms, sites and cameras are policies built on top of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from mediaserver.engine.sink import Sink
+from mediaserver.engine.source import Source
+
+logger = logging.getLogger(__name__)
+
+KEYFRAME_MIN_INTERVAL_S = 0.5
+
+
+class Engine:
+    """Registry of sources and sinks, and the keyframe-request throttle."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Source] = {}
+        self._last_request: dict[str, float] = {}
+        self._trailing: dict[str, asyncio.TimerHandle] = {}
+        self.keyframe_requests_sent = 0
+        self.keyframe_requests_suppressed = 0
+
+    def add_source(self, source: Source) -> Source:
+        """Register a source (replacing a stale one with the same id)."""
+        old = self.sources.get(source.id)
+        if old is not None and old is not source:
+            self.remove_source(old.id)
+        self.sources[source.id] = source
+        return source
+
+    def remove_source(self, source_id: str) -> None:
+        """Unregister a source; its sinks show nothing until given another source."""
+        source = self.sources.pop(source_id, None)
+        if source is None:
+            return
+        source.closed = True
+        for sink in tuple(source.sinks):
+            if sink.source is source:
+                sink.attach(None)
+            elif sink.pending is source:
+                sink.pending = None
+        source.sinks.clear()
+        handle = self._trailing.pop(source_id, None)
+        if handle is not None:
+            handle.cancel()
+        self._last_request.pop(source_id, None)
+
+    def new_sink(self, sink_id: str, kind: str, capacity: int | None = None) -> Sink:
+        """Create a sink bound to this engine."""
+        return Sink(self, sink_id, kind, capacity)
+
+    def request_keyframe(self, source: Source) -> None:
+        """Ask a source's publisher for a keyframe, at most once per KEYFRAME_MIN_INTERVAL_S."""
+        if not source.needs_keyframes or source.closed:
+            return
+        now = time.monotonic()
+        last = self._last_request.get(source.id, 0.0)
+        if now - last >= KEYFRAME_MIN_INTERVAL_S:
+            self._last_request[source.id] = now
+            self.keyframe_requests_sent += 1
+            source.request_keyframe_now()
+            return
+        self.keyframe_requests_suppressed += 1
+        if source.id not in self._trailing:
+            delay = KEYFRAME_MIN_INTERVAL_S - (now - last)
+            self._trailing[source.id] = asyncio.get_running_loop().call_later(delay, self._trailing_request,
+                                                                              source)
+
+    def _trailing_request(self, source: Source) -> None:
+        self._trailing.pop(source.id, None)
+        if self.sources.get(source.id) is source:
+            self.request_keyframe(source)
+
+    def close(self) -> None:
+        """Drop every source and cancel pending timers."""
+        for source_id in list(self.sources):
+            self.remove_source(source_id)
+
+    def stats(self) -> dict[str, Any]:
+        """Return engine-wide counters."""
+        return {
+            "sources": len(self.sources),
+            "sinks": sum(len(s.sinks) for s in self.sources.values()),
+            "keyframe_requests_sent": self.keyframe_requests_sent,
+            "keyframe_requests_suppressed": self.keyframe_requests_suppressed,
+        }
