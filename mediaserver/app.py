@@ -124,7 +124,7 @@ async def sync_config_to_index(cfg: Config, store: Store) -> None:
         members = () if r.sites == "all" else tuple(r.sites)
         await store.rooms.upsert(
             Room(rid, r.name, r.host_site, r.sites == "all", members, r.max_sites, r.auto_record, False,
-                 "config", True),
+                 "config", True, r.video_codec, r.audible_sites),
             "config",
         )
     await store.rooms.deactivate_config_rooms_except(cfg.rooms)

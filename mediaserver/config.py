@@ -159,6 +159,10 @@ class RoomConfig(_Strict):
     sites: list[Ident] | Literal["all"] = Field("all", description="Sites allowed to join, or 'all'.")
     max_sites: int = Field(40, ge=2, le=64, description="Most sites connected at once.")
     auto_record: bool = Field(False, description="Record the room whenever a meeting is running.")
+    video_codec: Literal["vp8", "h264"] = Field(
+        "vp8", description="Video codec every site sends and receives (forwarded as-is, never transcoded)."
+    )
+    audible_sites: int = Field(3, ge=1, le=8, description="Loudest sites whose audio is forwarded (plus the host).")
 
 
 # -------------------------------------------------------------------------------------------- cameras

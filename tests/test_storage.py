@@ -33,17 +33,20 @@ async def test_migrates_an_empty_database(tmp_path: Path) -> None:
             "motion_events", "jobs", "job_runs", "audit_log"} <= tables(tmp_path / "index.db")
 
 
-async def test_migrates_from_the_previous_schema_keeping_data(tmp_path: Path) -> None:
+@pytest.mark.parametrize("previous", range(1, LATEST))
+async def test_migrates_from_each_previous_schema_keeping_data(tmp_path: Path, previous: int) -> None:
     path = tmp_path / "index.db"
     old = Database(path)
-    await old.open(target_version=LATEST - 1)
-    assert await old.user_version() == LATEST - 1
+    await old.open(target_version=previous)
+    assert await old.user_version() == previous
     store = Store(old)
     await store.users.create("admin", "hash", "admin")
     await store.sites.sync_config([Site("ubnd-huyen", "UBND huyện", None, "host", "config", True)])
     await store.cameras.upsert("gate-1", "Cổng", "config")
+    async with old.transaction() as conn:
+        await conn.execute("INSERT INTO rooms (id, name, host_site_id, max_sites, source, created_at, updated_at)"
+                           " VALUES ('hop', 'Họp', 'ubnd-huyen', 40, 'config', 0, 0)")
     await old.close()
-    assert "recording_segments" not in tables(path)
 
     new = Database(path)
     await new.open()
@@ -52,9 +55,12 @@ async def test_migrates_from_the_previous_schema_keeping_data(tmp_path: Path) ->
         assert await new.user_version() == LATEST
         assert (await store.users.by_name("admin")) is not None
         assert [s.id for s in await store.sites.all()] == ["ubnd-huyen"]
+        room = await store.rooms.get("hop")
+        assert room is not None and (room.video_codec, room.audible_sites) == ("vp8", 3)
         seg_id = await store.segments.add(Segment(0, "gate-1", "main", None, None, "gate-1/a.mp4", 10.0, 20.0,
                                                   1000, 1, 0.0))
         assert seg_id > 0
+        assert await new.integrity_check() == "ok"
     finally:
         await new.close()
 

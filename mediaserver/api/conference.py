@@ -50,12 +50,15 @@ class RoomOut(BaseModel):
     auto_record: bool
     locked: bool
     source: str
+    video_codec: str
+    audible_sites: int
 
     @classmethod
     def of(cls, r: Room) -> RoomOut:
         return cls(id=r.id, name=r.name, host_site_id=r.host_site_id,
                    sites="all" if r.all_sites else list(r.site_ids), max_sites=r.max_sites,
-                   auto_record=r.auto_record, locked=r.locked, source=r.source)
+                   auto_record=r.auto_record, locked=r.locked, source=r.source, video_codec=r.video_codec,
+                   audible_sites=r.audible_sites)
 
 
 class RoomList(BaseModel):
@@ -69,6 +72,8 @@ class RoomIn(Body):
     sites: list[str] | Literal["all"] = "all"
     max_sites: int = Field(40, ge=2, le=64)
     auto_record: bool = False
+    video_codec: Literal["vp8", "h264"] = "vp8"
+    audible_sites: int = Field(3, ge=1, le=8)
 
 
 class JoinTokenIn(Body):
@@ -148,7 +153,7 @@ def register(api: Api) -> None:
             if site is None or not site.active:
                 raise ApiError(422, "invalid_input", f"unknown site {sid!r}", field)
         room = Room(b.id, b.name, b.host_site_id, b.sites == "all", tuple([] if b.sites == "all" else b.sites),
-                    b.max_sites, b.auto_record, False, "api", True)
+                    b.max_sites, b.auto_record, False, "api", True, b.video_codec, b.audible_sites)
         await store.rooms.upsert(room, "api")
         await ctx.audit("room.create", b.id)
         return RoomOut.of(room)

@@ -72,6 +72,8 @@ class Room:
     locked: bool
     source: str
     active: bool
+    video_codec: str = "vp8"
+    audible_sites: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +379,7 @@ class RoomRepo(_Repo):
         return Room(
             r["id"], r["name"], r["host_site_id"], bool(r["all_sites"]), tuple(m[0] for m in members),
             r["max_sites"], bool(r["auto_record"]), bool(r["locked"]), r["source"], bool(r["active"]),
+            r["video_codec"], r["audible_sites"],
         )
 
     async def upsert(self, room: Room, source: str) -> None:
@@ -386,13 +389,15 @@ class RoomRepo(_Repo):
             async with self.db.transaction() as conn:
                 await conn.execute(
                     "INSERT INTO rooms (id, name, host_site_id, all_sites, max_sites, auto_record, locked, source,"
-                    " active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?)"
+                    " active, created_at, updated_at, video_codec, audible_sites)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?, ?, ?)"
                     " ON CONFLICT(id) DO UPDATE SET name = excluded.name, host_site_id = excluded.host_site_id,"
                     " all_sites = excluded.all_sites, max_sites = excluded.max_sites,"
                     " auto_record = excluded.auto_record, source = excluded.source, active = 1,"
-                    " updated_at = excluded.updated_at",
+                    " updated_at = excluded.updated_at, video_codec = excluded.video_codec,"
+                    " audible_sites = excluded.audible_sites",
                     (room.id, room.name, room.host_site_id, int(room.all_sites), room.max_sites,
-                     int(room.auto_record), source, now, now),
+                     int(room.auto_record), source, now, now, room.video_codec, room.audible_sites),
                 )
                 await conn.execute("DELETE FROM room_members WHERE room_id = ?", (room.id,))
                 await conn.executemany(
@@ -461,6 +466,27 @@ class RoomRepo(_Repo):
             "SELECT * FROM room_sessions WHERE room_id = ? ORDER BY started_at DESC LIMIT ?", (room_id, limit)
         )
         return [RoomSession(r["id"], r["room_id"], r["started_at"], r["ended_at"], r["started_by"]) for r in rows]
+
+    async def site_joined(self, room_session_id: int, site_id: str) -> int:
+        """Record a site connecting to a meeting; return the connection's id."""
+        return await self.db.execute(
+            "INSERT INTO site_sessions (room_session_id, site_id, joined_at) VALUES (?, ?, ?)",
+            (room_session_id, site_id, _now()),
+        )
+
+    async def site_left(self, site_session_id: int, reason: str) -> None:
+        """Record a site's connection ending."""
+        await self.db.execute(
+            "UPDATE site_sessions SET left_at = ?, leave_reason = ? WHERE id = ? AND left_at IS NULL",
+            (_now(), reason, site_session_id),
+        )
+
+    async def site_history(self, room_session_id: int) -> list[tuple[str, float, float | None, str | None]]:
+        """Return (site, joined_at, left_at, reason) for every connection in a meeting."""
+        rows = await self.db.fetchall(
+            "SELECT site_id, joined_at, left_at, leave_reason FROM site_sessions WHERE room_session_id = ?"
+            " ORDER BY id", (room_session_id,))
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def close_open_sessions(self, reason: str) -> int:
         """End meetings left open by a crash; return how many."""
