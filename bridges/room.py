@@ -1,0 +1,284 @@
+"""A live meeting in one room: who is connected, who sees and hears whom, moderation.
+
+The layout policy, recomputed whenever something changes and every ``LAYOUT_TICK_S``:
+- the host sees every other site, each in its own slot (stable while the site stays), and hears the
+  loudest ``audible_sites`` sites;
+- every other site sees the host and a speaker slot (the pinned site, else the active speaker, else the
+  last one; never itself), and hears the host plus the loudest sites (never itself);
+- everybody sees the current screen share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCIceServer
+
+from bridges.session import SendJson, SiteSession
+from bridges.speaker import SpeakerDetector
+from mediaserver.engine import Engine
+
+logger = logging.getLogger(__name__)
+
+LAYOUT_TICK_S = 0.1
+
+
+class JoinRefused(Exception):
+    """A site may not join now; ``code`` is the signalling error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RoomPolicy:
+    """What the room needs from the index and config, fixed for the meeting."""
+
+    room_id: str
+    name: str
+    host_site: str
+    sites: dict[str, str]  # id → display name of every site allowed in
+    video_codec: str
+    audible_sites: int
+    max_sites: int
+
+
+RecordHook = Callable[[str, str, str | None], Awaitable[Any]]  # (event, site, detail)
+
+
+class LiveRoom:
+    """The running meeting of one room; owns its site sessions and its layout task."""
+
+    def __init__(self, policy: RoomPolicy, engine: Engine, ice_servers: list[RTCIceServer],
+                 on_event: RecordHook | None = None) -> None:
+        self.policy = policy
+        self.engine = engine
+        self.ice_servers = ice_servers
+        self.sessions: dict[str, SiteSession] = {}
+        self.speaker = SpeakerDetector(loudest_n=policy.audible_sites)
+        self.locked = False
+        self.pinned: str | None = None
+        self.screen_site: str | None = None
+        self.current_speaker: str | None = None
+        self.started_at = time.time()
+        self._on_event = on_event
+        self._layout_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------------------------ joining
+
+    async def join(self, site_id: str, send: SendJson) -> SiteSession:
+        """Create the site's session (replacing an older one of the same site) and return it."""
+        if self._closed:
+            raise JoinRefused("meeting_ended", "the meeting has ended")
+        if site_id not in self.policy.sites:
+            raise JoinRefused("not_a_member", f"site {site_id!r} is not a member of this room")
+        if self.locked and site_id not in self.sessions:
+            raise JoinRefused("room_locked", "the room is locked by the chair")
+        if site_id not in self.sessions and len(self.sessions) >= self.policy.max_sites:
+            raise JoinRefused("room_full", f"the room already has {self.policy.max_sites} sites")
+        async with self._lock:
+            old = self.sessions.pop(site_id, None)
+            if old is not None:
+                await old.stop("replaced")  # the same site opened the page again, or reconnected
+                await self._event("left", site_id, "replaced")
+            is_host = site_id == self.policy.host_site
+            others = [s for s in self.policy.sites if s != self.policy.host_site]
+            session = SiteSession(
+                room_id=self.policy.room_id, site_id=site_id, is_host=is_host, engine=self.engine,
+                video_codec=self.policy.video_codec, audible_sites=self.policy.audible_sites,
+                video_slot_sites=others, ice_servers=self.ice_servers, send=send,
+                on_audio_level=self._audio_level, on_state=self._session_state,
+            )
+            self.sessions[site_id] = session
+        await self._event("joined", site_id, None)
+        if self._layout_task is None:
+            self._layout_task = asyncio.ensure_future(self._layout_loop())
+        return session
+
+    async def leave(self, session: SiteSession, reason: str) -> None:
+        """End one site's session if it is still the current one."""
+        async with self._lock:
+            if self.sessions.get(session.site_id) is session:
+                del self.sessions[session.site_id]
+                self.speaker.remove(session.site_id)
+                if self.screen_site == session.site_id:
+                    self.screen_site = None
+            else:
+                return
+        await session.stop(reason)
+        await self._event("left", session.site_id, reason)
+        self.relayout()
+        await self.broadcast_roster()
+
+    def _session_state(self, session: SiteSession) -> None:
+        if session.pc.connectionState == "connected":
+            self.relayout()
+        elif session.pc.connectionState == "failed":
+            asyncio.ensure_future(self.leave(session, "connection failed"))
+
+    def _audio_level(self, site: str, level: int) -> None:
+        self.speaker.update(site, level, time.monotonic())
+
+    # ------------------------------------------------------------------------------------ layout
+
+    async def _layout_loop(self) -> None:
+        while not self._closed:
+            self.relayout()
+            await asyncio.sleep(LAYOUT_TICK_S)
+
+    def relayout(self) -> None:
+        """Point every slot of every session at the right source."""
+        now = time.monotonic()
+        host = self.policy.host_site
+        speaker = self.speaker.evaluate(now, exclude=[host])
+        if speaker != self.current_speaker:
+            self.current_speaker = speaker
+            self._notify_all({"type": "speaker", "site": speaker})
+        for site, session in self.sessions.items():
+            self._layout_session(site, session, now, speaker)
+
+    def _source(self, site: str | None, name: str) -> Any:
+        s = self.sessions.get(site) if site else None
+        return s.sources.get(name) if s is not None else None
+
+    def _layout_session(self, site: str, session: SiteSession, now: float, speaker: str | None) -> None:
+        host = self.policy.host_site
+        changes: dict[str, str | None] = {}
+
+        def put(slot_name: str, who: str | None, source_name: str) -> None:
+            slot = session.slot(slot_name)
+            if slot is None:
+                return
+            source = self._source(who, source_name)
+            who = who if source is not None else None
+            if session.assign(slot, who, source) and slot.mid is not None:
+                changes[slot.mid] = who
+
+        if session.is_host:
+            for slot in session.slots:
+                if slot.name.startswith("site:"):
+                    other = slot.name[5:]
+                    put(slot.name, other if other in self.sessions else None, "video")
+        else:
+            put("host", host if host in self.sessions else None, "video")
+            put("speaker", self._speaker_for(site, session, speaker), "video")
+            put("host-audio", host if host in self.sessions and host != site else None, "audio")
+        screen = self.screen_site if self.screen_site != site else None
+        put("screen", screen, "screen")
+        audible = [s for s in self.speaker.audible(now, exclude=[site, host]) if s in self.sessions]
+        for i in range(self.policy.audible_sites):
+            put(f"audio:{i}", audible[i] if i < len(audible) else None, "audio")
+        if changes:
+            self._notify(session, {"type": "slots", "assign": changes})
+
+    def _speaker_for(self, site: str, session: SiteSession, speaker: str | None) -> str | None:
+        """Pick the site shown in a site's speaker slot: pinned, else speaking, else keep, else anyone."""
+        def ok(s: str | None) -> bool:
+            return s is not None and s in self.sessions and s not in (site, self.policy.host_site)
+
+        slot = session.slot("speaker")
+        for candidate in (self.pinned, speaker, slot.assigned if slot else None):
+            if ok(candidate):
+                return candidate
+        return next((s for s in self.sessions if ok(s)), None)
+
+    # --------------------------------------------------------------------------------- moderation
+
+    def set_screen(self, site: str, on: bool) -> None:
+        """Record that a site started or stopped sharing its screen (the latest sharer wins)."""
+        if on:
+            self.screen_site = site
+        elif self.screen_site == site:
+            self.screen_site = None
+        self.relayout()
+        self._notify_all({"type": "screen", "site": self.screen_site})
+
+    def moderate_mute(self, site: str, kind: str, muted: bool) -> bool:
+        """Stop or resume forwarding a site's audio or video; return False if the site is not here."""
+        session = self.sessions.get(site)
+        if session is None:
+            return False
+        session.moderated[kind] = muted
+        source = session.sources["audio" if kind == "audio" else "video"]
+        source.set_enabled(not muted)
+        self._notify(session, {"type": "moderation", "action": f"{'mute' if muted else 'unmute'}_{kind}"})
+        asyncio.ensure_future(self.broadcast_roster())
+        return True
+
+    def pin(self, site: str | None) -> None:
+        """Spotlight a site in every speaker slot (None: follow the active speaker)."""
+        self.pinned = site
+        self.relayout()
+        self._notify_all({"type": "pinned", "site": site})
+
+    async def remove(self, site: str) -> bool:
+        """Disconnect a site; return False if it is not here."""
+        session = self.sessions.get(site)
+        if session is None:
+            return False
+        await self.leave(session, "removed")
+        return True
+
+    async def end(self, reason: str = "ended") -> None:
+        """End the meeting for everyone; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._layout_task is not None:
+            self._layout_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._layout_task
+        sessions = list(self.sessions.values())
+        self.sessions.clear()
+        await asyncio.gather(*(s.stop(reason) for s in sessions), return_exceptions=True)
+        for s in sessions:
+            await self._event("left", s.site_id, reason)
+
+    # ----------------------------------------------------------------------------------- messages
+
+    def roster(self) -> list[dict[str, Any]]:
+        """Return every member site with its live state."""
+        out = []
+        for site, name in self.policy.sites.items():
+            s = self.sessions.get(site)
+            out.append({
+                "site": site, "name": name, "host": site == self.policy.host_site, "connected": s is not None,
+                "connection": s.stats.connection if s else None,
+                "muted": dict(s.muted) if s else None, "moderated": dict(s.moderated) if s else None,
+                "sharing": self.screen_site == site,
+            })
+        return out
+
+    async def broadcast_roster(self) -> None:
+        """Send the roster to every connected site."""
+        self._notify_all({"type": "roster", "sites": self.roster(), "speaker": self.current_speaker,
+                          "pinned": self.pinned, "locked": self.locked})
+
+    def _notify(self, session: SiteSession, msg: dict[str, Any]) -> None:
+        asyncio.ensure_future(self._send_quietly(session, msg))
+
+    def _notify_all(self, msg: dict[str, Any]) -> None:
+        for session in self.sessions.values():
+            self._notify(session, msg)
+
+    @staticmethod
+    async def _send_quietly(session: SiteSession, msg: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):
+            await session.send(msg)
+
+    async def _event(self, event: str, site: str, detail: str | None) -> None:
+        if self._on_event is not None:
+            try:
+                await self._on_event(event, site, detail)
+            except Exception:
+                logger.exception("room %s: recording %s of %s failed", self.policy.room_id, event, site)

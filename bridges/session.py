@@ -1,0 +1,275 @@
+"""One site's connection to a room: its peer connection, the tracks it publishes and the slots it watches.
+
+The server makes the offer. Its m-lines are fixed for the life of the session, so nothing is ever
+renegotiated: three *publish* lines (server recvonly: microphone, camera, screen) and a number of *slots*
+(server sendonly), each a forwarding sender fed by an engine sink whose source the room switches:
+- the host site: one video slot per other site, a screen slot, and ``audible_sites`` audio slots;
+- every other site: a host video slot, a speaker video slot, a screen slot, a host audio slot and
+  ``audible_sites`` audio slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import RtpPacket
+
+from mediaserver.engine import EncodedFrame, Engine, FrameAssembler, Sink, Source
+from mediaserver.engine import aiortc_hooks as hooks
+from mediaserver.engine.frames import OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ
+
+logger = logging.getLogger(__name__)
+
+STATS_INTERVAL_S = 2.0
+PUBLISH_KINDS = (("audio", "audio"), ("video", "video"), ("screen", "video"))
+
+SendJson = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class Slot:
+    """One server-to-site track whose content the room chooses."""
+
+    name: str  # "site:<id>", "speaker", "host", "screen", "audio:<n>", "host-audio"
+    kind: str
+    sink: Sink
+    transceiver: RTCRtpTransceiver
+    assigned: str | None = None  # the site whose source fills it
+
+    @property
+    def mid(self) -> str | None:
+        """Return the m-line id (known after the offer is made)."""
+        return self.transceiver.mid
+
+
+@dataclass
+class SessionStats:
+    """Live numbers for one site, refreshed every STATS_INTERVAL_S."""
+
+    bitrate_in_kbps: float = 0.0
+    bitrate_out_kbps: float = 0.0
+    packet_loss_pct: float = 0.0
+    rtt_ms: float | None = None
+    frames_forwarded: int = 0
+    frames_dropped: int = 0
+    connection: str = "new"
+    _bytes_in: int = 0
+    _bytes_out: int = 0
+    _at: float = field(default_factory=time.monotonic)
+
+
+class SiteSession:
+    """A site's peer connection; owns its tasks, sources and slots. ``stop()`` is idempotent."""
+
+    def __init__(self, *, room_id: str, site_id: str, is_host: bool, engine: Engine, video_codec: str,
+                 audible_sites: int, video_slot_sites: list[str], ice_servers: list[RTCIceServer],
+                 send: SendJson, on_audio_level: Callable[[str, int], None],
+                 on_state: Callable[[SiteSession], None]) -> None:
+        self.room_id = room_id
+        self.site_id = site_id
+        self.is_host = is_host
+        self.engine = engine
+        self.video_codec = video_codec
+        self.send = send
+        self.state = "new"
+        self.stats = SessionStats()
+        self.sources: dict[str, Source] = {}
+        self.slots: list[Slot] = []
+        self.publish: dict[str, RTCRtpTransceiver] = {}
+        self.sharing = False
+        self.muted: dict[str, bool] = {"audio": False, "video": False}  # by the site itself
+        self.moderated: dict[str, bool] = {"audio": False, "video": False}  # by the operator
+        self._on_audio_level = on_audio_level
+        self._on_state = on_state
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ssrc: dict[str, int] = {}
+        self._stopped = False
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        self.pc.on("connectionstatechange", self._connection_changed)
+        self._build(audible_sites, video_slot_sites)
+
+    # ---------------------------------------------------------------------------------- building
+
+    def _codecs(self, kind: str) -> list[Any]:
+        caps = RTCRtpSender.getCapabilities(kind).codecs
+        if kind == "audio":
+            return [c for c in caps if c.mimeType.lower() == "audio/opus"]
+        want = f"video/{self.video_codec}"
+        chosen = [c for c in caps if c.mimeType.lower() == want]
+        if self.video_codec == "h264":
+            # Constrained baseline, packetization-mode 1: what every browser decodes in hardware or software.
+            chosen = [c for c in chosen if str(c.parameters.get("profile-level-id", "")).startswith("42e0")
+                      and str(c.parameters.get("packetization-mode")) == "1"][:1] or chosen[:1]
+        rtx = [c for c in caps if c.mimeType.lower() == "video/rtx"]
+        return chosen + rtx[:1]
+
+    def _build(self, audible_sites: int, video_slot_sites: list[str]) -> None:
+        for name, kind in PUBLISH_KINDS:
+            t = self.pc.addTransceiver(kind, direction="recvonly")
+            t.setCodecPreferences(self._codecs(kind))
+            self.publish[name] = t
+            source = Source(f"{self.room_id}/{self.site_id}/{name}", kind, "opus" if kind == "audio"
+                            else self.video_codec, OPUS_CLOCK_HZ if kind == "audio" else VIDEO_CLOCK_HZ,
+                            keyframe_requester=self._keyframe_requester(name), owner=self.site_id)
+            self.sources[name] = self.engine.add_source(source)
+            hooks.tap_receiver(t.receiver, self._packet_handler(name, source))
+        video = [f"site:{s}" for s in video_slot_sites] if self.is_host else ["host", "speaker"]
+        for name in [*video, "screen"]:
+            self._add_slot(name, "video")
+        audio = [] if self.is_host else ["host-audio"]
+        for name in [*audio, *(f"audio:{i}" for i in range(audible_sites))]:
+            self._add_slot(name, "audio")
+
+    def _add_slot(self, name: str, kind: str) -> None:
+        t = self.pc.addTransceiver(hooks.PlaceholderTrack(kind), direction="sendonly")
+        t.setCodecPreferences(self._codecs(kind))
+        sink = self.engine.new_sink(f"{self.room_id}/{self.site_id}/{name}", kind)
+        slot = Slot(name, kind, sink, t)
+
+        async def next_frame() -> tuple[list[bytes], int, int | None] | None:
+            frame, ts = await sink.next()
+            level = None if frame.audio_level is None else -frame.audio_level
+            return frame.payloads, ts, level
+
+        def keyframe_wanted() -> None:
+            if sink.source is not None:
+                self.engine.request_keyframe(sink.source)
+
+        hooks.make_forwarding_sender(t.sender, next_frame, keyframe_wanted)
+        self.slots.append(slot)
+
+    def _keyframe_requester(self, name: str) -> Callable[[], None]:
+        def request() -> None:
+            ssrc = self._ssrc.get(name)
+            if ssrc is not None and not self._stopped:
+                self._spawn(hooks.request_keyframe(self.publish[name].receiver, ssrc))
+
+        return request
+
+    def _packet_handler(self, name: str, source: Source) -> hooks.PacketSink:
+        if source.kind == "audio":
+            site = self.site_id
+
+            def on_audio(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+                self._ssrc[name] = packet.ssrc
+                level = packet.extensions.audio_level
+                lvl = None if level is None else int(level[1])
+                if lvl is not None and source.enabled:
+                    self._on_audio_level(site, lvl)
+                source.publish(EncodedFrame([packet.payload], packet.timestamp, True, lvl))
+
+            return on_audio
+        assembler = FrameAssembler(self.video_codec)
+
+        def on_video(packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+            self._ssrc[name] = packet.ssrc
+            for frame in assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker),
+                                       packet.payload):
+                source.publish(frame)
+
+        return on_video
+
+    # ---------------------------------------------------------------------------------- signalling
+
+    async def make_offer(self) -> dict[str, Any]:
+        """Create the session's one and only offer; return the message that carries it."""
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        local = self.pc.localDescription
+        return {
+            "type": "offer",
+            "sdp": local.sdp,
+            "publish": {name: t.mid for name, t in self.publish.items()},
+            "slots": {s.mid: {"name": s.name, "kind": s.kind} for s in self.slots},
+        }
+
+    async def accept_answer(self, sdp: str) -> None:
+        """Apply the site's answer; raises ValueError on an SDP aiortc cannot use."""
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:  # aiortc raises ValueError, InvalidStateError, or bare errors on bad SDP
+            raise ValueError(f"the answer's SDP was not accepted: {exc}") from exc
+        for t in self.publish.values():
+            hooks.stop_decoder(t.receiver)
+        self._spawn(self._stats_loop())
+
+    # ------------------------------------------------------------------------------------ control
+
+    def slot(self, name: str) -> Slot | None:
+        """Return a slot by name."""
+        return next((s for s in self.slots if s.name == name), None)
+
+    def assign(self, slot: Slot, site: str | None, source: Source | None) -> bool:
+        """Point a slot at a source; return whether it changed."""
+        if slot.assigned == site and (source is None or slot.sink.source is source or slot.sink.pending is source):
+            return False
+        slot.assigned = site
+        slot.sink.attach(source)
+        return True
+
+    def _connection_changed(self) -> None:
+        state = self.pc.connectionState
+        self.stats.connection = state
+        logger.info("room %s site %s: connection %s", self.room_id, self.site_id, state)
+        self._on_state(self)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            await self.refresh_stats()
+
+    async def refresh_stats(self) -> None:
+        """Recompute bitrates, loss and RTT for this site."""
+        s = self.stats
+        now = time.monotonic()
+        dt = max(1e-3, now - s._at)
+        bytes_in = sum(src.bytes for src in self.sources.values())
+        bytes_out = sum(hooks.sender_counters(slot.transceiver.sender)[1] for slot in self.slots)
+        s.bitrate_in_kbps = (bytes_in - s._bytes_in) * 8 / dt / 1000
+        s.bitrate_out_kbps = (bytes_out - s._bytes_out) * 8 / dt / 1000
+        s._bytes_in, s._bytes_out, s._at = bytes_in, bytes_out, now
+        expected = lost = 0
+        for t in self.publish.values():
+            e, lo = hooks.receiver_loss(t.receiver)
+            expected, lost = expected + e, lost + lo
+        s.packet_loss_pct = 100.0 * lost / expected if expected else 0.0
+        s.frames_forwarded = sum(slot.sink.frames_out for slot in self.slots)
+        s.frames_dropped = sum(slot.sink.frames_dropped for slot in self.slots)
+        rtts = []
+        for slot in self.slots:
+            if slot.sink.frames_out:
+                report = await slot.transceiver.sender.getStats()
+                rtts += [st.roundTripTime for st in report.values()
+                         if getattr(st, "type", "") == "remote-inbound-rtp" and st.roundTripTime is not None]
+        s.rtt_ms = 1000 * sum(rtts) / len(rtts) if rtts else None
+
+    async def stop(self, reason: str) -> None:
+        """Tell the site why (if it can still hear), close the peer connection, release engine objects."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.state = "closed"
+        with contextlib.suppress(Exception):
+            await self.send({"type": "bye", "reason": reason})
+        for slot in self.slots:
+            slot.sink.close()
+        for source in self.sources.values():
+            self.engine.remove_source(source.id)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pc.close()
+        logger.info("room %s site %s: session closed (%s)", self.room_id, self.site_id, reason)
