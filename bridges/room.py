@@ -72,6 +72,7 @@ class LiveRoom:
         self._on_event = on_event
         self._layout_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._closed = False
 
     # ------------------------------------------------------------------------------------ joining
@@ -124,7 +125,7 @@ class LiveRoom:
         if session.pc.connectionState == "connected":
             self.relayout()
         elif session.pc.connectionState == "failed":
-            asyncio.ensure_future(self.leave(session, "connection failed"))
+            self._spawn(self.leave(session, "connection failed"))
 
     def _audio_level(self, site: str, level: int) -> None:
         self.speaker.update(site, level, time.monotonic())
@@ -212,7 +213,7 @@ class LiveRoom:
         source = session.sources["audio" if kind == "audio" else "video"]
         source.set_enabled(not muted)
         self._notify(session, {"type": "moderation", "action": f"{'mute' if muted else 'unmute'}_{kind}"})
-        asyncio.ensure_future(self.broadcast_roster())
+        self._spawn(self.broadcast_roster())
         return True
 
     def pin(self, site: str | None) -> None:
@@ -243,6 +244,11 @@ class LiveRoom:
         await asyncio.gather(*(s.stop(reason) for s in sessions), return_exceptions=True)
         for s in sessions:
             await self._event("left", s.site_id, reason)
+        current = asyncio.current_task()
+        pending = [t for t in self._tasks if t is not current]
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     # ----------------------------------------------------------------------------------- messages
 
@@ -265,7 +271,13 @@ class LiveRoom:
                           "pinned": self.pinned, "locked": self.locked})
 
     def _notify(self, session: SiteSession, msg: dict[str, Any]) -> None:
-        asyncio.ensure_future(self._send_quietly(session, msg))
+        self._spawn(self._send_quietly(session, msg))
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        """Run a fire-and-forget step, keeping a reference so it is neither lost nor leaked at end()."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _notify_all(self, msg: dict[str, Any]) -> None:
         for session in self.sessions.values():

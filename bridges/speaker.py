@@ -103,7 +103,7 @@ class SpeakerDetector:
         members = [s for s in self._audible if s in tracks and now - tracks[s].last_speech <= AUDIBLE_HOLD_S]
         speaking = sorted((self._level(t, now), s) for s, t in tracks.items()
                           if s not in members and self._level(t, now) <= SPEECH_LEVEL)
-        for level, site in speaking:
+        for _, site in speaking:
             if len(members) < size:
                 members.append(site)
                 continue

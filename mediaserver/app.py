@@ -12,13 +12,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
+from aiortc import RTCIceServer
 
-from mediaserver.api import auth_routes, cameras, conference, recordings, schedules, system, users
+from bridges.conference import Conference
+from mediaserver.api import auth_routes, cameras, conference, live, recordings, schedules, system, users
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
 from mediaserver.app_keys import (
     AUDIT_KEY,
+    CONFERENCE_KEY,
     CONFIG_KEY,
+    ENGINE_KEY,
     LIMITER_KEY,
     METRICS_KEY,
     PASSWORDS_KEY,
@@ -28,7 +32,8 @@ from mediaserver.app_keys import (
 )
 from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
 from mediaserver.config import Config
-from mediaserver.metrics import Metrics, metrics_middleware
+from mediaserver.engine import Engine
+from mediaserver.metrics import Metrics, conference_collector, metrics_middleware
 from mediaserver.scheduler import JobContext, Scheduler
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
@@ -44,7 +49,7 @@ INITIAL_PASSWORD_FILE = "initial-admin-password.txt"
 def build_api() -> Api:
     """Return the route table with every resource module registered."""
     api = Api()
-    for module in (system, auth_routes, users, conference, cameras, recordings, schedules):
+    for module in (system, auth_routes, users, conference, live, cameras, recordings, schedules):
         module.register(api)
     return api
 
@@ -67,6 +72,12 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[TOKENS_KEY] = Tokens(load_or_create_secret(config.auth, config.storage.data_dir), store, config.auth,
                              clock=clock)
     app[SCHEDULER_KEY] = Scheduler(store, config.timezone, clock=clock)
+    engine = app[ENGINE_KEY] = Engine()
+    ice = [RTCIceServer(urls=s.urls, username=s.username,
+                        credential=s.credential.get_secret_value() if s.credential else None)
+           for s in config.server.ice_servers]
+    app[CONFERENCE_KEY] = Conference(store, engine, ice)
+    metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
 
     async def audit(**kw: Any) -> None:
         await store.audit.add(**kw)
@@ -74,6 +85,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[AUDIT_KEY] = audit
     app.cleanup_ctx.append(_index_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
+    app.cleanup_ctx.append(_conference_ctx)
     build_api().install(app)
     return app
 
@@ -113,6 +125,13 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await scheduler.stop()
+
+
+async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the conference bridge; at shutdown end every meeting (closing peers) before the index closes."""
+    yield
+    await app[CONFERENCE_KEY].stop()
+    app[ENGINE_KEY].close()
 
 
 async def sync_config_to_index(cfg: Config, store: Store) -> None:

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from bridges.conference import Conference
     from mediaserver.auth import LoginLimiter, Passwords, Tokens
     from mediaserver.config import Config
+    from mediaserver.engine import Engine
     from mediaserver.metrics import Metrics
     from mediaserver.scheduler import Scheduler
     from mediaserver.storage import Store
@@ -23,3 +25,5 @@ SCHEDULER_KEY: web.AppKey[Scheduler] = web.AppKey("scheduler")
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics")
 # The audit writer: a callable so the route layer needs no storage import.
 AUDIT_KEY: web.AppKey[Callable[..., Awaitable[Any]]] = web.AppKey("audit")
+ENGINE_KEY: web.AppKey[Engine] = web.AppKey("engine")
+CONFERENCE_KEY: web.AppKey[Conference] = web.AppKey("conference")

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from bridges.conference import Conference
+    from mediaserver.engine import Engine
 
 REQUEST_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -59,3 +66,46 @@ def metrics_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRe
             metrics.http_latency.labels(route).observe(time.perf_counter() - start)
 
     return mw
+
+
+class _ConferenceCollector(Collector):
+    """Per-site live numbers, read from the running meetings at scrape time (nothing kept in between)."""
+
+    def __init__(self, conference: Conference, engine: Engine) -> None:
+        self.conference = conference
+        self.engine = engine
+
+    def collect(self) -> Any:
+        """Yield the conference gauges."""
+        labels = ["room", "site"]
+        fams = {
+            "in": GaugeMetricFamily("mediaserver_site_bitrate_in_kbps", "Media a site sends us", labels=labels),
+            "out": GaugeMetricFamily("mediaserver_site_bitrate_out_kbps", "Media we send a site", labels=labels),
+            "loss": GaugeMetricFamily("mediaserver_site_packet_loss_percent", "Loss on a site's uplink",
+                                      labels=labels),
+            "rtt": GaugeMetricFamily("mediaserver_site_rtt_ms", "Round-trip time to a site", labels=labels),
+            "fwd": GaugeMetricFamily("mediaserver_site_frames_forwarded", "Frames sent to a site", labels=labels),
+            "drop": GaugeMetricFamily("mediaserver_site_frames_dropped", "Frames dropped for a slow site",
+                                      labels=labels),
+        }
+        speaker = GaugeMetricFamily("mediaserver_room_speaker", "1 for the room's active speaker", labels=labels)
+        for room_id, room in self.conference.rooms.items():
+            for site, session in room.sessions.items():
+                st = session.stats
+                for key, value in (("in", st.bitrate_in_kbps), ("out", st.bitrate_out_kbps),
+                                   ("loss", st.packet_loss_pct), ("rtt", st.rtt_ms),
+                                   ("fwd", st.frames_forwarded), ("drop", st.frames_dropped)):
+                    if value is not None:
+                        fams[key].add_metric([room_id, site], float(value))
+                speaker.add_metric([room_id, site], 1.0 if room.current_speaker == site else 0.0)
+        yield from fams.values()
+        yield speaker
+        stats = self.engine.stats()
+        yield GaugeMetricFamily("mediaserver_engine_sources", "Sources in the engine", value=stats["sources"])
+        yield GaugeMetricFamily("mediaserver_engine_keyframe_requests", "Keyframe requests sent to publishers",
+                                value=stats["keyframe_requests_sent"])
+
+
+def conference_collector(conference: Conference, engine: Engine) -> Collector:
+    """Return a collector exposing the conference's live per-site numbers."""
+    return _ConferenceCollector(conference, engine)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from mediaserver.api.common import Body, Ok, iso
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFIG_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import CONFERENCE_KEY, CONFIG_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import Role
 from mediaserver.config import SiteRole
 from mediaserver.storage.repos import Room, Site
@@ -175,6 +175,7 @@ def register(api: Api) -> None:
             async def lock(ctx: Ctx) -> Ok:
                 room = await _room(ctx)
                 await ctx.app[STORE_KEY].rooms.set_locked(room.id, locked)
+                await ctx.app[CONFERENCE_KEY].set_locked(room.id, locked)
                 await ctx.audit(f"room.{verb}", room.id)
                 return Ok()
 

@@ -1,0 +1,202 @@
+"""Signalling over a WebSocket: versioned JSON messages between a site's page and its session.
+
+Protocol v1 (client → server): ``join {v, token}`` first, within JOIN_TIMEOUT_S; then ``answer {sdp}``,
+``screen {on}``, ``state {audio_muted, video_muted}``, ``ping``. Server → client: ``welcome``, ``offer``,
+``slots``, ``speaker``, ``roster``, ``screen``, ``pinned``, ``moderation``, ``error {code, message}``,
+``bye {reason}``, ``pong``. A bad message gets an ``error`` and the session carries on; only a bad or
+missing ``join`` closes the socket. A site that reconnects (same token, same site) replaces its old session.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bridges.conference import Conference
+from bridges.room import JoinRefused, LiveRoom
+from bridges.session import SiteSession
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+JOIN_TIMEOUT_S = 10.0
+MAX_MESSAGE_BYTES = 256 * 1024  # an answer SDP with ~50 m-lines is ~60 KB
+HEARTBEAT_S = 15.0
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JoinMsg(_Msg):
+    type: Literal["join"]
+    v: int = Field(..., description="Protocol version the client speaks.")
+    token: str = Field(..., min_length=10, max_length=4096)
+
+
+class AnswerMsg(_Msg):
+    type: Literal["answer"]
+    sdp: str = Field(..., min_length=10, max_length=MAX_MESSAGE_BYTES)
+
+
+class ScreenMsg(_Msg):
+    type: Literal["screen"]
+    on: bool
+
+
+class StateMsg(_Msg):
+    type: Literal["state"]
+    audio_muted: bool = False
+    video_muted: bool = False
+
+
+class PingMsg(_Msg):
+    type: Literal["ping"]
+
+
+MESSAGES: dict[str, type[_Msg]] = {"answer": AnswerMsg, "screen": ScreenMsg, "state": StateMsg, "ping": PingMsg}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a verified join token allows: one site in one room."""
+
+    site_id: str
+    room_id: str
+
+
+Authenticate = Callable[[str], Awaitable[Grant]]  # raises JoinRefused
+
+
+async def _send(ws: web.WebSocketResponse, msg: dict[str, Any]) -> None:
+    if not ws.closed:
+        await ws.send_str(json.dumps(msg, ensure_ascii=False))
+
+
+async def _error(ws: web.WebSocketResponse, code: str, message: str) -> None:
+    await _send(ws, {"type": "error", "code": code, "message": message})
+
+
+async def _read_json(ws: web.WebSocketResponse, wait_s: float | None) -> dict[str, Any] | None:
+    """Return the next JSON object, None when the socket closed; raise ValueError on a bad frame."""
+    msg = await ws.receive(timeout=wait_s)
+    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+        return None
+    if msg.type == WSMsgType.ERROR:
+        raise ConnectionError(str(ws.exception()))
+    if msg.type != WSMsgType.TEXT:
+        raise ValueError("messages must be JSON text frames")
+    try:
+        data = json.loads(msg.data)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise ValueError("a message is a JSON object with a string 'type'")
+    return data
+
+
+async def serve_site(request: web.Request, room_id: str, conference: Conference, authenticate: Authenticate,
+                     audit: Callable[..., Awaitable[Any]]) -> web.WebSocketResponse:
+    """Run one site's signalling WebSocket from join to leave."""
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=HEARTBEAT_S)
+    await ws.prepare(request)
+    try:
+        first = await _read_json(ws, JOIN_TIMEOUT_S)
+        if first is None:
+            return ws
+        join = JoinMsg.model_validate(first)
+        if join.v != PROTOCOL_VERSION:
+            raise JoinRefused("unsupported_version", f"this server speaks protocol v{PROTOCOL_VERSION}")
+        grant = await authenticate(join.token)
+        if grant.room_id != room_id:
+            raise JoinRefused("wrong_room", "this join link is for another room")
+        conference.admit(room_id)
+        room = await conference.room(room_id)
+        session = await room.join(grant.site_id, lambda m: _send(ws, m))
+    except TimeoutError:
+        await _error(ws, "join_timeout", f"send a 'join' message within {JOIN_TIMEOUT_S:.0f} s")
+        await ws.close()
+        return ws
+    except (ValueError, ValidationError) as exc:
+        await _error(ws, "bad_join", f"the first message must be a valid 'join': {_brief(exc)}")
+        await ws.close()
+        return ws
+    except JoinRefused as exc:
+        await _error(ws, exc.code, exc.message)
+        await ws.close()
+        return ws
+    await audit(actor=f"site:{grant.site_id}", actor_role="participant", action="conference.join",
+                target=room_id, detail={}, remote=request.remote or "")
+    try:
+        await _run(ws, room, session)
+    finally:
+        await room.leave(session, "disconnected")
+    return ws
+
+
+def _brief(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors(include_url=False)[0]
+        return f"{'.'.join(str(p) for p in err['loc']) or 'message'}: {err['msg']}"
+    return str(exc)
+
+
+async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession) -> None:
+    policy = room.policy
+    await _send(ws, {
+        "type": "welcome", "v": PROTOCOL_VERSION, "room": policy.room_id, "room_name": policy.name,
+        "site": session.site_id, "site_name": policy.sites[session.site_id],
+        "host": session.is_host, "host_site": policy.host_site, "codec": policy.video_codec,
+    })
+    await _send(ws, await session.make_offer())
+    await room.broadcast_roster()
+    while not ws.closed and session.state != "closed":
+        try:
+            data = await _read_json(ws, None)
+        except ValueError as exc:
+            await _error(ws, "bad_message", str(exc))
+            continue
+        except ConnectionError:
+            break
+        if data is None:
+            break
+        kind = data["type"]
+        model = MESSAGES.get(kind)
+        if model is None:
+            await _error(ws, "unknown_type", f"unknown message type {kind!r}")
+            continue
+        try:
+            msg = model.model_validate(data)
+        except ValidationError as exc:
+            await _error(ws, "bad_message", f"{kind}: {_brief(exc)}")
+            continue
+        try:
+            await _handle(ws, room, session, msg)
+        except ValueError as exc:
+            await _error(ws, "bad_sdp" if isinstance(msg, AnswerMsg) else "bad_message", str(exc))
+
+
+async def _handle(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, msg: _Msg) -> None:
+    if isinstance(msg, AnswerMsg):
+        if session.pc.remoteDescription is not None:
+            raise ValueError("an answer was already applied to this session")
+        await session.accept_answer(msg.sdp)
+        room.relayout()
+    elif isinstance(msg, ScreenMsg):
+        session.sharing = msg.on
+        room.set_screen(session.site_id, msg.on)
+        await room.broadcast_roster()
+    elif isinstance(msg, StateMsg):
+        session.muted = {"audio": msg.audio_muted, "video": msg.video_muted}
+        await room.broadcast_roster()
+    elif isinstance(msg, PingMsg):
+        await _send(ws, {"type": "pong"})
+
+
+__all__ = ["Grant", "serve_site"]
