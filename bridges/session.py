@@ -18,7 +18,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
@@ -93,7 +100,9 @@ class SiteSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ssrc: dict[str, int] = {}
         self._stopped = False
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        # MAX_BUNDLE: every m-line on one transport. aiortc's default (BALANCED) bundles per kind first and
+        # then leaves the 3rd+ transceivers of a kind on an orphaned transport when the answer bundles all.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.pc.on("connectionstatechange", self._connection_changed)
         self._build(audible_sites, video_slot_sites)
 
@@ -197,8 +206,6 @@ class SiteSession:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises ValueError, InvalidStateError, or bare errors on bad SDP
             raise ValueError(f"the answer's SDP was not accepted: {exc}") from exc
-        for t in self.publish.values():
-            hooks.stop_decoder(t.receiver)
         self._spawn(self._stats_loop())
 
     # ------------------------------------------------------------------------------------ control

@@ -97,10 +97,14 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink) -> None:
 
     receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
 
+    # RTCPeerConnection calls receive() once DTLS is up; it starts a decoder thread we never feed: stop it.
+    original_receive = receiver.receive
 
-def stop_decoder(receiver: RTCRtpReceiver) -> None:
-    """Stop the decoder thread ``receive()`` started: the tapped receiver never feeds it."""
-    _private(receiver, RTCRtpReceiver, "stop_decoder")()
+    async def receive(parameters: Any) -> None:
+        await original_receive(parameters)
+        _private(receiver, RTCRtpReceiver, "stop_decoder")()
+
+    receiver.receive = receive  # type: ignore[method-assign]
 
 
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:

@@ -1,0 +1,266 @@
+"""A real aiortc site for tests and benchmarks: joins through the signalling WebSocket, publishes pre-encoded
+video (and an encoded tone, whose loudness sets the RFC 6464 level), and records the encoded frames it
+receives in each slot, tapped before any decoding, so tests can compare bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import av
+import numpy as np
+from aiortc import MediaStreamTrack, RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.codecs.h264 import h264_depayload
+from aiortc.codecs.vpx import vp8_depayload
+from aiortc.mediastreams import MediaStreamError
+
+from mediaserver.engine import FrameAssembler
+from mediaserver.engine import aiortc_hooks as hooks
+
+VIDEO_TB = fractions.Fraction(1, 90_000)
+FPS = 25
+
+
+def encode_video(codec: str, n: int, seed: int, size: tuple[int, int] = (320, 180), gop: int = 10) -> list[bytes]:
+    """Encode ``n`` frames of moving noise (distinct per seed) with a keyframe every ``gop`` frames."""
+    name = {"vp8": "libvpx", "h264": "libx264"}[codec]
+    ctx = av.CodecContext.create(name, "w")
+    ctx.width, ctx.height = size
+    ctx.pix_fmt = "yuv420p"
+    ctx.time_base = fractions.Fraction(1, FPS)
+    ctx.framerate = fractions.Fraction(FPS, 1)
+    ctx.gop_size = gop
+    ctx.bit_rate = 300_000
+    if codec == "h264":
+        ctx.options = {"profile": "baseline", "tune": "zerolatency", "preset": "ultrafast", "bf": "0",
+                       "keyint_min": str(gop), "sc_threshold": "0"}
+    else:
+        ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    out: list[bytes] = []
+    for i in range(n):
+        img = np.roll(base, i * 4, axis=1)
+        frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        for pkt in ctx.encode(frame):
+            out.append(bytes(pkt))
+    for pkt in ctx.encode(None):
+        out.append(bytes(pkt))
+    return out
+
+
+class PacketTrack(MediaStreamTrack):
+    """Sends pre-encoded frames in a loop at FPS; aiortc's sender only packetizes them."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[bytes]) -> None:
+        super().__init__()
+        self.frames = frames
+        self.sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self.sent / FPS
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        pkt = av.Packet(self.frames[self.sent % len(self.frames)])
+        pkt.pts = self.sent * (90_000 // FPS)
+        pkt.time_base = VIDEO_TB
+        self.sent += 1
+        return pkt
+
+
+class ToneTrack(MediaStreamTrack):
+    """A 48 kHz tone; ``loud`` switches between speech level and near silence (sets the audio level)."""
+
+    kind = "audio"
+
+    def __init__(self, loud: bool = False) -> None:
+        super().__init__()
+        self.loud = loud
+        self._n = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self._n * 0.02
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        t = (np.arange(960) + self._n * 960) / 48_000
+        amp = 8000 if self.loud else 3
+        samples = (amp * np.sin(2 * math.pi * 440 * t)).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 48_000
+        frame.pts = self._n * 960
+        frame.time_base = fractions.Fraction(1, 48_000)
+        self._n += 1
+        return frame
+
+
+def nal_units(data: bytes) -> list[bytes]:
+    """Split an Annex-B stream into NAL units (start codes of 3 or 4 bytes are equivalent)."""
+    units, i, n = [], 0, len(data)
+    starts = []
+    while i < n - 2:
+        if data[i] == 0 and data[i + 1] == 0 and data[i + 2] == 1:
+            starts.append(i + 3)
+            i += 3
+        else:
+            i += 1
+    for k, s in enumerate(starts):
+        end = starts[k + 1] - 3 if k + 1 < len(starts) else n
+        units.append(data[s:end].rstrip(b"\x00") if k + 1 < len(starts) else data[s:end])
+    return units
+
+
+@dataclass
+class SlotRecord:
+    name: str
+    kind: str
+    frames: list[bytes] = field(default_factory=list)
+    packets: int = 0
+    assigned: str | None = None
+
+
+class SitePeer:
+    """One site in a meeting, driven by a test."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, room: str, token: str, *,
+                 video: list[bytes] | None = None, loud: bool = False, codec: str = "vp8") -> None:
+        self.http, self.base, self.room, self.token, self.codec = http, base, room, token, codec
+        self.video = PacketTrack(video) if video else None
+        self.audio = ToneTrack(loud)
+        self.pc: RTCPeerConnection | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.messages: list[dict[str, Any]] = []
+        self.slots: dict[str, SlotRecord] = {}  # by mid
+        self.welcome: dict[str, Any] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._got: dict[str, asyncio.Event] = {}
+
+    # ------------------------------------------------------------------------------------ protocol
+
+    async def open(self) -> None:
+        """Connect the WebSocket and send join."""
+        self.ws = await self.http.ws_connect(f"{self.base}/api/v1/rooms/{self.room}/signal")
+        await self.send({"type": "join", "v": 1, "token": self.token})
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def send(self, msg: dict[str, Any]) -> None:
+        assert self.ws is not None
+        await self.ws.send_str(json.dumps(msg))
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            data = json.loads(msg.data)
+            self.messages.append(data)
+            if data["type"] == "slots":
+                for mid, site in data["assign"].items():
+                    if mid in self.slots:
+                        self.slots[mid].assigned = site
+            self._got.setdefault(data["type"], asyncio.Event()).set()
+
+    async def wait_for(self, kind: str, timeout: float = 10.0, where: Any = None) -> dict[str, Any]:
+        """Return the first (or first matching) message of a type, waiting for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for m in self.messages:
+                if m["type"] == kind and (where is None or where(m)):
+                    return m
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {kind!r} message; got {[m['type'] for m in self.messages]}")
+            ev = self._got.setdefault(kind, asyncio.Event())
+            ev.clear()
+            try:
+                await asyncio.wait_for(ev.wait(), min(left, 0.2))
+            except TimeoutError:
+                pass
+
+    async def join(self) -> None:
+        """Join, answer the server's offer, and start publishing."""
+        await self.open()
+        self.welcome = await self.wait_for("welcome")
+        offer = await self.wait_for("offer")
+        pc = self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        publish = {mid: name for name, mid in offer["publish"].items()}
+        for t in pc.getTransceivers():
+            if t.mid in publish:
+                name = publish[t.mid]
+                track = self.audio if name == "audio" else self.video if name == "video" else None
+                if track is not None:
+                    t.sender.replaceTrack(track)
+                t.direction = "sendonly"
+            elif t.mid in offer["slots"]:
+                info = offer["slots"][t.mid]
+                rec = self.slots[t.mid] = SlotRecord(info["name"], info["kind"])
+                t.direction = "recvonly"
+                self._tap(t.receiver, rec)
+        await pc.setLocalDescription(await pc.createAnswer())
+        await self.send({"type": "answer", "sdp": pc.localDescription.sdp})
+
+    def _tap(self, receiver: Any, rec: SlotRecord) -> None:
+        if rec.kind == "audio":
+            def on_audio(packet: Any, codec: Any) -> None:
+                rec.packets += 1
+                rec.frames.append(packet.payload)
+
+            hooks.tap_receiver(receiver, on_audio)
+            return
+        assembler = FrameAssembler(self.codec)
+        depay = vp8_depayload if self.codec == "vp8" else h264_depayload
+
+        def on_video(packet: Any, codec: Any) -> None:
+            rec.packets += 1
+            for frame in assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker),
+                                       packet.payload):
+                rec.frames.append(b"".join(depay(p) for p in frame.payloads))
+
+        hooks.tap_receiver(receiver, on_video)
+
+    def slot(self, name: str) -> SlotRecord:
+        """Return the record of the slot with this name."""
+        return next(s for s in self.slots.values() if s.name == name)
+
+    async def close(self) -> None:
+        """Leave: close the socket and the peer connection."""
+        if self.ws is not None and not self.ws.closed:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+        if self.pc is not None:
+            await self.pc.close()
+
+
+def frames_match(received: list[bytes], sent: list[bytes], codec: str) -> Iterator[bool]:
+    """Yield, per received frame, whether it equals the sent frame it should be (in order, cyclically)."""
+    norm = (lambda b: b) if codec == "vp8" else (lambda b: tuple(nal_units(b)))
+    sent_n = [norm(s) for s in sent]
+    if not received:
+        return
+    try:
+        k = sent_n.index(norm(received[0]))
+    except ValueError:
+        yield False
+        return
+    for i, frame in enumerate(received):
+        yield norm(frame) == sent_n[(k + i) % len(sent_n)]

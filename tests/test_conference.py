@@ -1,0 +1,240 @@
+"""The conference bridge with real aiortc peers through the real signalling WebSocket on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mediaserver.app_keys import CONFERENCE_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.storage.repos import Room
+from tests.conf_peer import SitePeer, encode_video, frames_match
+from tests.conftest import Api, FakeClock
+
+pytestmark = pytest.mark.slow
+
+ROOM = "hop-huyen"
+HOST = "ubnd-huyen"
+GOP = 10
+
+
+@pytest.fixture(scope="module")
+def streams() -> dict[str, dict[int, list[bytes]]]:
+    """Pre-encoded test video per codec and seed (encoded once for the module)."""
+    return {codec: {seed: encode_video(codec, 40, seed, gop=GOP) for seed in range(1, 5)} for codec in ("vp8", "h264")}
+
+
+class Meeting:
+    def __init__(self, api: Api, http: aiohttp.ClientSession) -> None:
+        self.api, self.http = api, http
+        self.base = str(api.client.make_url("")).rstrip("/")
+        self.peers: list[SitePeer] = []
+
+    async def token(self, site: str, room: str = ROOM) -> str:
+        return (await self.api.app[TOKENS_KEY].issue_join(site, room))[0]
+
+    async def join(self, site: str, room: str = ROOM, **kw: Any) -> SitePeer:
+        peer = SitePeer(self.http, self.base, room, await self.token(site, room), **kw)
+        self.peers.append(peer)
+        await peer.join()
+        return peer
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in self.peers), return_exceptions=True)
+
+
+@pytest.fixture
+async def meeting(api: Api) -> AsyncIterator[Meeting]:
+    async with aiohttp.ClientSession() as http:
+        m = Meeting(api, http)
+        try:
+            yield m
+        finally:
+            await m.close()
+
+
+async def until(cond: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("codec", ["vp8", "h264"])
+async def test_frames_reach_subscribers_byte_identical(meeting: Meeting, streams: Any, codec: str) -> None:
+    room = ROOM
+    if codec == "h264":
+        room = "hop-h264"
+        await meeting.api.app[STORE_KEY].rooms.upsert(
+            Room(room, "Họp H.264", HOST, True, (), 40, False, False, "api", True, "h264", 3), "api")
+    host_frames, site_frames = streams[codec][1], streams[codec][2]
+    host = await meeting.join(HOST, room, video=host_frames, codec=codec)
+    site = await meeting.join("xa-an-binh", room, video=site_frames, codec=codec)
+    at_host = host.slot("site:xa-an-binh")
+    at_site = site.slot("host")
+    await until(lambda: len(at_host.frames) >= 25 and len(at_site.frames) >= 25, what="25 frames each way")
+    for received, sent in ((at_host.frames, site_frames), (at_site.frames, host_frames)):
+        matches = list(frames_match(received, sent, codec))
+        assert matches and all(matches), f"{matches.count(False)} of {len(matches)} frames differ"
+        # The first frame a new subscriber gets is a keyframe, so its picture is never broken.
+        first = sent.index(received[0]) if codec == "vp8" else None
+        if first is not None:
+            assert first % GOP == 0
+    assert host.welcome and host.welcome["host"] is True and site.welcome and site.welcome["host"] is False
+
+
+async def test_speaker_slot_follows_the_loudest_site_and_audio_is_forwarded(meeting: Meeting, streams: Any) -> None:
+    v = streams["vp8"]
+    await meeting.join(HOST, video=v[1])
+    loud = await meeting.join("xa-an-hoa", video=v[2], loud=True)
+    quiet = await meeting.join("xa-binh-minh", video=v[3], loud=False)
+    watcher = await meeting.join("xa-dong-hung", video=v[4])
+    speaker_slot = watcher.slot("speaker")
+    await until(lambda: speaker_slot.assigned == "xa-an-hoa", what="speaker slot → xa-an-hoa")
+    await until(lambda: len(speaker_slot.frames) >= 10, what="speaker frames")
+    assert all(frames_match(speaker_slot.frames, v[2], "vp8"))
+    audio = [s for s in watcher.slots.values() if s.name.startswith("audio:")]
+    await until(lambda: sum(s.packets for s in audio) > 50, what="forwarded audio")
+    # The other site starts speaking and the first stops: the slot switches, on a keyframe.
+    loud.audio.loud, quiet.audio.loud = False, True
+    await until(lambda: speaker_slot.assigned == "xa-binh-minh", timeout=10, what="speaker slot → xa-binh-minh")
+    before = len(speaker_slot.frames)
+    await until(lambda: len(speaker_slot.frames) >= before + 10, what="frames after the switch")
+    after = speaker_slot.frames[before:]
+    assert v[3].index(after[0]) % GOP == 0 if after[0] in v[3] else True
+    assert all(frames_match(after[-5:], v[3], "vp8"))
+    live = (await (await meeting.api.client.get(
+        f"/api/v1/rooms/{ROOM}/live", headers=meeting.api.auth(await meeting.api.token_for("operator"))
+    )).json())
+    assert live["speaker"] == "xa-binh-minh"
+    assert {s["site"] for s in live["sites"] if s["connected"]} == {HOST, "xa-an-hoa", "xa-binh-minh",
+                                                                    "xa-dong-hung"}
+
+
+async def test_moderation_mute_remove_and_rejoin(meeting: Meeting, streams: Any) -> None:
+    v = streams["vp8"]
+    api = meeting.api
+    op = api.auth(await api.token_for("operator"))
+    host = await meeting.join(HOST, video=v[1])
+    site = await meeting.join("xa-hung-dao", video=v[2])
+    tile = host.slot("site:xa-hung-dao")
+    await until(lambda: len(tile.frames) >= 10, what="frames before mute")
+    r = await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-hung-dao/mute", headers=op,
+                              json={"kind": "video", "muted": True})
+    assert r.status == 200, await r.text()
+    await site.wait_for("moderation", where=lambda m: m["action"] == "mute_video")
+    await asyncio.sleep(0.3)
+    frozen = len(tile.frames)
+    await asyncio.sleep(1.0)
+    assert len(tile.frames) <= frozen + 1
+    await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-hung-dao/mute", headers=op,
+                          json={"kind": "video", "muted": False})
+    await until(lambda: len(tile.frames) >= frozen + 10, what="frames after unmute")
+    assert v[2].index(tile.frames[frozen + 1]) % GOP == 0  # resumes on a keyframe
+
+    # A site whose page is opened again replaces its old session.
+    again = await meeting.join("xa-hung-dao", video=v[3])
+    bye = await site.wait_for("bye")
+    assert bye["reason"] == "replaced"
+    await until(lambda: tile.frames[-1] in v[3], what="frames from the new session")
+
+    # Removal by the chair; the site can rejoin with its link.
+    r = await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-hung-dao/remove", headers=op)
+    assert r.status == 200
+    assert (await again.wait_for("bye"))["reason"] == "removed"
+    await host.wait_for("slots", where=lambda m: tile_mid(host, "site:xa-hung-dao") in m["assign"]
+                        and m["assign"][tile_mid(host, "site:xa-hung-dao")] is None)
+    back = await meeting.join("xa-hung-dao", video=v[4])
+    n = len(tile.frames)
+    await until(lambda: len(tile.frames) >= n + 10 and tile.frames[-1] in v[4], what="frames after rejoin")
+    assert back.welcome is not None
+    actions = [e.action for e in await api.app[STORE_KEY].audit.all(limit=100)]
+    for expected in ("conference.mute_video", "conference.unmute_video", "conference.remove", "conference.join"):
+        assert expected in actions
+
+
+def tile_mid(peer: SitePeer, name: str) -> str:
+    return next(mid for mid, s in peer.slots.items() if s.name == name)
+
+
+async def test_host_page_may_moderate_other_sites_may_not(meeting: Meeting, streams: Any) -> None:
+    v = streams["vp8"]
+    await meeting.join(HOST, video=v[1])
+    await meeting.join("xa-minh-tan", video=v[2])
+    api = meeting.api
+    host_token = api.auth(await meeting.token(HOST))
+    site_token = api.auth(await meeting.token("xa-minh-tan"))
+    r = await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-minh-tan/mute", headers=site_token,
+                              json={"kind": "audio", "muted": True})
+    assert r.status == 403
+    r = await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-minh-tan/mute", headers=host_token,
+                              json={"kind": "audio", "muted": True})
+    assert r.status == 200
+    r = await api.client.post(f"/api/v1/rooms/{ROOM}/end", headers=host_token)
+    assert r.status == 200
+    for peer in meeting.peers:
+        assert (await peer.wait_for("bye"))["reason"] == "ended"
+    sessions = await api.app[STORE_KEY].rooms.sessions(ROOM)
+    assert sessions and sessions[0].ended_at is not None
+
+
+async def test_bad_input_gets_clear_errors_and_the_room_keeps_working(
+        meeting: Meeting, streams: Any, clock: FakeClock) -> None:
+    v = streams["vp8"]
+    api = meeting.api
+    host = await meeting.join(HOST, video=v[1])
+    site = await meeting.join("xa-nam-son", video=v[2])
+    tile = host.slot("site:xa-nam-son")
+    await until(lambda: len(tile.frames) >= 5, what="frames before the abuse")
+
+    async def raw(first: Any, room: str = ROOM) -> dict[str, Any]:
+        async with meeting.http.ws_connect(f"{meeting.base}/api/v1/rooms/{room}/signal") as ws:
+            await (ws.send_str(first) if isinstance(first, str) else ws.send_json(first))
+            msg = await ws.receive(timeout=10)
+            return json.loads(msg.data) if msg.type == aiohttp.WSMsgType.TEXT else {"closed": msg.data}
+
+    assert (await raw("{not json"))["code"] == "bad_join"
+    assert (await raw({"type": "hello"}))["code"] == "bad_join"
+    assert (await raw({"type": "join", "v": 7, "token": await meeting.token("xa-tan-lap")}))["code"] == \
+        "unsupported_version"
+    await api.app[STORE_KEY].rooms.upsert(
+        Room("phong-khac", "Khác", HOST, True, (), 40, False, False, "api", True), "api")
+    other = await meeting.token("xa-tan-lap", "phong-khac")
+    assert (await raw({"type": "join", "v": 1, "token": other}))["code"] == "wrong_room"
+    staff = await api.token_for("operator")
+    assert (await raw({"type": "join", "v": 1, "token": staff}))["code"] == "not_a_join_token"
+    expiring = await meeting.token("xa-tan-tien")
+    clock.now += 3 * 86400
+    assert (await raw({"type": "join", "v": 1, "token": expiring}))["code"] == "token_expired"
+    clock.now -= 3 * 86400
+
+    # In-session: malformed SDP, unknown types and bad fields get errors; the session carries on.
+    await site.send({"type": "answer", "sdp": "v=0 this is not sdp"})
+    assert (await site.wait_for("error", where=lambda m: m["code"] in ("bad_sdp", "bad_message")))
+    await site.send({"type": "teleport"})
+    assert await site.wait_for("error", where=lambda m: m["code"] == "unknown_type")
+    await site.send({"type": "screen", "on": "maybe"})
+    assert await site.wait_for("error", where=lambda m: m["code"] == "bad_message")
+    # An oversized message closes only that socket (1009), never the server.
+    async with meeting.http.ws_connect(f"{meeting.base}/api/v1/rooms/{ROOM}/signal") as ws:
+        await ws.send_str("x" * (300 * 1024))
+        msg = await ws.receive(timeout=10)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+
+    # A join storm: the excess is refused with a clear code, and the meeting keeps flowing.
+    sites = ["xa-phu-xuan", "xa-quang-trung", "xa-thanh-xuan", "xa-vinh-phuc", "tt-phu-thinh", "tt-tan-phong",
+             "mttq-huyen", "doan-the-huyen", "huyen-uy"]
+    tokens = [await meeting.token(sites[i % len(sites)]) for i in range(30)]
+    results = await asyncio.gather(*(raw({"type": "join", "v": 1, "token": t}) for t in tokens))
+    codes = [r.get("code") or r.get("type") for r in results]
+    assert codes.count("too_many_joins") >= 15, codes
+    n = len(tile.frames)
+    await until(lambda: len(tile.frames) >= n + 25, what="frames still flowing after the storm")
+    assert all(frames_match(tile.frames[-20:], v[2], "vp8"))
+    assert meeting.api.app[CONFERENCE_KEY].live(ROOM) is not None
