@@ -153,6 +153,8 @@ class LiveRoom:
         return s.sources.get(name) if s is not None else None
 
     def _layout_session(self, site: str, session: SiteSession, now: float, speaker: str | None) -> None:
+        if session.state == "new":
+            return  # no offer yet: its slots have no mids the site could be told about
         host = self.policy.host_site
         changes: dict[str, str | None] = {}
 
@@ -181,6 +183,10 @@ class LiveRoom:
             put(f"audio:{i}", audible[i] if i < len(audible) else None, "audio")
         if changes:
             self._notify(session, {"type": "slots", "assign": changes})
+
+    def send_assignments(self, session: SiteSession) -> None:
+        """Send a site the full slot → site map (after its answer, so nothing sent earlier can be missed)."""
+        self._notify(session, {"type": "slots", "assign": {s.mid: s.assigned for s in session.slots if s.mid}})
 
     def _speaker_for(self, site: str, session: SiteSession, speaker: str | None) -> str | None:
         """Pick the site shown in a site's speaker slot: pinned, else speaking, else keep, else anyone."""

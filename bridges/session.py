@@ -192,6 +192,7 @@ class SiteSession:
     async def make_offer(self) -> dict[str, Any]:
         """Create the session's one and only offer; return the message that carries it."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.state = "offered"
         local = self.pc.localDescription
         return {
             "type": "offer",
@@ -206,6 +207,7 @@ class SiteSession:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises ValueError, InvalidStateError, or bare errors on bad SDP
             raise ValueError(f"the answer's SDP was not accepted: {exc}") from exc
+        self.state = "answered"
         self._spawn(self._stats_loop())
 
     # ------------------------------------------------------------------------------------ control

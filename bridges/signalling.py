@@ -188,6 +188,7 @@ async def _handle(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSessio
             raise ValueError("an answer was already applied to this session")
         await session.accept_answer(msg.sdp)
         room.relayout()
+        room.send_assignments(session)
     elif isinstance(msg, ScreenMsg):
         session.sharing = msg.on
         room.set_screen(session.site_id, msg.on)

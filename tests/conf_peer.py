@@ -149,6 +149,7 @@ class SitePeer:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.messages: list[dict[str, Any]] = []
         self.slots: dict[str, SlotRecord] = {}  # by mid
+        self.assignments: dict[str, str | None] = {}
         self.welcome: dict[str, Any] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._got: dict[str, asyncio.Event] = {}
@@ -173,6 +174,8 @@ class SitePeer:
             data = json.loads(msg.data)
             self.messages.append(data)
             if data["type"] == "slots":
+                # May arrive before the offer is processed: keep assignments by mid, resolve on lookup.
+                self.assignments.update(data["assign"])
                 for mid, site in data["assign"].items():
                     if mid in self.slots:
                         self.slots[mid].assigned = site
@@ -212,7 +215,7 @@ class SitePeer:
                 t.direction = "sendonly"
             elif t.mid in offer["slots"]:
                 info = offer["slots"][t.mid]
-                rec = self.slots[t.mid] = SlotRecord(info["name"], info["kind"])
+                rec = self.slots[t.mid] = SlotRecord(info["name"], info["kind"], assigned=self.assignments.get(t.mid))
                 t.direction = "recvonly"
                 self._tap(t.receiver, rec)
         await pc.setLocalDescription(await pc.createAnswer())
