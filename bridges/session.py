@@ -100,6 +100,9 @@ class SiteSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ssrc: dict[str, int] = {}
         self._stopped = False
+        self._stop_task: asyncio.Future[None] | None = None
+        # Offer/answer and close never interleave: closing while ICE gathers leaks the gatherer's sockets.
+        self._pc_lock = asyncio.Lock()
         # MAX_BUNDLE: every m-line on one transport. aiortc's default (BALANCED) bundles per kind first and
         # then leaves the 3rd+ transceivers of a kind on an orphaned transport when the answer bundles all.
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
@@ -191,8 +194,11 @@ class SiteSession:
 
     async def make_offer(self) -> dict[str, Any]:
         """Create the session's one and only offer; return the message that carries it."""
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        self.state = "offered"
+        async with self._pc_lock:
+            if self._stopped:
+                raise ConnectionError("session closed before its offer was made")
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            self.state = "offered"
         local = self.pc.localDescription
         return {
             "type": "offer",
@@ -204,7 +210,8 @@ class SiteSession:
     async def accept_answer(self, sdp: str) -> None:
         """Apply the site's answer; raises ValueError on an SDP aiortc cannot use."""
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            async with self._pc_lock:
+                await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:  # aiortc raises ValueError, InvalidStateError, or bare errors on bad SDP
             raise ValueError(f"the answer's SDP was not accepted: {exc}") from exc
         self.state = "answered"
@@ -266,9 +273,18 @@ class SiteSession:
         s.rtt_ms = 1000 * sum(rtts) / len(rtts) if rtts else None
 
     async def stop(self, reason: str) -> None:
-        """Tell the site why (if it can still hear), close the peer connection, release engine objects."""
-        if self._stopped:
-            return
+        """Tell the site why, close the peer connection, release engine objects; idempotent.
+
+        The work runs in its own task, shielded: a caller cancelled midway (aiohttp cancels a WebSocket
+        handler when the client goes away) must not leave a half-closed peer connection and its sockets.
+        """
+        if self._stop_task is None:
+            self._stop_task = asyncio.ensure_future(self._stop(reason))
+            _CLOSING.add(self._stop_task)
+            self._stop_task.add_done_callback(_CLOSING.discard)
+        await asyncio.shield(self._stop_task)
+
+    async def _stop(self, reason: str) -> None:
         self._stopped = True
         self.state = "closed"
         with contextlib.suppress(Exception):
@@ -280,5 +296,10 @@ class SiteSession:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.pc.close()
+        async with self._pc_lock:
+            await self.pc.close()
         logger.info("room %s site %s: session closed (%s)", self.room_id, self.site_id, reason)
+
+
+# Sessions being closed, referenced until done (asyncio keeps only weak references to tasks).
+_CLOSING: set[asyncio.Future[None]] = set()

@@ -154,7 +154,11 @@ async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession) 
         "site": session.site_id, "site_name": policy.sites[session.site_id],
         "host": session.is_host, "host_site": policy.host_site, "codec": policy.video_codec,
     })
-    await _send(ws, await session.make_offer())
+    try:
+        offer = await session.make_offer()
+    except ConnectionError:
+        return  # replaced or removed while the offer was being made
+    await _send(ws, offer)
     await room.broadcast_roster()
     while not ws.closed and session.state != "closed":
         try:
