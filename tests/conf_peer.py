@@ -6,6 +6,7 @@ receives in each slot, tapped before any decoding, so tests can compare bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import json
 import math
@@ -181,9 +182,9 @@ class SitePeer:
                         self.slots[mid].assigned = site
             self._got.setdefault(data["type"], asyncio.Event()).set()
 
-    async def wait_for(self, kind: str, timeout: float = 10.0, where: Any = None) -> dict[str, Any]:
+    async def wait_for(self, kind: str, wait_s: float = 10.0, where: Any = None) -> dict[str, Any]:
         """Return the first (or first matching) message of a type, waiting for it."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         while True:
             for m in self.messages:
                 if m["type"] == kind and (where is None or where(m)):
@@ -193,10 +194,8 @@ class SitePeer:
                 raise TimeoutError(f"no {kind!r} message; got {[m['type'] for m in self.messages]}")
             ev = self._got.setdefault(kind, asyncio.Event())
             ev.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ev.wait(), min(left, 0.2))
-            except TimeoutError:
-                pass
 
     async def join(self) -> None:
         """Join, answer the server's offer, and start publishing."""

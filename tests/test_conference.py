@@ -58,8 +58,8 @@ async def meeting(api: Api) -> AsyncIterator[Meeting]:
             await m.close()
 
 
-async def until(cond: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
+async def until(cond: Callable[[], Any], wait_s: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + wait_s
     while not cond():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
@@ -106,7 +106,7 @@ async def test_speaker_slot_follows_the_loudest_site_and_audio_is_forwarded(meet
     await until(lambda: sum(s.packets for s in audio) > 50, what="forwarded audio")
     # The other site starts speaking and the first stops: the slot switches, on a keyframe.
     loud.audio.loud, quiet.audio.loud = False, True
-    await until(lambda: speaker_slot.assigned == "xa-binh-minh", timeout=10, what="speaker slot → xa-binh-minh")
+    await until(lambda: speaker_slot.assigned == "xa-binh-minh", wait_s=10, what="speaker slot → xa-binh-minh")
     before = len(speaker_slot.frames)
     await until(lambda: speaker_slot.frames[-1] in v[3], what="frames of the new speaker")
     first_new = next(i for i in range(before, len(speaker_slot.frames)) if speaker_slot.frames[i] in v[3])
