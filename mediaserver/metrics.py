@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+
+from mediaserver.engine import aiortc_hooks as hooks
+from mediaserver.engine.engine import LATENCY_BUCKETS_S
 
 if TYPE_CHECKING:
     from bridges.conference import Conference
@@ -100,6 +103,19 @@ class _ConferenceCollector(Collector):
                 speaker.add_metric([room_id, site], 1.0 if room.current_speaker == site else 0.0)
         yield from fams.values()
         yield speaker
+        packets = sum(hooks.sender_counters(slot.transceiver.sender)[0]
+                      for room in self.conference.rooms.values() for session in room.sessions.values()
+                      for slot in session.slots)
+        yield CounterMetricFamily("mediaserver_engine_rtp_packets_out", "RTP packets forwarded to sites",
+                                  value=packets)
+        hist = HistogramMetricFamily("mediaserver_forward_latency_seconds",
+                                     "Frame complete at the server → handed to a site's sender")
+        cumulative, buckets = 0, []
+        for bound, count in zip((*LATENCY_BUCKETS_S, float("inf")), self.engine.latency_counts, strict=True):
+            cumulative += count
+            buckets.append((str(bound) if bound != float("inf") else "+Inf", cumulative))
+        hist.add_metric([], buckets, sum_value=0.0)
+        yield hist
         stats = self.engine.stats()
         yield GaugeMetricFamily("mediaserver_engine_sources", "Sources in the engine", value=stats["sources"])
         yield GaugeMetricFamily("mediaserver_engine_keyframe_requests", "Keyframe requests sent to publishers",

@@ -19,7 +19,11 @@ PUBLIC: set[str] = set()  # marker: no token needed
 # The role rules, written down independently of the route declarations: (method regex, path regex) → roles.
 # Every route the server has must match exactly one rule, so a new route cannot ship unclassified.
 RULES: list[tuple[str, str, set[str] | None]] = [
-    ("GET", r"/healthz|/readyz|/api/openapi\.json|/|/console/\{name\}", None),
+    ("GET", r"/healthz|/readyz|/api/openapi\.json|/|/console/\{name\}|/join|/join/\{name\}", None),
+    # Signalling authenticates inside the protocol (its first message carries the join token).
+    ("GET", r"/api/v1/rooms/\{room_id\}/signal", None),
+    # Live moderation: chairs, and the host site's own page (other sites' participant tokens are refused).
+    (".*", r"/api/v1/rooms/\{room_id\}/(live|pin|end|sites/\{site_id\}/(mute|remove))", {"admin", "operator"}),
     ("POST", r"/api/v1/auth/login", None),
     ("GET|POST", r"/api/v1/auth/(me|logout)", EVERYONE),
     ("POST", r"/api/v1/auth/password", STAFF),

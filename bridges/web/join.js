@@ -184,7 +184,7 @@ const S = {
   welcome: null, everWelcomed: false, isHost: null, hostSite: null,
   publish: {}, slotsByMid: {}, midByName: {}, assign: {},
   roster: [], rosterMap: {}, speaker: null, pinned: null, screenSite: null, locked: false,
-  mediaReady: null, local: null, mic: null, cam: null, mediaProblem: null,
+  mediaReady: null, mediaSettled: false, local: null, mic: null, cam: null, mediaProblem: null,
   userMuted: { audio: false, video: false }, moderated: { audio: false, video: false },
   screenTrack: null, shareAcked: false,
   final: null, attempt: 0, fastRetry: false, reconnectTimer: null, countdownTimer: null, byeReason: null,
@@ -369,6 +369,17 @@ function renderMediaWarning() {
 // ------------------------------------------------------------------------------------------ local media
 
 async function getLocalMedia() {
+  S.mediaSettled = false;
+  try {
+    await openLocalMedia();
+  } finally {
+    S.mediaSettled = true;
+    renderControls();
+    if (S.statusKey === 'st.waitMedia') { S.statusKey = 'st.negotiating'; renderStatus(); }
+  }
+}
+
+async function openLocalMedia() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     S.mediaProblem = { key: 'media.insecure' };
     renderMediaWarning();
@@ -761,6 +772,7 @@ async function onOffer(msg, gen) {
   pc.ontrack = (ev) => onTrack(ev);
   pc.onconnectionstatechange = () => onPcState(pc);
   await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
+  if (!S.mediaSettled) { S.statusKey = 'st.waitMedia'; renderStatus(); }
   await S.mediaReady;
   if (gen !== S.gen || pc !== S.pc) return;
 
@@ -1260,14 +1272,17 @@ function setCtl(btn, iconName, text, opts) {
 function renderControls() {
   const inCall = S.phase !== 'ended' && S.phase !== 'error';
   const mic = $('#btn-mic');
-  if (!S.mic) setCtl(mic, 'micOff', t('mic.none'), { disabled: true, off: true });
+  const settled = S.mediaSettled && inCall;  // 'no device' only once the browser has answered
+  if (!S.mic && !settled) setCtl(mic, 'mic', t('mic.mute'), { disabled: true });
+  else if (!S.mic) setCtl(mic, 'micOff', t('mic.none'), { disabled: true, off: true });
   else if (S.moderated.audio) setCtl(mic, 'micOff', t('mic.moderated'), { disabled: true, off: true, moderated: true, pressed: true });
   else if (S.userMuted.audio) setCtl(mic, 'micOff', t('mic.unmute'), { off: true, pressed: true, disabled: !inCall });
   else setCtl(mic, 'mic', t('mic.mute'), { disabled: !inCall });
   mic.dataset.muted = String(!S.mic || S.userMuted.audio || S.moderated.audio);
 
   const cam = $('#btn-cam');
-  if (!S.cam) setCtl(cam, 'camOff', t('cam.none'), { disabled: true, off: true });
+  if (!S.cam && !settled) setCtl(cam, 'cam', t('cam.mute'), { disabled: true });
+  else if (!S.cam) setCtl(cam, 'camOff', t('cam.none'), { disabled: true, off: true });
   else if (S.moderated.video) setCtl(cam, 'camOff', t('cam.moderated'), { disabled: true, off: true, moderated: true, pressed: true });
   else if (S.userMuted.video) setCtl(cam, 'camOff', t('cam.unmute'), { off: true, pressed: true, disabled: !inCall });
   else setCtl(cam, 'cam', t('cam.mute'), { disabled: !inCall });
@@ -1283,11 +1298,11 @@ function renderControls() {
   setCtl($('#btn-leave'), 'leave', t('leave'), { disabled: !inCall });
   setCtl($('#btn-end'), 'end', t('end'), { disabled: !inCall || !S.everWelcomed });
 
-  const selfOff = !S.cam || S.userMuted.video || S.moderated.video;
+  const selfOff = settled && (!S.cam || S.userMuted.video || S.moderated.video);
   $('#self-box').classList.toggle('cam-off', selfOff);
   $('#self-box .self-off').hidden = !selfOff;
   $('#self-box .self-off').textContent = S.cam ? t('selfNoCam') : t('cam.none');
-  setHtml($('#self-box .icons'), (!S.mic || S.userMuted.audio || S.moderated.audio)
+  setHtml($('#self-box .icons'), settled && (!S.mic || S.userMuted.audio || S.moderated.audio)
     ? `<span class="st st-mic${S.moderated.audio ? ' mod' : ''}">${icon('micOff')}</span>` : '');
 }
 

@@ -80,7 +80,8 @@ def register(api: Api) -> None:
 
         return await serve_site(ctx.request, room_id, ctx.app[CONFERENCE_KEY], authenticate, ctx.app[AUDIT_KEY])
 
-    @api.route("GET", "/api/v1/rooms/{room_id}/live", roles=MODERATORS, response=LiveOut, tag="live",
+    @api.route("GET", "/api/v1/rooms/{room_id}/live", roles=MODERATORS, check=_host_or_chair,
+              response=LiveOut, tag="live",
                summary="Who is connected, who speaks, and each site's live stats.")
     async def live(ctx: Ctx) -> LiveOut:
         room_id = await _check_room(ctx)
@@ -103,7 +104,8 @@ def register(api: Api) -> None:
         return LiveOut(room_id=room_id, running=True, locked=room.locked, speaker=room.current_speaker,
                        pinned=room.pinned, screen=room.screen_site, sites=sites)
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/mute", roles=MODERATORS, body=MuteIn,
+    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/mute", roles=MODERATORS, check=_host_or_chair,
+              body=MuteIn,
                response=Ok, tag="live", summary="Mute or unmute a site's audio or video for everyone.")
     async def mute(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -114,7 +116,8 @@ def register(api: Api) -> None:
         await ctx.audit(f"conference.{'mute' if b.muted else 'unmute'}_{b.kind}", f"{room.policy.room_id}/{site}")
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/remove", roles=MODERATORS, response=Ok,
+    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/remove", roles=MODERATORS, check=_host_or_chair,
+              response=Ok,
                tag="live", summary="Disconnect a site from the meeting.")
     async def remove(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -126,7 +129,8 @@ def register(api: Api) -> None:
         await ctx.audit("conference.remove", f"{room.policy.room_id}/{site}")
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/pin", roles=MODERATORS, body=PinIn, response=Ok, tag="live",
+    @api.route("POST", "/api/v1/rooms/{room_id}/pin", roles=MODERATORS, check=_host_or_chair,
+              body=PinIn, response=Ok, tag="live",
                summary="Spotlight a site in every speaker slot, or follow the active speaker again.")
     async def pin(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -137,10 +141,11 @@ def register(api: Api) -> None:
         await ctx.audit("conference.pin", room.policy.room_id, site=b.site_id)
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/end", roles=MODERATORS, response=Ok, tag="live",
+    @api.route("POST", "/api/v1/rooms/{room_id}/end", roles=MODERATORS, check=_host_or_chair,
+              response=Ok, tag="live",
                summary="End the meeting for every site.")
     async def end(ctx: Ctx) -> Ok:
-        room_id = await _check_room(ctx, chair_only=True)
+        room_id = await _check_room(ctx)
         if not await ctx.app[CONFERENCE_KEY].end(room_id, "ended"):
             raise ApiError(404, "not_running", f"no meeting is running in room {room_id!r}")
         await ctx.audit("conference.end", room_id)
@@ -157,7 +162,11 @@ def register(api: Api) -> None:
         return await _join_file(ctx.param("name"))
 
 
-async def _check_room(ctx: Ctx, chair_only: bool = False) -> str:
+async def _host_or_chair(ctx: Ctx) -> None:
+    await _check_room(ctx)
+
+
+async def _check_room(ctx: Ctx) -> str:
     """Return the room id after checking a participant caller is that room's host site."""
     room_id = ctx.param("room_id")
     p: Principal = ctx.user()

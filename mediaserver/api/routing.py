@@ -76,6 +76,9 @@ class RouteSpec:
     status: int = 200
     content_type: str = "application/json"
     allow_pending_password: bool = False
+    # Extra authorization that depends on the path (e.g. "the host site of this room"), run before the
+    # body is read so a caller without the right never learns anything from validation errors.
+    check: Callable[[Ctx], Awaitable[None]] | None = None
     errors: tuple[int, ...] = field(default=())
 
     @property
@@ -134,6 +137,7 @@ class Api:
         status: int = 200,
         content_type: str = "application/json",
         allow_pending_password: bool = False,
+        check: Callable[[Ctx], Awaitable[None]] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; ``roles=None`` makes it public."""
 
@@ -143,7 +147,7 @@ class Api:
                     method=method.upper(), path=path, handler=fn,
                     roles=None if roles is None else frozenset(roles), summary=summary, tag=tag, body=body,
                     query=query, response=response, status=status, content_type=content_type,
-                    allow_pending_password=allow_pending_password,
+                    allow_pending_password=allow_pending_password, check=check,
                 )
             )
             return fn
@@ -179,6 +183,8 @@ def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRespon
                 raise ApiError(403, "password_change_required",
                                "change the initial password first (POST /api/v1/auth/password)")
         ctx = Ctx(request, principal)
+        if spec.check is not None:
+            await spec.check(ctx)
         if spec.query is not None:
             try:
                 ctx.query = spec.query.model_validate(_query_dict(request, spec.query))

@@ -30,6 +30,8 @@ from mediaserver.engine.source import Source
 logger = logging.getLogger(__name__)
 
 KEYFRAME_MIN_INTERVAL_S = 0.5
+# Upper bounds (seconds) of the forwarding-latency histogram: frame complete → handed to a sender.
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0)
 
 
 class Engine:
@@ -41,6 +43,8 @@ class Engine:
         self._trailing: dict[str, asyncio.TimerHandle] = {}
         self.keyframe_requests_sent = 0
         self.keyframe_requests_suppressed = 0
+        # Counts per LATENCY_BUCKETS_S bucket (+1 overflow): plain ints, no lock, nothing per frame allocated.
+        self.latency_counts = [0] * (len(LATENCY_BUCKETS_S) + 1)
 
     def add_source(self, source: Source) -> Source:
         """Register a source (replacing a stale one with the same id)."""
@@ -92,6 +96,26 @@ class Engine:
         self._trailing.pop(source.id, None)
         if self.sources.get(source.id) is source:
             self.request_keyframe(source)
+
+    def observe_latency(self, seconds: float) -> None:
+        """Count one frame's time from arrival to its sender (the server-added latency)."""
+        for i, bound in enumerate(LATENCY_BUCKETS_S):
+            if seconds <= bound:
+                self.latency_counts[i] += 1
+                return
+        self.latency_counts[-1] += 1
+
+    def latency_quantile(self, q: float) -> float | None:
+        """Return the latency (upper bucket bound, s) below which a fraction ``q`` of frames fall."""
+        total = sum(self.latency_counts)
+        if not total:
+            return None
+        need, seen = q * total, 0
+        for i, count in enumerate(self.latency_counts):
+            seen += count
+            if seen >= need:
+                return LATENCY_BUCKETS_S[i] if i < len(LATENCY_BUCKETS_S) else float("inf")
+        return float("inf")
 
     def close(self) -> None:
         """Drop every source and cancel pending timers."""

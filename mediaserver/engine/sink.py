@@ -150,7 +150,9 @@ class Sink:
             self._ready.clear()
             await self._ready.wait()
         self.frames_out += 1
-        return self._queue.popleft()
+        item = self._queue.popleft()
+        self.engine.observe_latency(time.monotonic() - item[0].arrival)
+        return item
 
     def close(self) -> None:
         """Detach from every source and wake any waiter; idempotent."""
