@@ -81,7 +81,7 @@ def register(api: Api) -> None:
         return await serve_site(ctx.request, room_id, ctx.app[CONFERENCE_KEY], authenticate, ctx.app[AUDIT_KEY])
 
     @api.route("GET", "/api/v1/rooms/{room_id}/live", roles=MODERATORS, check=_host_or_chair,
-              response=LiveOut, tag="live",
+               response=LiveOut, tag="live",
                summary="Who is connected, who speaks, and each site's live stats.")
     async def live(ctx: Ctx) -> LiveOut:
         room_id = await _check_room(ctx)
@@ -105,7 +105,7 @@ def register(api: Api) -> None:
                        pinned=room.pinned, screen=room.screen_site, sites=sites)
 
     @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/mute", roles=MODERATORS, check=_host_or_chair,
-              body=MuteIn,
+               body=MuteIn,
                response=Ok, tag="live", summary="Mute or unmute a site's audio or video for everyone.")
     async def mute(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -117,7 +117,7 @@ def register(api: Api) -> None:
         return Ok()
 
     @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/remove", roles=MODERATORS, check=_host_or_chair,
-              response=Ok,
+               response=Ok,
                tag="live", summary="Disconnect a site from the meeting.")
     async def remove(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -130,7 +130,7 @@ def register(api: Api) -> None:
         return Ok()
 
     @api.route("POST", "/api/v1/rooms/{room_id}/pin", roles=MODERATORS, check=_host_or_chair,
-              body=PinIn, response=Ok, tag="live",
+               body=PinIn, response=Ok, tag="live",
                summary="Spotlight a site in every speaker slot, or follow the active speaker again.")
     async def pin(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -142,7 +142,7 @@ def register(api: Api) -> None:
         return Ok()
 
     @api.route("POST", "/api/v1/rooms/{room_id}/end", roles=MODERATORS, check=_host_or_chair,
-              response=Ok, tag="live",
+               response=Ok, tag="live",
                summary="End the meeting for every site.")
     async def end(ctx: Ctx) -> Ok:
         room_id = await _check_room(ctx)
