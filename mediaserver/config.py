@@ -85,6 +85,9 @@ class ServerConfig(_Strict):
         10.0, ge=0.5, le=300, description="Seconds graceful shutdown waits for open work to finish."
     )
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop", description="Event loop implementation (uvloop forwards more packets per core)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
 

@@ -30,7 +30,8 @@ VIDEO_TB = fractions.Fraction(1, 90_000)
 FPS = 25
 
 
-def encode_video(codec: str, n: int, seed: int, size: tuple[int, int] = (320, 180), gop: int = 10) -> list[bytes]:
+def encode_video(codec: str, n: int, seed: int, size: tuple[int, int] = (320, 180), gop: int = 10,
+                 bitrate: int = 300_000) -> list[bytes]:
     """Encode ``n`` frames of moving noise (distinct per seed) with a keyframe every ``gop`` frames."""
     name = {"vp8": "libvpx", "h264": "libx264"}[codec]
     ctx = av.CodecContext.create(name, "w")
@@ -39,7 +40,7 @@ def encode_video(codec: str, n: int, seed: int, size: tuple[int, int] = (320, 18
     ctx.time_base = fractions.Fraction(1, FPS)
     ctx.framerate = fractions.Fraction(FPS, 1)
     ctx.gop_size = gop
-    ctx.bit_rate = 300_000
+    ctx.bit_rate = bitrate
     if codec == "h264":
         ctx.options = {"profile": "baseline", "tune": "zerolatency", "preset": "ultrafast", "bf": "0",
                        "keyint_min": str(gop), "sc_threshold": "0"}
@@ -113,6 +114,43 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
+def encode_opus(seconds: float = 1.0) -> list[bytes]:
+    """Encode a 440 Hz tone as 20 ms mono Opus packets (48 kHz)."""
+    ctx = av.CodecContext.create("libopus", "w")
+    ctx.sample_rate = 48_000
+    ctx.layout = "mono"
+    ctx.format = "s16"
+    ctx.bit_rate = 32_000
+    out: list[bytes] = []
+    for n in range(int(seconds * 50)):
+        t = (np.arange(960) + n * 960) / 48_000
+        samples = (8000 * np.sin(2 * math.pi * 440 * t)).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 48_000
+        frame.pts = n * 960
+        out.extend(bytes(p) for p in ctx.encode(frame))
+    return out
+
+
+class OpusLoop:
+    """Pre-encoded Opus sent through a forwarding sender, with an RFC 6464 level (no client encoding)."""
+
+    def __init__(self, packets: list[bytes], loud: bool) -> None:
+        self.packets = packets
+        self.loud = loud
+        self.sent = 0
+        self._start: float | None = None
+
+    async def next_frame(self) -> tuple[list[bytes], int, int | None]:
+        if self._start is None:
+            self._start = time.monotonic()
+        due = self._start + self.sent * 0.02
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        payload = self.packets[self.sent % len(self.packets)]
+        self.sent += 1
+        return [payload], self.sent * 960, -20 if self.loud else -110
+
+
 def nal_units(data: bytes) -> list[bytes]:
     """Split an Annex-B stream into NAL units (start codes of 3 or 4 bytes are equivalent)."""
     units, i, n = [], 0, len(data)
@@ -136,16 +174,20 @@ class SlotRecord:
     frames: list[bytes] = field(default_factory=list)
     packets: int = 0
     assigned: str | None = None
+    count: int = 0  # frames seen in count_only mode
 
 
 class SitePeer:
     """One site in a meeting, driven by a test."""
 
     def __init__(self, http: aiohttp.ClientSession, base: str, room: str, token: str, *,
-                 video: list[bytes] | None = None, loud: bool = False, codec: str = "vp8") -> None:
+                 video: list[bytes] | None = None, loud: bool = False, codec: str = "vp8", audio: bool = True,
+                 count_only: bool = False, opus: list[bytes] | None = None) -> None:
         self.http, self.base, self.room, self.token, self.codec = http, base, room, token, codec
         self.video = PacketTrack(video) if video else None
-        self.audio = ToneTrack(loud)
+        self.audio = ToneTrack(loud) if audio and opus is None else None
+        self.opus = OpusLoop(opus, loud) if opus is not None else None
+        self.count_only = count_only  # benchmarks: count frames (marker bits), keep no bytes
         self.pc: RTCPeerConnection | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.messages: list[dict[str, Any]] = []
@@ -197,9 +239,16 @@ class SitePeer:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ev.wait(), min(left, 0.2))
 
-    async def join(self) -> None:
-        """Join, answer the server's offer, and start publishing."""
-        await self.open()
+    async def join(self, attempts: int = 20) -> None:
+        """Join (retrying while the room rate-limits joins), answer the server's offer, and publish."""
+        for _ in range(attempts):
+            await self.open()
+            first = await self._first()
+            if first.get("code") != "too_many_joins":
+                break
+            await self.close()
+            self.messages.clear()
+            await asyncio.sleep(1.0)
         self.welcome = await self.wait_for("welcome")
         offer = await self.wait_for("offer")
         pc = self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
@@ -209,7 +258,10 @@ class SitePeer:
             if t.mid in publish:
                 name = publish[t.mid]
                 track = self.audio if name == "audio" else self.video if name == "video" else None
-                if track is not None:
+                if name == "audio" and self.opus is not None:
+                    t.sender.replaceTrack(hooks.PlaceholderTrack("audio"))
+                    hooks.make_forwarding_sender(t.sender, self.opus.next_frame, lambda: None)
+                elif track is not None:
                     t.sender.replaceTrack(track)
                 t.direction = "sendonly"
             elif t.mid in offer["slots"]:
@@ -220,7 +272,22 @@ class SitePeer:
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "answer", "sdp": pc.localDescription.sdp})
 
+    async def _first(self) -> dict[str, Any]:
+        while not self.messages:
+            if self._reader is not None and self._reader.done():
+                raise ConnectionError("signalling closed before any message")
+            await asyncio.sleep(0.01)
+        return self.messages[0]
+
     def _tap(self, receiver: Any, rec: SlotRecord) -> None:
+        if self.count_only:
+            def count(packet: Any, codec: Any) -> None:
+                rec.packets += 1
+                if packet.marker or rec.kind == "audio":
+                    rec.count += 1
+
+            hooks.tap_receiver(receiver, count)
+            return
         if rec.kind == "audio":
             def on_audio(packet: Any, codec: Any) -> None:
                 rec.packets += 1

@@ -20,8 +20,8 @@ const I18N = {
     'q.good': 'Đường truyền: tốt', 'q.fair': 'Đường truyền: trung bình', 'q.poor': 'Đường truyền: kém', 'q.none': 'Đường truyền: —',
     qTip: 'Độ trễ khứ hồi: {rtt} · Mất gói nhận: {loss}%', qNoRtt: 'chưa đo được',
     // controls
-    'mic.mute': 'Tắt micro', 'mic.unmute': 'Bật micro', 'mic.moderated': 'Micro bị chủ trì tắt', 'mic.none': 'Không có micro',
-    'cam.mute': 'Tắt camera', 'cam.unmute': 'Bật camera', 'cam.moderated': 'Camera bị chủ trì tắt', 'cam.none': 'Không có camera',
+    'mic.mute': 'Tắt micro', 'mic.unmute': 'Bật micro', 'mic.moderated': 'Micro bị chủ trì tắt', 'mic.none': 'Không có micro', 'mic.blocked': 'Micro bị chặn',
+    'cam.mute': 'Tắt camera', 'cam.unmute': 'Bật camera', 'cam.moderated': 'Camera bị chủ trì tắt', 'cam.none': 'Không có camera', 'cam.blocked': 'Camera bị chặn',
     'screen.start': 'Chia sẻ màn hình', 'screen.stop': 'Dừng chia sẻ', leave: 'Rời cuộc họp', end: 'Kết thúc cuộc họp',
     sharingNote: 'Bạn đang chia sẻ màn hình', screenUnsupported: 'Trình duyệt này không hỗ trợ chia sẻ màn hình.',
     screenCancelled: 'Chưa chia sẻ màn hình (đã hủy hoặc bị chặn).', screenFailed: 'Không chia sẻ được màn hình: {m}',
@@ -98,8 +98,8 @@ const I18N = {
     mediaTimeout: 'Could not set up the audio/video connection (a firewall may be blocking it) — retrying…',
     'q.good': 'Connection: good', 'q.fair': 'Connection: fair', 'q.poor': 'Connection: poor', 'q.none': 'Connection: —',
     qTip: 'Round-trip time: {rtt} · Inbound packet loss: {loss}%', qNoRtt: 'not measured yet',
-    'mic.mute': 'Mute mic', 'mic.unmute': 'Unmute mic', 'mic.moderated': 'Mic muted by chair', 'mic.none': 'No microphone',
-    'cam.mute': 'Stop camera', 'cam.unmute': 'Start camera', 'cam.moderated': 'Camera off by chair', 'cam.none': 'No camera',
+    'mic.mute': 'Mute mic', 'mic.unmute': 'Unmute mic', 'mic.moderated': 'Mic muted by chair', 'mic.none': 'No microphone', 'mic.blocked': 'Mic blocked',
+    'cam.mute': 'Stop camera', 'cam.unmute': 'Start camera', 'cam.moderated': 'Camera off by chair', 'cam.none': 'No camera', 'cam.blocked': 'Camera blocked',
     'screen.start': 'Share screen', 'screen.stop': 'Stop sharing', leave: 'Leave', end: 'End meeting',
     sharingNote: 'You are sharing your screen', screenUnsupported: 'This browser cannot share the screen.',
     screenCancelled: 'Screen not shared (cancelled or blocked).', screenFailed: 'Could not share the screen: {m}',
@@ -529,6 +529,7 @@ function scheduleReconnect() {
   clearTimeout(S.reconnectTimer);
   clearInterval(S.countdownTimer);
   let delay;
+  const fast = S.fastRetry;
   if (S.fastRetry) {
     S.fastRetry = false;
     delay = 1000 + Math.random() * 1000;
@@ -541,8 +542,12 @@ function scheduleReconnect() {
   setPhase(S.everWelcomed ? 'reconnecting' : 'connecting', S.everWelcomed ? 'st.reconnecting' : 'st.connecting');
   const due = Date.now() + delay;
   const tick = () => setBanner(bannerFor, { n: Math.max(1, Math.ceil((due - Date.now()) / 1000)) });
-  tick();
-  S.countdownTimer = setInterval(tick, 500);
+  if (fast) {
+    setBanner(null);  // #error already says that the page retries by itself
+  } else {
+    tick();
+    S.countdownTimer = setInterval(tick, 500);
+  }
   S.reconnectTimer = setTimeout(() => {
     clearInterval(S.countdownTimer);
     connect();
@@ -897,7 +902,10 @@ function setupLayout(isHost) {
   $('#btn-end').hidden = !isHost;
   $('#grid').hidden = !isHost;
   const selfBox = $('#self-box');
-  if (isHost) $('#panel').insertBefore(selfBox, $('#panel').firstChild);  // before any video plays
+  if (isHost) {
+    $('#panel').insertBefore(selfBox, $('#panel').firstChild);
+    $('#self-view').play().catch(() => { /* no camera yet */ });  // moving a media element pauses it
+  }
   renderControls();
 }
 
@@ -1022,7 +1030,7 @@ function renderTiles() {
     } else if (name === 'screen') {
       setText(label, site ? t('tile.screen', { name: siteName(site) }) : t('tile.screenAnon'));
     } else if (name === 'host') {
-      setText(label, site ? siteName(site) : t('tile.host'));
+      setText(label, site ? siteName(site) : '');
       phText = site ? (flags.camOff ? t('camOff') : '') : t('waitingHost');
       tagText = t('tile.host');
       empty = false;  // the host tile always shows, with a placeholder while the host is away
@@ -1038,6 +1046,7 @@ function renderTiles() {
     ph.parentNode.hidden = !phText;
     setText(tag, tagText);
     tag.hidden = !tagText;
+    label.parentNode.hidden = !label.textContent && !icons.innerHTML;
     tile.classList.toggle('empty', empty);
     tile.classList.toggle('cam-off', Boolean(site && flags.camOff));
   }
@@ -1273,8 +1282,9 @@ function renderControls() {
   const inCall = S.phase !== 'ended' && S.phase !== 'error';
   const mic = $('#btn-mic');
   const settled = S.mediaSettled && inCall;  // 'no device' only once the browser has answered
+  const blocked = Boolean(S.mediaProblem && (S.mediaProblem.key === 'media.denied' || S.mediaProblem.key === 'media.insecure'));
   if (!S.mic && !settled) setCtl(mic, 'mic', t('mic.mute'), { disabled: true });
-  else if (!S.mic) setCtl(mic, 'micOff', t('mic.none'), { disabled: true, off: true });
+  else if (!S.mic) setCtl(mic, 'micOff', t(blocked ? 'mic.blocked' : 'mic.none'), { disabled: true, off: true });
   else if (S.moderated.audio) setCtl(mic, 'micOff', t('mic.moderated'), { disabled: true, off: true, moderated: true, pressed: true });
   else if (S.userMuted.audio) setCtl(mic, 'micOff', t('mic.unmute'), { off: true, pressed: true, disabled: !inCall });
   else setCtl(mic, 'mic', t('mic.mute'), { disabled: !inCall });
@@ -1282,7 +1292,7 @@ function renderControls() {
 
   const cam = $('#btn-cam');
   if (!S.cam && !settled) setCtl(cam, 'cam', t('cam.mute'), { disabled: true });
-  else if (!S.cam) setCtl(cam, 'camOff', t('cam.none'), { disabled: true, off: true });
+  else if (!S.cam) setCtl(cam, 'camOff', t(blocked ? 'cam.blocked' : 'cam.none'), { disabled: true, off: true });
   else if (S.moderated.video) setCtl(cam, 'camOff', t('cam.moderated'), { disabled: true, off: true, moderated: true, pressed: true });
   else if (S.userMuted.video) setCtl(cam, 'camOff', t('cam.unmute'), { off: true, pressed: true, disabled: !inCall });
   else setCtl(cam, 'cam', t('cam.mute'), { disabled: !inCall });
@@ -1301,7 +1311,7 @@ function renderControls() {
   const selfOff = settled && (!S.cam || S.userMuted.video || S.moderated.video);
   $('#self-box').classList.toggle('cam-off', selfOff);
   $('#self-box .self-off').hidden = !selfOff;
-  $('#self-box .self-off').textContent = S.cam ? t('selfNoCam') : t('cam.none');
+  $('#self-box .self-off').textContent = S.cam ? t('selfNoCam') : t(blocked ? 'cam.blocked' : 'cam.none');
   setHtml($('#self-box .icons'), settled && (!S.mic || S.userMuted.audio || S.moderated.audio)
     ? `<span class="st st-mic${S.moderated.audio ? ' mod' : ''}">${icon('micOff')}</span>` : '');
 }
@@ -1486,7 +1496,10 @@ function main() {
     get slots() {
       const out = {};
       for (const [mid, slot] of Object.entries(S.slotsByMid)) {
-        out[slot.name] = { mid, kind: slot.kind, site: slotSite(slot.name) };
+        out[slot.name] = {
+          mid, kind: slot.kind, site: slotSite(slot.name),
+          told: Object.prototype.hasOwnProperty.call(S.assign, mid),  // false: inferred, the server never said
+        };
       }
       return out;
     },

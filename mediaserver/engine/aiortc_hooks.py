@@ -12,12 +12,15 @@ moves what we touch. What we rely on, read from aiortc 1.16.0's source:
   that returns ``RTCEncodedFrame(payloads, timestamp, audio_level)``: each payload becomes one RTP packet
   with the sender's SSRC, sequence numbers, marker on the last payload, abs-send-time, mid and audio level,
   kept in its 128-packet history so aiortc's own NACK handling retransmits (RTX when negotiated).
+- ``RTCRtpSender.send`` starts ``self._run_rtcp()``, and ``stop`` waits on its private started/exited events;
+  we defer that loop until a slot has sent its first packet (idle slots send no reports).
 - A subscriber's PLI/FIR makes the sender call ``self._send_keyframe()``; we route it to the engine, which
   relays a throttled PLI to the publisher with ``receiver._send_rtcp_pli(ssrc)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -127,15 +130,36 @@ def make_forwarding_sender(sender: RTCRtpSender, next_frame: FrameSource,
                            on_keyframe_request: Callable[[], None]) -> None:
     """Make ``sender`` send the engine's frames as-is and report the subscriber's keyframe requests."""
 
+    first_frame = asyncio.Event()
+
     async def next_encoded_frame(codec: RTCRtpCodecParameters) -> RTCEncodedFrame | None:
         item = await next_frame()
         if item is None:
             return None
+        first_frame.set()
         payloads, timestamp, audio_level = item
         return RTCEncodedFrame(payloads, timestamp, audio_level)  # type: ignore[arg-type]
 
     sender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign]
     sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
+
+    # A slot that has never carried media has nothing to report: start aiortc's RTCP loop (sender
+    # reports every ~1 s) only once the first packet went out. An idle host grid of 20 slots would
+    # otherwise cost 20 SR/SDES packets a second per site for nothing.
+    original_rtcp = sender._run_rtcp
+    started = _private(sender, RTCRtpSender, "rtcp_started")
+    exited = _private(sender, RTCRtpSender, "rtcp_exited")
+
+    async def lazy_rtcp() -> None:
+        started.set()  # stop() waits for this before it cancels us
+        try:
+            await first_frame.wait()
+        except asyncio.CancelledError:
+            exited.set()
+            return
+        await original_rtcp()
+
+    sender._run_rtcp = lazy_rtcp  # type: ignore[method-assign]
 
 
 def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:
