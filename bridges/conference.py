@@ -56,14 +56,14 @@ class Conference:
             if room is None or not room.active:
                 raise JoinRefused("unknown_room", f"room {room_id!r} does not exist")
             sites = await self.store.sites.all()
-            members = {s.id: s.name for s in sites
-                       if room.all_sites or s.id in room.site_ids or s.id == room.host_site_id}
-            policy = RoomPolicy(room.id, room.name, room.host_site_id, members, room.video_codec,
-                                room.audible_sites, room.max_sites)
+            chosen = [s for s in sites if room.all_sites or s.id in room.site_ids or s.id == room.host_site_id]
+            policy = RoomPolicy(room.id, room.name, room.host_site_id, {s.id: s.name for s in chosen},
+                                {s.id: s.name_en for s in chosen}, room.video_codec, room.audible_sites,
+                                room.max_sites)
             live = LiveRoom(policy, self.engine, self.ice_servers, on_event=self._recorder(room_id))
             live.locked = room.locked
             self.rooms[room_id] = live
-            logger.info("room %s: meeting opened (%d member sites, %s)", room_id, len(members), room.video_codec)
+            logger.info("room %s: meeting opened (%d member sites, %s)", room_id, len(chosen), room.video_codec)
             return live
 
     def _recorder(self, room_id: str) -> Any:

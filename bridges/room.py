@@ -27,6 +27,9 @@ from mediaserver.engine import Engine
 logger = logging.getLogger(__name__)
 
 LAYOUT_TICK_S = 0.1
+# A site whose connection dropped may come back into a locked room within this time (a network blip
+# must not shut a commune out of the meeting); a site removed by the chair may not.
+REJOIN_GRACE_S = 120.0
 
 
 class JoinRefused(Exception):
@@ -46,6 +49,7 @@ class RoomPolicy:
     name: str
     host_site: str
     sites: dict[str, str]  # id → display name of every site allowed in
+    names_en: dict[str, str | None]  # id → English display name
     video_codec: str
     audible_sites: int
     max_sites: int
@@ -74,16 +78,21 @@ class LiveRoom:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._closed = False
+        # Moderation outlives a site's session: reloading the page must not undo the chair's mute.
+        self.moderation: dict[str, dict[str, bool]] = {}
+        self._dropped_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------------ joining
 
-    async def join(self, site_id: str, send: SendJson) -> SiteSession:
+    async def join(self, site_id: str, send: SendJson,
+                   close: Callable[[], Awaitable[Any]] | None = None) -> SiteSession:
         """Create the site's session (replacing an older one of the same site) and return it."""
         if self._closed:
             raise JoinRefused("meeting_ended", "the meeting has ended")
         if site_id not in self.policy.sites:
             raise JoinRefused("not_a_member", f"site {site_id!r} is not a member of this room")
-        if self.locked and site_id not in self.sessions:
+        recently = time.monotonic() - self._dropped_at.get(site_id, -1e9) <= REJOIN_GRACE_S
+        if self.locked and site_id not in self.sessions and not recently:
             raise JoinRefused("room_locked", "the room is locked by the chair")
         if site_id not in self.sessions and len(self.sessions) >= self.policy.max_sites:
             raise JoinRefused("room_full", f"the room already has {self.policy.max_sites} sites")
@@ -98,9 +107,12 @@ class LiveRoom:
                 room_id=self.policy.room_id, site_id=site_id, is_host=is_host, engine=self.engine,
                 video_codec=self.policy.video_codec, audible_sites=self.policy.audible_sites,
                 video_slot_sites=others, ice_servers=self.ice_servers, send=send,
-                on_audio_level=self._audio_level, on_state=self._session_state,
+                on_audio_level=self._audio_level, on_state=self._session_state, close_channel=close,
             )
             self.sessions[site_id] = session
+            for kind, muted in self.moderation.get(site_id, {}).items():
+                if muted:
+                    self._apply_mute(session, kind, True)
         await self._event("joined", site_id, None)
         if self._layout_task is None:
             self._layout_task = asyncio.ensure_future(self._layout_loop())
@@ -116,6 +128,10 @@ class LiveRoom:
                     self.screen_site = None
             else:
                 return
+        if reason in ("disconnected", "connection failed"):
+            self._dropped_at[session.site_id] = time.monotonic()
+        else:
+            self._dropped_at.pop(session.site_id, None)
         await session.stop(reason)
         await self._event("left", session.site_id, reason)
         self.relayout()
@@ -215,12 +231,15 @@ class LiveRoom:
         session = self.sessions.get(site)
         if session is None:
             return False
-        session.moderated[kind] = muted
-        source = session.sources["audio" if kind == "audio" else "video"]
-        source.set_enabled(not muted)
-        self._notify(session, {"type": "moderation", "action": f"{'mute' if muted else 'unmute'}_{kind}"})
+        self.moderation.setdefault(site, {})[kind] = muted
+        self._apply_mute(session, kind, muted)
         self._spawn(self.broadcast_roster())
         return True
+
+    def _apply_mute(self, session: SiteSession, kind: str, muted: bool) -> None:
+        session.moderated[kind] = muted
+        session.sources["audio" if kind == "audio" else "video"].set_enabled(not muted)
+        self._notify(session, {"type": "moderation", "action": f"{'mute' if muted else 'unmute'}_{kind}"})
 
     def pin(self, site: str | None) -> None:
         """Spotlight a site in every speaker slot (None: follow the active speaker)."""
@@ -264,7 +283,8 @@ class LiveRoom:
         for site, name in self.policy.sites.items():
             s = self.sessions.get(site)
             out.append({
-                "site": site, "name": name, "host": site == self.policy.host_site, "connected": s is not None,
+                "site": site, "name": name, "name_en": self.policy.names_en.get(site),
+                "host": site == self.policy.host_site, "connected": s is not None,
                 "connection": s.stats.connection if s else None,
                 "muted": dict(s.muted) if s else None, "moderated": dict(s.moderated) if s else None,
                 "sharing": self.screen_site == site,

@@ -80,13 +80,15 @@ class SiteSession:
     def __init__(self, *, room_id: str, site_id: str, is_host: bool, engine: Engine, video_codec: str,
                  audible_sites: int, video_slot_sites: list[str], ice_servers: list[RTCIceServer],
                  send: SendJson, on_audio_level: Callable[[str, int], None],
-                 on_state: Callable[[SiteSession], None]) -> None:
+                 on_state: Callable[[SiteSession], None],
+                 close_channel: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.room_id = room_id
         self.site_id = site_id
         self.is_host = is_host
         self.engine = engine
         self.video_codec = video_codec
         self.send = send
+        self._close_channel = close_channel
         self.state = "new"
         self.stats = SessionStats()
         self.sources: dict[str, Source] = {}
@@ -289,6 +291,10 @@ class SiteSession:
         self.state = "closed"
         with contextlib.suppress(Exception):
             await self.send({"type": "bye", "reason": reason})
+        if self._close_channel is not None:
+            # Close the signalling socket too: a client must not be left waiting on a dead session.
+            with contextlib.suppress(Exception):
+                await self._close_channel()
         for slot in self.slots:
             slot.sink.close()
         for source in self.sources.values():

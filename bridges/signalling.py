@@ -4,7 +4,10 @@ Protocol v1 (client → server): ``join {v, token}`` first, within JOIN_TIMEOUT_
 ``screen {on}``, ``state {audio_muted, video_muted}``, ``ping``. Server → client: ``welcome``, ``offer``,
 ``slots``, ``speaker``, ``roster``, ``screen``, ``pinned``, ``moderation``, ``error {code, message}``,
 ``bye {reason}``, ``pong``. A bad message gets an ``error`` and the session carries on; only a bad or
-missing ``join`` closes the socket. A site that reconnects (same token, same site) replaces its old session.
+missing ``join`` closes the socket, and the server closes it after every ``bye``. A site that reconnects
+(same token, same site) replaces its old session. Because the room works in the background, ``slots``,
+``roster`` and ``speaker`` may arrive before ``welcome``/``offer``; a full ``slots`` map always follows
+the answer, so a client can simply apply them in order.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ async def serve_site(request: web.Request, room_id: str, conference: Conference,
             raise JoinRefused("wrong_room", "this join link is for another room")
         conference.admit(room_id)
         room = await conference.room(room_id)
-        session = await room.join(grant.site_id, lambda m: _send(ws, m))
+        session = await room.join(grant.site_id, lambda m: _send(ws, m), ws.close)
     except TimeoutError:
         await _error(ws, "join_timeout", f"send a 'join' message within {JOIN_TIMEOUT_S:.0f} s")
         await ws.close()

@@ -86,6 +86,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app.cleanup_ctx.append(_index_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_conference_ctx)
+    app.on_shutdown.append(_end_meetings)
     build_api().install(app)
     return app
 
@@ -127,10 +128,15 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         await scheduler.stop()
 
 
-async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Run the conference bridge; at shutdown end every meeting (closing peers) before the index closes."""
-    yield
+async def _end_meetings(app: web.Application) -> None:
+    """On shutdown, before aiohttp waits for open connections: say bye to every site and close its peer."""
     await app[CONFERENCE_KEY].stop()
+
+
+async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the conference bridge; its meetings end in on_shutdown, while the index is still open."""
+    yield
+    await app[CONFERENCE_KEY].stop()  # idempotent: anything left after on_shutdown
     app[ENGINE_KEY].close()
 
 

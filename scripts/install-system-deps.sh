@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # sqlite3: the tests' crash checks open the index with the sqlite3 CLI, independently of our code.
-PACKAGES=(sqlite3)
+# chromium: the conference's browser tests (Playwright drives /usr/bin/chromium with fake media devices).
+# fonts-noto-core: Vietnamese glyphs in the screenshots the browser tests take.
+PACKAGES=(sqlite3 chromium fonts-noto-core)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

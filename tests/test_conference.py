@@ -244,3 +244,36 @@ async def test_bad_input_gets_clear_errors_and_the_room_keeps_working(
     await until(lambda: len(tile.frames) >= n + 25, what="frames still flowing after the storm")
     assert all(frames_match(tile.frames[-20:], v[2], "vp8"))
     assert meeting.api.app[CONFERENCE_KEY].live(ROOM) is not None
+
+
+async def test_lock_and_mutes_survive_a_dropped_connection(meeting: Meeting, streams: Any) -> None:
+    v = streams["vp8"]
+    api = meeting.api
+    op = api.auth(await api.token_for("operator"))
+    host = await meeting.join(HOST, video=v[1])
+    site = await meeting.join("xa-long-hung", video=v[2])
+    tile = host.slot("site:xa-long-hung")
+    await until(lambda: len(tile.frames) >= 5, what="frames before the lock")
+    assert (await api.client.post(f"/api/v1/rooms/{ROOM}/lock", headers=op)).status == 200
+    assert (await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-long-hung/mute", headers=op,
+                                  json={"kind": "video", "muted": True})).status == 200
+    # The site's network drops; it comes back into the locked room and is still muted.
+    await site.close()
+    await host.wait_for("slots", where=lambda m: m["assign"].get(tile_mid(host, "site:xa-long-hung"), 1) is None)
+    back = await meeting.join("xa-long-hung", video=v[2])
+    assert await back.wait_for("moderation", where=lambda m: m["action"] == "mute_video")
+    n = len(tile.frames)
+    await asyncio.sleep(1.0)
+    assert len(tile.frames) == n  # still muted after the reconnect
+    # A site that was not in the meeting is refused, with a clear code, and its socket is closed.
+    newcomer = SitePeer(meeting.http, meeting.base, ROOM, await meeting.token("xa-vinh-phuc"))
+    meeting.peers.append(newcomer)
+    await newcomer.open()
+    err = await newcomer.wait_for("error")
+    assert err["code"] == "room_locked"
+    # After a bye the server closes the signalling socket itself.
+    assert (await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-long-hung/remove", headers=op)).status == 200
+    assert (await back.wait_for("bye"))["reason"] == "removed"
+    assert back._reader is not None
+    await asyncio.wait_for(back._reader, 5)
+    assert back.ws is not None and back.ws.closed
