@@ -277,3 +277,31 @@ async def test_lock_and_mutes_survive_a_dropped_connection(meeting: Meeting, str
     assert back._reader is not None
     await asyncio.wait_for(back._reader, 5)
     assert back.ws is not None and back.ws.closed
+
+
+async def test_live_stats_over_the_api_and_metrics(meeting: Meeting, streams: Any) -> None:
+    v = streams["vp8"]
+    api = meeting.api
+    op = api.auth(await api.token_for("operator"))
+    await meeting.join(HOST, video=v[1])
+    await meeting.join("xa-phu-xuan", video=v[2], loud=True)
+
+    async def live() -> dict[str, Any]:
+        r = await api.client.get(f"/api/v1/rooms/{ROOM}/live", headers=op)
+        return {s["site"]: s for s in (await r.json())["sites"]} | {"_room": await r.json()}
+
+    deadline = time.monotonic() + 15
+    while True:
+        sites = await live()
+        site = sites["xa-phu-xuan"]
+        if (site["bitrate_in_kbps"] or 0) > 50 and (sites[HOST]["frames_forwarded"] or 0) > 0:
+            break
+        assert time.monotonic() < deadline, sites
+        await asyncio.sleep(0.5)
+    assert site["connection"] == "connected" and site["packet_loss_pct"] == 0
+    assert sites[HOST]["bitrate_out_kbps"] > 50
+    assert sites["_room"]["speaker"] == "xa-phu-xuan"
+    text = await (await api.client.get("/metrics", headers=op)).text()
+    assert 'mediaserver_site_bitrate_in_kbps{room="hop-huyen",site="xa-phu-xuan"}' in text
+    assert 'mediaserver_room_speaker{room="hop-huyen",site="xa-phu-xuan"} 1.0' in text
+    assert "mediaserver_forward_latency_seconds_bucket" in text
