@@ -305,3 +305,20 @@ async def test_live_stats_over_the_api_and_metrics(meeting: Meeting, streams: An
     assert 'mediaserver_site_bitrate_in_kbps{room="hop-huyen",site="xa-phu-xuan"}' in text
     assert 'mediaserver_room_speaker{room="hop-huyen",site="xa-phu-xuan"} 1.0' in text
     assert "mediaserver_forward_latency_seconds_bucket" in text
+
+
+async def test_screen_share_from_any_site_is_shown_to_all(meeting: Meeting, streams: Any) -> None:
+    v = streams["vp8"]
+    host = await meeting.join(HOST, video=v[1])
+    sharer = await meeting.join("xa-quang-trung", video=v[2], screen=v[4])
+    viewer = await meeting.join("xa-tan-lap", video=v[3])
+    await sharer.send({"type": "screen", "on": True})
+    for peer in (host, viewer):
+        slot = peer.slot("screen")
+        await until(lambda slot=slot: len(slot.frames) >= 10, what="screen frames")  # type: ignore[misc]
+        assert all(frames_match(slot.frames, v[4], "vp8"))
+        assert slot.assigned == "xa-quang-trung"
+    assert (await viewer.wait_for("screen"))["site"] == "xa-quang-trung"
+    await sharer.send({"type": "screen", "on": False})
+    await viewer.wait_for("screen", where=lambda m: m["site"] is None)
+    await until(lambda: viewer.slot("screen").assigned is None, what="screen slot emptied")

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mediaserver.api.common import Body, Ok, iso
+from mediaserver.api.common import Body, iso
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFERENCE_KEY, CONFIG_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import CONFIG_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import Role
 from mediaserver.config import SiteRole
 from mediaserver.storage.repos import Room, Site
@@ -166,20 +166,6 @@ def register(api: Api) -> None:
             raise ApiError(409, "defined_in_config", "this room is defined in config.yaml; remove it there")
         await ctx.app[STORE_KEY].rooms.delete(room.id)
         await ctx.audit("room.delete", room.id)
-
-    for verb, locked in (("lock", True), ("unlock", False)):
-
-        def make(locked: bool, verb: str) -> None:
-            @api.route("POST", f"/api/v1/rooms/{{room_id}}/{verb}", roles=CONFERENCE_STAFF, response=Ok,
-                       tag="conference", summary=f"{verb.capitalize()} a room against new joins.")
-            async def lock(ctx: Ctx) -> Ok:
-                room = await _room(ctx)
-                await ctx.app[STORE_KEY].rooms.set_locked(room.id, locked)
-                await ctx.app[CONFERENCE_KEY].set_locked(room.id, locked)
-                await ctx.audit(f"room.{verb}", room.id)
-                return Ok()
-
-        make(locked, verb)
 
     @api.route("GET", "/api/v1/rooms/{room_id}/sessions", roles=CONFERENCE_STAFF, response=SessionList,
                tag="conference", summary="List a room's meetings, newest first.")

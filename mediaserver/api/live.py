@@ -151,6 +151,24 @@ def register(api: Api) -> None:
         await ctx.audit("conference.end", room_id)
         return Ok()
 
+    for verb, locked in (("lock", True), ("unlock", False)):
+
+        def make(locked: bool, verb: str) -> None:
+            @api.route("POST", f"/api/v1/rooms/{{room_id}}/{verb}", roles=MODERATORS, check=_host_or_chair,
+                       response=Ok, tag="live", summary=f"{verb.capitalize()} a room against new joins.")
+            async def lock(ctx: Ctx) -> Ok:
+                room_id = ctx.param("room_id")
+                store = ctx.app[STORE_KEY]
+                room = await store.rooms.get(room_id)
+                if room is None or not room.active:
+                    raise ApiError(404, "not_found", f"room {room_id!r} does not exist")
+                await store.rooms.set_locked(room_id, locked)
+                await ctx.app[CONFERENCE_KEY].set_locked(room_id, locked)
+                await ctx.audit(f"room.{verb}", room_id)
+                return Ok()
+
+        make(locked, verb)
+
     @api.route("GET", "/join", roles=None, tag="live", content_type="text/html",
                summary="The site's conference page (the join token is in the URL fragment).")
     async def join_page(ctx: Ctx) -> web.StreamResponse:
