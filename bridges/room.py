@@ -30,6 +30,7 @@ LAYOUT_TICK_S = 0.1
 # A site whose connection dropped may come back into a locked room within this time (a network blip
 # must not shut a commune out of the meeting); a site removed by the chair may not.
 REJOIN_GRACE_S = 120.0
+NOTIFY_TIMEOUT_S = 5.0
 
 
 class JoinRefused(Exception):
@@ -311,8 +312,9 @@ class LiveRoom:
 
     @staticmethod
     async def _send_quietly(session: SiteSession, msg: dict[str, Any]) -> None:
+        # Bounded in time, so a stalled client cannot pile up pending notifications.
         with contextlib.suppress(Exception):
-            await session.send(msg)
+            await asyncio.wait_for(session.send(msg), NOTIFY_TIMEOUT_S)
 
     async def _event(self, event: str, site: str, detail: str | None) -> None:
         if self._on_event is not None:

@@ -146,16 +146,22 @@ def hammer(srv: Server, stop: threading.Event, acked: list[str]) -> None:
             acked.append(f"load-{i}")
 
 
-def test_serves_health_and_stops_cleanly_on_sigterm(server: Server) -> None:
+def stop_under_load(server: Server, sig: int) -> tuple[int, list[str]]:
+    """Start the server, write to it from a thread for a second, stop it with ``sig`` mid-write."""
     server.start()
     server.login_admin()
     stop, acked = threading.Event(), []  # type: ignore[var-annotated]
     t = threading.Thread(target=hammer, args=(server, stop, acked))
     t.start()
     time.sleep(1.0)
-    rc = server.stop(signal.SIGTERM)
+    rc = server.stop(sig)
     stop.set()
     t.join(10)
+    return rc, acked
+
+
+def test_serves_health_and_stops_cleanly_on_sigterm(server: Server) -> None:
+    rc, acked = stop_under_load(server, signal.SIGTERM)
     assert rc == 0, server.log.read_text()
     log = server.log.read_text()
     assert "scheduler stopped" in log and "index closed" in log
@@ -169,15 +175,7 @@ def test_serves_health_and_stops_cleanly_on_sigterm(server: Server) -> None:
 
 
 def test_sigkill_mid_write_leaves_a_consistent_index(server: Server) -> None:
-    server.start()
-    server.login_admin()
-    stop, acked = threading.Event(), []  # type: ignore[var-annotated]
-    t = threading.Thread(target=hammer, args=(server, stop, acked))
-    t.start()
-    time.sleep(1.0)
-    server.stop(signal.SIGKILL)
-    stop.set()
-    t.join(10)
+    _, acked = stop_under_load(server, signal.SIGKILL)
     assert len(acked) > 5
     assert sqlite_cli(server.db, "PRAGMA integrity_check") == "ok"
     assert sqlite_cli(server.db, "PRAGMA foreign_key_check") == ""

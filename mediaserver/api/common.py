@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from importlib import resources
 
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict
+
+from mediaserver.api.errors import ApiError
+
+_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 
 
 def iso(ts: float | None) -> str | None:
@@ -22,3 +29,12 @@ class Body(BaseModel):
 
 class Ok(BaseModel):
     ok: bool = True
+
+
+async def package_file(package: str, name: str, allowed: frozenset[str]) -> web.StreamResponse:
+    """Serve one of a package's web files by name (only names in ``allowed``: no path tricks)."""
+    if name not in allowed:
+        raise ApiError(404, "not_found", f"no file {name!r}")
+    data = await asyncio.to_thread(resources.files(package).joinpath(name).read_bytes)
+    content_type = _TYPES[name[name.rindex("."):]]
+    return web.Response(body=data, content_type=content_type, charset="utf-8", headers={"Cache-Control": "no-cache"})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from importlib import resources
 from typing import Any, Literal
 
 from aiohttp import web
@@ -11,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from bridges.room import JoinRefused, LiveRoom
 from bridges.signalling import Grant, serve_site
-from mediaserver.api.common import Body, Ok
+from mediaserver.api.common import Body, Ok, package_file
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import AUDIT_KEY, CONFERENCE_KEY, STORE_KEY, TOKENS_KEY
@@ -20,7 +18,7 @@ from mediaserver.auth import AuthError, Principal, Role
 CHAIRS = (Role.ADMIN, Role.OPERATOR)
 # The host site's page moderates too: participant tokens are admitted, then checked to be the host's.
 MODERATORS = (Role.ADMIN, Role.OPERATOR, Role.PARTICIPANT)
-_JOIN_FILES = {"join.html": "text/html", "join.js": "text/javascript", "join.css": "text/css"}
+_JOIN_FILES = frozenset({"join.html", "join.js", "join.css"})
 
 
 class SiteLive(BaseModel):
@@ -172,12 +170,12 @@ def register(api: Api) -> None:
     @api.route("GET", "/join", roles=None, tag="live", content_type="text/html",
                summary="The site's conference page (the join token is in the URL fragment).")
     async def join_page(ctx: Ctx) -> web.StreamResponse:
-        return await _join_file("join.html")
+        return await package_file("bridges.web", "join.html", _JOIN_FILES)
 
     @api.route("GET", "/join/{name}", roles=None, tag="live", content_type="text/plain",
                summary="The conference page's script and styles.")
     async def join_asset(ctx: Ctx) -> web.StreamResponse:
-        return await _join_file(ctx.param("name"))
+        return await package_file("bridges.web", ctx.param("name"), _JOIN_FILES)
 
 
 async def _host_or_chair(ctx: Ctx) -> None:
@@ -201,11 +199,3 @@ async def _live_room(ctx: Ctx) -> LiveRoom:
     if room is None:
         raise ApiError(404, "not_running", f"no meeting is running in room {room_id!r}")
     return room
-
-
-async def _join_file(name: str) -> web.StreamResponse:
-    if name not in _JOIN_FILES:
-        raise ApiError(404, "not_found", f"no file {name!r}")
-    data = await asyncio.to_thread(resources.files("bridges.web").joinpath(name).read_bytes)
-    return web.Response(body=data, content_type=_JOIN_FILES[name], charset="utf-8",
-                        headers={"Cache-Control": "no-cache"})

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from mediaserver import __version__
-from mediaserver.api.common import iso
-from mediaserver.api.errors import ApiError
+from mediaserver.api.common import iso, package_file
 from mediaserver.api.routing import Api, Ctx, openapi_document
 from mediaserver.app_keys import CONFIG_KEY, METRICS_KEY, SCHEDULER_KEY, STORE_KEY
 from mediaserver.auth import Role
 from mediaserver.config import redacted
 
 STAFF = (Role.ADMIN, Role.OPERATOR, Role.SECURITY)
-_CONSOLE_FILES = {"index.html": "text/html", "console.js": "text/javascript", "console.css": "text/css"}
+_CONSOLE_FILES = frozenset({"index.html", "console.js", "console.css"})
 
 
 class Health(BaseModel):
@@ -108,17 +105,9 @@ def register(api: Api) -> None:
     @api.route("GET", "/", roles=None, tag="console", content_type="text/html",
                summary="The web console (Vietnamese by default, English on a toggle).")
     async def index(ctx: Ctx) -> web.StreamResponse:
-        return await _console_file("index.html")
+        return await package_file("mediaserver.web", "index.html", _CONSOLE_FILES)
 
     @api.route("GET", "/console/{name}", roles=None, tag="console", content_type="text/plain",
                summary="The console's scripts and styles.")
     async def console_file(ctx: Ctx) -> web.StreamResponse:
-        return await _console_file(ctx.param("name"))
-
-
-async def _console_file(name: str) -> web.StreamResponse:
-    if name not in _CONSOLE_FILES:
-        raise ApiError(404, "not_found", f"no console file {name!r}")
-    data = await asyncio.to_thread(resources.files("mediaserver.web").joinpath(name).read_bytes)
-    return web.Response(body=data, content_type=_CONSOLE_FILES[name], charset="utf-8",
-                        headers={"Cache-Control": "no-cache"})
+        return await package_file("mediaserver.web", ctx.param("name"), _CONSOLE_FILES)
