@@ -139,6 +139,7 @@ class LiveRoom:
         await self.broadcast_roster()
 
     def _session_state(self, session: SiteSession) -> None:
+        self._spawn(self.broadcast_roster())  # the host's panel shows each site's connection state
         if session.pc.connectionState == "connected":
             self.relayout()
         elif session.pc.connectionState == "failed":
