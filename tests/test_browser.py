@@ -224,6 +224,11 @@ async def test_the_host_page_mutes_a_commune_camera(pages: Pages) -> None:
     await until(lambda: _attr_is(button, "data-action", "unmute_video"), "the host's button to offer unmute")
     tile = host.locator(f'#grid .tile[data-slot="site:{COMMUNE}"]')
     await tile.locator(".st-cam.mod").wait_for(timeout=10_000)
+    # The chair locks the room from the page; every site's page shows it.
+    lock = host.locator("#btn-lock")
+    await lock.click()
+    await until(lambda: _attr_is(lock, "data-locked", "true"), "the host's lock button to show the lock")
+    await commune.locator("#lock-badge").wait_for(state="visible", timeout=10_000)
     pages.assert_no_script_errors()
 
 

@@ -22,7 +22,7 @@ const I18N = {
     // controls
     'mic.mute': 'Tắt micro', 'mic.unmute': 'Bật micro', 'mic.moderated': 'Micro bị chủ trì tắt', 'mic.none': 'Không có micro', 'mic.blocked': 'Micro bị chặn',
     'cam.mute': 'Tắt camera', 'cam.unmute': 'Bật camera', 'cam.moderated': 'Camera bị chủ trì tắt', 'cam.none': 'Không có camera', 'cam.blocked': 'Camera bị chặn',
-    'screen.start': 'Chia sẻ màn hình', 'screen.stop': 'Dừng chia sẻ', leave: 'Rời cuộc họp', end: 'Kết thúc cuộc họp',
+    'screen.start': 'Chia sẻ màn hình', 'screen.stop': 'Dừng chia sẻ', leave: 'Rời cuộc họp', end: 'Kết thúc cuộc họp', 'lock.on': 'Khóa phòng', 'lock.off': 'Mở khóa phòng',
     sharingNote: 'Bạn đang chia sẻ màn hình', screenUnsupported: 'Trình duyệt này không hỗ trợ chia sẻ màn hình.',
     screenCancelled: 'Chưa chia sẻ màn hình (đã hủy hoặc bị chặn).', screenFailed: 'Không chia sẻ được màn hình: {m}',
     screenTaken: '{name} đã bắt đầu trình chiếu — đã dừng chia sẻ màn hình của bạn.',
@@ -100,7 +100,7 @@ const I18N = {
     qTip: 'Round-trip time: {rtt} · Inbound packet loss: {loss}%', qNoRtt: 'not measured yet',
     'mic.mute': 'Mute mic', 'mic.unmute': 'Unmute mic', 'mic.moderated': 'Mic muted by chair', 'mic.none': 'No microphone', 'mic.blocked': 'Mic blocked',
     'cam.mute': 'Stop camera', 'cam.unmute': 'Start camera', 'cam.moderated': 'Camera off by chair', 'cam.none': 'No camera', 'cam.blocked': 'Camera blocked',
-    'screen.start': 'Share screen', 'screen.stop': 'Stop sharing', leave: 'Leave', end: 'End meeting',
+    'screen.start': 'Share screen', 'screen.stop': 'Stop sharing', leave: 'Leave', end: 'End meeting', 'lock.on': 'Lock room', 'lock.off': 'Unlock room',
     sharingNote: 'You are sharing your screen', screenUnsupported: 'This browser cannot share the screen.',
     screenCancelled: 'Screen not shared (cancelled or blocked).', screenFailed: 'Could not share the screen: {m}',
     screenTaken: '{name} started presenting — your screen share was stopped.',
@@ -900,6 +900,7 @@ function setupLayout(isHost) {
   document.body.dataset.role = isHost ? 'host' : 'site';
   $('#panel').hidden = !isHost;
   $('#btn-end').hidden = !isHost;
+  $('#btn-lock').hidden = !isHost;
   $('#grid').hidden = !isHost;
   const selfBox = $('#self-box');
   if (isHost) {
@@ -1252,6 +1253,19 @@ async function unpin(btn) {
   }
 }
 
+async function toggleLock() {
+  // The roster that follows carries the new state; the button follows it.
+  const btn = $('#btn-lock');
+  btn.disabled = true;
+  try {
+    await api(S.locked ? '/unlock' : '/lock');
+  } catch (err) {
+    toast(err.message, 'error');
+  } finally {
+    btn.disabled = false;
+  }
+}
+
 async function endMeeting() {
   if (!window.confirm(t('confirmEnd'))) return;
   const btn = $('#btn-end');
@@ -1307,6 +1321,8 @@ function renderControls() {
 
   setCtl($('#btn-leave'), 'leave', t('leave'), { disabled: !inCall });
   setCtl($('#btn-end'), 'end', t('end'), { disabled: !inCall || !S.everWelcomed });
+  setCtl($('#btn-lock'), 'lock', t(S.locked ? 'lock.off' : 'lock.on'), { disabled: !inCall || !S.everWelcomed });
+  $('#btn-lock').dataset.locked = String(S.locked);
 
   const selfOff = settled && (!S.cam || S.userMuted.video || S.moderated.video);
   $('#self-box').classList.toggle('cam-off', selfOff);
@@ -1461,6 +1477,7 @@ function bindUi() {
   $('#btn-screen').addEventListener('click', () => (S.screenTrack ? stopShare(true) : startShare()));
   $('#btn-leave').addEventListener('click', leave);
   $('#btn-end').addEventListener('click', endMeeting);
+  $('#btn-lock').addEventListener('click', toggleLock);
   $('#btn-retry').addEventListener('click', restart);
   $('#btn-rejoin').addEventListener('click', restart);
   $('#media-warning-close').addEventListener('click', () => {
