@@ -76,8 +76,12 @@ class ServerConfig(_Strict):
     ice_servers: list[IceServerConfig] = Field(
         default_factory=list, max_length=16, description="STUN/TURN servers offered to browsers."
     )
-    rtp_port_min: int = Field(40000, ge=1024, le=65535, description="Lowest UDP port for media.")
-    rtp_port_max: int = Field(40999, ge=1024, le=65535, description="Highest UDP port for media.")
+    rtp_port_min: int = Field(
+        40000, ge=1024, le=65535,
+        description="Lowest UDP port for media, for firewall planning. Not enforced yet: aiortc 1.16's ICE "
+        "layer (aioice 0.13) binds ephemeral ports; open the ephemeral range or use a TURN server.",
+    )
+    rtp_port_max: int = Field(40999, ge=1024, le=65535, description="Highest UDP port for media (see rtp_port_min).")
     max_body_bytes: int = Field(
         1 << 20, ge=1024, le=64 << 20, description="Largest accepted HTTP request body, in bytes."
     )

@@ -1,9 +1,15 @@
 """The forwarding engine: routes encoded media from sources to sinks without decoding or re-encoding.
 
 Design, and why (numbers measured on this project's 2-core machines, see ../shared/notes and BENCHMARKS.md):
-- aiortc's ``MediaRelay`` decodes once and re-encodes per subscriber: ~20–25 % of a core per 640x360
-  subscriber. Forwarding encoded frames to a sender that only packetizes costs ~2 % per subscriber; a raw
-  packet forwarder in Python tops out near 36 k packets/s per core.
+- aiortc's ``MediaRelay`` decodes once and re-encodes per subscriber: measured 7.7–8.3 % of a core per
+  640x360 stream here (``make bench-conference``; the notes saw 20–25 % with live-encoded content).
+  Handing encoded frames to a sender that re-packetizes them costs ~2 % per subscriber (notes); a bare
+  packet forwarder in Python tops out near 36 k packets/s per core on asyncio, 42–58 k on uvloop (notes).
+- Choice: payload-level forwarding through aiortc's senders, between the two. Measured in the same
+  benchmark run: 0.57–0.66 % of a core per forwarded stream (relay_cpu_ratio 12.5–13.4), and the full
+  21-site meeting (60 video streams, ~6.6 k packets/s out) at 39 % of one core: ~17 k forwarded
+  packets/s per core *including* everything a packet forwarder skips (RTCP SR/RR, NACK history, REMB,
+  receive statistics, the meeting's layout loop and signalling).
 - We forward at the RTP-payload level through aiortc's own senders (see ``aiortc_hooks``): the receive tap
   takes each packet's payload before the depacketizer and jitter buffer, ``FrameAssembler`` groups them
   into frames as soon as a frame's last packet arrives (no jitter-buffer frame delay), and each
