@@ -6,7 +6,10 @@ set -euo pipefail
 # sqlite3: the tests' crash checks open the index with the sqlite3 CLI, independently of our code.
 # chromium: the conference's browser tests (Playwright drives /usr/bin/chromium with fake media devices).
 # fonts-noto-core: Vietnamese glyphs in the screenshots the browser tests take.
-PACKAGES=(sqlite3 chromium fonts-noto-core)
+# GStreamer RTSP server + PyGObject (Debian's /usr/bin/python3 only): the camera simulator's real RTSP server;
+# x264enc is in plugins-ugly; python3-numpy draws the simulator's scripted scenes.
+PACKAGES=(sqlite3 chromium fonts-noto-core python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+          gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-numpy)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
