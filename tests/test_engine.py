@@ -155,3 +155,15 @@ def test_hooks_refuse_another_aiortc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aiortc, "__version__", "2.0.0")
     with pytest.raises(hooks.UnsupportedAiortc, match=r"2\.0\.0"):
         hooks.check_version()
+
+
+def test_h264_access_units_become_rtp_payloads_once() -> None:
+    from aiortc.codecs.h264 import h264_depayload
+
+    sps, pps, idr = b"\x67\x42\xc0\x1e\xaa", b"\x68\xce\x3c\x80", b"\x65" + bytes(range(256)) * 20
+    au = b"\x00\x00\x00\x01" + sps + b"\x00\x00\x00\x01" + pps + b"\x00\x00\x01" + idr
+    payloads = hooks.h264_payloads(au)
+    assert len(payloads) > 1 and all(len(p) <= 1300 for p in payloads)  # the big IDR is fragmented (FU-A)
+    assert h264_is_keyframe(payloads[0])
+    rebuilt = b"".join(h264_depayload(p) for p in payloads)
+    assert rebuilt.count(b"\x00\x00\x00\x01") == 3 and idr in rebuilt and sps in rebuilt

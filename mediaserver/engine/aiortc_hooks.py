@@ -28,6 +28,7 @@ from typing import Any
 import aiortc
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import is_rtx
+from aiortc.codecs.h264 import H264Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtcrtpsender import RTCEncodedFrame
@@ -160,6 +161,15 @@ def make_forwarding_sender(sender: RTCRtpSender, next_frame: FrameSource,
         await original_rtcp()
 
     sender._run_rtcp = lazy_rtcp  # type: ignore[method-assign]
+
+
+def h264_payloads(access_unit: bytes) -> list[bytes]:
+    """Split an Annex-B H.264 access unit into RTP payloads (single NAL, STAP-A, FU-A; RFC 6184 mode 1).
+
+    For sources that deliver whole access units (a camera's RTSP stream demuxed by PyAV): packetized once
+    at ingest, then forwarded as-is to every viewer like a browser's payloads.
+    """
+    return H264Encoder._packetize(H264Encoder._split_bitstream(access_unit))
 
 
 def sender_counters(sender: RTCRtpSender) -> tuple[int, int]:
