@@ -15,6 +15,7 @@ from aiohttp import web
 from aiortc import RTCIceServer
 
 from bridges.conference import Conference
+from cameras.live import LiveViews
 from mediaserver.api import auth_routes, cameras, conference, live, recordings, schedules, system, users
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
@@ -24,6 +25,7 @@ from mediaserver.app_keys import (
     CONFIG_KEY,
     ENGINE_KEY,
     LIMITER_KEY,
+    LIVE_VIEWS_KEY,
     METRICS_KEY,
     PASSWORDS_KEY,
     SCHEDULER_KEY,
@@ -77,6 +79,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                         credential=s.credential.get_secret_value() if s.credential else None)
            for s in config.server.ice_servers]
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
+    app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
 
     async def audit(**kw: Any) -> None:
@@ -131,6 +134,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _end_meetings(app: web.Application) -> None:
     """On shutdown, before aiohttp waits for open connections: say bye to every site and close its peer."""
     await app[CONFERENCE_KEY].stop()
+    await app[LIVE_VIEWS_KEY].stop()
 
 
 async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:

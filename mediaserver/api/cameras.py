@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mediaserver.api.common import Body
+from cameras.live import ViewError
+from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFIG_KEY, STORE_KEY
+from mediaserver.app_keys import CONFIG_KEY, LIVE_VIEWS_KEY, STORE_KEY
 from mediaserver.auth import Role
 from mediaserver.config import redact_url
 from mediaserver.storage.repos import Camera
@@ -34,6 +35,19 @@ class CameraList(BaseModel):
     items: list[CameraOut]
 
 
+class ViewIn(Body):
+    stream: Literal["main", "sub"] = Field("sub", description="Sub stream for tiles, main for the big view.")
+
+
+class ViewOut(BaseModel):
+    view_id: str
+    sdp: str = Field(..., description="The server's offer: answer it with POST …/views/{view_id}/answer.")
+
+
+class AnswerIn(Body):
+    sdp: str = Field(..., min_length=10, max_length=256 * 1024)
+
+
 class CameraIn(Body):
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str = Field(..., min_length=1, max_length=120)
@@ -52,6 +66,7 @@ def _out(ctx: Ctx, cam: Camera) -> CameraOut:
 
 def register(api: Api) -> None:
     """Add the camera routes."""
+    register_live(api)
 
     @api.route("GET", "/api/v1/cameras", roles=CAMERA_READERS, response=CameraList, tag="cameras",
                summary="List cameras.")
@@ -91,3 +106,41 @@ def register(api: Api) -> None:
             raise ApiError(409, "defined_in_config", "this camera is defined in config.yaml; remove it there")
         await store.cameras.delete(cam.id)
         await ctx.audit("camera.delete", cam.id)
+
+
+def register_live(api: Api) -> None:
+    """Add the live-view routes (WebRTC, H.264 passed through)."""
+
+    @api.route("POST", "/api/v1/cameras/{camera_id}/views", roles=CAMERA_STAFF, body=ViewIn, response=ViewOut,
+               status=201, tag="cameras", summary="Open a live view of a camera stream (returns an SDP offer).")
+    async def open_view(ctx: Ctx) -> ViewOut:
+        b: ViewIn = ctx.body
+        camera_id = ctx.param("camera_id")
+        cam = await ctx.app[STORE_KEY].cameras.get(camera_id)
+        if cam is None or not cam.active:
+            raise ApiError(404, "not_found", f"camera {camera_id!r} does not exist")
+        try:
+            view = await ctx.app[LIVE_VIEWS_KEY].open(f"camera/{camera_id}/{b.stream}")
+        except ViewError as exc:
+            raise ApiError(409, exc.code, exc.message) from exc
+        await ctx.audit("camera.view", camera_id, stream=b.stream)
+        return ViewOut(view_id=view.id, sdp=await view.offer())
+
+    @api.route("POST", "/api/v1/cameras/views/{view_id}/answer", roles=CAMERA_STAFF, body=AnswerIn,
+               response=Ok, tag="cameras", summary="Send the viewer's SDP answer; the picture starts.")
+    async def answer_view(ctx: Ctx) -> Ok:
+        b: AnswerIn = ctx.body
+        view = ctx.app[LIVE_VIEWS_KEY].views.get(ctx.param("view_id"))
+        if view is None:
+            raise ApiError(404, "not_found", "no such live view (it may have expired)")
+        try:
+            await view.answer(b.sdp)
+        except ViewError as exc:
+            raise ApiError(422, exc.code, exc.message, "sdp") from exc
+        return Ok()
+
+    @api.route("DELETE", "/api/v1/cameras/views/{view_id}", roles=CAMERA_STAFF, status=204, tag="cameras",
+               summary="Close a live view.")
+    async def close_view(ctx: Ctx) -> None:
+        if not await ctx.app[LIVE_VIEWS_KEY].close(ctx.param("view_id")):
+            raise ApiError(404, "not_found", "no such live view")
