@@ -41,7 +41,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
 ]
 
 PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "gate-404", "user_id": "999999",
-               "job_id": "index-maintenance", "name": "console.js"}
+               "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view"}
 
 
 def expected_roles(method: str, path: str) -> set[str] | None:
