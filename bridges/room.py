@@ -23,6 +23,7 @@ from aiortc import RTCIceServer
 from bridges.session import SendJson, SiteSession
 from bridges.speaker import SpeakerDetector
 from mediaserver.engine import Engine
+from mediaserver.errors import CodedError
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +34,8 @@ REJOIN_GRACE_S = 120.0
 NOTIFY_TIMEOUT_S = 5.0
 
 
-class JoinRefused(Exception):
+class JoinRefused(CodedError):
     """A site may not join now; ``code`` is the signalling error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

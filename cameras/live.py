@@ -20,6 +20,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSend
 
 from mediaserver.engine import Engine, Sink, Source
 from mediaserver.engine import aiortc_hooks as hooks
+from mediaserver.errors import CodedError
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +28,8 @@ ANSWER_TIMEOUT_S = 30.0
 MAX_VIEWS = 64
 
 
-class ViewError(Exception):
+class ViewError(CodedError):
     """A live view could not be set up; ``code`` is the API error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class ViewerSession:

@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mediaserver.config import AuthConfig, LockoutConfig, PasswordPolicy
+from mediaserver.errors import CodedError
 from mediaserver.storage import Store
 from mediaserver.storage.repos import TokenRecord, User
 
@@ -44,13 +45,8 @@ class Role(StrEnum):
 STAFF_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.SECURITY})
 
 
-class AuthError(Exception):
+class AuthError(CodedError):
     """A credential or token was refused; ``code`` is the API error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
