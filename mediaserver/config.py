@@ -216,11 +216,42 @@ class StreamsConfig(_Strict):
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
 
 
+class SimObjectConfig(_Strict):
+    start_s: float = Field(..., ge=0, description="Seconds after the simulator starts when the object appears.")
+    end_s: float = Field(..., gt=0, description="When it leaves.")
+    size: float = Field(0.15, gt=0, le=1, description="Side of the square, as a fraction of frame height.")
+    color: int = Field(220, ge=0, le=255, description="Gray level of the object.")
+    from_: tuple[float, float] = Field((0.1, 0.5), alias="from", description="Start (x, y), relative 0..1.")
+    to: tuple[float, float] = Field((0.9, 0.5), description="End (x, y), relative 0..1.")
+
+
+class SimLightingConfig(_Strict):
+    at_s: float = Field(..., ge=0, description="When the lighting changes (seconds after start).")
+    level: int = Field(..., ge=0, le=255, description="New background gray level.")
+
+
+class SimulatorConfig(_Strict):
+    """A simulated ONVIF camera: a real GStreamer RTSP server plus our ONVIF device service."""
+
+    main_size: tuple[int, int] = Field((1280, 720), description="Main stream width, height.")
+    main_fps: int = Field(15, ge=1, le=30, description="Main stream frame rate.")
+    sub_size: tuple[int, int] | None = Field((640, 360), description="Sub stream size; null: no sub stream.")
+    sub_fps: int = Field(10, ge=1, le=30, description="Sub stream frame rate.")
+    noise: int = Field(6, ge=0, le=40, description="Sensor noise amplitude.")
+    background: int = Field(90, ge=0, le=255, description="Background gray level.")
+    objects: list[SimObjectConfig] = Field(default_factory=list, max_length=64, description="Moving objects.")
+    lighting: list[SimLightingConfig] = Field(default_factory=list, max_length=64, description="Light changes.")
+    loop_s: float | None = Field(60.0, gt=0, description="Repeat the script every this many seconds.")
+
+
 class CameraConfig(_Strict):
     name: str = Field(..., min_length=1, max_length=120, description="Display name.")
     enabled: bool = Field(True, description="Ingest this camera.")
     onvif: OnvifConfig | None = Field(None, description="ONVIF device (streams discovered from it).")
     streams: StreamsConfig = Field(default_factory=StreamsConfig, description="Explicit RTSP stream URLs.")
+    simulate: SimulatorConfig | None = Field(
+        None, description="Run a simulated camera for this entry (demos, tests): no real device needed."
+    )
     record: RecordSettings | None = Field(None, description="Overrides of the global 'recording' section.")
     motion: MotionSettings | None = Field(None, description="Overrides of the global 'motion' section.")
 
@@ -436,8 +467,8 @@ def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
             if len(set(room.sites)) != len(room.sites):
                 problems.append(Problem(f"rooms.{rid}.sites", "lists a site more than once"))
     for cid, cam in cfg.cameras.items():
-        if cam.onvif is None and cam.streams.main_url is None:
-            problems.append(Problem(f"cameras.{cid}", "needs 'onvif' or 'streams.main_url'"))
+        if cam.onvif is None and cam.streams.main_url is None and cam.simulate is None:
+            problems.append(Problem(f"cameras.{cid}", "needs 'onvif', 'streams.main_url' or 'simulate'"))
         cam.record = _merge(cfg.recording, cam.record)
         cam.motion = _merge(cfg.motion, cam.motion)
     for jid, job in cfg.schedules.items():

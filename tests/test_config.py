@@ -70,7 +70,7 @@ def test_check_config_names_every_problem(tmp_path: Path) -> None:
         ("sites: {h: {name: H, role: host}}\nrooms: {r: {name: R, host_site: nope}}",
          "rooms.r.host_site: unknown site 'nope'"),
         ("cameras: {Bad Id: {name: X}}", "cameras.Bad Id"),
-        ("cameras: {c: {name: X}}", "cameras.c: needs 'onvif' or 'streams.main_url'"),
+        ("cameras: {c: {name: X}}", "cameras.c: needs 'onvif', 'streams.main_url' or 'simulate'"),
         ("schedules: {j: {action: room.start, kind: cron, cron: 'every day'}}", "schedules.j.cron: not a valid cron"),
         ("schedules: {j: {action: room.start, kind: once}}", "schedules.j.at: required when kind is 'once'"),
         ("auth: {token_secret: short}", "auth.token_secret: must be at least 32 characters"),
