@@ -1,0 +1,41 @@
+"""ONVIF client side: onboarding (identity, streams, snapshot, PTZ) and WS-Discovery."""
+
+from cameras.onvif.onboarding import (
+    CameraInfo,
+    DiscoveredDevice,
+    OnvifAuthError,
+    OnvifError,
+    OnvifProtocolError,
+    OnvifUnreachable,
+    StreamProfile,
+    continuous_move,
+    discover,
+    fetch_snapshot,
+    get_presets,
+    goto_preset,
+    probe_camera,
+    set_preset,
+    stop,
+    stream_url_with_credentials,
+    strip_credentials,
+)
+
+__all__ = [
+    "CameraInfo",
+    "DiscoveredDevice",
+    "OnvifAuthError",
+    "OnvifError",
+    "OnvifProtocolError",
+    "OnvifUnreachable",
+    "StreamProfile",
+    "continuous_move",
+    "discover",
+    "fetch_snapshot",
+    "get_presets",
+    "goto_preset",
+    "probe_camera",
+    "set_preset",
+    "stop",
+    "stream_url_with_credentials",
+    "strip_credentials",
+]
