@@ -1,0 +1,1 @@
+"""A camera simulator for tests: a real RTSP server (GStreamer) serving scripted H.264 scenes."""
