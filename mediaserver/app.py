@@ -16,11 +16,13 @@ from aiortc import RTCIceServer
 
 from bridges.conference import Conference
 from cameras.live import LiveViews
+from cameras.manager import CameraManager
 from mediaserver.api import auth_routes, cameras, conference, live, recordings, schedules, system, users
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
 from mediaserver.app_keys import (
     AUDIT_KEY,
+    CAMERAS_KEY,
     CONFERENCE_KEY,
     CONFIG_KEY,
     ENGINE_KEY,
@@ -80,6 +82,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
            for s in config.server.ice_servers]
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
+    app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
     metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
 
     async def audit(**kw: Any) -> None:
@@ -89,6 +92,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app.cleanup_ctx.append(_index_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_conference_ctx)
+    app.cleanup_ctx.append(_cameras_ctx)
     app.on_shutdown.append(_end_meetings)
     build_api().install(app)
     return app
@@ -135,6 +139,15 @@ async def _end_meetings(app: web.Application) -> None:
     """On shutdown, before aiohttp waits for open connections: say bye to every site and close its peer."""
     await app[CONFERENCE_KEY].stop()
     await app[LIVE_VIEWS_KEY].stop()
+
+
+async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Bring the configured cameras up (each in the background); stop ingests and simulators at the end."""
+    await app[CAMERAS_KEY].start()
+    try:
+        yield
+    finally:
+        await app[CAMERAS_KEY].stop()
 
 
 async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:

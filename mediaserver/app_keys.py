@@ -10,6 +10,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from bridges.conference import Conference
     from cameras.live import LiveViews
+    from cameras.manager import CameraManager
     from mediaserver.auth import LoginLimiter, Passwords, Tokens
     from mediaserver.config import Config
     from mediaserver.engine import Engine
@@ -29,3 +30,4 @@ AUDIT_KEY: web.AppKey[Callable[..., Awaitable[Any]]] = web.AppKey("audit")
 ENGINE_KEY: web.AppKey[Engine] = web.AppKey("engine")
 CONFERENCE_KEY: web.AppKey[Conference] = web.AppKey("conference")
 LIVE_VIEWS_KEY: web.AppKey[LiveViews] = web.AppKey("live_views")
+CAMERAS_KEY: web.AppKey[CameraManager] = web.AppKey("cameras")

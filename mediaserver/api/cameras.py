@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from aiohttp import web
 from pydantic import BaseModel, Field
 
 from cameras.live import ViewError
+from cameras.onvif.onboarding import OnvifError
 from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFIG_KEY, LIVE_VIEWS_KEY, STORE_KEY
+from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, LIVE_VIEWS_KEY, STORE_KEY
 from mediaserver.auth import Role
 from mediaserver.config import redact_url
 from mediaserver.storage.repos import Camera
@@ -29,6 +31,7 @@ class CameraOut(BaseModel):
     onvif_host: str | None = None
     record_mode: str | None = None
     info: dict[str, Any] = Field(default_factory=dict, description="What ONVIF onboarding learned.")
+    status: dict[str, Any] | None = Field(None, description="Live state: phase, and per stream state/fps/bitrate.")
 
 
 class CameraList(BaseModel):
@@ -48,6 +51,14 @@ class AnswerIn(Body):
     sdp: str = Field(..., min_length=10, max_length=256 * 1024)
 
 
+class PtzIn(Body):
+    action: Literal["move", "stop", "goto_preset", "set_preset"]
+    pan: float = Field(0.0, ge=-1, le=1, description="Pan speed, -1 (left) … 1 (right).")
+    tilt: float = Field(0.0, ge=-1, le=1, description="Tilt speed, -1 (down) … 1 (up).")
+    zoom: float = Field(0.0, ge=-1, le=1, description="Zoom speed, -1 (out) … 1 (in).")
+    preset: str | None = Field(None, max_length=64, description="Preset token (goto) or name (set).")
+
+
 class CameraIn(Body):
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str = Field(..., min_length=1, max_length=120)
@@ -55,18 +66,20 @@ class CameraIn(Body):
 
 def _out(ctx: Ctx, cam: Camera) -> CameraOut:
     cfg = ctx.app[CONFIG_KEY].cameras.get(cam.id)
+    status = ctx.app[CAMERAS_KEY].status(cam.id)
     if cfg is None:
-        return CameraOut(id=cam.id, name=cam.name, source=cam.source, info=cam.info)
+        return CameraOut(id=cam.id, name=cam.name, source=cam.source, info=cam.info, status=status)
     return CameraOut(
         id=cam.id, name=cam.name, source=cam.source, main_url=redact_url(cfg.streams.main_url),
         sub_url=redact_url(cfg.streams.sub_url), onvif_host=cfg.onvif.host if cfg.onvif else None,
-        record_mode=cfg.record.mode if cfg.record else None, info=cam.info,
+        record_mode=cfg.record.mode if cfg.record else None, info=cam.info, status=status,
     )
 
 
 def register(api: Api) -> None:
     """Add the camera routes."""
     register_live(api)
+    register_control(api)
 
     @api.route("GET", "/api/v1/cameras", roles=CAMERA_READERS, response=CameraList, tag="cameras",
                summary="List cameras.")
@@ -106,6 +119,39 @@ def register(api: Api) -> None:
             raise ApiError(409, "defined_in_config", "this camera is defined in config.yaml; remove it there")
         await store.cameras.delete(cam.id)
         await ctx.audit("camera.delete", cam.id)
+
+
+def register_control(api: Api) -> None:
+    """Add PTZ and snapshot routes."""
+
+    @api.route("POST", "/api/v1/cameras/{camera_id}/ptz", roles=CAMERA_STAFF, body=PtzIn, response=Ok,
+               tag="cameras", summary="Pan/tilt/zoom: continuous move, stop, go to or set a preset.")
+    async def ptz(ctx: Ctx) -> Ok:
+        b: PtzIn = ctx.body
+        camera_id = ctx.param("camera_id")
+        try:
+            await ctx.app[CAMERAS_KEY].ptz(camera_id, b.action, b.pan, b.tilt, b.zoom, b.preset)
+        except LookupError as exc:
+            raise ApiError(409, "no_ptz", str(exc)) from exc
+        except ValueError as exc:
+            raise ApiError(422, "invalid_input", str(exc), "preset") from exc
+        except OnvifError as exc:
+            raise ApiError(502, "camera_error", str(exc)) from exc
+        if b.action != "move":  # moves come many a second while a button is held; log the outcome only
+            await ctx.audit(f"camera.ptz_{b.action}", camera_id, preset=b.preset)
+        return Ok()
+
+    @api.route("GET", "/api/v1/cameras/{camera_id}/snapshot", roles=CAMERA_READERS, tag="cameras",
+               content_type="image/jpeg", summary="A JPEG from the camera (for thumbnails).")
+    async def snapshot(ctx: Ctx) -> web.StreamResponse:
+        camera_id = ctx.param("camera_id")
+        try:
+            jpeg = await ctx.app[CAMERAS_KEY].snapshot(camera_id)
+        except LookupError as exc:
+            raise ApiError(404, "not_found", str(exc)) from exc
+        except OnvifError as exc:
+            raise ApiError(502, "camera_error", str(exc)) from exc
+        return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 def register_live(api: Api) -> None:

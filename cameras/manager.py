@@ -1,0 +1,224 @@
+"""The CCTV side of the server: brings every configured camera up and keeps it up.
+
+Per camera, in its own task: start the simulator if the camera is simulated; onboard it over ONVIF
+(retrying an unreachable camera with capped backoff, stopping at once on bad credentials); store what was
+learned in the index; then run one ``CameraIngest`` per stream (main, and sub when there is one). Config
+wins over what ONVIF reports (``streams.main_url``/``sub_url``). Live viewers are primed from each
+ingest's GOP cache. The camera layer never imports the conference: a camera joins a meeting as a plain
+engine source, wired by the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cameras.ingest import CameraIngest
+from cameras.live import LiveViews
+from cameras.onvif.onboarding import (
+    CameraInfo,
+    OnvifAuthError,
+    OnvifError,
+    OnvifUnreachable,
+    continuous_move,
+    fetch_snapshot,
+    goto_preset,
+    probe_camera,
+    set_preset,
+    stream_url_with_credentials,
+)
+from cameras.onvif.onboarding import stop as ptz_stop
+from cameras.simulator.camera import SimulatedCamera
+from mediaserver.config import CameraConfig, Config
+from mediaserver.engine import Engine, Sink
+from mediaserver.storage import Store
+
+logger = logging.getLogger(__name__)
+
+ONBOARD_BACKOFF_INITIAL_S = 1.0
+ONBOARD_BACKOFF_MAX_S = 60.0
+SIM_USER = "admin"
+SIM_PASSWORD = "Sim-Camera-2026"  # local simulator only; never a real device's credential
+
+
+class CameraPhase(StrEnum):
+    STARTING = "starting"
+    ONBOARDING = "onboarding"
+    STREAMING = "streaming"
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"
+    ERROR = "error"
+    STOPPED = "stopped"
+
+
+@dataclass
+class ManagedCamera:
+    """Everything the server runs for one camera."""
+
+    id: str
+    config: CameraConfig
+    phase: CameraPhase = CameraPhase.STARTING
+    error: str | None = None
+    info: CameraInfo | None = None
+    ingests: dict[str, CameraIngest] = field(default_factory=dict)
+    simulator: SimulatedCamera | None = None
+    onvif_host: str | None = None
+    onvif_port: int | None = None
+    user: str = ""
+    password: str = ""
+    task: asyncio.Task[None] | None = None
+
+
+def _primer(ingest: CameraIngest) -> Callable[[Sink], None]:
+    """Return how to start a new viewer of ``ingest``: replay its last GOP into the viewer's sink."""
+
+    def prime(sink: Sink) -> None:
+        ingest.gop.replay(ingest.source, sink)
+
+    return prime
+
+
+class CameraManager:
+    """Owns every camera's simulator, onboarding and ingests; ``stop()`` ends them all."""
+
+    def __init__(self, config: Config, store: Store, engine: Engine, views: LiveViews) -> None:
+        self.config = config
+        self.store = store
+        self.engine = engine
+        self.views = views
+        self.cameras: dict[str, ManagedCamera] = {}
+
+    async def start(self) -> None:
+        """Start bringing up every enabled camera (returns at once; each camera has its own task)."""
+        for cid, cfg in self.config.cameras.items():
+            if not cfg.enabled:
+                continue
+            cam = self.cameras[cid] = ManagedCamera(cid, cfg)
+            cam.task = asyncio.create_task(self._bring_up(cam), name=f"camera-{cid}")
+
+    def _set_phase(self, cam: ManagedCamera, phase: CameraPhase, error: str | None = None) -> None:
+        if phase != cam.phase:
+            logger.info("%s: %s -> %s%s", cam.id, cam.phase, phase, f" ({error})" if error else "")
+        cam.phase, cam.error = phase, error
+
+    async def _bring_up(self, cam: ManagedCamera) -> None:
+        cfg = cam.config
+        try:
+            if cfg.onvif is not None:
+                cam.user, cam.password = cfg.onvif.username, cfg.onvif.password.get_secret_value()
+                cam.onvif_host, cam.onvif_port = cfg.onvif.host, cfg.onvif.port
+            if cfg.simulate is not None:
+                cam.user, cam.password = cam.user or SIM_USER, cam.password or SIM_PASSWORD
+                cam.simulator = SimulatedCamera(cfg.name, cfg.simulate, cam.user, cam.password)
+                cam.onvif_host, cam.onvif_port = await cam.simulator.start()
+            urls = {"main": cfg.streams.main_url, "sub": cfg.streams.sub_url}
+            if cam.onvif_host is not None and cam.onvif_port is not None:
+                cam.info = await self._onboard(cam)
+                if cam.info is None:
+                    return
+                for stream, profile in (("main", cam.info.main), ("sub", cam.info.sub)):
+                    if urls[stream] is None and profile is not None and profile.stream_uri:
+                        urls[stream] = stream_url_with_credentials(profile.stream_uri, cam.user, cam.password)
+            for stream, url in urls.items():
+                if url is None:
+                    continue
+                ingest = CameraIngest(cam.id, stream, url, self.engine, self.store, transport=cfg.streams.transport)
+                cam.ingests[stream] = ingest
+                await ingest.start()
+                self.views.set_primer(ingest.source.id, _primer(ingest))
+            self._set_phase(cam, CameraPhase.STREAMING if cam.ingests else CameraPhase.ERROR,
+                            None if cam.ingests else "no stream URL configured or reported")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a broken simulator install, an unexpected reply: this camera only
+            logger.exception("%s: could not be brought up", cam.id)
+            self._set_phase(cam, CameraPhase.ERROR, str(exc))
+
+    async def _onboard(self, cam: ManagedCamera) -> CameraInfo | None:
+        """Probe the camera over ONVIF until it answers; None when credentials are refused."""
+        assert cam.onvif_host is not None and cam.onvif_port is not None
+        delay = ONBOARD_BACKOFF_INITIAL_S
+        while True:
+            self._set_phase(cam, CameraPhase.ONBOARDING)
+            try:
+                info = await probe_camera(cam.onvif_host, cam.onvif_port, cam.user, cam.password,
+                                          name=cam.config.name)
+            except OnvifAuthError as exc:
+                self._set_phase(cam, CameraPhase.AUTH_FAILED, str(exc))  # fail hard: retrying locks accounts
+                return None
+            except OnvifUnreachable as exc:
+                self._set_phase(cam, CameraPhase.UNREACHABLE, str(exc))
+                await asyncio.sleep(delay)
+                delay = min(ONBOARD_BACKOFF_MAX_S, delay * 2)
+                continue
+            await self.store.cameras.set_info(cam.id, info.to_dict())
+            return info
+
+    # ------------------------------------------------------------------------------------ control
+
+    def get(self, camera_id: str) -> ManagedCamera | None:
+        """Return a running camera."""
+        return self.cameras.get(camera_id)
+
+    def status(self, camera_id: str) -> dict[str, Any] | None:
+        """Return a camera's phase and each stream's health."""
+        cam = self.cameras.get(camera_id)
+        if cam is None:
+            return None
+        streams = {}
+        for name, ingest in cam.ingests.items():
+            st = ingest.stats()
+            streams[name] = {"state": st.state, "fps": st.fps, "bitrate_kbps": st.bitrate_kbps,
+                             "last_frame_at": st.last_frame_at, "reconnects": st.reconnects, "error": st.error}
+        return {"phase": cam.phase.value, "error": cam.error, "ptz": bool(cam.info and cam.info.ptz),
+                "snapshot": bool(cam.info and cam.info.snapshot_uri), "streams": streams}
+
+    async def ptz(self, camera_id: str, action: str, pan: float = 0.0, tilt: float = 0.0, zoom: float = 0.0,
+                  preset: str | None = None) -> None:
+        """Drive a camera's PTZ; raises LookupError when the camera has none, OnvifError on failure."""
+        cam = self.cameras.get(camera_id)
+        if cam is None or cam.info is None or not cam.info.ptz:
+            raise LookupError(f"camera {camera_id!r} has no PTZ")
+        info, user, pw = cam.info, cam.user, cam.password
+        if action == "move":
+            await continuous_move(info, user, pw, pan, tilt, zoom)
+        elif action == "stop":
+            await ptz_stop(info, user, pw)
+        elif action == "goto_preset" and preset is not None:
+            await goto_preset(info, user, pw, preset)
+        elif action == "set_preset" and preset is not None:
+            await set_preset(info, user, pw, preset)
+        else:
+            raise ValueError(f"unknown PTZ action {action!r} (or missing preset)")
+
+    async def snapshot(self, camera_id: str) -> bytes:
+        """Return a JPEG from the camera's snapshot endpoint."""
+        cam = self.cameras.get(camera_id)
+        if cam is None or cam.info is None or not cam.info.snapshot_uri:
+            raise LookupError(f"camera {camera_id!r} has no snapshot endpoint")
+        return await fetch_snapshot(cam.info, cam.user, cam.password)
+
+    async def stop(self) -> None:
+        """Stop every camera: onboarding tasks, ingests, simulators; idempotent."""
+        cams = list(self.cameras.values())
+        self.cameras.clear()
+        for cam in cams:
+            if cam.task is not None:
+                cam.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await cam.task
+        await asyncio.gather(*(i.stop() for cam in cams for i in cam.ingests.values()), return_exceptions=True)
+        for cam in cams:
+            for ingest in cam.ingests.values():
+                self.views.set_primer(ingest.source.id, None)
+            if cam.simulator is not None:
+                await cam.simulator.stop()
+            self._set_phase(cam, CameraPhase.STOPPED)
+
+
+__all__ = ["CameraManager", "CameraPhase", "ManagedCamera", "OnvifError"]
