@@ -1,0 +1,230 @@
+"""A scripted RTSP camera: GStreamer's RTSP server pushing numpy-drawn scenes through x264 (baseline H.264).
+
+Run ONLY with Debian's ``/usr/bin/python3`` (PyGObject and the GStreamer RTSP server exist only there), never
+from the project venv: it imports nothing but the standard library, ``gi`` and ``numpy``. ``cameras.simulator.rtsp``
+starts it as a subprocess.
+
+    /usr/bin/python3 rtsp_server.py --spec spec.json
+
+The spec (JSON)::
+
+    {"host": "127.0.0.1", "port": 0,
+     "auth": {"mode": "none" | "basic" | "digest", "user": "...", "password": "..."},
+     "mounts": [{"path": "/main", "width": 1280, "height": 720, "fps": 15, "bitrate_kbps": 1500, "gop": 15,
+                 "scene": {"kind": "scene", "noise": 8, "background": 60,
+                           "objects": [{"start_s": 5, "end_s": 9, "size": 0.15, "color": 220,
+                                        "from": [0.1, 0.5], "to": [0.9, 0.5]}],
+                           "lighting": [{"at_s": 12, "level": 200}]}}]}
+
+Scene time is one clock started with the server and shared by every mount, so a camera's main and sub
+streams show the same scene at the same moment. Once listening it prints exactly ``READY <port>`` to stdout
+(port 0 in the spec: the bound port). SIGTERM or SIGINT stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+import gi  # type: ignore[import-not-found]  # Debian's PyGObject: not in the venv
+import numpy as np
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # type: ignore[import-not-found]  # noqa: E402
+
+NOISE_FRAMES = 6  # precomputed noise patterns, cycled
+DEFAULT_BACKGROUND = 64
+SCENE_START = time.monotonic()  # the one scene clock, shared by every mount
+
+
+def scene_time_s() -> float:
+    """Return seconds since the server started (the scene clock)."""
+    return time.monotonic() - SCENE_START
+
+
+class Scene:
+    """Draws a mount's frames (the Y plane of I420) for a given scene time."""
+
+    def __init__(self, spec: dict[str, Any], width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.background = int(spec.get("background", DEFAULT_BACKGROUND))
+        self.noise = max(0, min(40, int(spec.get("noise", 0))))
+        self.objects = list(spec.get("objects", []))
+        self.lighting = sorted(spec.get("lighting", []), key=lambda c: float(c["at_s"]))
+        rng = np.random.default_rng(1234)
+        if self.noise:
+            self._noise = [rng.integers(-self.noise, self.noise + 1, (height, width), dtype=np.int16)
+                           for _ in range(NOISE_FRAMES)]
+        else:
+            self._noise = []
+        self._backgrounds: dict[int, list[np.ndarray]] = {}
+        self._index = 0
+        # U and V planes: neutral chroma (a gray scene), fixed.
+        self._chroma = bytes([128]) * (2 * (width // 2) * (height // 2))
+
+    def _level(self, t: float) -> int:
+        level = self.background
+        for change in self.lighting:
+            if t >= float(change["at_s"]):
+                level = int(change["level"])
+        return max(0, min(255, level))
+
+    def _noisy_backgrounds(self, level: int) -> list[np.ndarray]:
+        frames = self._backgrounds.get(level)
+        if frames is None:
+            if self._noise:
+                frames = [np.clip(n + level, 0, 255).astype(np.uint8) for n in self._noise]
+            else:
+                frames = [np.full((self.height, self.width), level, dtype=np.uint8)]
+            self._backgrounds[level] = frames
+        return frames
+
+    def frame(self, t: float) -> bytes:
+        """Return one I420 frame for scene time ``t``."""
+        backgrounds = self._noisy_backgrounds(self._level(t))
+        i = self._index % len(backgrounds)
+        self._index += 1
+        y = backgrounds[i].copy()
+        for obj in self.objects:
+            start, end = float(obj.get("start_s", 0.0)), float(obj.get("end_s", 1e18))
+            if not start <= t < end:
+                continue
+            frac = (t - start) / (end - start) if end > start else 0.0
+            (x0, y0), (x1, y1) = obj.get("from", [0.5, 0.5]), obj.get("to", obj.get("from", [0.5, 0.5]))
+            cx = (x0 + (x1 - x0) * frac) * self.width
+            cy = (y0 + (y1 - y0) * frac) * self.height
+            side = max(2, int(float(obj.get("size", 0.1)) * self.height))
+            left, top = int(cx - side / 2), int(cy - side / 2)
+            r0, r1 = max(0, top), min(self.height, top + side)
+            c0, c1 = max(0, left), min(self.width, left + side)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            color = int(obj.get("color", 220))
+            if self._noise:
+                patch = self._noise[i][r0:r1, c0:c1] + color
+                y[r0:r1, c0:c1] = np.clip(patch, 0, 255).astype(np.uint8)
+            else:
+                y[r0:r1, c0:c1] = color
+        return y.tobytes() + self._chroma
+
+
+class Feeder:
+    """Feeds one media's appsrc: a frame for the current scene time whenever the pipeline asks for one.
+
+    Buffers carry their own timestamps (frame number × frame duration from when the media started) and the
+    RTSP server's sinks are synchronised to the pipeline clock, so the pipeline paces itself in real time;
+    each frame is drawn for the scene clock at the moment it is asked for.
+    """
+
+    def __init__(self, media: Any, mount: dict[str, Any]) -> None:
+        self.appsrc = media.get_element().get_by_name("src")
+        self.scene = Scene(mount.get("scene") or {}, int(mount["width"]), int(mount["height"]))
+        self.duration_ns = int(Gst.SECOND / float(mount["fps"]))
+        self.count = 0
+        self.appsrc.connect("need-data", self._on_need_data)
+
+    def _on_need_data(self, appsrc: Any, _length: int) -> None:
+        buf = Gst.Buffer.new_wrapped(self.scene.frame(scene_time_s()))
+        buf.pts = buf.dts = self.count * self.duration_ns
+        buf.duration = self.duration_ns
+        self.count += 1
+        appsrc.emit("push-buffer", buf)
+
+
+def launch_line(mount: dict[str, Any]) -> str:
+    """Return the gst-launch description of one mount's pipeline."""
+    w, h, fps = int(mount["width"]), int(mount["height"]), int(mount["fps"])
+    if w % 8 or h % 2:
+        raise ValueError(f"mount {mount['path']}: width must be a multiple of 8 and height even")
+    frame_bytes = w * h * 3 // 2
+    return (
+        f"( appsrc name=src is-live=false format=time max-bytes={frame_bytes} "
+        f"caps=video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 "
+        f"! x264enc tune=zerolatency speed-preset=ultrafast threads=1 "
+        f"key-int-max={int(mount.get('gop', fps))} bitrate={int(mount.get('bitrate_kbps', 1000))} "
+        f"! video/x-h264,profile=baseline ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )"
+    )
+
+
+def make_auth(spec: dict[str, Any]) -> tuple[GstRtspServer.RTSPAuth | None, GstRtspServer.RTSPPermissions | None]:
+    """Return the server's auth and the factories' permissions for the spec's auth mode."""
+    mode = spec.get("mode", "none")
+    if mode == "none":
+        return None, None
+    user, password = str(spec["user"]), str(spec["password"])
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", "camera-user")
+    if mode == "basic":
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
+    elif mode == "digest":
+        auth.add_digest(user, password, token)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+    else:
+        raise ValueError(f"unknown auth mode {mode!r}")
+    permissions = GstRtspServer.RTSPPermissions()
+    permissions.add_role_from_structure(
+        Gst.Structure.from_string("camera-user,media.factory.access=(boolean)true,"
+                                  "media.factory.construct=(boolean)true")[0]
+    )
+    return auth, permissions
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the spec's mounts until SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", required=True, help="path of the JSON spec")
+    args = parser.parse_args(argv)
+    with open(args.spec, encoding="utf-8") as f:
+        spec = json.load(f)
+
+    Gst.init(None)
+    loop = GLib.MainLoop()
+    server = GstRtspServer.RTSPServer()
+    server.set_address(str(spec.get("host", "127.0.0.1")))
+    server.set_service(str(int(spec.get("port", 0))))
+    auth, permissions = make_auth(spec.get("auth") or {"mode": "none"})
+    if auth is not None:
+        server.set_auth(auth)
+    mounts = server.get_mount_points()
+    for mount in spec["mounts"]:
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_launch(launch_line(mount))
+        factory.set_shared(True)
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+        if permissions is not None:
+            factory.set_permissions(permissions)
+        # The appsrc's need-data handler keeps its Feeder alive exactly as long as the media.
+        factory.connect("media-configure", lambda _f, media, m=mount: Feeder(media, m))
+        mounts.add_factory(mount["path"], factory)
+
+    try:
+        server.attach(None)
+    except GLib.Error as exc:
+        print(f"cannot listen on {spec.get('host')}:{spec.get('port')}: {exc.message}", file=sys.stderr)
+        return 2
+    port = server.get_bound_port()
+    if port <= 0:
+        print(f"cannot listen on {spec.get('host')}:{spec.get('port')}", file=sys.stderr)
+        return 2
+
+    def quit_loop() -> bool:
+        loop.quit()
+        return False  # GLib.SOURCE_REMOVE
+
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, quit_loop)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, quit_loop)
+    print(f"READY {port}", flush=True)
+    loop.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
