@@ -57,6 +57,8 @@ class Scene:
         self.noise = max(0, min(40, int(spec.get("noise", 0))))
         self.objects = list(spec.get("objects", []))
         self.lighting = sorted(spec.get("lighting", []), key=lambda c: float(c["at_s"]))
+        # Repeat the script every loop_s seconds (demos keep moving); None plays it once.
+        self.loop_s = float(spec["loop_s"]) if spec.get("loop_s") else None
         rng = np.random.default_rng(1234)
         if self.noise:
             self._noise = [rng.integers(-self.noise, self.noise + 1, (height, width), dtype=np.int16)
@@ -86,6 +88,12 @@ class Scene:
         return frames
 
     def frame(self, t: float) -> bytes:
+        """Return one I420 frame for scene time ``t`` (wrapped into the loop, when there is one)."""
+        if self.loop_s:
+            t %= self.loop_s
+        return self._frame(t)
+
+    def _frame(self, t: float) -> bytes:
         """Return one I420 frame for scene time ``t``."""
         backgrounds = self._noisy_backgrounds(self._level(t))
         i = self._index % len(backgrounds)
