@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The simulated cameras in config.yaml need GStreamer's RTSP server; without it (not root) they show as
+# failed in the console and everything else still runs.
 run: $(STAMP)
+	-bash scripts/install-system-deps.sh
 	$(VENV)/bin/mediaserver run --config $(CONFIG)
 
 check-config: $(STAMP)

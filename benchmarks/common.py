@@ -52,6 +52,7 @@ class ServerProcess:
         cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
         cfg["storage"]["data_dir"] = str(self.dir / "data")
         cfg["server"]["log_level"] = log_level
+        cfg["cameras"] = {}  # the shipped simulated cameras would compete with what is measured
         self.config = self.dir / "config.yaml"
         self.config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
         self.proc: subprocess.Popen[bytes] | None = None

@@ -42,6 +42,8 @@ def config(tmp_path: Path) -> Config:
     """The shipped config.yaml with its data dir in tmp_path."""
     cfg = load_config(ROOT / "config.yaml", env={})
     cfg.storage.data_dir = tmp_path / "data"
+    # The shipped simulated cameras are real processes: only the camera tests start them.
+    cfg.cameras.clear()
     return cfg
 
 

@@ -42,10 +42,12 @@ def sqlite_cli(db: Path, sql: str) -> str:
 class Server:
     """One `mediaserver run` process on a free loopback port with its own data dir."""
 
-    def __init__(self, tmp: Path, **server_overrides: Any) -> None:
+    def __init__(self, tmp: Path, with_cameras: bool = False, **server_overrides: Any) -> None:
         self.dir = tmp
         self.port = free_port()
         cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
+        if not with_cameras:
+            cfg["cameras"] = {}
         cfg["storage"]["data_dir"] = str(tmp / "data")
         cfg["auth"].pop("token_secret", None)
         cfg["server"].update(server_overrides)
@@ -273,3 +275,24 @@ def test_refuses_to_start_on_a_newer_database(server: Server) -> None:
                            str(server.port)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "newer than this program" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_shipped_config_brings_its_simulated_cameras_online(tmp_path: Path) -> None:
+    srv = Server(tmp_path, with_cameras=True)
+    try:
+        srv.start()
+        srv.login_admin()
+        deadline = time.monotonic() + 30
+        while True:
+            cams = srv.request("GET", "/api/v1/cameras")[1]["items"]
+            states = {c["id"]: {s: v["state"] for s, v in (c["status"] or {}).get("streams", {}).items()}
+                      for c in cams}
+            if len(cams) == 3 and all(s == {"main": "online", "sub": "online"} for s in states.values()):
+                break
+            assert time.monotonic() < deadline, states
+            time.sleep(0.5)
+        assert srv.stop() == 0
+    finally:
+        srv.kill()
+    # A clean stop also stopped every simulator process it started.
+    assert "rtsp_server.py" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
