@@ -37,7 +37,7 @@ from mediaserver.app_keys import (
 from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
 from mediaserver.config import Config
 from mediaserver.engine import Engine
-from mediaserver.metrics import Metrics, conference_collector, metrics_middleware
+from mediaserver.metrics import Metrics, camera_collector, conference_collector, metrics_middleware
 from mediaserver.scheduler import JobContext, Scheduler
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
@@ -83,6 +83,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
+    metrics.registry.register(camera_collector(app[CAMERAS_KEY]))
     metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
 
     async def audit(**kw: Any) -> None:

@@ -16,6 +16,7 @@ from mediaserver.engine.engine import LATENCY_BUCKETS_S
 
 if TYPE_CHECKING:
     from bridges.conference import Conference
+    from cameras.manager import CameraManager
     from mediaserver.engine import Engine
 
 REQUEST_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -69,6 +70,38 @@ def metrics_middleware(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRe
             metrics.http_latency.labels(route).observe(time.perf_counter() - start)
 
     return mw
+
+
+class _CameraCollector(Collector):
+    """Per-camera stream health, read from the camera manager at scrape time."""
+
+    def __init__(self, cameras: CameraManager) -> None:
+        self.cameras = cameras
+
+    def collect(self) -> Any:
+        """Yield the camera gauges."""
+        labels = ["camera", "stream"]
+        online = GaugeMetricFamily("mediaserver_camera_online", "1 while the stream is online", labels=labels)
+        fps = GaugeMetricFamily("mediaserver_camera_fps", "Frames per second received", labels=labels)
+        kbps = GaugeMetricFamily("mediaserver_camera_bitrate_kbps", "Bitrate received", labels=labels)
+        last = GaugeMetricFamily("mediaserver_camera_last_frame_time_seconds", "UTC epoch of the last frame",
+                                 labels=labels)
+        reconnects = CounterMetricFamily("mediaserver_camera_reconnects", "Reconnection attempts", labels=labels)
+        for cid, cam in list(self.cameras.cameras.items()):
+            for stream, ingest in cam.ingests.items():
+                st = ingest.stats()
+                online.add_metric([cid, stream], 1.0 if st.state == "online" else 0.0)
+                fps.add_metric([cid, stream], st.fps)
+                kbps.add_metric([cid, stream], st.bitrate_kbps)
+                if st.last_frame_at is not None:
+                    last.add_metric([cid, stream], st.last_frame_at)
+                reconnects.add_metric([cid, stream], st.reconnects)
+        yield from (online, fps, kbps, last, reconnects)
+
+
+def camera_collector(cameras: CameraManager) -> Collector:
+    """Return a collector exposing each camera stream's health."""
+    return _CameraCollector(cameras)
 
 
 class _ConferenceCollector(Collector):

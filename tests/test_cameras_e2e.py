@@ -95,5 +95,8 @@ async def test_simulated_camera_streams_to_a_viewer_with_ptz_and_snapshot(make_a
     r = await api.client.get("/api/v1/cameras/cong-chinh/snapshot", headers=headers)
     assert r.status == 200 and r.content_type == "image/jpeg"
     assert (await r.read())[:2] == b"\xff\xd8"
+    text = await (await api.client.get("/metrics", headers=headers)).text()
+    assert 'mediaserver_camera_online{camera="cong-chinh",stream="sub"} 1.0' in text
+    assert 'mediaserver_camera_fps{camera="cong-chinh",stream="main"}' in text
     audit = [e.action for e in await api.app[STORE_KEY].audit.all(limit=20)]
     assert "camera.ptz_stop" in audit and "camera.view" in audit
