@@ -162,6 +162,24 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_discover(args: argparse.Namespace) -> int:
+    """Probe the local network for ONVIF cameras (WS-Discovery) and print what answered."""
+    from cameras.onvif.onboarding import discover
+
+    target = None
+    if args.target:
+        host, _, port = args.target.rpartition(":")
+        target = (host, int(port))
+    devices = asyncio.run(discover(args.timeout, target))
+    if not devices:
+        print("no ONVIF device answered (cameras on another subnet need their address added by hand)")
+        return 0
+    for d in devices:
+        where = f"{d.host}:{d.port}" if d.host else d.responder
+        print(f"{where}\t{d.name or '?'}\t{d.hardware or '?'}\t{' '.join(d.xaddrs)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     p = argparse.ArgumentParser(prog="mediaserver", description="District conference and CCTV media server")
@@ -194,6 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     jt.add_argument("--ttl-hours", type=float, help="lifetime (default: auth.join_token_ttl_s)")
     jt.add_argument("--url", action="store_true", help="print the join link instead of the bare token")
     jt.set_defaults(fn=cmd_issue_join_token)
+
+    dc = sub.add_parser("discover", help="find ONVIF cameras on the local network")
+    dc.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for answers")
+    dc.add_argument("--target", help="probe one HOST:PORT by unicast instead of multicast")
+    dc.set_defaults(fn=cmd_discover)
 
     mg = with_config(sub.add_parser("migrate", help="apply schema migrations"))
     mg.set_defaults(fn=cmd_migrate)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -338,3 +339,19 @@ async def test_ws_discovery_multicast(start_camera: StartCamera) -> None:
     if not found:
         pytest.skip("multicast not routable in this sandbox")
     assert device.endpoint in {d.endpoint for d in found}
+
+
+@pytest.mark.slow
+async def test_discover_command_lists_the_simulated_device() -> None:
+    device = DiscoverableDevice(xaddrs=("http://127.0.0.1:8899/onvif/device_service",), name="Cong chinh",
+                                hardware="SC-1080")
+    responder = await start_discovery_responder([device], "127.0.0.1", 0, multicast=False)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mediaserver.cli", "discover", "--timeout", "1.5", "--target",
+            f"127.0.0.1:{responder.port}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+    finally:
+        responder.close()
+    assert proc.returncode == 0, err.decode()
+    assert "127.0.0.1:8899" in out.decode() and "Cong chinh" in out.decode()

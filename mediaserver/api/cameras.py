@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from cameras.live import ViewError
-from cameras.onvif.onboarding import OnvifError
+from cameras.onvif.onboarding import OnvifError, discover
 from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
@@ -121,8 +121,33 @@ def register(api: Api) -> None:
         await ctx.audit("camera.delete", cam.id)
 
 
+class DiscoveredOut(BaseModel):
+    host: str | None
+    port: int | None
+    name: str | None
+    hardware: str | None
+    xaddrs: list[str]
+
+
+class DiscoveredList(BaseModel):
+    items: list[DiscoveredOut]
+
+
+class DiscoverQuery(BaseModel):
+    timeout_s: float = Field(3.0, ge=0.5, le=15, description="How long to listen for answers.")
+
+
 def register_control(api: Api) -> None:
     """Add PTZ and snapshot routes."""
+
+    @api.route("POST", "/api/v1/cameras/discover", roles=CAMERA_STAFF, query=DiscoverQuery,
+               response=DiscoveredList, tag="cameras",
+               summary="Find ONVIF cameras on the local network (WS-Discovery multicast probe).")
+    async def discover_cameras(ctx: Ctx) -> DiscoveredList:
+        q: DiscoverQuery = ctx.query
+        found = await discover(q.timeout_s)
+        return DiscoveredList(items=[DiscoveredOut(host=d.host, port=d.port, name=d.name, hardware=d.hardware,
+                                                   xaddrs=list(d.xaddrs)) for d in found])
 
     @api.route("POST", "/api/v1/cameras/{camera_id}/ptz", roles=CAMERA_STAFF, body=PtzIn, response=Ok,
                tag="cameras", summary="Pan/tilt/zoom: continuous move, stop, go to or set a preset.")
