@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from mediaserver.app_keys import ENGINE_KEY, LIVE_VIEWS_KEY, STORE_KEY
+from mediaserver.app_keys import CAMERAS_KEY, ENGINE_KEY, LIVE_VIEWS_KEY, STORE_KEY
+from mediaserver.config import parse_config
 from mediaserver.engine import EncodedFrame, Source, is_keyframe
 from mediaserver.engine import aiortc_hooks as hooks
 from tests.conf_peer import encode_video
@@ -270,3 +271,44 @@ async def shoot(page: Any, name: str) -> None:
     await page.screenshot(path=str(shot), full_page=True)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+SIM_WALL_CONFIG = "cameras:\n" + "".join(
+    f"  sim-{i}:\n    name: Camera mô phỏng {i}\n    simulate:\n      main_size: [320, 180]\n      main_fps: 10\n"
+    f"      sub_size: [320, 180]\n      sub_fps: 10\n      objects: [{{start_s: 0, end_s: 20, size: 0.3}}]\n"
+    f"      loop_s: 20\n"
+    for i in range(1, 5)
+)
+
+
+@pytest.mark.timeout(120)
+async def test_the_wall_plays_four_simulated_cameras_from_their_rtsp_servers(make_api: Any, tmp_path: Path) -> None:
+    """Real parts end to end: 4 GStreamer RTSP servers → ONVIF onboarding → ingest → WebRTC → Chromium."""
+    cfg = parse_config(SIM_WALL_CONFIG, env={})
+    cfg.storage.data_dir = tmp_path / "data"
+    api = await make_api(cfg)
+    await api.add_user(USER, "security")
+    ids = [f"sim-{i}" for i in range(1, 5)]
+    manager = api.app[CAMERAS_KEY]
+
+    async def all_online() -> bool:
+        statuses = [manager.status(i) for i in ids]
+        return all(s is not None and s["streams"].get("sub", {}).get("state") == "online" for s in statuses)
+
+    await until(all_online, "the four simulated cameras to come online", wait_s=40)
+    base = str(api.client.make_url("")).rstrip("/")
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            ctx = await browser.new_context(viewport={"width": 1366, "height": 768}, base_url=base)
+            page = await ctx.new_page()
+            await page.goto("/")
+            await page.fill("#username", USER)
+            await page.fill("#password", STRONG_PASSWORD)
+            await page.locator("#login-form").evaluate("f => f.requestSubmit()")
+            await page.locator("#nav .nav-link[data-section='cameras']").click()
+            await page.locator("#camera-wall").wait_for(timeout=10_000)
+            await rising(lambda: page.evaluate(TILE_FRAMES_JS, ids), "four simulated cameras to decode")
+            await shoot(page, "camera-wall-simulated.png")
+        finally:
+            await browser.close()
