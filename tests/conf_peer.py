@@ -23,7 +23,7 @@ from aiortc.codecs.h264 import h264_depayload
 from aiortc.codecs.vpx import vp8_depayload
 from aiortc.mediastreams import MediaStreamError
 
-from mediaserver.engine import FrameAssembler
+from mediaserver.engine import EncodedFrame, FrameAssembler, Source, is_keyframe
 from mediaserver.engine import aiortc_hooks as hooks
 
 VIDEO_TB = fractions.Fraction(1, 90_000)
@@ -149,6 +149,17 @@ class OpusLoop:
         payload = self.packets[self.sent % len(self.packets)]
         self.sent += 1
         return [payload], self.sent * 960, -20 if self.loud else -110
+
+
+async def feed_h264(source: Source, aus: list[bytes], stop: asyncio.Event, fps: int = FPS) -> None:
+    """Play Annex-B access units into an engine source at ``fps``, as a camera ingest would."""
+    i = 0
+    start = time.monotonic()
+    while not stop.is_set():
+        payloads = hooks.h264_payloads(aus[i % len(aus)])
+        source.publish(EncodedFrame(payloads, i * (90_000 // fps), is_keyframe("h264", payloads)))
+        i += 1
+        await asyncio.sleep(max(0.0, start + i / fps - time.monotonic()))
 
 
 def nal_units(data: bytes) -> list[bytes]:

@@ -12,33 +12,20 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from playwright import async_api as playwright_api
 
 from mediaserver.app_keys import TOKENS_KEY
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from tests.conf_peer import SitePeer, SlotRecord, encode_video
 from tests.conftest import Api, FakeClock
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")]
+pytestmark = pytest.mark.slow
 
-playwright_api = pytest.importorskip("playwright.async_api")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--disable-background-networking",
-    "--disable-gpu",
-    "--disable-component-update",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ROOM = "hop-huyen"
 HOST = "ubnd-huyen"
 COMMUNE = "xa-an-binh"

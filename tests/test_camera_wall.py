@@ -17,29 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import async_api as playwright_api
 
 from mediaserver.app_keys import CAMERAS_KEY, ENGINE_KEY, LIVE_VIEWS_KEY, STORE_KEY
 from mediaserver.config import parse_config
-from mediaserver.engine import EncodedFrame, Source, is_keyframe
-from mediaserver.engine import aiortc_hooks as hooks
-from tests.conf_peer import encode_video
+from mediaserver.engine import Source
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.conf_peer import encode_video, feed_h264
 from tests.conftest import STRONG_PASSWORD, Api
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium")]
+pytestmark = pytest.mark.slow
 
-playwright_api = pytest.importorskip("playwright.async_api")
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-gpu",
-    "--disable-component-update",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 FPS = 25
 CAMERAS = {"cong-chinh": "Cổng chính", "san-truong": "Sân trường", "hanh-lang-t2": "Hành lang tầng 2",
            "nha-xe": "Nhà xe"}
@@ -62,15 +51,6 @@ TILE_FRAMES_JS = f"async (ids) => {{ const f = {FRAMES_JS}; const out = {{}};" \
 MAIN_FRAMES_JS = f"async () => ({FRAMES_JS})(window.__wall.main)"
 
 
-async def publish(source: Source, aus: list[bytes], stop: asyncio.Event) -> None:
-    """Play access units into the source at FPS, as a camera ingest would."""
-    i = 0
-    start = time.monotonic()
-    while not stop.is_set():
-        payloads = hooks.h264_payloads(aus[i % len(aus)])
-        source.publish(EncodedFrame(payloads, i * 3600, is_keyframe("h264", payloads)))
-        i += 1
-        await asyncio.sleep(max(0.0, start + i / FPS - time.monotonic()))
 
 
 async def until(cond: Callable[[], Awaitable[Any]], what: str, wait_s: float = 20.0, every_s: float = 0.25) -> Any:
@@ -113,7 +93,7 @@ async def test_the_camera_wall_plays_every_camera_and_the_main_stream(api: Api) 
 
     def feed(source_id: str, seed: int) -> None:
         source = engine.add_source(Source(source_id, "video", "h264", 90_000, None))
-        feeders.append(asyncio.ensure_future(publish(source, encode_video("h264", 50, seed, gop=10), stop)))
+        feeders.append(asyncio.ensure_future(feed_h264(source, encode_video("h264", 50, seed, gop=10), stop)))
 
     for seed, cam_id in enumerate(CAMERAS, start=11):
         feed(f"camera/{cam_id}/sub", seed)

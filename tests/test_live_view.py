@@ -12,9 +12,9 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs.h264 import h264_depayload
 
 from mediaserver.app_keys import ENGINE_KEY, LIVE_VIEWS_KEY, STORE_KEY
-from mediaserver.engine import EncodedFrame, FrameAssembler, Source, is_keyframe
+from mediaserver.engine import FrameAssembler, Source
 from mediaserver.engine import aiortc_hooks as hooks
-from tests.conf_peer import encode_video, frames_match
+from tests.conf_peer import encode_video, feed_h264, frames_match
 from tests.conftest import Api
 
 pytestmark = pytest.mark.slow
@@ -23,15 +23,6 @@ CAMERA = "cong-chinh"
 FPS = 25
 
 
-async def publish(source: Source, aus: list[bytes], stop: asyncio.Event) -> None:
-    """Play access units into the source at FPS, as a camera ingest would."""
-    i = 0
-    start = time.monotonic()
-    while not stop.is_set():
-        payloads = hooks.h264_payloads(aus[i % len(aus)])
-        source.publish(EncodedFrame(payloads, i * 3600, is_keyframe("h264", payloads)))
-        i += 1
-        await asyncio.sleep(max(0.0, start + i / FPS - time.monotonic()))
 
 
 async def viewer(api: Api, headers: dict[str, str], stream: str = "sub") -> tuple[RTCPeerConnection, list[bytes], str]:
@@ -65,7 +56,7 @@ async def test_many_viewers_of_one_camera_get_its_frames_untouched(api: Api) -> 
     engine = api.app[ENGINE_KEY]
     source = engine.add_source(Source(f"camera/{CAMERA}/sub", "video", "h264", 90_000, None))
     stop = asyncio.Event()
-    player = asyncio.ensure_future(publish(source, aus, stop))
+    player = asyncio.ensure_future(feed_h264(source, aus, stop))
     pcs = []
     try:
         views = [await viewer(api, headers) for _ in range(3)]
