@@ -36,6 +36,7 @@ from cameras.onvif.onboarding import stop as ptz_stop
 from cameras.simulator.camera import SimulatedCamera
 from mediaserver.config import CameraConfig, Config
 from mediaserver.engine import Engine, Sink
+from mediaserver.secretbox import SecretBox
 from mediaserver.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,21 @@ class ManagedCamera:
     task: asyncio.Task[None] | None = None
 
 
+def camera_config(name: str, source: dict[str, Any], password: str, config: Config) -> CameraConfig:
+    """Rebuild an API-added camera's config from its stored source (global recording/motion defaults)."""
+    data: dict[str, Any] = {"name": name}
+    if source.get("onvif"):
+        data["onvif"] = {**source["onvif"], "password": password}
+    if source.get("streams"):
+        data["streams"] = {k: (stream_url_with_credentials(v, source.get("rtsp_user", ""), password)
+                               if k.endswith("_url") and v and source.get("rtsp_user") else v)
+                           for k, v in source["streams"].items()}
+    cfg = CameraConfig.model_validate(data)
+    cfg.record = config.recording.model_copy(deep=True)
+    cfg.motion = config.motion.model_copy(deep=True)
+    return cfg
+
+
 def _primer(ingest: CameraIngest) -> Callable[[Sink], None]:
     """Return how to start a new viewer of ``ingest``: replay its last GOP into the viewer's sink."""
 
@@ -93,13 +109,32 @@ class CameraManager:
         self.views = views
         self.cameras: dict[str, ManagedCamera] = {}
 
-    async def start(self) -> None:
-        """Start bringing up every enabled camera (returns at once; each camera has its own task)."""
+    async def start(self, secrets: SecretBox | None = None) -> None:
+        """Start bringing up every enabled camera, configured or added through the API (returns at once)."""
         for cid, cfg in self.config.cameras.items():
-            if not cfg.enabled:
-                continue
-            cam = self.cameras[cid] = ManagedCamera(cid, cfg)
-            cam.task = asyncio.create_task(self._bring_up(cam), name=f"camera-{cid}")
+            if cfg.enabled:
+                self.add(cid, cfg)
+        if secrets is not None:
+            for cam, source, sealed in await self.store.cameras.api_sources():
+                try:
+                    password = secrets.open(sealed) if sealed else ""
+                    self.add(cam.id, camera_config(cam.name, source, password, self.config))
+                except ValueError as exc:
+                    logger.error("%s: stored camera cannot be started: %s", cam.id, exc)
+
+    def add(self, camera_id: str, cfg: CameraConfig) -> ManagedCamera:
+        """Bring one camera up in the background (used at start and when the API adds a camera)."""
+        cam = self.cameras[camera_id] = ManagedCamera(camera_id, cfg)
+        cam.task = asyncio.create_task(self._bring_up(cam), name=f"camera-{camera_id}")
+        return cam
+
+    async def remove(self, camera_id: str) -> bool:
+        """Stop one camera (its ingests, simulator and onboarding); return whether it was running."""
+        cam = self.cameras.pop(camera_id, None)
+        if cam is None:
+            return False
+        await self._stop_camera(cam)
+        return True
 
     def _set_phase(self, cam: ManagedCamera, phase: CameraPhase, error: str | None = None) -> None:
         if phase != cam.phase:
@@ -207,18 +242,19 @@ class CameraManager:
         """Stop every camera: onboarding tasks, ingests, simulators; idempotent."""
         cams = list(self.cameras.values())
         self.cameras.clear()
-        for cam in cams:
-            if cam.task is not None:
-                cam.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await cam.task
-        await asyncio.gather(*(i.stop() for cam in cams for i in cam.ingests.values()), return_exceptions=True)
-        for cam in cams:
-            for ingest in cam.ingests.values():
-                self.views.set_primer(ingest.source.id, None)
-            if cam.simulator is not None:
-                await cam.simulator.stop()
-            self._set_phase(cam, CameraPhase.STOPPED)
+        await asyncio.gather(*(self._stop_camera(cam) for cam in cams), return_exceptions=True)
+
+    async def _stop_camera(self, cam: ManagedCamera) -> None:
+        if cam.task is not None:
+            cam.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await cam.task
+        await asyncio.gather(*(i.stop() for i in cam.ingests.values()), return_exceptions=True)
+        for ingest in cam.ingests.values():
+            self.views.set_primer(ingest.source.id, None)
+        if cam.simulator is not None:
+            await cam.simulator.stop()
+        self._set_phase(cam, CameraPhase.STOPPED)
 
 
 __all__ = ["CameraManager", "CameraPhase", "ManagedCamera", "OnvifError"]

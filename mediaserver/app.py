@@ -31,6 +31,7 @@ from mediaserver.app_keys import (
     METRICS_KEY,
     PASSWORDS_KEY,
     SCHEDULER_KEY,
+    SECRETS_KEY,
     STORE_KEY,
     TOKENS_KEY,
 )
@@ -39,6 +40,7 @@ from mediaserver.config import Config
 from mediaserver.engine import Engine
 from mediaserver.metrics import Metrics, camera_collector, conference_collector, metrics_middleware
 from mediaserver.scheduler import JobContext, Scheduler
+from mediaserver.secretbox import SecretBox
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
 
@@ -83,6 +85,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
+    app[SECRETS_KEY] = SecretBox(config.storage.data_dir)
     metrics.registry.register(camera_collector(app[CAMERAS_KEY]))
     metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
 
@@ -144,7 +147,7 @@ async def _end_meetings(app: web.Application) -> None:
 
 async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
     """Bring the configured cameras up (each in the background); stop ingests and simulators at the end."""
-    await app[CAMERAS_KEY].start()
+    await app[CAMERAS_KEY].start(app[SECRETS_KEY])
     try:
         yield
     finally:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mediaserver.engine import Engine
     from mediaserver.metrics import Metrics
     from mediaserver.scheduler import Scheduler
+    from mediaserver.secretbox import SecretBox
     from mediaserver.storage import Store
 
 CONFIG_KEY: web.AppKey[Config] = web.AppKey("config")
@@ -31,3 +32,4 @@ ENGINE_KEY: web.AppKey[Engine] = web.AppKey("engine")
 CONFERENCE_KEY: web.AppKey[Conference] = web.AppKey("conference")
 LIVE_VIEWS_KEY: web.AppKey[LiveViews] = web.AppKey("live_views")
 CAMERAS_KEY: web.AppKey[CameraManager] = web.AppKey("cameras")
+SECRETS_KEY: web.AppKey[SecretBox] = web.AppKey("secrets")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from mediaserver.app_keys import CAMERAS_KEY, STORE_KEY
+from mediaserver.app_keys import CAMERAS_KEY, ENGINE_KEY, STORE_KEY
 from mediaserver.config import parse_config
 from mediaserver.engine import FrameAssembler
 from mediaserver.engine import aiortc_hooks as hooks
@@ -100,3 +101,48 @@ async def test_simulated_camera_streams_to_a_viewer_with_ptz_and_snapshot(make_a
     assert 'mediaserver_camera_fps{camera="cong-chinh",stream="main"}' in text
     audit = [e.action for e in await api.app[STORE_KEY].audit.all(limit=20)]
     assert "camera.ptz_stop" in audit and "camera.view" in audit
+
+
+async def test_a_camera_added_through_the_api_streams_and_survives_a_restart(make_api: ApiFactory,
+                                                                              tmp_path: Path) -> None:
+    from cameras.simulator.rtsp import RtspServerProcess
+    from tests.test_ingest import PASSWORD, USER, camera_spec
+
+    rtsp = RtspServerProcess(camera_spec())
+    await rtsp.start()
+    try:
+        cfg = parse_config("{}", env={})
+        cfg.storage.data_dir = tmp_path / "data"
+
+        async def wait_online(api: Any, headers: dict[str, str]) -> dict[str, Any]:
+            deadline = time.monotonic() + 20
+            while True:
+                cam = dict(await (await api.client.get("/api/v1/cameras/nha-xe", headers=headers)).json())
+                streams = (cam.get("status") or {}).get("streams", {})
+                if {s.get("state") for s in streams.values()} == {"online"} and len(streams) == 2:
+                    return cam
+                assert time.monotonic() < deadline, cam
+                await asyncio.sleep(0.2)
+
+        api = await make_api(cfg)
+        headers = api.auth(await api.token_for("security"))
+        r = await api.client.post("/api/v1/cameras", headers=headers, json={
+            "id": "nha-xe", "name": "Nhà xe",
+            "streams": {"main_url": rtsp.url("/main"), "sub_url": rtsp.url("/sub")}})
+        assert r.status == 201, await r.text()
+        cam = await wait_online(api, headers)
+        assert PASSWORD not in str(cam) and USER not in str(cam.get("main_url"))
+        with sqlite3.connect(tmp_path / "data" / "mediaserver.db") as db:
+            (secret,) = db.execute("SELECT secret FROM cameras WHERE id = 'nha-xe'").fetchone()
+            (source,) = db.execute("SELECT source_json FROM cameras WHERE id = 'nha-xe'").fetchone()
+        assert PASSWORD.encode() not in secret and PASSWORD not in source  # stored encrypted, never in clear
+        await api.client.close()  # server stops: ingests and all
+
+        api = await make_api(cfg)  # a restart on the same data dir brings the camera back
+        headers = api.auth(await api.token_for("admin"))
+        await wait_online(api, headers)
+        assert (await api.client.delete("/api/v1/cameras/nha-xe", headers=headers)).status == 204
+        assert api.app[CAMERAS_KEY].get("nha-xe") is None
+        assert "camera/nha-xe/main" not in api.app[ENGINE_KEY].sources
+    finally:
+        await rtsp.stop()

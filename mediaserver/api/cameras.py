@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from cameras.live import ViewError
+from cameras.manager import camera_config
 from cameras.onvif.onboarding import OnvifError, discover
 from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, LIVE_VIEWS_KEY, STORE_KEY
+from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, LIVE_VIEWS_KEY, SECRETS_KEY, STORE_KEY
 from mediaserver.auth import Role
 from mediaserver.config import redact_url
 from mediaserver.storage.repos import Camera
@@ -59,9 +61,25 @@ class PtzIn(Body):
     preset: str | None = Field(None, max_length=64, description="Preset token (goto) or name (set).")
 
 
+class OnvifIn(Body):
+    host: str = Field(..., min_length=1, max_length=255)
+    port: int = Field(80, ge=1, le=65535)
+    username: str = Field("admin", max_length=128)
+    password: str = Field("", max_length=256, description="Stored encrypted; never returned.")
+
+
+class StreamsIn(Body):
+    main_url: str | None = Field(None, pattern=r"^rtsps?://", description="Credentials in the URL are "
+                                 "moved out and stored encrypted.")
+    sub_url: str | None = Field(None, pattern=r"^rtsps?://")
+    transport: Literal["tcp", "udp"] = "tcp"
+
+
 class CameraIn(Body):
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str = Field(..., min_length=1, max_length=120)
+    onvif: OnvifIn | None = Field(None, description="Onboard over ONVIF (streams, snapshot, PTZ discovered).")
+    streams: StreamsIn | None = Field(None, description="Or plain RTSP URLs (non-ONVIF cameras).")
 
 
 def _out(ctx: Ctx, cam: Camera) -> CameraOut:
@@ -74,6 +92,26 @@ def _out(ctx: Ctx, cam: Camera) -> CameraOut:
         sub_url=redact_url(cfg.streams.sub_url), onvif_host=cfg.onvif.host if cfg.onvif else None,
         record_mode=cfg.record.mode if cfg.record else None, info=cam.info, status=status,
     )
+
+
+def _split_secret(b: CameraIn) -> tuple[dict[str, Any], str]:
+    """Return the camera's source without credentials, and its one password (sealed separately)."""
+    source: dict[str, Any] = {}
+    password = ""
+    if b.onvif is not None:
+        source["onvif"] = {"host": b.onvif.host, "port": b.onvif.port, "username": b.onvif.username}
+        password = b.onvif.password
+    if b.streams is not None:
+        streams = b.streams.model_dump()
+        for key in ("main_url", "sub_url"):
+            url = streams[key]
+            if url and "@" in url:
+                parts = urlsplit(url)
+                source["rtsp_user"] = unquote(parts.username or "")
+                password = password or unquote(parts.password or "")
+                streams[key] = redact_url(url)
+        source["streams"] = streams
+    return source, password
 
 
 def register(api: Api) -> None:
@@ -102,8 +140,14 @@ def register(api: Api) -> None:
         existing = await store.cameras.get(b.id)
         if existing is not None and existing.active:
             raise ApiError(409, "conflict", f"camera {b.id!r} already exists")
+        if b.onvif is None and (b.streams is None or b.streams.main_url is None):
+            raise ApiError(422, "invalid_input", "give 'onvif' (address and credentials) or 'streams.main_url'",
+                           "onvif")
+        source, password = _split_secret(b)
         await store.cameras.upsert(b.id, b.name, "api")
-        await ctx.audit("camera.create", b.id)
+        await store.cameras.set_source(b.id, source, ctx.app[SECRETS_KEY].seal(password) if password else None)
+        ctx.app[CAMERAS_KEY].add(b.id, camera_config(b.name, source, password, ctx.app[CONFIG_KEY]))
+        await ctx.audit("camera.create", b.id, onvif=b.onvif is not None)
         cam = await store.cameras.get(b.id)
         assert cam is not None
         return _out(ctx, cam)
@@ -117,6 +161,7 @@ def register(api: Api) -> None:
             raise ApiError(404, "not_found", f"camera {ctx.param('camera_id')!r} does not exist")
         if cam.source == "config":
             raise ApiError(409, "defined_in_config", "this camera is defined in config.yaml; remove it there")
+        await ctx.app[CAMERAS_KEY].remove(cam.id)
         await store.cameras.delete(cam.id)
         await ctx.audit("camera.delete", cam.id)
 

@@ -514,6 +514,20 @@ class CameraRepo(_Repo):
             (camera_id, name, source, now, now),
         )
 
+    async def set_source(self, camera_id: str, source: dict[str, Any], secret: bytes | None) -> None:
+        """Store how to reach an API-added camera (no credentials in ``source``; ``secret`` is sealed)."""
+        if not await self.db.execute_rowcount(
+            "UPDATE cameras SET source_json = ?, secret = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(source), secret, _now(), camera_id),
+        ):
+            raise NotFound(f"camera {camera_id}")
+
+    async def api_sources(self) -> list[tuple[Camera, dict[str, Any], bytes | None]]:
+        """Return every active API-added camera with its stored source and sealed secret."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM cameras WHERE active = 1 AND source = 'api' AND source_json IS NOT NULL ORDER BY id")
+        return [(self._cam(r), json.loads(r["source_json"]), r["secret"]) for r in rows]
+
     async def deactivate_config_cameras_except(self, keep: Iterable[str]) -> None:
         """Deactivate config cameras no longer configured (their footage stays indexed)."""
         ids = list(keep)
