@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference
+.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference bench-cameras
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,3 +54,6 @@ bench-api: $(STAMP)
 
 bench-conference: $(STAMP)
 	QUICK=$(QUICK) $(PY) -m benchmarks.bench_conference
+
+bench-cameras: $(STAMP)
+	QUICK=$(QUICK) $(PY) -m benchmarks.bench_cameras
