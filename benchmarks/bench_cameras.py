@@ -19,7 +19,6 @@ Last line: one JSON object.
 from __future__ import annotations
 
 import asyncio
-import fractions
 import json
 import os
 import sys
@@ -28,13 +27,13 @@ from typing import Any
 
 import aiohttp
 import av
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from benchmarks.bench_conference import latency_counts, quantile_ms
 from benchmarks.common import ServerProcess, cpu_s, free_port, peak_rss_mb
 from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.engine import aiortc_hooks as hooks
+from tests.conf_peer import PacketTrack
 
 QUICK = os.environ.get("QUICK") == "1"
 CAMERAS_PER_GROUP = 4 if QUICK else 8
@@ -45,7 +44,6 @@ INGEST_S = 10.0 if QUICK else 30.0
 VIEW_S = 20.0 if QUICK else 30.0
 SETTLE_S = 3.0 if QUICK else 6.0
 RESOLUTIONS = {"640x360": (640, 360, 800), "1280x720": (1280, 720, 2000)}
-VIDEO_TB = fractions.Fraction(1, 90_000)
 PAGE_JS = """
 async ({token, camera, n}) => {
   const h = {'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json'};
@@ -118,30 +116,6 @@ def capture_access_units(url: str, seconds: float) -> list[bytes]:
             if len(out) >= seconds * FPS:
                 break
     return out
-
-
-class AccessUnitTrack(MediaStreamTrack):
-    """Plays pre-encoded H.264 access units in a loop at FPS as av.Packet (aiortc only packetizes them)."""
-
-    kind = "video"
-
-    def __init__(self, frames: list[bytes]) -> None:
-        super().__init__()
-        self.frames = frames
-        self.sent = 0
-        self._start: float | None = None
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        await asyncio.sleep(max(0.0, self._start + self.sent / FPS - time.monotonic()))
-        pkt = av.Packet(self.frames[self.sent % len(self.frames)])
-        pkt.pts = self.sent * (90_000 // FPS)
-        pkt.time_base = VIDEO_TB
-        self.sent += 1
-        return pkt
 
 
 def sdp_codec(sdp: str) -> str:
@@ -329,7 +303,7 @@ async def relay_phase(frames: list[bytes]) -> dict[str, Any]:
                     await asyncio.sleep(0.1)
             pub = RTCPeerConnection()
             pcs.append(pub)
-            pub.addTrack(AccessUnitTrack(frames))
+            pub.addTrack(PacketTrack(frames))
             prefer_h264(pub)
             await pub.setLocalDescription(await pub.createOffer())
             async with http.post(f"{base}/publish", json={"sdp": pub.localDescription.sdp}) as r:

@@ -65,9 +65,10 @@ class PacketTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, frames: list[bytes]) -> None:
+    def __init__(self, frames: list[bytes], fps: int = FPS) -> None:
         super().__init__()
         self.frames = frames
+        self.fps = fps
         self.sent = 0
         self._start: float | None = None
 
@@ -76,10 +77,10 @@ class PacketTrack(MediaStreamTrack):
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
-        due = self._start + self.sent / FPS
+        due = self._start + self.sent / self.fps
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         pkt = av.Packet(self.frames[self.sent % len(self.frames)])
-        pkt.pts = self.sent * (90_000 // FPS)
+        pkt.pts = self.sent * (90_000 // self.fps)
         pkt.time_base = VIDEO_TB
         self.sent += 1
         return pkt
