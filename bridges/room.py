@@ -22,7 +22,7 @@ from aiortc import RTCIceServer
 
 from bridges.session import SendJson, SiteSession
 from bridges.speaker import SpeakerDetector
-from mediaserver.engine import Engine
+from mediaserver.engine import Engine, Source
 from mediaserver.errors import CodedError
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,9 @@ class LiveRoom:
         self.locked = False
         self.pinned: str | None = None
         self.screen_site: str | None = None
+        # A camera shown to every site in the presentation slot (e.g. the meeting hall): any engine source
+        # with the room's video codec, so it is forwarded as-is. A site's own screen share takes precedence.
+        self.presented: Source | None = None
         self.current_speaker: str | None = None
         self.started_at = time.time()
         self._on_event = on_event
@@ -191,7 +194,13 @@ class LiveRoom:
             put("speaker", self._speaker_for(site, session, speaker), "video")
             put("host-audio", host if host in self.sessions and host != site else None, "audio")
         screen = self.screen_site if self.screen_site != site else None
-        put("screen", screen, "screen")
+        if screen is None and self.presented is not None and not self.presented.closed:
+            shown = session.slot("screen")
+            if shown is not None and session.assign(shown, f"camera:{self.presented.owner}", self.presented) \
+                    and shown.mid is not None:
+                changes[shown.mid] = f"camera:{self.presented.owner}"
+        else:
+            put("screen", screen, "screen")
         audible = [s for s in self.speaker.audible(now, exclude=[site, host]) if s in self.sessions]
         for i in range(self.policy.audible_sites):
             put(f"audio:{i}", audible[i] if i < len(audible) else None, "audio")
@@ -214,6 +223,15 @@ class LiveRoom:
         return next((s for s in self.sessions if ok(s)), None)
 
     # --------------------------------------------------------------------------------- moderation
+
+    def present(self, source: Source | None) -> None:
+        """Show an engine source (a camera) to every site in the presentation slot; None stops it."""
+        if source is not None and source.codec != self.policy.video_codec:
+            raise JoinRefused("codec_mismatch", f"the room sends {self.policy.video_codec}, the source "
+                                                f"{source.codec}: it cannot be shown without transcoding")
+        self.presented = source
+        self.relayout()
+        self._notify_all({"type": "screen", "site": f"camera:{source.owner}" if source else self.screen_site})
 
     def set_screen(self, site: str, on: bool) -> None:
         """Record that a site started or stopped sharing its screen (the latest sharer wins)."""

@@ -23,7 +23,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     # Signalling authenticates inside the protocol (its first message carries the join token).
     ("GET", r"/api/v1/rooms/\{room_id\}/signal", None),
     # Live moderation: chairs, and the host site's own page (other sites' participant tokens are refused).
-    (".*", r"/api/v1/rooms/\{room_id\}/(live|pin|end|lock|unlock|sites/\{site_id\}/(mute|remove))",
+    (".*", r"/api/v1/rooms/\{room_id\}/(live|pin|end|lock|unlock|camera|sites/\{site_id\}/(mute|remove))",
      {"admin", "operator"}),
     ("POST", r"/api/v1/auth/login", None),
     ("GET|POST", r"/api/v1/auth/(me|logout)", EVERYONE),

@@ -322,3 +322,36 @@ async def test_screen_share_from_any_site_is_shown_to_all(meeting: Meeting, stre
     await sharer.send({"type": "screen", "on": False})
     await viewer.wait_for("screen", where=lambda m: m["site"] is None)
     await until(lambda: viewer.slot("screen").assigned is None, what="screen slot emptied")
+
+
+async def test_a_camera_is_shown_to_every_site_without_transcoding(meeting: Meeting, streams: Any) -> None:
+    from mediaserver.app_keys import ENGINE_KEY
+    from mediaserver.engine import Source
+    from tests.conf_peer import feed_h264
+
+    api = meeting.api
+    room = "hop-h264"
+    await api.app[STORE_KEY].rooms.upsert(
+        Room(room, "Họp H.264", HOST, True, (), 40, False, False, "api", True, "h264", 3), "api")
+    host = await meeting.join(HOST, room, video=streams["h264"][1], codec="h264")
+    site = await meeting.join("xa-thanh-xuan", room, video=streams["h264"][2], codec="h264")
+    hall = streams["h264"][3]
+    source = api.app[ENGINE_KEY].add_source(Source("camera/hoi-truong/main", "video", "h264", 90_000, None,
+                                                   owner="hoi-truong"))
+    stop = asyncio.Event()
+    feeder = asyncio.ensure_future(feed_h264(source, hall, stop))
+    try:
+        op = api.auth(await api.token_for("operator"))
+        r = await api.client.post(f"/api/v1/rooms/{room}/camera", headers=op, json={"camera_id": "hoi-truong"})
+        assert r.status == 200, await r.text()
+        for peer in (host, site):
+            slot = peer.slot("screen")
+            await until(lambda slot=slot: len(slot.frames) >= 10, what="the camera in the presentation slot")  # type: ignore[misc]
+            assert all(frames_match(slot.frames, hall, "h264"))
+        # A VP8 room cannot show an H.264 camera without transcoding: a clear refusal.
+        await meeting.join("xa-vinh-phuc", ROOM, video=streams["vp8"][1])
+        r = await api.client.post(f"/api/v1/rooms/{ROOM}/camera", headers=op, json={"camera_id": "hoi-truong"})
+        assert (r.status, (await r.json())["error"]["code"]) == (409, "codec_mismatch")
+    finally:
+        stop.set()
+        await feeder

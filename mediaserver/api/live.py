@@ -12,7 +12,7 @@ from bridges.signalling import Grant, serve_site
 from mediaserver.api.common import Body, Ok, package_file
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import AUDIT_KEY, CONFERENCE_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import AUDIT_KEY, CONFERENCE_KEY, ENGINE_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import AuthError, Principal, Role
 
 CHAIRS = (Role.ADMIN, Role.OPERATOR)
@@ -51,6 +51,11 @@ class LiveOut(BaseModel):
 class MuteIn(Body):
     kind: Literal["audio", "video"]
     muted: bool
+
+
+class PresentIn(Body):
+    camera_id: str | None = Field(None, description="Camera to show to every site; null stops showing it.")
+    stream: Literal["main", "sub"] = "main"
 
 
 class PinIn(Body):
@@ -137,6 +142,25 @@ def register(api: Api) -> None:
             raise ApiError(422, "invalid_input", f"site {b.site_id!r} is not a member of the room", "site_id")
         room.pin(b.site_id)
         await ctx.audit("conference.pin", room.policy.room_id, site=b.site_id)
+        return Ok()
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/camera", roles=MODERATORS, check=_host_or_chair, body=PresentIn,
+               response=Ok, tag="live",
+               summary="Show a camera to every site as the presentation (no transcoding: H.264 rooms).")
+    async def present(ctx: Ctx) -> Ok:
+        room = await _live_room(ctx)
+        b: PresentIn = ctx.body
+        source = None
+        if b.camera_id is not None:
+            source = ctx.app[ENGINE_KEY].sources.get(f"camera/{b.camera_id}/{b.stream}")
+            if source is None:
+                raise ApiError(409, "not_streaming", f"camera {b.camera_id!r} ({b.stream}) is not streaming",
+                               "camera_id")
+        try:
+            room.present(source)
+        except JoinRefused as exc:
+            raise ApiError(409, exc.code, exc.message, "camera_id") from exc
+        await ctx.audit("conference.present_camera", room.policy.room_id, camera=b.camera_id)
         return Ok()
 
     @api.route("POST", "/api/v1/rooms/{room_id}/end", roles=MODERATORS, check=_host_or_chair,
