@@ -165,7 +165,7 @@ class LiveRoom:
         for site, session in self.sessions.items():
             self._layout_session(site, session, now, speaker)
 
-    def _source(self, site: str | None, name: str) -> Any:
+    def _source(self, site: str | None, name: str) -> Source | None:
         s = self.sessions.get(site) if site else None
         return s.sources.get(name) if s is not None else None
 
@@ -175,35 +175,34 @@ class LiveRoom:
         host = self.policy.host_site
         changes: dict[str, str | None] = {}
 
-        def put(slot_name: str, who: str | None, source_name: str) -> None:
+        def put(slot_name: str, who: str | None, source: Source | None) -> None:
             slot = session.slot(slot_name)
             if slot is None:
                 return
-            source = self._source(who, source_name)
             who = who if source is not None else None
             if session.assign(slot, who, source) and slot.mid is not None:
                 changes[slot.mid] = who
+
+        def put_site(slot_name: str, who: str | None, source_name: str) -> None:
+            put(slot_name, who, self._source(who, source_name))
 
         if session.is_host:
             for slot in session.slots:
                 if slot.name.startswith("site:"):
                     other = slot.name[5:]
-                    put(slot.name, other if other in self.sessions else None, "video")
+                    put_site(slot.name, other if other in self.sessions else None, "video")
         else:
-            put("host", host if host in self.sessions else None, "video")
-            put("speaker", self._speaker_for(site, session, speaker), "video")
-            put("host-audio", host if host in self.sessions and host != site else None, "audio")
+            put_site("host", host if host in self.sessions else None, "video")
+            put_site("speaker", self._speaker_for(site, session, speaker), "video")
+            put_site("host-audio", host if host in self.sessions and host != site else None, "audio")
         screen = self.screen_site if self.screen_site != site else None
         if screen is None and self.presented is not None and not self.presented.closed:
-            shown = session.slot("screen")
-            if shown is not None and session.assign(shown, f"camera:{self.presented.owner}", self.presented) \
-                    and shown.mid is not None:
-                changes[shown.mid] = f"camera:{self.presented.owner}"
+            put("screen", f"camera:{self.presented.owner}", self.presented)
         else:
-            put("screen", screen, "screen")
+            put_site("screen", screen, "screen")
         audible = [s for s in self.speaker.audible(now, exclude=[site, host]) if s in self.sessions]
         for i in range(self.policy.audible_sites):
-            put(f"audio:{i}", audible[i] if i < len(audible) else None, "audio")
+            put_site(f"audio:{i}", audible[i] if i < len(audible) else None, "audio")
         if changes:
             self._notify(session, {"type": "slots", "assign": changes})
 

@@ -32,12 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import av
 import av.error
 from av.container import InputContainer
 
+from mediaserver.config import redact_url
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.engine.aiortc_hooks import h264_payloads
 from mediaserver.engine.frames import VIDEO_CLOCK_HZ
@@ -87,16 +87,6 @@ class _StreamError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------- H.264 bytes
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` without its user and password."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def annexb_parameter_sets(extradata: bytes | None) -> bytes:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, overload
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,8 +30,9 @@ _M = TypeVar("_M", bound=BaseModel)
 MIN_TOKEN_SECRET_CHARS = 32
 
 # Ids appear in URLs, file names and log lines: keep them to a safe, readable alphabet.
-Ident = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-_IDENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+IDENT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
+_IDENT_RE = re.compile(IDENT_PATTERN)
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -527,6 +528,10 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     return cfg
 
 
+@overload
+def redact_url(url: str) -> str: ...
+@overload
+def redact_url(url: None) -> None: ...
 def redact_url(url: str | None) -> str | None:
     """Drop the user name and password embedded in a URL (rtsp://user:pass@host/… → rtsp://host/…)."""
     if url is None or "@" not in url:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -16,3 +20,15 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+async def until(cond: Callable[[], Awaitable[Any]], what: str, wait_s: float = 20.0, every_s: float = 0.25) -> Any:
+    """Poll an async condition (a page evaluation) until it is truthy; return its value or fail naming it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        got = await cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {wait_s:.0f} s waiting for {what}")
+        await asyncio.sleep(every_s)

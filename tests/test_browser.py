@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,7 +18,7 @@ import pytest
 from playwright import async_api as playwright_api
 
 from mediaserver.app_keys import TOKENS_KEY
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, until
 from tests.conf_peer import SitePeer, SlotRecord, encode_video
 from tests.conftest import Api, FakeClock
 
@@ -30,7 +29,6 @@ ROOM = "hop-huyen"
 HOST = "ubnd-huyen"
 COMMUNE = "xa-an-binh"
 AIORTC_SITE = "xa-an-hoa"
-DEADLINE_S = 20.0
 
 # framesDecoded of every inbound video stream, by slot name (the page's m-line → slot map).
 DECODED_JS = """async () => {
@@ -98,18 +96,6 @@ async def pages(browser: Any, api: Api) -> AsyncIterator[Pages]:
         yield p
     finally:
         await p.close()
-
-
-async def until(cond: Callable[[], Awaitable[Any]], what: str, wait_s: float = DEADLINE_S,
-                every_s: float = 0.25) -> Any:
-    deadline = time.monotonic() + wait_s
-    while True:
-        got = await cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {wait_s:.0f} s waiting for {what}")
-        await asyncio.sleep(every_s)
 
 
 async def decoded(page: Any) -> dict[str, int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from playwright import async_api as playwright_api
 from mediaserver.app_keys import CAMERAS_KEY, ENGINE_KEY, LIVE_VIEWS_KEY, STORE_KEY
 from mediaserver.config import parse_config
 from mediaserver.engine import Source
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, until
 from tests.conf_peer import encode_video, feed_h264
 from tests.conftest import STRONG_PASSWORD, Api
 
@@ -51,17 +50,6 @@ TILE_FRAMES_JS = f"async (ids) => {{ const f = {FRAMES_JS}; const out = {{}};" \
 MAIN_FRAMES_JS = f"async () => ({FRAMES_JS})(window.__wall.main)"
 
 
-
-
-async def until(cond: Callable[[], Awaitable[Any]], what: str, wait_s: float = 20.0, every_s: float = 0.25) -> Any:
-    deadline = time.monotonic() + wait_s
-    while True:
-        got = await cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {wait_s:.0f} s waiting for {what}")
-        await asyncio.sleep(every_s)
 
 
 async def rising(sample: Callable[[], Awaitable[dict[str, int]]], what: str) -> dict[str, int]:
@@ -109,12 +97,7 @@ async def test_the_camera_wall_plays_every_camera_and_the_main_stream(api: Api) 
                 page = await ctx.new_page()
                 page.on("console", lambda m: log.append(f"{m.type}: {m.text} @ {m.location.get('url', '')}"))
                 page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
-                await page.goto("/")
-                await page.fill("#username", USER)
-                await page.fill("#password", STRONG_PASSWORD)
-                await page.locator("#login-form").evaluate("f => f.requestSubmit()")
-                await page.locator("#nav .nav-link[data-section='cameras']").click()
-                await page.locator("#camera-wall").wait_for(timeout=10_000)
+                await open_wall(page)
                 tiles = page.locator("#camera-wall .cam-tile[data-camera-id]")
                 assert await tiles.count() == len(CAMERAS) + 1
                 assert await page.locator("#camera-wall .cam-tile video").count() == len(CAMERAS) + 1
@@ -246,6 +229,16 @@ async def _true(value: bool) -> bool:
     return value
 
 
+async def open_wall(page: Any) -> None:
+    """Log in to the console as the security user and open the camera wall."""
+    await page.goto("/")
+    await page.fill("#username", USER)
+    await page.fill("#password", STRONG_PASSWORD)
+    await page.locator("#login-form").evaluate("f => f.requestSubmit()")
+    await page.locator("#nav .nav-link[data-section='cameras']").click()
+    await page.locator("#camera-wall").wait_for(timeout=10_000)
+
+
 async def shoot(page: Any, name: str) -> None:
     shot = ARTIFACTS / name
     await page.screenshot(path=str(shot), full_page=True)
@@ -282,12 +275,7 @@ async def test_the_wall_plays_four_simulated_cameras_from_their_rtsp_servers(mak
         try:
             ctx = await browser.new_context(viewport={"width": 1366, "height": 768}, base_url=base)
             page = await ctx.new_page()
-            await page.goto("/")
-            await page.fill("#username", USER)
-            await page.fill("#password", STRONG_PASSWORD)
-            await page.locator("#login-form").evaluate("f => f.requestSubmit()")
-            await page.locator("#nav .nav-link[data-section='cameras']").click()
-            await page.locator("#camera-wall").wait_for(timeout=10_000)
+            await open_wall(page)
             await rising(lambda: page.evaluate(TILE_FRAMES_JS, ids), "four simulated cameras to decode")
             await shoot(page, "camera-wall-simulated.png")
         finally:

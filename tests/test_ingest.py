@@ -15,8 +15,9 @@ import av
 import pytest
 from aiortc.codecs.h264 import H264PayloadDescriptor
 
-from cameras.ingest import STALL_S, CameraIngest, GopCache, annexb_parameter_sets, nal_types, redact_url
+from cameras.ingest import STALL_S, CameraIngest, GopCache, annexb_parameter_sets, nal_types
 from cameras.simulator.rtsp import RtspServerProcess
+from mediaserver.config import redact_url
 from mediaserver.engine import EncodedFrame, Engine
 from mediaserver.storage import Database, Store
 

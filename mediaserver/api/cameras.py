@@ -16,7 +16,7 @@ from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, LIVE_VIEWS_KEY, SECRETS_KEY, STORE_KEY
 from mediaserver.auth import Role
-from mediaserver.config import redact_url
+from mediaserver.config import IDENT_PATTERN, redact_url
 from mediaserver.storage.repos import Camera
 
 CAMERA_STAFF = (Role.ADMIN, Role.SECURITY)
@@ -76,7 +76,7 @@ class StreamsIn(Body):
 
 
 class CameraIn(Body):
-    id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    id: str = Field(..., pattern=IDENT_PATTERN)
     name: str = Field(..., min_length=1, max_length=120)
     onvif: OnvifIn | None = Field(None, description="Onboard over ONVIF (streams, snapshot, PTZ discovered).")
     streams: StreamsIn | None = Field(None, description="Or plain RTSP URLs (non-ONVIF cameras).")

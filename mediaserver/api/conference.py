@@ -11,11 +11,11 @@ from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import CONFIG_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import Role
-from mediaserver.config import SiteRole
+from mediaserver.config import IDENT_PATTERN, SiteRole
 from mediaserver.storage.repos import Room, Site
 
 CONFERENCE_STAFF = (Role.ADMIN, Role.OPERATOR)
-IDENT = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+IDENT = IDENT_PATTERN
 
 
 class SiteOut(BaseModel):

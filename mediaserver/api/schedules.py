@@ -11,6 +11,7 @@ from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import SCHEDULER_KEY, STORE_KEY
 from mediaserver.auth import Role
+from mediaserver.config import IDENT_PATTERN
 from mediaserver.storage.repos import Job
 
 SCHEDULE_ROLES = (Role.ADMIN, Role.OPERATOR)
@@ -41,7 +42,7 @@ class JobList(BaseModel):
 
 
 class JobIn(Body):
-    id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    id: str = Field(..., pattern=IDENT_PATTERN)
     action: str = Field(..., pattern=r"^[a-z_]+(\.[a-z_]+)+$", description="A registered action.")
     kind: Literal["once", "interval", "cron"]
     spec: str = Field(..., min_length=1, max_length=200,

@@ -26,6 +26,7 @@ The engine knows sources and sinks only: rooms, sites and cameras are policies b
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from typing import Any
@@ -105,11 +106,8 @@ class Engine:
 
     def observe_latency(self, seconds: float) -> None:
         """Count one frame's time from arrival to its sender (the server-added latency)."""
-        for i, bound in enumerate(LATENCY_BUCKETS_S):
-            if seconds <= bound:
-                self.latency_counts[i] += 1
-                return
-        self.latency_counts[-1] += 1
+        # bisect_left: the first bucket whose upper bound is >= seconds (the last index is the overflow).
+        self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
 
     def latency_quantile(self, q: float) -> float | None:
         """Return the latency (upper bucket bound, s) below which a fraction ``q`` of frames fall."""
