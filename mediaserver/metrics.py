@@ -40,8 +40,6 @@ class Metrics:
                                 registry=self.registry)
         self.start_time.set(time.time())
         self.jobs_running = Gauge("mediaserver_scheduler_running_jobs", "Jobs running now", registry=self.registry)
-        self.job_runs = Counter("mediaserver_scheduler_runs", "Job runs by outcome", ["outcome"],
-                                registry=self.registry)
 
     def render(self) -> bytes:
         """Return the exposition text."""

@@ -145,6 +145,9 @@ async def test_login_lockout_after_five_failures(make_api: ApiFactory, config: C
     assert (r.status, (await r.json())["error"]["code"]) == (429, "locked_out")
     audit = [e.action for e in await api.app[STORE_KEY].audit.all(limit=20)]
     assert audit.count("auth.login_failed") >= 5
+    from mediaserver.app_keys import METRICS_KEY
+
+    assert b"mediaserver_login_failures_total 5.0" in api.app[METRICS_KEY].render()
     import asyncio
 
     await asyncio.sleep(1.6)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from mediaserver.api.common import Body, Ok, iso
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFIG_KEY, LIMITER_KEY, PASSWORDS_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import CONFIG_KEY, LIMITER_KEY, METRICS_KEY, PASSWORDS_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import Role, password_problems
 
 ALL_ROLES = tuple(Role)
@@ -60,6 +60,7 @@ def register(api: Api) -> None:
             ok = await ctx.app[PASSWORDS_KEY].verify(user.password_hash, body.password)
         if not ok or user is None:
             locked = limiter.failure(*keys)
+            ctx.app[METRICS_KEY].logins_failed.inc()
             await ctx.audit("auth.login_failed", body.username, locked=locked)
             if locked:
                 policy = ctx.app[CONFIG_KEY].auth.lockout

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -79,7 +79,6 @@ class RouteSpec:
     # Extra authorization that depends on the path (e.g. "the host site of this room"), run before the
     # body is read so a caller without the right never learns anything from validation errors.
     check: Callable[[Ctx], Awaitable[None]] | None = None
-    errors: tuple[int, ...] = field(default=())
 
     @property
     def path_params(self) -> list[str]:

@@ -109,18 +109,6 @@ class Engine:
         # bisect_left: the first bucket whose upper bound is >= seconds (the last index is the overflow).
         self.latency_counts[bisect.bisect_left(LATENCY_BUCKETS_S, seconds)] += 1
 
-    def latency_quantile(self, q: float) -> float | None:
-        """Return the latency (upper bucket bound, s) below which a fraction ``q`` of frames fall."""
-        total = sum(self.latency_counts)
-        if not total:
-            return None
-        need, seen = q * total, 0
-        for i, count in enumerate(self.latency_counts):
-            seen += count
-            if seen >= need:
-                return LATENCY_BUCKETS_S[i] if i < len(LATENCY_BUCKETS_S) else float("inf")
-        return float("inf")
-
     def close(self) -> None:
         """Drop every source and cancel pending timers."""
         for source_id in list(self.sources):

@@ -170,6 +170,3 @@ class Sink:
         """Return the frames waiting to be sent."""
         return len(self._queue)
 
-    def latency_s(self) -> float:
-        """Return how long the oldest queued frame has waited."""
-        return time.monotonic() - self._queue[0][0].arrival if self._queue else 0.0

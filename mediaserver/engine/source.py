@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -69,6 +68,3 @@ class Source:
             for sink in tuple(self.sinks):
                 sink.wait_for_keyframe()
 
-    def idle_s(self) -> float:
-        """Return seconds since the last frame (inf before the first)."""
-        return time.monotonic() - self.last_frame_at if self.last_frame_at else float("inf")

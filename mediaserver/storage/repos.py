@@ -299,15 +299,6 @@ class TokenRepo(_Repo):
             "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL", (_now(), user_id)
         )
 
-    async def list_join(self, room_id: str | None = None) -> list[TokenRecord]:
-        """Return unexpired join tokens, optionally for one room."""
-        rows = await self.db.fetchall(
-            "SELECT * FROM api_tokens WHERE kind = 'join' AND expires_at > ? AND (? IS NULL OR room_id = ?)"
-            " ORDER BY issued_at DESC",
-            (_now(), room_id, room_id),
-        )
-        return [self._tok(r) for r in rows]
-
     async def purge_expired(self, before: float) -> int:
         """Delete records of tokens that expired before ``before``."""
         return await self.db.execute_rowcount("DELETE FROM api_tokens WHERE expires_at < ?", (before,))
@@ -481,13 +472,6 @@ class RoomRepo(_Repo):
             (_now(), reason, site_session_id),
         )
 
-    async def site_history(self, room_session_id: int) -> list[tuple[str, float, float | None, str | None]]:
-        """Return (site, joined_at, left_at, reason) for every connection in a meeting."""
-        rows = await self.db.fetchall(
-            "SELECT site_id, joined_at, left_at, leave_reason FROM site_sessions WHERE room_session_id = ?"
-            " ORDER BY id", (room_session_id,))
-        return [(r[0], r[1], r[2], r[3]) for r in rows]
-
     async def close_open_sessions(self, reason: str) -> int:
         """End meetings left open by a crash; return how many."""
         now = _now()
@@ -609,12 +593,6 @@ class SegmentRepo(_Repo):
             (camera_id, stream, until, since),
         )
         return [self._seg(r) for r in rows]
-
-    async def total_bytes(self) -> int:
-        """Return the bytes of footage indexed."""
-        r = await self.db.fetchone("SELECT COALESCE(SUM(bytes), 0) FROM recording_segments")
-        return int(r[0]) if r else 0
-
 
 class MotionEventRepo(_Repo):
     async def add(self, camera_id: str, start_at: float, end_at: float | None, peak_score: float,
