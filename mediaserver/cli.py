@@ -8,6 +8,7 @@ import getpass
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -75,11 +76,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_store(cfg: Config, fn: object) -> int:
+async def _with_store(cfg: Config, fn: Callable[[Store], Awaitable[int]]) -> int:
     db = Database(cfg.storage.sqlite_path())
     await db.open()
     try:
-        return await fn(Store(db))  # type: ignore[operator,no-any-return]
+        return await fn(Store(db))
     finally:
         await db.close()
 
