@@ -520,7 +520,7 @@ class CameraIngest:
             if keyframe and param_sets and _NAL_SPS not in nal_types(data):
                 data = param_sets + data
             ts = self._rtp_timestamp(packet.pts, time_base, now)
-            frame = EncodedFrame(h264_payloads(data), ts, keyframe, arrival=now)
+            frame = EncodedFrame(h264_payloads(data), ts, keyframe, arrival=now, data=data, wall=time.time())
             if not online_at:
                 online_at.append(now)
                 self._post(self._on_online)

@@ -29,6 +29,10 @@ class EncodedFrame:
     audio_level: int | None = None  # RFC 6464 level: 0 (loudest) … 127 (silence); None when absent
     arrival: float = field(default_factory=time.monotonic)
     discontinuity: bool = False  # frames were lost just before this one
+    # The whole access unit (Annex-B for H.265/H.264) when the source has it (a camera's demuxer), so the
+    # recorder and the motion analyser need not depacketize; None for frames that arrived as RTP.
+    data: bytes | None = None
+    wall: float = 0.0  # UTC epoch seconds at arrival, attached once at ingest (0: not known)
 
     @property
     def size(self) -> int:

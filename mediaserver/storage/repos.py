@@ -116,6 +116,11 @@ class Segment:
     bytes: int
     keyframes: int
     motion_score: float
+    track: str = "video"
+    codec: str = "h264"
+    mode: str = "continuous"  # 'continuous' | 'motion' | 'conference': the rule in force when written
+    has_motion: bool = False
+    gap_before: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,37 @@ class MotionEvent:
     peak_score: float
     zones: list[str]
     thumbnail_path: str | None
+    boxes: list[Any] = field(default_factory=list)  # [[t, x, y, w, h], ...] relative coordinates over time
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceHold:
+    id: int
+    camera_id: str
+    start_at: float
+    end_at: float
+    reason: str
+    created_by: str
+    created_at: float
+    released_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    id: str
+    camera_id: str
+    start_at: float
+    end_at: float
+    status: str  # 'queued' | 'running' | 'done' | 'failed'
+    progress: float  # 0..1
+    path: str | None
+    bytes: int | None
+    sha256: str | None
+    hold_id: int | None
+    error: str | None
+    created_by: str
+    created_at: float
+    finished_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,20 +606,37 @@ class SegmentRepo(_Repo):
     def _seg(r: sqlite3.Row) -> Segment:
         return Segment(
             r["id"], r["camera_id"], r["stream"], r["room_session_id"], r["site_id"], r["path"], r["start_at"],
-            r["end_at"], r["bytes"], r["keyframes"], r["motion_score"],
+            r["end_at"], r["bytes"], r["keyframes"], r["motion_score"], r["track"], r["codec"], r["mode"],
+            bool(r["has_motion"]), bool(r["gap_before"]),
         )
 
-    async def add(self, seg: Segment, heatmap: bytes | None = None) -> int:
-        """Index a finished segment; return its id."""
+    async def add(self, seg: Segment, heatmap: bytes | None = None, *, pre_padding_s: float = 0.0,
+                  post_padding_s: float = 0.0) -> int:
+        """Index a finished segment; return its id.
+
+        A camera segment is marked ``has_motion`` here when a known motion event (open, or ended less than
+        ``post_padding_s`` before the segment starts, or starting within ``pre_padding_s`` of its end)
+        overlaps it; events that start later mark it through ``MotionEventRepo``.
+        """
         try:
             return await self.db.execute(
                 "INSERT INTO recording_segments (camera_id, stream, room_session_id, site_id, path, start_at,"
-                " end_at, bytes, keyframes, motion_score, heatmap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " end_at, bytes, keyframes, motion_score, heatmap, track, codec, mode, has_motion, gap_before)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ? OR EXISTS (SELECT 1 FROM motion_events e WHERE e.camera_id = ? AND e.start_at <= ?"
+                "   AND (e.end_at IS NULL OR e.end_at >= ?)), ?)",
                 (seg.camera_id, seg.stream, seg.room_session_id, seg.site_id, seg.path, seg.start_at, seg.end_at,
-                 seg.bytes, seg.keyframes, seg.motion_score, heatmap),
+                 seg.bytes, seg.keyframes, seg.motion_score, heatmap, seg.track, seg.codec, seg.mode,
+                 int(seg.has_motion), seg.camera_id, seg.end_at + pre_padding_s, seg.start_at - post_padding_s,
+                 int(seg.gap_before)),
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"segment {seg.path!r}: {exc}") from exc
+
+    async def get(self, segment_id: int) -> Segment | None:
+        """Return one segment."""
+        r = await self.db.fetchone("SELECT * FROM recording_segments WHERE id = ?", (segment_id,))
+        return self._seg(r) if r else None
 
     async def for_camera(self, camera_id: str, since: float, until: float, stream: str = "main") -> list[Segment]:
         """Return a camera stream's segments overlapping [since, until), oldest first."""
@@ -594,33 +647,312 @@ class SegmentRepo(_Repo):
         )
         return [self._seg(r) for r in rows]
 
+    async def for_session(self, room_session_id: int) -> list[Segment]:
+        """Return a recorded meeting's segments (every site and track), oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM recording_segments WHERE room_session_id = ? ORDER BY site_id, track, start_at",
+            (room_session_id,),
+        )
+        return [self._seg(r) for r in rows]
+
+    async def heatmaps(self, camera_id: str, since: float, until: float,
+                       stream: str = "main") -> list[tuple[int, float, float, bytes]]:
+        """Return (segment id, start, end, heatmap) of a camera's segments in [since, until) that have one."""
+        rows = await self.db.fetchall(
+            "SELECT id, start_at, end_at, heatmap FROM recording_segments WHERE camera_id = ? AND stream = ?"
+            " AND start_at < ? AND end_at > ? AND heatmap IS NOT NULL ORDER BY start_at",
+            (camera_id, stream, until, since),
+        )
+        return [(r["id"], r["start_at"], r["end_at"], bytes(r["heatmap"])) for r in rows]
+
+    async def last_for_stream(self, camera_id: str, stream: str) -> Segment | None:
+        """Return the newest segment of a camera stream (to tell whether the next one continues it)."""
+        r = await self.db.fetchone(
+            "SELECT * FROM recording_segments WHERE camera_id = ? AND stream = ? ORDER BY start_at DESC LIMIT 1",
+            (camera_id, stream),
+        )
+        return self._seg(r) if r else None
+
+    async def mark_motion(self, camera_id: str, since: float, until: float) -> int:
+        """Mark a camera's segments overlapping [since, until] as holding motion; return how many changed."""
+        return await self.db.execute_rowcount(
+            "UPDATE recording_segments SET has_motion = 1 WHERE camera_id = ? AND start_at <= ? AND end_at >= ?"
+            " AND has_motion = 0",
+            (camera_id, until, since),
+        )
+
+    async def paths(self) -> set[str]:
+        """Return every indexed segment path (for start-up reconciliation)."""
+        rows = await self.db.fetchall("SELECT path FROM recording_segments")
+        return {r["path"] for r in rows}
+
+    async def oldest_unprotected(self, limit: int, camera_id: str | None = None,
+                                 before: float | None = None) -> list[Segment]:
+        """Return the oldest segments no active evidence hold covers (deletion candidates), oldest first."""
+        where = ["NOT EXISTS (SELECT 1 FROM evidence_holds h WHERE h.released_at IS NULL"
+                 " AND h.camera_id = s.camera_id AND h.start_at < s.end_at AND h.end_at > s.start_at)"]
+        params: list[Any] = []
+        if camera_id is not None:
+            where.append("s.camera_id = ?")
+            params.append(camera_id)
+        if before is not None:
+            where.append("s.start_at < ?")
+            params.append(before)
+        rows = await self.db.fetchall(
+            f"SELECT s.* FROM recording_segments s WHERE {' AND '.join(where)} ORDER BY s.start_at LIMIT ?",
+            (*params, limit),
+        )
+        return [self._seg(r) for r in rows]
+
+    async def is_protected(self, segment_id: int) -> bool:
+        """Return whether an active evidence hold covers the segment."""
+        r = await self.db.fetchone(
+            "SELECT 1 FROM recording_segments s JOIN evidence_holds h ON h.camera_id = s.camera_id"
+            " AND h.released_at IS NULL AND h.start_at < s.end_at AND h.end_at > s.start_at WHERE s.id = ?",
+            (segment_id,),
+        )
+        return r is not None
+
+    async def delete(self, segment_ids: Iterable[int]) -> int:
+        """Remove segments from the index (their files are deleted by the caller first); return the count."""
+        ids = list(segment_ids)
+        if not ids:
+            return 0
+        return await self.db.execute_rowcount(
+            f"DELETE FROM recording_segments WHERE id IN ({','.join('?' * len(ids))})", ids
+        )
+
+    async def delete_paths(self, paths: Iterable[str]) -> int:
+        """Remove index rows whose files are gone (reconciliation); return the count."""
+        items = list(paths)
+        count = 0
+        for i in range(0, len(items), 500):
+            chunk = items[i:i + 500]
+            count += await self.db.execute_rowcount(
+                f"DELETE FROM recording_segments WHERE path IN ({','.join('?' * len(chunk))})", chunk
+            )
+        return count
+
+    async def total_bytes(self) -> int:
+        """Return the bytes of every indexed segment."""
+        r = await self.db.fetchone("SELECT COALESCE(SUM(bytes), 0) AS n FROM recording_segments")
+        return int(r["n"]) if r else 0
+
+
 class MotionEventRepo(_Repo):
+    @staticmethod
+    def _event(r: sqlite3.Row) -> MotionEvent:
+        return MotionEvent(r["id"], r["camera_id"], r["start_at"], r["end_at"], r["peak_score"],
+                           json.loads(r["zones_json"]), r["thumbnail_path"], json.loads(r["boxes_json"]))
+
     async def add(self, camera_id: str, start_at: float, end_at: float | None, peak_score: float,
-                  zones: list[str], thumbnail_path: str | None = None) -> int:
-        """Index a motion event; return its id."""
-        return await self.db.execute(
-            "INSERT INTO motion_events (camera_id, start_at, end_at, peak_score, zones_json, thumbnail_path)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (camera_id, start_at, end_at, peak_score, json.dumps(zones), thumbnail_path),
+                  zones: list[str], thumbnail_path: str | None = None, boxes: list[Any] | None = None) -> int:
+        """Index a motion event (open when ``end_at`` is None); return its id."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO motion_events (camera_id, start_at, end_at, peak_score, zones_json, boxes_json,"
+                " thumbnail_path) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (camera_id, start_at, end_at, peak_score, json.dumps(zones), json.dumps(boxes or []),
+                 thumbnail_path),
+            )
+            event_id = cur.lastrowid
+            assert event_id is not None
+            await conn.executemany(
+                "INSERT OR IGNORE INTO motion_event_zones (event_id, camera_id, zone, start_at) VALUES (?, ?, ?, ?)",
+                [(event_id, camera_id, z, start_at) for z in zones],
+            )
+        return event_id
+
+    async def update(self, event_id: int, *, end_at: float | None = None, peak_score: float | None = None,
+                     zones: list[str] | None = None, boxes: list[Any] | None = None,
+                     thumbnail_path: str | None = None) -> None:
+        """Update an event as it develops (end, peak, zones touched, boxes, thumbnail)."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("SELECT camera_id, start_at FROM motion_events WHERE id = ?", (event_id,))
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound(f"motion event {event_id}")
+            sets: list[str] = []
+            params: list[Any] = []
+            for column, value in (("end_at", end_at), ("peak_score", peak_score),
+                                  ("zones_json", None if zones is None else json.dumps(zones)),
+                                  ("boxes_json", None if boxes is None else json.dumps(boxes)),
+                                  ("thumbnail_path", thumbnail_path)):
+                if value is not None:
+                    sets.append(f"{column} = ?")
+                    params.append(value)
+            if sets:
+                await conn.execute(f"UPDATE motion_events SET {', '.join(sets)} WHERE id = ?", (*params, event_id))
+            if zones is not None:
+                await conn.executemany(
+                    "INSERT OR IGNORE INTO motion_event_zones (event_id, camera_id, zone, start_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(event_id, row[0], z, row[1]) for z in zones],
+                )
+
+    async def get(self, event_id: int) -> MotionEvent | None:
+        """Return one event."""
+        r = await self.db.fetchone("SELECT * FROM motion_events WHERE id = ?", (event_id,))
+        return self._event(r) if r else None
+
+    async def close_open(self, at: float) -> int:
+        """End events left open by a crash at ``at`` (their last known time); return how many."""
+        return await self.db.execute_rowcount(
+            "UPDATE motion_events SET end_at = MAX(start_at, ?) WHERE end_at IS NULL", (at,)
         )
 
     async def search(self, camera_ids: list[str] | None, since: float, until: float, limit: int = 50,
-                     before_id: int | None = None) -> list[MotionEvent]:
-        """Return events in [since, until), newest first, keyset-paginated by ``before_id``."""
-        where = ["start_at >= ?", "start_at < ?"]
+                     before_id: int | None = None, *, zone: str | None = None, min_duration_s: float = 0.0,
+                     min_score: float = 0.0, before_start: float | None = None) -> list[MotionEvent]:
+        """Return events starting in [since, until), newest first, keyset-paginated.
+
+        Pages continue from (``before_start``, ``before_id``) — the last event of the previous page — so a
+        page costs an index range scan whatever its depth. ``before_id`` alone pages by id (older API).
+        """
+        where = ["e.start_at >= ?", "e.start_at < ?"]
         params: list[Any] = [since, until]
+        source = "motion_events e"
+        if zone is not None:
+            source = "motion_event_zones z JOIN motion_events e ON e.id = z.event_id"
+            where.append("z.zone = ?")
+            params.append(zone)
+            if camera_ids:
+                where.append(f"z.camera_id IN ({','.join('?' * len(camera_ids))})")
+                params.extend(camera_ids)
         if camera_ids:
-            where.append(f"camera_id IN ({','.join('?' * len(camera_ids))})")
+            where.append(f"e.camera_id IN ({','.join('?' * len(camera_ids))})")
             params.extend(camera_ids)
-        if before_id is not None:
-            where.append("id < ?")
+        if before_start is not None and before_id is not None:
+            where.append("(e.start_at < ? OR (e.start_at = ? AND e.id < ?))")
+            params.extend([before_start, before_start, before_id])
+        elif before_id is not None:
+            where.append("e.id < ?")
             params.append(before_id)
+        if min_duration_s > 0:
+            where.append("e.end_at IS NOT NULL AND e.end_at - e.start_at >= ?")
+            params.append(min_duration_s)
+        if min_score > 0:
+            where.append("e.peak_score >= ?")
+            params.append(min_score)
         rows = await self.db.fetchall(
-            f"SELECT * FROM motion_events WHERE {' AND '.join(where)} ORDER BY start_at DESC, id DESC LIMIT ?",
+            f"SELECT e.* FROM {source} WHERE {' AND '.join(where)} ORDER BY e.start_at DESC, e.id DESC LIMIT ?",
             (*params, limit),
         )
-        return [MotionEvent(r["id"], r["camera_id"], r["start_at"], r["end_at"], r["peak_score"],
-                            json.loads(r["zones_json"]), r["thumbnail_path"]) for r in rows]
+        return [self._event(r) for r in rows]
+
+    async def overlapping(self, camera_id: str, since: float, until: float) -> list[MotionEvent]:
+        """Return a camera's events overlapping [since, until), oldest first (timelines)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM motion_events WHERE camera_id = ? AND start_at < ? AND (end_at IS NULL OR end_at >= ?)"
+            " ORDER BY start_at",
+            (camera_id, until, since),
+        )
+        return [self._event(r) for r in rows]
+
+    async def delete_before(self, camera_id: str, before: float) -> list[str]:
+        """Delete a camera's events that ended before ``before``; return their thumbnail paths."""
+        rows = await self.db.fetchall(
+            "SELECT thumbnail_path FROM motion_events WHERE camera_id = ? AND end_at IS NOT NULL AND end_at < ?",
+            (camera_id, before),
+        )
+        await self.db.execute_rowcount(
+            "DELETE FROM motion_events WHERE camera_id = ? AND end_at IS NOT NULL AND end_at < ?",
+            (camera_id, before),
+        )
+        return [r["thumbnail_path"] for r in rows if r["thumbnail_path"]]
+
+
+class HoldRepo(_Repo):
+    @staticmethod
+    def _hold(r: sqlite3.Row) -> EvidenceHold:
+        return EvidenceHold(r["id"], r["camera_id"], r["start_at"], r["end_at"], r["reason"], r["created_by"],
+                            r["created_at"], r["released_at"])
+
+    async def add(self, camera_id: str, start_at: float, end_at: float, reason: str, created_by: str) -> int:
+        """Place an evidence hold on a camera's footage in [start_at, end_at]; return its id."""
+        try:
+            return await self.db.execute(
+                "INSERT INTO evidence_holds (camera_id, start_at, end_at, reason, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (camera_id, start_at, end_at, reason, created_by, _now()),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"evidence hold on {camera_id!r}: {exc}") from exc
+
+    async def release(self, hold_id: int) -> bool:
+        """Release a hold (its footage becomes subject to retention again); return whether it was active."""
+        return bool(await self.db.execute_rowcount(
+            "UPDATE evidence_holds SET released_at = ? WHERE id = ? AND released_at IS NULL", (_now(), hold_id)
+        ))
+
+    async def get(self, hold_id: int) -> EvidenceHold | None:
+        """Return one hold."""
+        r = await self.db.fetchone("SELECT * FROM evidence_holds WHERE id = ?", (hold_id,))
+        return self._hold(r) if r else None
+
+    async def active(self, camera_id: str | None = None) -> list[EvidenceHold]:
+        """Return active holds (of one camera, or all), oldest first."""
+        if camera_id is None:
+            rows = await self.db.fetchall(
+                "SELECT * FROM evidence_holds WHERE released_at IS NULL ORDER BY start_at")
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM evidence_holds WHERE released_at IS NULL AND camera_id = ? ORDER BY start_at",
+                (camera_id,))
+        return [self._hold(r) for r in rows]
+
+
+class ExportRepo(_Repo):
+    @staticmethod
+    def _export(r: sqlite3.Row) -> Export:
+        return Export(r["id"], r["camera_id"], r["start_at"], r["end_at"], r["status"], r["progress"], r["path"],
+                      r["bytes"], r["sha256"], r["hold_id"], r["error"], r["created_by"], r["created_at"],
+                      r["finished_at"])
+
+    async def create(self, export_id: str, camera_id: str, start_at: float, end_at: float, created_by: str,
+                     hold_id: int | None) -> Export:
+        """Record a queued export."""
+        try:
+            await self.db.execute(
+                "INSERT INTO exports (id, camera_id, start_at, end_at, status, created_by, created_at, hold_id)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (export_id, camera_id, start_at, end_at, created_by, _now(), hold_id),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"export of {camera_id!r}: {exc}") from exc
+        exp = await self.get(export_id)
+        assert exp is not None
+        return exp
+
+    async def set_progress(self, export_id: str, progress: float) -> None:
+        """Mark an export running at ``progress`` (0..1)."""
+        await self.db.execute_rowcount(
+            "UPDATE exports SET status = 'running', progress = ? WHERE id = ?", (progress, export_id))
+
+    async def finish(self, export_id: str, *, path: str | None = None, size: int | None = None,
+                     sha256: str | None = None, error: str | None = None) -> None:
+        """Mark an export done (with its file, size and hash) or failed (with why)."""
+        await self.db.execute_rowcount(
+            "UPDATE exports SET status = ?, progress = CASE WHEN ? IS NULL THEN 1 ELSE progress END, path = ?,"
+            " bytes = ?, sha256 = ?, error = ?, finished_at = ? WHERE id = ?",
+            ("failed" if error else "done", error, path, size, sha256, error, _now(), export_id),
+        )
+
+    async def get(self, export_id: str) -> Export | None:
+        """Return one export."""
+        r = await self.db.fetchone("SELECT * FROM exports WHERE id = ?", (export_id,))
+        return self._export(r) if r else None
+
+    async def all(self, limit: int = 100) -> list[Export]:
+        """Return the newest exports."""
+        rows = await self.db.fetchall("SELECT * FROM exports ORDER BY created_at DESC LIMIT ?", (limit,))
+        return [self._export(r) for r in rows]
+
+    async def interrupt_running(self) -> int:
+        """Fail exports a crash interrupted (at start-up); return how many."""
+        return await self.db.execute_rowcount(
+            "UPDATE exports SET status = 'failed', error = 'interrupted by a restart', finished_at = ?"
+            " WHERE status IN ('queued', 'running')", (_now(),))
 
 
 class JobRepo(_Repo):
@@ -751,5 +1083,7 @@ class Store:
         self.cameras = CameraRepo(db)
         self.segments = SegmentRepo(db)
         self.events = MotionEventRepo(db)
+        self.holds = HoldRepo(db)
+        self.exports = ExportRepo(db)
         self.jobs = JobRepo(db)
         self.audit = AuditRepo(db)
