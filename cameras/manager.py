@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from cameras.ingest import CameraIngest
 from cameras.live import LiveViews
@@ -75,6 +75,16 @@ class ManagedCamera:
     task: asyncio.Task[None] | None = None
 
 
+class StreamListener(Protocol):
+    """Something that follows camera streams as they come and go (the recorder, the motion analyser)."""
+
+    async def stream_started(self, cam: ManagedCamera, stream: str, ingest: CameraIngest) -> None:
+        """A camera stream's ingest has started (it may not be online yet)."""
+
+    async def stream_stopping(self, cam: ManagedCamera, stream: str, ingest: CameraIngest) -> None:
+        """A camera stream's ingest is about to stop (camera removed, server stopping)."""
+
+
 def camera_config(name: str, source: dict[str, Any], password: str, config: Config) -> CameraConfig:
     """Rebuild an API-added camera's config from its stored source (global recording/motion defaults)."""
     data: dict[str, Any] = {"name": name}
@@ -108,6 +118,11 @@ class CameraManager:
         self.engine = engine
         self.views = views
         self.cameras: dict[str, ManagedCamera] = {}
+        self.listeners: list[StreamListener] = []
+
+    def add_listener(self, listener: StreamListener) -> None:
+        """Tell ``listener`` about every stream started from now on (and ending)."""
+        self.listeners.append(listener)
 
     async def start(self, secrets: SecretBox | None = None) -> None:
         """Start bringing up every enabled camera, configured or added through the API (returns at once)."""
@@ -166,6 +181,11 @@ class CameraManager:
                 cam.ingests[stream] = ingest
                 await ingest.start()
                 self.views.set_primer(ingest.source.id, _primer(ingest))
+                for listener in self.listeners:
+                    try:
+                        await listener.stream_started(cam, stream, ingest)
+                    except Exception:  # a recorder failing must not take the live view down
+                        logger.exception("%s/%s: %s failed to start", cam.id, stream, type(listener).__name__)
             self._set_phase(cam, CameraPhase.STREAMING if cam.ingests else CameraPhase.ERROR,
                             None if cam.ingests else "no stream URL configured or reported")
         except asyncio.CancelledError:
@@ -249,6 +269,12 @@ class CameraManager:
             cam.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await cam.task
+        for stream, ingest in cam.ingests.items():
+            for listener in reversed(self.listeners):
+                try:
+                    await listener.stream_stopping(cam, stream, ingest)
+                except Exception:
+                    logger.exception("%s/%s: %s failed to stop", cam.id, stream, type(listener).__name__)
         await asyncio.gather(*(i.stop() for i in cam.ingests.values()), return_exceptions=True)
         for ingest in cam.ingests.values():
             self.views.set_primer(ingest.source.id, None)
@@ -257,4 +283,4 @@ class CameraManager:
         self._set_phase(cam, CameraPhase.STOPPED)
 
 
-__all__ = ["CameraManager", "CameraPhase", "ManagedCamera", "OnvifError"]
+__all__ = ["CameraManager", "CameraPhase", "ManagedCamera", "OnvifError", "StreamListener"]
