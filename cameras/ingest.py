@@ -75,6 +75,11 @@ INDEX_DRAIN_TIMEOUT_S = 5.0
 _START_CODE = b"\x00\x00\x00\x01"
 _NAL_SPS = 7
 _NAL_PPS = 8
+_HEVC_NAL_VPS = 32
+_HEVC_NAL_SPS = 33
+# FFmpeg's codec names → the engine's. H.265 is ingested (recorded as-is, analysed), but browsers cannot
+# decode it over WebRTC: live view needs the explicit transcode (cameras/transcode.py).
+CODECS = {"h264": "h264", "hevc": "h265"}
 _RTP_TS_MOD = 1 << 32
 
 
@@ -83,14 +88,14 @@ class CameraAuthError(RuntimeError):
 
 
 class _StreamError(RuntimeError):
-    """The stream is not something we can forward (no video, not H.264)."""
+    """The stream is not something we can ingest (no video, a codec other than H.264/H.265)."""
 
 
 # ------------------------------------------------------------------------------------------- H.264 bytes
 
 
-def annexb_parameter_sets(extradata: bytes | None) -> bytes:
-    """Return a stream's SPS/PPS as Annex-B NAL units from its extradata (Annex-B already, or avcC)."""
+def annexb_parameter_sets(extradata: bytes | None, codec: str = "h264") -> bytes:
+    """Return a stream's parameter sets as Annex-B NAL units from its extradata (Annex-B, avcC or hvcC)."""
     if not extradata:
         return b""
     data = bytes(extradata)
@@ -98,6 +103,16 @@ def annexb_parameter_sets(extradata: bytes | None) -> bytes:
         return data
     out: list[bytes] = []
     try:
+        if codec == "h265":  # hvcC: 22-byte header, then arrays of (type, count, [size, NAL]…)
+            i = 23
+            for _ in range(data[22]):
+                count = int.from_bytes(data[i + 1:i + 3], "big")
+                i += 3
+                for _ in range(count):
+                    size = int.from_bytes(data[i:i + 2], "big")
+                    out.append(_START_CODE + data[i + 2:i + 2 + size])
+                    i += 2 + size
+            return b"".join(out)
         i = 6
         for _ in range(data[5] & 0x1F):  # SPS
             size = int.from_bytes(data[i:i + 2], "big")
@@ -110,7 +125,7 @@ def annexb_parameter_sets(extradata: bytes | None) -> bytes:
             out.append(_START_CODE + data[i + 2:i + 2 + size])
             i += 2 + size
     except IndexError:
-        logger.warning("malformed avcC extradata (%d bytes) ignored", len(data))
+        logger.warning("malformed %s extradata (%d bytes) ignored", codec, len(data))
         return b""
     return b"".join(out)
 
@@ -128,12 +143,13 @@ def to_annexb(access_unit: bytes) -> bytes:
     return b"".join(out)
 
 
-def nal_types(access_unit: bytes) -> set[int]:
-    """Return the NAL unit types in an Annex-B access unit."""
+def nal_types(access_unit: bytes, codec: str = "h264") -> set[int]:
+    """Return the NAL unit types in an Annex-B access unit (H.264, or H.265 with ``codec="h265"``)."""
     types: set[int] = set()
     i = access_unit.find(b"\x00\x00\x01")
     while 0 <= i < len(access_unit) - 3:
-        types.add(access_unit[i + 3] & 0x1F)
+        header = access_unit[i + 3]
+        types.add((header >> 1) & 0x3F if codec == "h265" else header & 0x1F)
         i = access_unit.find(b"\x00\x00\x01", i + 3)
     return types
 
@@ -208,6 +224,7 @@ class IngestStats:
     reconnects: int  # connection attempts after the first
     frames: int
     error: str | None  # why the stream is not online (last failure), None when fine
+    codec: str = "h264"  # 'h264' or 'h265' (as last learned from the camera)
 
 
 class CameraIngest:
@@ -325,7 +342,7 @@ class CameraIngest:
         fresh = self._win_start and time.monotonic() - self._win_start < 2 * STATS_WINDOW_S
         return IngestStats(self.state, round(self._fps, 2) if fresh else 0.0,
                            round(self._kbps, 1) if fresh else 0.0, self.last_frame_at, self.reconnects,
-                           self.frames, self.error)
+                           self.frames, self.error, self.source.codec)
 
     # ------------------------------------------------------------------------------ loop side
 
@@ -414,6 +431,17 @@ class CameraIngest:
             self._kbps = self._win_bytes * 8 / 1000 / elapsed
             self._win_start, self._win_frames, self._win_bytes = now, 0, 0
 
+    def _on_codec(self, codec: str) -> None:
+        """The camera sends ``codec`` (learned at connect): sinks and live view follow the source's codec."""
+        logger.info("camera %s: stream codec is %s", self.source.id, codec)
+        self.source.codec = codec
+        self.gop.clear()
+
+    @property
+    def codec(self) -> str:
+        """Return the stream's codec as the engine names it ('h264' or 'h265')."""
+        return self.source.codec
+
     def _on_thread_exit(self) -> None:
         if self._thread_done is not None and not self._thread_done.done():
             self._thread_done.set_result(None)
@@ -497,10 +525,13 @@ class CameraIngest:
         if not container.streams.video:
             raise _StreamError("the stream has no video")
         stream = container.streams.video[0]
-        codec = stream.codec_context.name
-        if codec != "h264":
-            raise _StreamError(f"the stream is {codec}, not H.264")
-        param_sets = annexb_parameter_sets(stream.codec_context.extradata)
+        codec = CODECS.get(stream.codec_context.name)
+        if codec is None:
+            raise _StreamError(f"the stream is {stream.codec_context.name}, not H.264 or H.265")
+        if codec != self.source.codec:
+            self._post(self._on_codec, codec)
+        param_sets = annexb_parameter_sets(stream.codec_context.extradata, codec)
+        sps = _NAL_SPS if codec == "h264" else _HEVC_NAL_SPS
         time_base = stream.time_base or Fraction(1, VIDEO_CLOCK_HZ)
         self._t_pts_origin = None
         synced = False
@@ -517,10 +548,12 @@ class CameraIngest:
                     continue  # a connection joins mid-GOP: start every connection on a keyframe
                 synced = True
             data = to_annexb(bytes(packet))
-            if keyframe and param_sets and _NAL_SPS not in nal_types(data):
+            if keyframe and param_sets and sps not in nal_types(data, codec):
                 data = param_sets + data
             ts = self._rtp_timestamp(packet.pts, time_base, now)
-            frame = EncodedFrame(h264_payloads(data), ts, keyframe, arrival=now, data=data, wall=time.time())
+            # H.265 is never sent over WebRTC as-is, so it is not packetized (recorder and analyser use data).
+            payloads = h264_payloads(data) if codec == "h264" else []
+            frame = EncodedFrame(payloads, ts, keyframe, arrival=now, data=data, wall=time.time())
             if not online_at:
                 online_at.append(now)
                 self._post(self._on_online)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
@@ -36,8 +36,10 @@ class ViewerSession:
     """One viewer of one camera stream; owns its peer connection and sink. ``stop()`` is idempotent."""
 
     def __init__(self, engine: Engine, source: Source, ice_servers: list[RTCIceServer],
-                 prime: Callable[[Sink], None] | None = None) -> None:
+                 prime: Callable[[Sink], None] | None = None,
+                 on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self.id = uuid.uuid4().hex
+        self._on_close = on_close
         self.source = source
         self.created = time.monotonic()
         self.sink = engine.new_sink(f"view/{self.id}", "video")
@@ -81,6 +83,8 @@ class ViewerSession:
         self._stopped = True
         self.sink.close()
         await self.pc.close()
+        if self._on_close is not None:
+            await self._on_close()
 
 
 class LiveViews:
@@ -99,15 +103,16 @@ class LiveViews:
         else:
             self._primers[source_id] = prime
 
-    async def open(self, source_id: str) -> ViewerSession:
-        """Start a view of a source; raise ViewError if it is not streaming."""
+    async def open(self, source_id: str,
+                   on_close: Callable[[], Awaitable[None]] | None = None) -> ViewerSession:
+        """Start a view of a source; raise ViewError if it is not streaming (``on_close`` runs at its end)."""
         await self._expire()
         source = self.engine.sources.get(source_id)
         if source is None:
             raise ViewError("not_streaming", f"{source_id} is not streaming right now")
         if len(self.views) >= MAX_VIEWS:
             raise ViewError("too_many_views", f"at most {MAX_VIEWS} live views at once")
-        view = ViewerSession(self.engine, source, self.ice_servers, self._primers.get(source_id))
+        view = ViewerSession(self.engine, source, self.ice_servers, self._primers.get(source_id), on_close)
         self.views[view.id] = view
         return view
 

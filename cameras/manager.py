@@ -34,6 +34,7 @@ from cameras.onvif.onboarding import (
 )
 from cameras.onvif.onboarding import stop as ptz_stop
 from cameras.simulator.camera import SimulatedCamera
+from cameras.transcode import LiveTranscoder
 from mediaserver.config import CameraConfig, Config
 from mediaserver.engine import Engine, Sink
 from mediaserver.secretbox import SecretBox
@@ -119,6 +120,7 @@ class CameraManager:
         self.views = views
         self.cameras: dict[str, ManagedCamera] = {}
         self.listeners: list[StreamListener] = []
+        self.transcoders: dict[str, LiveTranscoder] = {}  # by the H.265 source id
 
     def add_listener(self, listener: StreamListener) -> None:
         """Tell ``listener`` about every stream started from now on (and ending)."""
@@ -229,7 +231,10 @@ class CameraManager:
         for name, ingest in cam.ingests.items():
             st = ingest.stats()
             streams[name] = {"state": st.state, "fps": st.fps, "bitrate_kbps": st.bitrate_kbps,
-                             "last_frame_at": st.last_frame_at, "reconnects": st.reconnects, "error": st.error}
+                             "last_frame_at": st.last_frame_at, "reconnects": st.reconnects, "error": st.error,
+                             "codec": st.codec,
+                             # H.265 cannot go to a browser as-is: the wall offers the explicit transcode.
+                             "live": "needs_transcode" if st.codec == "h265" else "direct"}
         return {"phase": cam.phase.value, "error": cam.error, "ptz": bool(cam.info and cam.info.ptz),
                 "snapshot": bool(cam.info and cam.info.snapshot_uri), "streams": streams}
 
@@ -258,8 +263,39 @@ class CameraManager:
             raise LookupError(f"camera {camera_id!r} has no snapshot endpoint")
         return await fetch_snapshot(cam.info, cam.user, cam.password)
 
+    async def acquire_transcode(self, camera_id: str, stream: str) -> LiveTranscoder:
+        """Return the running low-fps H.264 transcode of an H.265 stream, starting it for its first viewer."""
+        cam = self.cameras.get(camera_id)
+        ingest = cam.ingests.get(stream) if cam is not None else None
+        if ingest is None or ingest.codec != "h265":
+            raise LookupError(f"camera {camera_id!r} has no H.265 {stream} stream to transcode")
+        tx = self.transcoders.get(ingest.source.id)
+        if tx is None:
+            tx = self.transcoders[ingest.source.id] = LiveTranscoder(self.engine, ingest.source, ingest.attach_sink)
+            await tx.start()
+            self.views.set_primer(tx.output.id, tx.prime)
+            logger.warning("%s/%s: transcoding H.265 to H.264 for live view (%.0f fps, CPU cost: see "
+                           "BENCHMARKS.md)", camera_id, stream, tx.fps)
+        tx.users += 1
+        return tx
+
+    async def release_transcode(self, camera_id: str, stream: str) -> None:
+        """A viewer of a transcoded stream left; the last one stops the transcode."""
+        source_id = f"camera/{camera_id}/{stream}"
+        tx = self.transcoders.get(source_id)
+        if tx is None:
+            return
+        tx.users -= 1
+        if tx.users <= 0:
+            self.transcoders.pop(source_id, None)
+            self.views.set_primer(tx.output.id, None)
+            await tx.stop()
+
     async def stop(self) -> None:
         """Stop every camera: onboarding tasks, ingests, simulators; idempotent."""
+        transcoders = list(self.transcoders.values())
+        self.transcoders.clear()
+        await asyncio.gather(*(tx.stop() for tx in transcoders), return_exceptions=True)
         cams = list(self.cameras.values())
         self.cameras.clear()
         await asyncio.gather(*(self._stop_camera(cam) for cam in cams), return_exceptions=True)

@@ -238,6 +238,8 @@ class SimulatorConfig(_Strict):
     main_fps: int = Field(15, ge=1, le=30, description="Main stream frame rate.")
     sub_size: tuple[int, int] | None = Field((640, 360), description="Sub stream size; null: no sub stream.")
     sub_fps: int = Field(10, ge=1, le=30, description="Sub stream frame rate.")
+    main_codec: Literal["h264", "h265"] = Field("h264", description="Main stream codec (H.265: no direct live view).")
+    sub_codec: Literal["h264", "h265"] = Field("h264", description="Sub stream codec.")
     noise: int = Field(6, ge=0, le=40, description="Sensor noise amplitude.")
     background: int = Field(90, ge=0, le=255, description="Background gray level.")
     objects: list[SimObjectConfig] = Field(default_factory=list, max_length=64, description="Moving objects.")

@@ -27,11 +27,12 @@ def rtsp_spec(cfg: SimulatorConfig, user: str, password: str) -> dict[str, Any]:
         scene["loop_s"] = cfg.loop_s
     w, h = cfg.main_size
     mounts = [{"path": "/main", "width": w, "height": h, "fps": cfg.main_fps, "gop": cfg.main_fps,
-               "bitrate_kbps": max(300, int(MAIN_KBPS_PER_MPIXEL * w * h / 1e6)), "scene": scene}]
+               "bitrate_kbps": max(300, int(MAIN_KBPS_PER_MPIXEL * w * h / 1e6)), "scene": scene,
+               "codec": cfg.main_codec}]
     if cfg.sub_size is not None:
         sw, sh = cfg.sub_size
         mounts.append({"path": "/sub", "width": sw, "height": sh, "fps": cfg.sub_fps, "gop": cfg.sub_fps,
-                       "bitrate_kbps": SUB_KBPS, "scene": scene})
+                       "bitrate_kbps": SUB_KBPS, "scene": scene, "codec": cfg.sub_codec})
     return {"host": "127.0.0.1", "port": 0, "auth": {"mode": "digest", "user": user, "password": password},
             "mounts": mounts}
 

@@ -151,12 +151,21 @@ def launch_line(mount: dict[str, Any]) -> str:
     if w % 8 or h % 2:
         raise ValueError(f"mount {mount['path']}: width must be a multiple of 8 and height even")
     frame_bytes = w * h * 3 // 2
+    gop, kbps = int(mount.get("gop", fps)), int(mount.get("bitrate_kbps", 1000))
+    codec = mount.get("codec", "h264")
+    if codec == "h264":
+        encode = (f"x264enc tune=zerolatency speed-preset=ultrafast threads=1 key-int-max={gop} bitrate={kbps} "
+                  f"! video/x-h264,profile=baseline ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96")
+    elif codec == "h265":
+        # Many real cameras send H.265 main streams; browsers cannot decode them over WebRTC.
+        encode = (f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={kbps} "
+                  f'option-string="pools=1:frame-threads=1" '
+                  f"! video/x-h265,profile=main ! h265parse config-interval=-1 ! rtph265pay name=pay0 pt=96")
+    else:
+        raise ValueError(f"mount {mount['path']}: unknown codec {codec!r} (h264 or h265)")
     return (
         f"( appsrc name=src is-live=false format=time max-bytes={frame_bytes} "
-        f"caps=video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast threads=1 "
-        f"key-int-max={int(mount.get('gop', fps))} bitrate={int(mount.get('bitrate_kbps', 1000))} "
-        f"! video/x-h264,profile=baseline ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 )"
+        f"caps=video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 ! {encode} )"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -14,7 +15,7 @@ from cameras.onvif.onboarding import OnvifError, discover
 from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, LIVE_VIEWS_KEY, SECRETS_KEY, STORE_KEY
+from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, ENGINE_KEY, LIVE_VIEWS_KEY, SECRETS_KEY, STORE_KEY
 from mediaserver.auth import Role
 from mediaserver.config import IDENT_PATTERN, redact_url
 from mediaserver.storage.repos import Camera
@@ -42,6 +43,9 @@ class CameraList(BaseModel):
 
 class ViewIn(Body):
     stream: Literal["main", "sub"] = Field("sub", description="Sub stream for tiles, main for the big view.")
+    transcode: bool = Field(
+        False, description="For an H.265 stream only: view a low-fps H.264 transcode (costs server CPU)."
+    )
 
 
 class ViewOut(BaseModel):
@@ -235,11 +239,30 @@ def register_live(api: Api) -> None:
         cam = await ctx.app[STORE_KEY].cameras.get(camera_id)
         if cam is None or not cam.active:
             raise ApiError(404, "not_found", f"camera {camera_id!r} does not exist")
+        source_id = f"camera/{camera_id}/{b.stream}"
+        source = ctx.app[ENGINE_KEY].sources.get(source_id)
+        manager = ctx.app[CAMERAS_KEY]
+        on_close: Callable[[], Awaitable[None]] | None = None
+        if source is not None and source.codec == "h265":
+            if not b.transcode:
+                raise ApiError(409, "needs_transcode",
+                               f"camera {camera_id!r} sends H.265 on its {b.stream} stream, which browsers cannot"
+                               " play; open the view with transcode=true for a low-fps H.264 picture", "transcode")
+            try:
+                tx = await manager.acquire_transcode(camera_id, b.stream)
+            except LookupError as exc:
+                raise ApiError(409, "not_streaming", str(exc)) from exc
+            source_id = tx.output.id
+
+            async def on_close() -> None:
+                await manager.release_transcode(camera_id, b.stream)
         try:
-            view = await ctx.app[LIVE_VIEWS_KEY].open(f"camera/{camera_id}/{b.stream}")
+            view = await ctx.app[LIVE_VIEWS_KEY].open(source_id, on_close)
         except ViewError as exc:
+            if on_close is not None:
+                await on_close()
             raise ApiError(409, exc.code, exc.message) from exc
-        await ctx.audit("camera.view", camera_id, stream=b.stream)
+        await ctx.audit("camera.view", camera_id, stream=b.stream, transcode=source_id.endswith("/transcoded"))
         return ViewOut(view_id=view.id, sdp=await view.offer())
 
     @api.route("POST", "/api/v1/cameras/views/{view_id}/answer", roles=CAMERA_STAFF, body=AnswerIn,

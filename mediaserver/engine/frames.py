@@ -36,7 +36,9 @@ class EncodedFrame:
 
     @property
     def size(self) -> int:
-        """Return the frame's payload bytes."""
+        """Return the frame's bytes (the access unit when known, else its RTP payloads)."""
+        if self.data is not None:
+            return len(self.data)
         return sum(len(p) for p in self.payloads)
 
 
