@@ -251,7 +251,8 @@ SIM_WALL_CONFIG = "cameras:\n" + "".join(
     f"      sub_size: [320, 180]\n      sub_fps: 10\n      objects: [{{start_s: 0, end_s: 20, size: 0.3}}]\n"
     f"      loop_s: 20\n"
     for i in range(1, 5)
-)
+) + ("  sim-h265:\n    name: Camera H.265\n    simulate:\n      main_size: [320, 180]\n      main_fps: 10\n"
+     "      main_codec: h265\n      sub_size: [320, 180]\n      sub_fps: 10\n      sub_codec: h265\n")
 
 
 @pytest.mark.timeout(120)
@@ -277,6 +278,15 @@ async def test_the_wall_plays_four_simulated_cameras_from_their_rtsp_servers(mak
             page = await ctx.new_page()
             await open_wall(page)
             await rising(lambda: page.evaluate(TILE_FRAMES_JS, ids), "four simulated cameras to decode")
+            # The H.265 camera: its tile says live view needs a transcode and offers it; once chosen, it plays.
+            h265 = page.locator(".cam-tile[data-camera-id='sim-h265']")
+            await h265.and_(page.locator("[data-state='transcode']")).wait_for(timeout=15_000)
+            assert "H.265" in await h265.inner_text()
+            await h265.screenshot(path=str(ARTIFACTS / "camera-h265-tile.png"))
+            await h265.locator(".cam-transcode").click()
+            await h265.and_(page.locator("[data-state='live']")).wait_for(timeout=15_000)
+            await rising(lambda: page.evaluate(TILE_FRAMES_JS, ["sim-h265"]), "the transcoded H.265 tile to decode")
+            assert list(manager.transcoders) == ["camera/sim-h265/sub"]
             await shoot(page, "camera-wall-simulated.png")
         finally:
             await browser.close()

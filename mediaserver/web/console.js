@@ -38,6 +38,7 @@ const I18N = {
     hour: 'giờ', day: 'ngày',
     wallSummary: '{live}/{n} camera đang phát trực tiếp', wallHint: 'Nhấn vào một camera để xem luồng chính và điều khiển.',
     camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera đang mất kết nối',
+    camNeedsTranscode: 'Camera gửi H.265: trình duyệt không phát trực tiếp được', camTranscodeHint: 'Có thể xem qua chuyển mã (5 hình/giây, tốn CPU máy chủ)', camTranscodeBtn: 'Xem qua chuyển mã',
     camRetryIn: 'Tự động thử lại sau {n} giây', camFailed: 'Không xem được camera', camStalled: 'Mất tín hiệu hình, đang kết nối lại',
     camTooMany: 'Máy chủ đang phục vụ quá nhiều luồng xem', camPaused: 'Tạm dừng khi không hiển thị',
     camOpen: 'Xem luồng chính', mainStream: 'Luồng chính', close: 'Đóng', snapshot: 'Chụp ảnh',
@@ -79,6 +80,7 @@ const I18N = {
     'col.detail': 'Detail', 'col.remote': 'Address', sec: 's', min: 'min', hour: 'h', day: 'd',
     wallSummary: '{live}/{n} cameras live', wallHint: 'Click a camera for its main stream and controls.',
     camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera is disconnected', camRetryIn: 'Retrying in {n} s',
+    camNeedsTranscode: 'Camera sends H.265, which browsers cannot play live', camTranscodeHint: 'You can watch it through a transcode (5 frames/s, uses server CPU)', camTranscodeBtn: 'Watch via transcode',
     camFailed: 'Cannot show this camera', camStalled: 'Picture lost, reconnecting', camTooMany: 'The server has too many live views open',
     camPaused: 'Paused while not visible', camOpen: 'Open the main stream', mainStream: 'Main stream', close: 'Close',
     snapshot: 'Snapshot', snapshotFailed: 'Snapshot failed: {m}', ptz: 'PTZ control', 'ptz.up': 'Up', 'ptz.down': 'Down',
@@ -542,7 +544,7 @@ function camVideo() {
 /** One live view of one camera stream into one <video>, reconnecting by itself. */
 class Viewer {
   constructor(cameraId, kind, video, { onChange, wanted } = {}) {
-    Object.assign(this, { cameraId, kind, video, onChange, wanted: wanted || (() => true) });
+    Object.assign(this, { cameraId, kind, video, onChange, wanted: wanted || (() => true), transcode: false });
     Object.assign(this, { pc: null, viewId: null, stream: null, state: 'connecting', msg: ['camConnecting'], detail: null });
     Object.assign(this, { gen: 0, pending: false, timer: null, attempt: 0, answeredAt: 0, lastBytes: -1, stalls: 0 });
     video.addEventListener('playing', () => { if (this.pc) { this.attempt = 0; this.set('live'); } });
@@ -564,7 +566,7 @@ class Viewer {
     const release = await setupSlot();
     try {
       if (gen !== this.gen) return;
-      const offer = await api('POST', `/api/v1/cameras/${encodeURIComponent(this.cameraId)}/views`, { stream: this.kind });
+      const offer = await api('POST', `/api/v1/cameras/${encodeURIComponent(this.cameraId)}/views`, { stream: this.kind, transcode: this.transcode });
       if (gen !== this.gen) { dropView(offer.view_id); return; }
       const pc = new RTCPeerConnection();
       Object.assign(this, { pc, viewId: offer.view_id, lastBytes: -1, stalls: 0, answeredAt: 0 });
@@ -601,6 +603,8 @@ class Viewer {
       return this.retry(NOT_STREAMING_RETRY_MS);
     }
     if (err.status === 403) return this.set('error', ['forbidden']); // retrying cannot help
+    // H.265: only an explicit, costly transcode shows it; staff choose it on the tile (transcodeButton).
+    if (err.code === 'needs_transcode') return this.set('transcode', ['camNeedsTranscode'], ['camTranscodeHint']);
     const delay = Math.min(30000, 2000 * 2 ** this.attempt) * (0.8 + Math.random() * 0.4);
     this.attempt = Math.min(this.attempt + 1, 5);
     const what = err.code === 'stalled' ? ['camStalled'] : err.code === 'too_many_views' ? ['camTooMany']
@@ -818,6 +822,19 @@ function paintTile(e) {
   tile.querySelector('.cam-dot').title = v.state === 'live' ? t('camLive') : tr(v.msg);
   tile.querySelector('.cam-msg strong').textContent = v.state === 'live' ? '' : tr(v.msg);
   tile.querySelector('.cam-msg small').textContent = v.state === 'live' ? '' : tr(v.detail);
+  transcodeButton(tile.querySelector('.cam-msg'), v);
+}
+
+/** Offer the explicit H.265 → H.264 transcode on a view the server refused for its codec. */
+function transcodeButton(msg, v) {
+  let btn = msg.querySelector('.cam-transcode');
+  if (v.state !== 'transcode') { btn?.remove(); return; }
+  if (!btn) {
+    btn = h('button', { type: 'button', class: 'cam-transcode',
+      onclick: (ev) => { ev.stopPropagation(); v.transcode = true; v.set('connecting', ['camConnecting']); v.connect(); } });
+    msg.append(btn);
+  }
+  btn.textContent = t('camTranscodeBtn');
 }
 
 const PTZ_PAD = [
@@ -878,6 +895,7 @@ function paintMain(m) {
   el.dataset.state = v.state;
   el.querySelector('.cam-msg strong').textContent = v.state === 'live' ? '' : tr(v.msg);
   el.querySelector('.cam-msg small').textContent = v.state === 'live' ? '' : tr(v.detail);
+  transcodeButton(el.querySelector('.cam-msg'), v);
   el.querySelector('.cam-dot').title = v.state === 'live' ? t('camLive') : tr(v.msg);
   el.querySelector('#ptz').hidden = m.ptz !== 'yes';
   el.querySelector('#cam-snapshot').hidden = m.snapshot !== 'yes';
