@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -355,3 +356,33 @@ async def test_discover_command_lists_the_simulated_device() -> None:
         responder.close()
     assert proc.returncode == 0, err.decode()
     assert "127.0.0.1:8899" in out.decode() and "Cong chinh" in out.decode()
+
+
+@slow
+async def test_cancelling_onboarding_anywhere_leaks_no_http_session(start_camera: StartCamera) -> None:
+    """A camera removed (or the server stopping) mid-probe must not leave an aiohttp session open."""
+    import gc
+    import warnings
+
+    import onvif.client
+
+    cam = await start_camera()
+    # The library's WSDL cache makes a warm probe's service set-up instant; a cold one (a server's first camera)
+    # loads documents in a thread while the new service's HTTP session already exists — the window that leaked.
+    onvif.client._DOCUMENT_CACHE.clear()
+    full = time.monotonic()
+    await _probe(cam)
+    full = time.monotonic() - full
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(16):  # cancel at points spread over a whole cold probe
+            onvif.client._DOCUMENT_CACHE.clear()
+            task = asyncio.ensure_future(_probe(cam))
+            await asyncio.sleep(full * i / 16)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        gc.collect()
+        await asyncio.sleep(0)
+    leaks = [str(w.message) for w in caught if "Unclosed" in str(w.message)]
+    assert leaks == []

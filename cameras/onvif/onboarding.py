@@ -44,6 +44,7 @@ _T = TypeVar("_T")
 
 PROBE_TIMEOUT_S = 20.0  # whole onboarding of one camera
 PTZ_TIMEOUT_S = 10.0  # one PTZ command
+SERVICE_CREATE_GRACE_S = 5.0  # most a cancelled service creation may take to finish (WSDL load, no network)
 SNAPSHOT_TIMEOUT_S = 10.0  # one snapshot GET (each auth attempt)
 XADDR_CHECK_TIMEOUT_S = 2.0  # does an ONVIF device answer at an advertised XAddr that differs from ours?
 MAX_SOAP_PROBE_BYTES = 65536  # most of that answer we read
@@ -273,8 +274,28 @@ class _Session:
     async def call(self, operation: str, fn: Callable[[], Awaitable[_T]]) -> _T:
         """Run one ONVIF operation, mapping failures to our error groups."""
         self.operation = operation
+        if operation.startswith("connect"):
+            return await self._create_service(fn)
         try:
             return await fn()
+        except Exception as exc:
+            raise self.error(exc) from exc
+
+    async def _create_service(self, fn: Callable[[], Awaitable[_T]]) -> _T:
+        """Create a library service so that cancelling us never orphans its HTTP session.
+
+        onvif-zeep-async opens a service's aiohttp session in its constructor and registers the service with
+        the camera (which closes it) only after loading its WSDL, in a thread on a cold cache: a cancellation
+        in between would leak the session. So the creation runs to completion (briefly: no network) in its
+        own task even when we are cancelled, and ``close()`` then closes what it made.
+        """
+        task = asyncio.ensure_future(fn())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, SERVICE_CREATE_GRACE_S)
+            raise
         except Exception as exc:
             raise self.error(exc) from exc
 
