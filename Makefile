@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference bench-cameras
+.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference bench-cameras bench-recordings
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,6 @@ bench-conference: $(STAMP)
 
 bench-cameras: $(STAMP)
 	QUICK=$(QUICK) $(PY) -m benchmarks.bench_cameras
+
+bench-recordings: $(STAMP) system-deps
+	QUICK=$(QUICK) $(PY) -m benchmarks.bench_recordings
