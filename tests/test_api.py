@@ -35,13 +35,15 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     ("GET", r"/api/v1/cameras.*", {"admin", "security", "operator"}),
     (".*", r"/api/v1/cameras.*", {"admin", "security"}),
     (".*", r"/api/v1/(recordings|events).*", {"admin", "security"}),
+    ("GET", r"/api/v1/(motion/region|timeline)", {"admin", "security"}),
     (".*", r"/api/v1/schedules.*", {"admin", "operator"}),
     ("GET", r"/metrics", STAFF),
     (".*", r"/api/v1/(audit|system/config)", {"admin"}),
 ]
 
 PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "gate-404", "user_id": "999999",
-               "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view"}
+               "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view",
+               "event_id": "999999"}
 
 
 def expected_roles(method: str, path: str) -> set[str] | None:

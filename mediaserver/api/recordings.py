@@ -1,18 +1,44 @@
-"""Routes: recorded segments and motion events (read side of the media index)."""
+"""Routes: the read side of the media index — segments, motion event search, thumbnails, region search, timeline.
+
+Everything here answers from the index (and thumbnail files): no video is decoded. Region search reads the
+per-segment motion heatmaps (``mediaserver.storage.heatmap``); the timeline aggregates one day of one camera
+into per-minute buckets from two index ranges (segments, events) plus the camera's outages.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import math
+import re
 import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field, model_validator
+import numpy as np
+from aiohttp import web
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from mediaserver.api.common import iso
+from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import STORE_KEY
+from mediaserver.app_keys import CONFIG_KEY, STORE_KEY
 from mediaserver.auth import Role
+from mediaserver.config import IDENT_PATTERN
+from mediaserver.storage.heatmap import HEATMAP_BYTES, HEATMAP_H, HEATMAP_MAX, HEATMAP_W, region_cells
+from mediaserver.storage.repos import MotionEvent, Outage, Store
 
 FOOTAGE_ROLES = (Role.ADMIN, Role.SECURITY)
 DAY_S = 86400.0
+BUCKET_S = 60.0
+# Segments closer than this count as one recorded span (timestamps of consecutive segments jitter a little).
+SPAN_JOIN_S = 1.0
+MAX_REGION_RANGE_S = 7 * DAY_S  # a week of 10 s segments is ~35 MB of heatmaps: enough for one request
+MAX_TIMELINE_EVENTS = 3000
+THUMBNAIL_MAX_AGE_S = 86400
+_CURSOR_RE = re.compile(r"^(?P<start>\d+(?:\.\d+)?(?:e[+-]?\d+)?):(?P<id>\d+)$")
+_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 
 
 class RangeQuery(BaseModel):
@@ -49,23 +75,257 @@ class SegmentList(BaseModel):
 
 
 class EventQuery(RangeQuery):
-    camera_id: list[str] = Field(default_factory=list, description="Repeat to search several cameras.")
+    camera_id: list[str] = Field(default_factory=list, max_length=64,
+                                 description="Repeat to search several cameras (none: every camera).")
+    zone: str | None = Field(None, pattern=IDENT_PATTERN, description="Only events that touched this zone.")
+    min_duration_s: float = Field(0.0, ge=0, le=DAY_S, description="Only events lasting at least this long.")
+    min_score: float = Field(0.0, ge=0, le=1, description="Only events whose peak score reached this.")
     limit: int = Field(50, ge=1, le=500)
-    before_id: int | None = Field(None, ge=1, description="Page: events older than this id.")
+    cursor: str | None = Field(None, max_length=64, pattern=_CURSOR_RE.pattern,
+                               description="Page: the next_cursor of the previous page.")
 
 
 class EventOut(BaseModel):
     id: int
     camera_id: str
-    start_at: str | None
-    end_at: str | None
+    start_at: str | None = Field(..., description="ISO-8601, UTC.")
+    end_at: str | None = Field(..., description="ISO-8601, UTC; null while the event is still going on.")
+    start_ts: float = Field(..., description="UTC epoch seconds.")
+    end_ts: float | None
+    duration_s: float | None = Field(..., description="Null while the event is still going on.")
     peak_score: float
     zones: list[str]
+    boxes: list[Any] = Field(..., description="[[t, x, y, w, h], ...]: relative boxes over time.")
+    thumbnail_url: str | None = Field(..., description="JPEG of the peak frame, when there is one.")
 
 
 class EventList(BaseModel):
     items: list[EventOut]
-    next_before_id: int | None
+    next_cursor: str | None = Field(..., description="Pass as cursor for the next (older) page; null at the end.")
+
+
+class RegionQuery(RangeQuery):
+    camera_id: str = Field(..., pattern=IDENT_PATTERN)
+    stream: str = Field("main", pattern=r"^(main|sub)$")
+    x0: float = Field(..., ge=0, le=1, description="Left edge, relative to the picture width (0..1).")
+    y0: float = Field(..., ge=0, le=1, description="Top edge, relative to the picture height (0..1).")
+    x1: float = Field(..., ge=0, le=1, description="Right edge (0..1), greater than x0.")
+    y1: float = Field(..., ge=0, le=1, description="Bottom edge (0..1), greater than y0.")
+    min_activity: float = Field(0.05, gt=0, le=1, description="Least share of analysed frames in which the "
+                                "region's most active cell moved, for a segment to match.")
+
+    @model_validator(mode="after")
+    def _region(self) -> RegionQuery:
+        if self.x1 <= self.x0 or self.y1 <= self.y0:
+            raise ValueError("the region needs x0 < x1 and y0 < y1")
+        assert self.since is not None and self.until is not None
+        if self.until - self.since > MAX_REGION_RANGE_S:
+            raise ValueError(f"a region search covers at most {MAX_REGION_RANGE_S / DAY_S:.0f} days")
+        return self
+
+
+class Span(BaseModel):
+    start_at: str | None
+    end_at: str | None
+    start_ts: float
+    end_ts: float
+
+
+class RegionSpan(Span):
+    activity: float = Field(..., description="Peak activity of the region over the span (0..1).")
+    segments: int = Field(..., description="How many segments the span merges.")
+
+
+class RegionResult(BaseModel):
+    camera_id: str
+    region: list[float] = Field(..., description="[x0, y0, x1, y1], relative.")
+    segments_scanned: int
+    spans: list[RegionSpan]
+
+
+class TimelineQuery(BaseModel):
+    camera_id: str = Field(..., pattern=IDENT_PATTERN)
+    date: str = Field(..., pattern=_DATE_RE, description="The day, YYYY-MM-DD, in the configured time zone.")
+    stream: str = Field("main", pattern=r"^(main|sub)$")
+
+    @field_validator("date")
+    @classmethod
+    def _real_date(cls, v: str) -> str:
+        date.fromisoformat(v)  # raises ValueError (→ 422 naming query.date) for 2026-02-30
+        return v
+
+
+class Gap(Span):
+    kind: str = Field(..., description="'outage': the camera was down; 'not_recorded': no footage was kept.")
+    reason: str = ""
+
+
+class Buckets(BaseModel):
+    size_s: float = BUCKET_S
+    count: int
+    recorded: list[float] = Field(..., description="Share of each minute with footage (0..1).")
+    activity: list[float] = Field(..., description="Motion activity of each minute (0..1).")
+    events: list[int] = Field(..., description="Motion events starting in each minute.")
+
+
+class Timeline(BaseModel):
+    camera_id: str
+    date: str
+    timezone: str
+    start_at: str | None
+    end_at: str | None
+    start_ts: float
+    end_ts: float
+    now_ts: float
+    buckets: Buckets
+    spans: list[Span] = Field(..., description="Recorded spans, oldest first.")
+    gaps: list[Gap] = Field(..., description="Outages and holes between recorded spans, oldest first.")
+    events: list[EventOut] = Field(..., description="Events overlapping the day, oldest first.")
+    events_truncated: bool
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def event_out(e: MotionEvent) -> EventOut:
+    """Return the API shape of an event."""
+    return EventOut(
+        id=e.id, camera_id=e.camera_id, start_at=iso(e.start_at), end_at=iso(e.end_at), start_ts=e.start_at,
+        end_ts=e.end_at, duration_s=None if e.end_at is None else round(e.end_at - e.start_at, 3),
+        peak_score=e.peak_score, zones=e.zones, boxes=e.boxes,
+        thumbnail_url=f"/api/v1/events/{e.id}/thumbnail" if e.thumbnail_path else None,
+    )
+
+
+def encode_cursor(e: MotionEvent) -> str:
+    """Return the cursor of the page after ``e`` (repr keeps the float exact, so no event is lost or repeated)."""
+    return f"{e.start_at!r}:{e.id}"
+
+
+def decode_cursor(cursor: str) -> tuple[float, int]:
+    """Return (start, id) of a cursor made by encode_cursor."""
+    m = _CURSOR_RE.match(cursor)
+    if m is None:
+        raise ApiError(422, "invalid_input", "query.cursor: not a cursor this API returned", "query.cursor")
+    return float(m["start"]), int(m["id"])
+
+
+async def require_camera(store: Store, camera_id: str) -> None:
+    """Raise 404 naming the camera if the index has never known it."""
+    if await store.cameras.get(camera_id) is None:
+        raise ApiError(404, "not_found", f"camera {camera_id!r} does not exist", "camera_id")
+
+
+def span(start: float, end: float) -> Span:
+    """Return a span with both time forms."""
+    return Span(start_at=iso(start), end_at=iso(end), start_ts=start, end_ts=end)
+
+
+def region_spans(rows: list[tuple[int, float, float, bytes]], x0: float, y0: float, x1: float, y1: float,
+                 min_activity: float) -> list[RegionSpan]:
+    """Return the spans of consecutive segments whose region activity reaches ``min_activity``.
+
+    Activity is ``heatmap.region_activity``'s (the most active cell of the region, 0..1), computed for all the
+    segments at once with numpy.
+    """
+    rows = [r for r in rows if len(r[3]) == HEATMAP_BYTES]
+    if not rows:
+        return []
+    c0, r0, c1, r1 = region_cells(x0, y0, x1, y1)
+    grid = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8).reshape(len(rows), HEATMAP_H, HEATMAP_W)
+    peaks = grid[:, r0:r1, c0:c1].max(axis=(1, 2)).astype(np.float64) / HEATMAP_MAX
+    out: list[RegionSpan] = []
+    for (_, start, end, _), activity in zip(rows, peaks.tolist(), strict=True):
+        if activity < min_activity:
+            continue
+        last = out[-1] if out else None
+        if last is not None and start - last.end_ts <= SPAN_JOIN_S:
+            last.end_ts = max(last.end_ts, end)
+            last.end_at = iso(last.end_ts)
+            last.activity = max(last.activity, round(activity, 4))
+            last.segments += 1
+        else:
+            out.append(RegionSpan(start_at=iso(start), end_at=iso(end), start_ts=start, end_ts=end,
+                                  activity=round(activity, 4), segments=1))
+    return out
+
+
+def day_window(day: str, tz: str) -> tuple[float, float]:
+    """Return [start, end) in UTC epoch seconds of a calendar day in time zone ``tz``."""
+    d = date.fromisoformat(day)
+    zone = ZoneInfo(tz)
+    start = datetime(d.year, d.month, d.day, tzinfo=zone)
+    nxt = d + timedelta(days=1)
+    return start.timestamp(), datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).timestamp()
+
+
+def subtract(intervals: list[tuple[float, float]], cuts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Return ``intervals`` minus ``cuts`` (both lists of [start, end))."""
+    out: list[tuple[float, float]] = []
+    for a, b in intervals:
+        pieces = [(a, b)]
+        for c, d in cuts:
+            pieces = [p for s, e in pieces for p in ((s, min(e, c)), (max(s, d), e)) if p[1] > p[0]]
+        out.extend(pieces)
+    return out
+
+
+def build_timeline(day0: float, day1: float, now: float, segments: list[tuple[float, float, float, bool]],
+                   events: list[MotionEvent], outages: list[Outage]) -> tuple[Buckets, list[Span], list[Gap]]:
+    """Aggregate a day's segments, events and outages into minute buckets, recorded spans and gaps."""
+    n = max(1, round((day1 - day0) / BUCKET_S))
+    recorded = [0.0] * n
+    activity = [0.0] * n
+    counts = [0] * n
+
+    def minutes(a: float, b: float) -> range:
+        return range(max(0, int((a - day0) // BUCKET_S)), min(n, math.ceil((b - day0) / BUCKET_S)))
+
+    spans: list[list[float]] = []
+    holes: list[tuple[float, float]] = []
+    for start, end, score, gap_before in segments:
+        a, b = max(start, day0), min(end, day1)
+        if b > a:
+            level = min(1.0, max(0.0, score))
+            for i in minutes(a, b):
+                lo = day0 + i * BUCKET_S
+                recorded[i] += min(b, lo + BUCKET_S) - max(a, lo)
+                activity[i] = max(activity[i], level)
+        if spans and not gap_before and start - spans[-1][1] <= SPAN_JOIN_S:
+            spans[-1][1] = max(spans[-1][1], end)
+            continue
+        if spans and start > spans[-1][1]:
+            holes.append((spans[-1][1], start))
+        spans.append([start, end])
+    for e in events:
+        if day0 <= e.start_at < day1:
+            counts[min(n - 1, int((e.start_at - day0) // BUCKET_S))] += 1
+        level = min(1.0, max(0.0, e.peak_score))
+        for i in minutes(max(e.start_at, day0), min(e.end_at if e.end_at is not None else now, day1)):
+            activity[i] = max(activity[i], level)
+    down = [(max(o.started_at, day0), min(o.ended_at if o.ended_at is not None else now, day1)) for o in outages]
+    gaps = [Gap(**span(a, b).model_dump(), kind="outage", reason=o.reason)
+            for (a, b), o in zip(down, outages, strict=True) if b > a]
+    clipped_holes = [(max(a, day0), min(b, day1)) for a, b in holes]
+    gaps += [Gap(**span(a, b).model_dump(), kind="not_recorded")
+             for a, b in subtract([h for h in clipped_holes if h[1] > h[0]], down)]
+    gaps.sort(key=lambda g: g.start_ts)
+    out_spans = [span(max(a, day0), min(b, day1)) for a, b in spans if min(b, day1) > max(a, day0)]
+    buckets = Buckets(count=n, recorded=[round(min(1.0, r / BUCKET_S), 3) for r in recorded],
+                      activity=[round(x, 3) for x in activity], events=counts)
+    return buckets, out_spans, gaps
+
+
+def thumbnail_file(data_dir: Path, relpath: str) -> Path | None:
+    """Return the thumbnail's absolute path if it is a file inside the data dir (no escaping it)."""
+    root = data_dir.resolve()
+    path = (root / relpath).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+# -------------------------------------------------------------------------------------------- routes
 
 
 def register(api: Api) -> None:
@@ -83,13 +343,66 @@ def register(api: Api) -> None:
         ])
 
     @api.route("GET", "/api/v1/events", roles=FOOTAGE_ROLES, query=EventQuery, response=EventList,
-               tag="recordings", summary="Search motion events, newest first, paginated.")
+               tag="recordings", summary="Search motion events by camera, zone, time, duration and score; "
+               "newest first, keyset-paginated (cursor).")
     async def events(ctx: Ctx) -> EventList:
         q: EventQuery = ctx.query
         assert q.since is not None and q.until is not None
-        rows = await ctx.app[STORE_KEY].events.search(q.camera_id or None, q.since, q.until, q.limit, q.before_id)
-        return EventList(
-            items=[EventOut(id=e.id, camera_id=e.camera_id, start_at=iso(e.start_at), end_at=iso(e.end_at),
-                            peak_score=e.peak_score, zones=e.zones) for e in rows],
-            next_before_id=rows[-1].id if len(rows) == q.limit else None,
-        )
+        store = ctx.app[STORE_KEY]
+        for camera_id in dict.fromkeys(q.camera_id):
+            await require_camera(store, camera_id)
+        before_start, before_id = decode_cursor(q.cursor) if q.cursor else (None, None)
+        rows = await store.events.search(q.camera_id or None, q.since, q.until, q.limit, before_id, zone=q.zone,
+                                         min_duration_s=q.min_duration_s, min_score=q.min_score,
+                                         before_start=before_start)
+        return EventList(items=[event_out(e) for e in rows],
+                         next_cursor=encode_cursor(rows[-1]) if len(rows) == q.limit else None)
+
+    @api.route("GET", "/api/v1/events/{event_id}/thumbnail", roles=FOOTAGE_ROLES, tag="recordings",
+               content_type="image/jpeg", summary="The JPEG of an event's peak frame.")
+    async def thumbnail(ctx: Ctx) -> web.StreamResponse:
+        raw = ctx.param("event_id")
+        event = await ctx.app[STORE_KEY].events.get(int(raw)) if raw.isdigit() and len(raw) < 19 else None
+        if event is None:
+            raise ApiError(404, "not_found", f"motion event {raw!r} does not exist")
+        if not event.thumbnail_path:
+            raise ApiError(404, "not_found", f"motion event {event.id} has no thumbnail")
+        data_dir = ctx.app[CONFIG_KEY].storage.data_dir
+        path = await asyncio.to_thread(thumbnail_file, data_dir, event.thumbnail_path)
+        if path is None:
+            raise ApiError(404, "not_found", f"the thumbnail of motion event {event.id} is gone")
+        body = await asyncio.to_thread(path.read_bytes)
+        return web.Response(body=body, content_type="image/jpeg",
+                            headers={"Cache-Control": f"private, max-age={THUMBNAIL_MAX_AGE_S}"})
+
+    @api.route("GET", "/api/v1/motion/region", roles=FOOTAGE_ROLES, query=RegionQuery, response=RegionResult,
+               tag="recordings", summary="When was there motion in this region of the picture (from the "
+               "segments' heatmaps, without decoding video)?")
+    async def region(ctx: Ctx) -> RegionResult:
+        q: RegionQuery = ctx.query
+        assert q.since is not None and q.until is not None
+        store = ctx.app[STORE_KEY]
+        await require_camera(store, q.camera_id)
+        rows = await store.segments.heatmaps(q.camera_id, q.since, q.until, q.stream)
+        spans = await asyncio.to_thread(region_spans, rows, q.x0, q.y0, q.x1, q.y1, q.min_activity)
+        return RegionResult(camera_id=q.camera_id, region=[q.x0, q.y0, q.x1, q.y1], segments_scanned=len(rows),
+                            spans=spans)
+
+    @api.route("GET", "/api/v1/timeline", roles=FOOTAGE_ROLES, query=TimelineQuery, response=Timeline,
+               tag="recordings", summary="One camera's day: per-minute footage, motion activity and event "
+               "counts; recorded spans, gaps and events (for the timeline).")
+    async def timeline(ctx: Ctx) -> Timeline:
+        q: TimelineQuery = ctx.query
+        store, tz = ctx.app[STORE_KEY], ctx.app[CONFIG_KEY].timezone
+        await require_camera(store, q.camera_id)
+        day0, day1 = day_window(q.date, tz)
+        now = time.time()
+        segments = await store.segments.coverage(q.camera_id, day0, day1, q.stream)
+        events = await store.events.in_window(q.camera_id, day0, day1, MAX_TIMELINE_EVENTS + 1)
+        outages = await store.cameras.outages(q.camera_id, day0, day1)
+        truncated = len(events) > MAX_TIMELINE_EVENTS
+        events = events[:MAX_TIMELINE_EVENTS]
+        buckets, spans, gaps = await asyncio.to_thread(build_timeline, day0, day1, now, segments, events, outages)
+        return Timeline(camera_id=q.camera_id, date=q.date, timezone=tz, start_at=iso(day0), end_at=iso(day1),
+                        start_ts=day0, end_ts=day1, now_ts=now, buckets=buckets, spans=spans, gaps=gaps,
+                        events=[event_out(e) for e in events], events_truncated=truncated)

@@ -15,6 +15,12 @@ from typing import Any
 from mediaserver.storage.db import Database
 
 ROLES = ("admin", "operator", "security", "participant")
+# No segment is longer than this (segment_seconds <= 120 plus a GOP): bounding "overlaps [since, until)" from
+# below with it turns a scan of a camera's whole history into an index range of the window.
+SEGMENT_LOOKBACK_S = 3600.0
+# Motion events last seconds to minutes; a closed one longer than this that began before a timeline window
+# is not shown in it (open events always are).
+EVENT_LOOKBACK_S = 6 * 3600.0
 
 
 def _now() -> float:
@@ -660,10 +666,23 @@ class SegmentRepo(_Repo):
         """Return (segment id, start, end, heatmap) of a camera's segments in [since, until) that have one."""
         rows = await self.db.fetchall(
             "SELECT id, start_at, end_at, heatmap FROM recording_segments WHERE camera_id = ? AND stream = ?"
-            " AND start_at < ? AND end_at > ? AND heatmap IS NOT NULL ORDER BY start_at",
-            (camera_id, stream, until, since),
+            " AND start_at > ? AND start_at < ? AND end_at > ? AND heatmap IS NOT NULL ORDER BY start_at",
+            (camera_id, stream, since - SEGMENT_LOOKBACK_S, until, since),
         )
         return [(r["id"], r["start_at"], r["end_at"], bytes(r["heatmap"])) for r in rows]
+
+    async def coverage(self, camera_id: str, since: float, until: float,
+                       stream: str = "main") -> list[tuple[float, float, float, bool]]:
+        """Return (start, end, motion score, gap before) of a camera stream's segments overlapping [since, until).
+
+        Only the columns a timeline needs, oldest first: a day of 10 s segments is one index range.
+        """
+        rows = await self.db.fetchall(
+            "SELECT start_at, end_at, motion_score, gap_before FROM recording_segments WHERE camera_id = ?"
+            " AND stream = ? AND start_at > ? AND start_at < ? AND end_at > ? ORDER BY start_at",
+            (camera_id, stream, since - SEGMENT_LOOKBACK_S, until, since),
+        )
+        return [(r["start_at"], r["end_at"], r["motion_score"], bool(r["gap_before"])) for r in rows]
 
     async def last_for_stream(self, camera_id: str, stream: str) -> Segment | None:
         """Return the newest segment of a camera stream (to tell whether the next one continues it)."""
@@ -808,37 +827,61 @@ class MotionEventRepo(_Repo):
 
         Pages continue from (``before_start``, ``before_id``) — the last event of the previous page — so a
         page costs an index range scan whatever its depth. ``before_id`` alone pages by id (older API).
+        Several cameras are searched one index range each (newest ``limit`` of each, merged), so a page never
+        sorts a whole week of events; a zone search walks the zone index in time order.
         """
-        where = ["e.start_at >= ?", "e.start_at < ?"]
-        params: list[Any] = [since, until]
-        source = "motion_events e"
+        arms: list[str] = []
+        params: list[Any] = []
+        cameras: list[str | None] = list(dict.fromkeys(camera_ids or []))
+        for camera_id in cameras or [None]:
+            sql, arm_params = self._search_arm(camera_id, since, until, limit, before_id, before_start, zone,
+                                               min_duration_s, min_score)
+            arms.append(sql)
+            params.extend(arm_params)
+        if len(arms) == 1:
+            sql = arms[0]
+        else:
+            sql = " UNION ALL ".join(f"SELECT * FROM ({a})" for a in arms) + \
+                " ORDER BY start_at DESC, id DESC LIMIT ?"
+            params.append(limit)
+        return [self._event(r) for r in await self.db.fetchall(sql, params)]
+
+    @staticmethod
+    def _search_arm(camera_id: str | None, since: float, until: float, limit: int, before_id: int | None,
+                    before_start: float | None, zone: str | None, min_duration_s: float,
+                    min_score: float) -> tuple[str, list[Any]]:
+        """Return the SQL and parameters of one camera's (or every camera's) newest matching events."""
+        # The table whose index gives the page its order: the zone index for a zone search.
+        t, key = ("z", "z.event_id") if zone is not None else ("e", "e.id")
+        source = "motion_event_zones z JOIN motion_events e ON e.id = z.event_id" if zone is not None \
+            else "motion_events e"
+        where = [f"{t}.start_at >= ?"]
+        params: list[Any] = [since]
+        if before_start is not None and before_id is not None and before_start < until:
+            # start_at <= cursor bounds the index range; the OR only breaks ties at the cursor's instant.
+            where.append(f"{t}.start_at <= ? AND ({t}.start_at < ? OR {key} < ?)")
+            params.extend([before_start, before_start, before_id])
+        else:
+            where.append(f"{t}.start_at < ?")
+            params.append(until)
+            if before_id is not None and before_start is None:
+                where.append(f"{key} < ?")
+                params.append(before_id)
+        if camera_id is not None:
+            where.append(f"{t}.camera_id = ?")
+            params.append(camera_id)
         if zone is not None:
-            source = "motion_event_zones z JOIN motion_events e ON e.id = z.event_id"
             where.append("z.zone = ?")
             params.append(zone)
-            if camera_ids:
-                where.append(f"z.camera_id IN ({','.join('?' * len(camera_ids))})")
-                params.extend(camera_ids)
-        if camera_ids:
-            where.append(f"e.camera_id IN ({','.join('?' * len(camera_ids))})")
-            params.extend(camera_ids)
-        if before_start is not None and before_id is not None:
-            where.append("(e.start_at < ? OR (e.start_at = ? AND e.id < ?))")
-            params.extend([before_start, before_start, before_id])
-        elif before_id is not None:
-            where.append("e.id < ?")
-            params.append(before_id)
         if min_duration_s > 0:
             where.append("e.end_at IS NOT NULL AND e.end_at - e.start_at >= ?")
             params.append(min_duration_s)
         if min_score > 0:
             where.append("e.peak_score >= ?")
             params.append(min_score)
-        rows = await self.db.fetchall(
-            f"SELECT e.* FROM {source} WHERE {' AND '.join(where)} ORDER BY e.start_at DESC, e.id DESC LIMIT ?",
-            (*params, limit),
-        )
-        return [self._event(r) for r in rows]
+        params.append(limit)
+        return (f"SELECT e.* FROM {source} WHERE {' AND '.join(where)}"
+                f" ORDER BY {t}.start_at DESC, {key} DESC LIMIT ?"), params
 
     async def overlapping(self, camera_id: str, since: float, until: float) -> list[MotionEvent]:
         """Return a camera's events overlapping [since, until), oldest first (timelines)."""
@@ -846,6 +889,20 @@ class MotionEventRepo(_Repo):
             "SELECT * FROM motion_events WHERE camera_id = ? AND start_at < ? AND (end_at IS NULL OR end_at >= ?)"
             " ORDER BY start_at",
             (camera_id, until, since),
+        )
+        return [self._event(r) for r in rows]
+
+    async def in_window(self, camera_id: str, since: float, until: float, limit: int) -> list[MotionEvent]:
+        """Return up to ``limit`` of a camera's events overlapping [since, until), oldest first (a day's timeline).
+
+        Two index ranges: events that began at most EVENT_LOOKBACK_S before the window, and events still open.
+        """
+        rows = await self.db.fetchall(
+            "SELECT * FROM motion_events WHERE camera_id = ? AND start_at >= ? AND start_at < ?"
+            " AND (end_at IS NULL OR end_at >= ?)"
+            " UNION SELECT * FROM motion_events WHERE camera_id = ? AND end_at IS NULL AND start_at < ?"
+            " ORDER BY start_at, id LIMIT ?",
+            (camera_id, since - EVENT_LOOKBACK_S, until, since, camera_id, until, limit),
         )
         return [self._event(r) for r in rows]
 
