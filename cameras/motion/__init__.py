@@ -1,0 +1,1 @@
+"""Motion detection on camera sub streams: the detector, the event state machine and the analysers."""
