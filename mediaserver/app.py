@@ -17,6 +17,7 @@ from aiortc import RTCIceServer
 from bridges.conference import Conference
 from cameras.live import LiveViews
 from cameras.manager import CameraManager
+from cameras.motion.analyser import MotionAnalysers
 from mediaserver.api import auth_routes, cameras, conference, live, recordings, schedules, system, users
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
@@ -29,6 +30,7 @@ from mediaserver.app_keys import (
     LIMITER_KEY,
     LIVE_VIEWS_KEY,
     METRICS_KEY,
+    MOTION_KEY,
     PASSWORDS_KEY,
     SCHEDULER_KEY,
     SECRETS_KEY,
@@ -85,6 +87,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
+    # Analyses every camera's sub stream for motion (events indexed as they happen).
+    app[MOTION_KEY] = MotionAnalysers(store, engine, config.storage.data_dir)
+    app[CAMERAS_KEY].add_listener(app[MOTION_KEY])
     app[SECRETS_KEY] = SecretBox(config.storage.data_dir)
     metrics.registry.register(camera_collector(app[CAMERAS_KEY]))
     metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
@@ -152,6 +157,7 @@ async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await app[CAMERAS_KEY].stop()
+        await app[MOTION_KEY].stop()  # idempotent: the cameras' streams stopped their analysers already
 
 
 async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:
