@@ -17,7 +17,6 @@ from aiortc import RTCIceServer
 from bridges.conference import Conference
 from cameras.live import LiveViews
 from cameras.manager import CameraManager
-from cameras.motion.analyser import MotionAnalysers
 from mediaserver.api import auth_routes, cameras, conference, live, recordings, schedules, system, users
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
@@ -30,21 +29,23 @@ from mediaserver.app_keys import (
     LIMITER_KEY,
     LIVE_VIEWS_KEY,
     METRICS_KEY,
-    MOTION_KEY,
     PASSWORDS_KEY,
+    RECORDERS_KEY,
     SCHEDULER_KEY,
     SECRETS_KEY,
     STORE_KEY,
     TOKENS_KEY,
 )
 from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
-from mediaserver.config import Config
+from mediaserver.config import Config, RecordSettings
 from mediaserver.engine import Engine
 from mediaserver.metrics import Metrics, camera_collector, conference_collector, metrics_middleware
 from mediaserver.scheduler import JobContext, Scheduler
 from mediaserver.secretbox import SecretBox
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
+from recordings.reconcile import reconcile
+from recordings.recorder import SET_MODE_ACTION, Recorders
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +88,10 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
-    # Analyses every camera's sub stream for motion (events indexed as they happen).
-    app[MOTION_KEY] = MotionAnalysers(store, engine, config.storage.data_dir)
-    app[CAMERAS_KEY].add_listener(app[MOTION_KEY])
+    # Records every camera's main stream; its scheduler action is registered before configured jobs load.
+    app[RECORDERS_KEY] = Recorders(store, engine, config.storage.data_dir)
+    app[CAMERAS_KEY].add_listener(app[RECORDERS_KEY])
+    app[SCHEDULER_KEY].register(SET_MODE_ACTION, app[RECORDERS_KEY].run_set_mode)
     app[SECRETS_KEY] = SecretBox(config.storage.data_dir)
     metrics.registry.register(camera_collector(app[CAMERAS_KEY]))
     metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
@@ -100,6 +102,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[AUDIT_KEY] = audit
     app.cleanup_ctx.append(_index_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
+    app.cleanup_ctx.append(_recordings_ctx)
     app.cleanup_ctx.append(_conference_ctx)
     app.cleanup_ctx.append(_cameras_ctx)
     app.on_shutdown.append(_end_meetings)
@@ -144,6 +147,22 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         await scheduler.stop()
 
 
+async def _recordings_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Reconcile recordings with the index before any recorder writes; finish every segment at the end."""
+    cfg, store, recorders = app[CONFIG_KEY], app[STORE_KEY], app[RECORDERS_KEY]
+
+    def settings_for(camera_id: str) -> RecordSettings:
+        cam = cfg.cameras.get(camera_id)
+        return cam.record if cam is not None and cam.record is not None else cfg.recording
+
+    await reconcile(store, cfg.storage.data_dir, settings_for)
+    await recorders.restore_modes(await store.jobs.all())  # schedule windows survive a restart
+    try:
+        yield
+    finally:
+        await recorders.stop()
+
+
 async def _end_meetings(app: web.Application) -> None:
     """On shutdown, before aiohttp waits for open connections: say bye to every site and close its peer."""
     await app[CONFERENCE_KEY].stop()
@@ -157,7 +176,6 @@ async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await app[CAMERAS_KEY].stop()
-        await app[MOTION_KEY].stop()  # idempotent: the cameras' streams stopped their analysers already
 
 
 async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:
