@@ -17,6 +17,7 @@ from aiortc import RTCIceServer
 from bridges.conference import Conference
 from cameras.live import LiveViews
 from cameras.manager import CameraManager
+from cameras.motion.analyser import MotionAnalysers
 from mediaserver.api import auth_routes, cameras, conference, live, recordings, schedules, system, users
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
@@ -29,6 +30,7 @@ from mediaserver.app_keys import (
     LIMITER_KEY,
     LIVE_VIEWS_KEY,
     METRICS_KEY,
+    MOTION_KEY,
     PASSWORDS_KEY,
     RECORDERS_KEY,
     SCHEDULER_KEY,
@@ -88,6 +90,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
+    # Analyses every camera's sub stream for motion (events indexed as they happen).
+    app[MOTION_KEY] = MotionAnalysers(store, engine, config.storage.data_dir)
+    app[CAMERAS_KEY].add_listener(app[MOTION_KEY])
     # Records every camera's main stream; its scheduler action is registered before configured jobs load.
     app[RECORDERS_KEY] = Recorders(store, engine, config.storage.data_dir)
     app[CAMERAS_KEY].add_listener(app[RECORDERS_KEY])
@@ -176,6 +181,7 @@ async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await app[CAMERAS_KEY].stop()
+        await app[MOTION_KEY].stop()  # idempotent: the cameras' streams stopped their analysers already
 
 
 async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:

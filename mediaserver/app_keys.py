@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from bridges.conference import Conference
     from cameras.live import LiveViews
     from cameras.manager import CameraManager
+    from cameras.motion.analyser import MotionAnalysers
     from mediaserver.auth import LoginLimiter, Passwords, Tokens
     from mediaserver.config import Config
     from mediaserver.engine import Engine
@@ -34,4 +35,5 @@ CONFERENCE_KEY: web.AppKey[Conference] = web.AppKey("conference")
 LIVE_VIEWS_KEY: web.AppKey[LiveViews] = web.AppKey("live_views")
 CAMERAS_KEY: web.AppKey[CameraManager] = web.AppKey("cameras")
 SECRETS_KEY: web.AppKey[SecretBox] = web.AppKey("secrets")
+MOTION_KEY: web.AppKey[MotionAnalysers] = web.AppKey("motion")
 RECORDERS_KEY: web.AppKey[Recorders] = web.AppKey("recorders")
