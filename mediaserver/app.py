@@ -18,7 +18,7 @@ from bridges.conference import Conference
 from cameras.live import LiveViews
 from cameras.manager import CameraManager
 from cameras.motion.analyser import MotionAnalysers
-from mediaserver.api import auth_routes, cameras, conference, live, recordings, schedules, system, users
+from mediaserver.api import auth_routes, cameras, conference, footage, live, recordings, schedules, system, users
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
 from mediaserver.app_keys import (
@@ -27,12 +27,15 @@ from mediaserver.app_keys import (
     CONFERENCE_KEY,
     CONFIG_KEY,
     ENGINE_KEY,
+    EXPORTER_KEY,
     LIMITER_KEY,
     LIVE_VIEWS_KEY,
     METRICS_KEY,
     MOTION_KEY,
     PASSWORDS_KEY,
+    PLAYBACK_KEY,
     RECORDERS_KEY,
+    RETENTION_KEY,
     SCHEDULER_KEY,
     SECRETS_KEY,
     STORE_KEY,
@@ -46,8 +49,11 @@ from mediaserver.scheduler import JobContext, Scheduler
 from mediaserver.secretbox import SecretBox
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
+from recordings.export import Exporter
+from recordings.playback import Playback
 from recordings.reconcile import reconcile
 from recordings.recorder import SET_MODE_ACTION, Recorders
+from recordings.retention import GB_BYTES, RetentionSweeper
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +66,7 @@ INITIAL_PASSWORD_FILE = "initial-admin-password.txt"
 def build_api() -> Api:
     """Return the route table with every resource module registered."""
     api = Api()
-    for module in (system, auth_routes, users, conference, live, cameras, recordings, schedules):
+    for module in (system, auth_routes, users, conference, live, cameras, recordings, footage, schedules):
         module.register(api)
     return api
 
@@ -105,9 +111,16 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         await store.audit.add(**kw)
 
     app[AUDIT_KEY] = audit
+    data_dir = config.storage.data_dir
+    app[PLAYBACK_KEY] = Playback(store, data_dir)
+    app[EXPORTER_KEY] = Exporter(store, data_dir, min_free_bytes=int(config.retention.min_free_gb * GB_BYTES))
+    # Registers its scheduler action now, before the scheduler loads configured jobs that may name it.
+    app[RETENTION_KEY] = RetentionSweeper(store, config, app[SCHEDULER_KEY], registry=metrics.registry,
+                                          reclaim=app[PLAYBACK_KEY].purge, clock=clock)
     app.cleanup_ctx.append(_index_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_recordings_ctx)
+    app.cleanup_ctx.append(_footage_ctx)
     app.cleanup_ctx.append(_conference_ctx)
     app.cleanup_ctx.append(_cameras_ctx)
     app.on_shutdown.append(_end_meetings)
@@ -150,6 +163,19 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await scheduler.stop()
+
+
+async def _footage_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Fail exports a restart interrupted, empty the playback cache, run retention and the disk check."""
+    await app[EXPORTER_KEY].start()
+    await app[PLAYBACK_KEY].start()
+    await app[RETENTION_KEY].start()
+    try:
+        yield
+    finally:
+        await app[RETENTION_KEY].stop()
+        await app[EXPORTER_KEY].stop()
+        await app[PLAYBACK_KEY].stop()
 
 
 async def _recordings_ctx(app: web.Application) -> AsyncIterator[None]:

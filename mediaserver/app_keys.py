@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from mediaserver.scheduler import Scheduler
     from mediaserver.secretbox import SecretBox
     from mediaserver.storage import Store
+    from recordings.export import Exporter
+    from recordings.playback import Playback
     from recordings.recorder import Recorders
+    from recordings.retention import RetentionSweeper
 
 CONFIG_KEY: web.AppKey[Config] = web.AppKey("config")
 STORE_KEY: web.AppKey[Store] = web.AppKey("store")
@@ -37,3 +40,6 @@ CAMERAS_KEY: web.AppKey[CameraManager] = web.AppKey("cameras")
 SECRETS_KEY: web.AppKey[SecretBox] = web.AppKey("secrets")
 MOTION_KEY: web.AppKey[MotionAnalysers] = web.AppKey("motion")
 RECORDERS_KEY: web.AppKey[Recorders] = web.AppKey("recorders")
+RETENTION_KEY: web.AppKey[RetentionSweeper] = web.AppKey("retention")
+EXPORTER_KEY: web.AppKey[Exporter] = web.AppKey("exporter")
+PLAYBACK_KEY: web.AppKey[Playback] = web.AppKey("playback")

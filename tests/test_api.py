@@ -32,9 +32,13 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     ("GET", r"/api/v1/sites", {"admin", "operator", "participant"}),
     ("GET", r"/api/v1/rooms/\{room_id\}", {"admin", "operator", "participant"}),
     (".*", r"/api/v1/(sites|rooms).*", {"admin", "operator"}),
+    # Footage is for security and admin only, also under a camera's path.
+    ("GET", r"/api/v1/cameras/\{camera_id\}/playback\.mp4", {"admin", "security"}),
+    # A ticket URL (issued to security/admin) is itself the credential: <video src> sends no token.
+    ("GET", r"/api/v1/media/\{ticket\}", None),
     ("GET", r"/api/v1/cameras.*", {"admin", "security", "operator"}),
     (".*", r"/api/v1/cameras.*", {"admin", "security"}),
-    (".*", r"/api/v1/(recordings|events).*", {"admin", "security"}),
+    (".*", r"/api/v1/(recordings|events|exports|holds).*", {"admin", "security"}),
     ("GET", r"/api/v1/(motion/region|timeline)", {"admin", "security"}),
     (".*", r"/api/v1/schedules.*", {"admin", "operator"}),
     ("GET", r"/metrics", STAFF),
@@ -43,7 +47,8 @@ RULES: list[tuple[str, str, set[str] | None]] = [
 
 PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "gate-404", "user_id": "999999",
                "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view",
-               "event_id": "999999"}
+               "event_id": "999999", "segment_id": "999999", "export_id": "no-such-export", "hold_id": "999999",
+               "ticket": "no-such-ticket"}
 
 
 def expected_roles(method: str, path: str) -> set[str] | None:

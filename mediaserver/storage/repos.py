@@ -578,6 +578,10 @@ class CameraRepo(_Repo):
         """Return the active cameras."""
         return [self._cam(r) for r in await self.db.fetchall("SELECT * FROM cameras WHERE active = 1 ORDER BY id")]
 
+    async def all_ids(self) -> list[str]:
+        """Return the id of every camera ever indexed, removed ones included (their footage stays)."""
+        return [r["id"] for r in await self.db.fetchall("SELECT id FROM cameras ORDER BY id")]
+
     async def delete(self, camera_id: str) -> None:
         """Deactivate a camera."""
         if not await self.db.execute_rowcount(
@@ -757,6 +761,31 @@ class SegmentRepo(_Repo):
         r = await self.db.fetchone("SELECT COALESCE(SUM(bytes), 0) AS n FROM recording_segments")
         return int(r["n"]) if r else 0
 
+    async def bytes_since(self, after_id: int) -> tuple[int, int]:
+        """Return (highest id, bytes) of the segments with an id above ``after_id`` (a running footage total)."""
+        r = await self.db.fetchone(
+            "SELECT COALESCE(MAX(id), 0) AS m, COALESCE(SUM(bytes), 0) AS n FROM recording_segments WHERE id > ?",
+            (after_id,))
+        return (int(r["m"]), int(r["n"])) if r else (0, 0)
+
+    async def expired(self, camera_id: str, rules: Iterable[tuple[str, bool, float]], limit: int) -> list[Segment]:
+        """Return a camera's unprotected segments matching a (mode, has_motion, ended before) rule, oldest first."""
+        arms: list[str] = []
+        params: list[Any] = [camera_id]
+        for mode, has_motion, before in rules:
+            arms.append("(s.mode = ? AND s.has_motion = ? AND s.end_at < ?)")
+            params.extend([mode, int(has_motion), before])
+        if not arms:
+            return []
+        rows = await self.db.fetchall(
+            f"SELECT s.* FROM recording_segments s WHERE s.camera_id = ? AND ({' OR '.join(arms)})"
+            " AND NOT EXISTS (SELECT 1 FROM evidence_holds h WHERE h.released_at IS NULL"
+            " AND h.camera_id = s.camera_id AND h.start_at < s.end_at AND h.end_at > s.start_at)"
+            " ORDER BY s.end_at LIMIT ?",
+            (*params, limit),
+        )
+        return [self._seg(r) for r in rows]
+
 
 class MotionEventRepo(_Repo):
     @staticmethod
@@ -917,6 +946,25 @@ class MotionEventRepo(_Repo):
             (camera_id, before),
         )
         return [r["thumbnail_path"] for r in rows if r["thumbnail_path"]]
+
+    async def expired(self, camera_id: str, before: float, limit: int) -> list[tuple[int, str | None]]:
+        """Return (id, thumbnail path) of a camera's events that ended before ``before`` and no hold covers."""
+        rows = await self.db.fetchall(
+            "SELECT e.id, e.thumbnail_path FROM motion_events e WHERE e.camera_id = ? AND e.end_at IS NOT NULL"
+            " AND e.end_at < ? AND NOT EXISTS (SELECT 1 FROM evidence_holds h WHERE h.released_at IS NULL"
+            " AND h.camera_id = e.camera_id AND h.start_at <= e.end_at AND h.end_at >= e.start_at)"
+            " ORDER BY e.end_at LIMIT ?",
+            (camera_id, before, limit),
+        )
+        return [(r["id"], r["thumbnail_path"]) for r in rows]
+
+    async def delete_ids(self, event_ids: Iterable[int]) -> int:
+        """Delete events (their thumbnails are deleted by the caller first); return the count."""
+        ids = list(event_ids)
+        if not ids:
+            return 0
+        return await self.db.execute_rowcount(
+            f"DELETE FROM motion_events WHERE id IN ({','.join('?' * len(ids))})", ids)
 
 
 class HoldRepo(_Repo):
