@@ -380,6 +380,11 @@ cameras:
     assert segs[first_motion].start_at >= t_switch - 0.5  # at the first boundary after the switch
     assert_contiguous(segs[: first_motion + 1])  # the switch itself leaves no gap
 
+    r = await api.client.get(f"/api/v1/cameras/{CAMERA}", headers=api.auth(await api.token_for("security")))
+    recording = (await r.json())["status"]["recording"]
+    assert recording["mode"] == "motion" and recording["state"] == "recording" and recording["last_error"] is None
+    assert recording["segments_written"] >= first_motion + 1 and recording["bytes_written"] > 0
+
     assert await run("to-off", camera=[CAMERA], mode="off") == ("ok", None)
     deadline = time.monotonic() + 15
     while (recorders.status(CAMERA) or {}).get("state") != "off":

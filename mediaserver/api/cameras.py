@@ -15,7 +15,15 @@ from cameras.onvif.onboarding import OnvifError, discover
 from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, ENGINE_KEY, LIVE_VIEWS_KEY, SECRETS_KEY, STORE_KEY
+from mediaserver.app_keys import (
+    CAMERAS_KEY,
+    CONFIG_KEY,
+    ENGINE_KEY,
+    LIVE_VIEWS_KEY,
+    RECORDERS_KEY,
+    SECRETS_KEY,
+    STORE_KEY,
+)
 from mediaserver.auth import Role
 from mediaserver.config import IDENT_PATTERN, redact_url
 from mediaserver.storage.repos import Camera
@@ -34,7 +42,8 @@ class CameraOut(BaseModel):
     onvif_host: str | None = None
     record_mode: str | None = None
     info: dict[str, Any] = Field(default_factory=dict, description="What ONVIF onboarding learned.")
-    status: dict[str, Any] | None = Field(None, description="Live state: phase, and per stream state/fps/bitrate.")
+    status: dict[str, Any] | None = Field(None, description="Live state: phase, per stream state/fps/bitrate, and "
+                                          "the recorder's (mode, state, current segment, totals, last error).")
 
 
 class CameraList(BaseModel):
@@ -89,6 +98,8 @@ class CameraIn(Body):
 def _out(ctx: Ctx, cam: Camera) -> CameraOut:
     cfg = ctx.app[CONFIG_KEY].cameras.get(cam.id)
     status = ctx.app[CAMERAS_KEY].status(cam.id)
+    if status is not None:
+        status["recording"] = ctx.app[RECORDERS_KEY].status(cam.id)
     if cfg is None:
         return CameraOut(id=cam.id, name=cam.name, source=cam.source, info=cam.info, status=status)
     return CameraOut(
