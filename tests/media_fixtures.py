@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -177,3 +178,86 @@ def output_packets(path: Path) -> list[tuple[bytes, int, bool]]:
     with av.open(str(path)) as inp:
         vs = inp.streams.video[0]
         return [(bytes(p), int(p.pts or 0), p.is_keyframe) for p in inp.demux(vs) if p.size]
+
+
+def clip_access_units(clip: bytes | None = None) -> list[tuple[bytes, bool]]:
+    """Return the clip's frames as a camera ingest hands them over: Annex-B access units (SPS/PPS on keyframes)."""
+    with av.open(io.BytesIO(clip or synthetic_clip())) as inp:
+        vs = inp.streams.video[0]
+        bsf = av.BitStreamFilterContext("h264_mp4toannexb", vs)
+        units = []
+        for packet in inp.demux(vs):
+            for out in bsf.filter(packet if packet.size else None):
+                units.append((bytes(out), out.is_keyframe))
+        return units
+
+
+class SegmenterFeed:
+    """Feed the real segment writer (recordings/segmenter.py) the looping clip as one camera's frames, and index
+    each segment it finishes the way the recorder does. Same ``write``/``close`` as ``SegmentFixture``."""
+
+    def __init__(self, store: Store, data_dir: Path, camera_id: str, *, start_at: float,
+                 segment_s: float = 2.0) -> None:
+        from recordings.segmenter import SegmentWriter
+
+        self.store = store
+        self.camera_id = camera_id
+        self.start_at = start_at
+        self.segment_s = segment_s
+        self.frames_per_segment = round(segment_s * CLIP_FPS)
+        self._units = clip_access_units()
+        self._n = 0
+        self._loop = asyncio.get_running_loop()
+        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self.writer = SegmentWriter(data_dir, camera_id, "main", self._report, segment_s=segment_s)
+        self.writer.start()
+
+    def _report(self, event: Any) -> None:
+        self._loop.call_soon_threadsafe(self._events.put_nowait, event)
+
+    def _feed(self) -> None:
+        from mediaserver.engine import EncodedFrame
+
+        data, keyframe = self._units[self._n % len(self._units)]
+        frame = EncodedFrame([], self._n * (90_000 // CLIP_FPS), keyframe, data=data,
+                             wall=self.start_at + self._n / CLIP_FPS)
+        self.writer.put(frame, "h264")
+        self._n += 1
+
+    async def _next_finished(self) -> Segment | None:
+        while True:
+            event = await asyncio.wait_for(self._events.get(), 30)
+            if event.kind == "error":
+                raise AssertionError(f"segment writer: {event.message}")
+            if event.kind == "exited":
+                return None
+            if event.kind == "finished":
+                f = event.segment
+                row = Segment(0, f.camera_id, f.stream, None, None, f.path, f.start, f.end, f.bytes, f.keyframes,
+                              0.0, "video", f.codec, f.mode, False, f.gap_before)
+                stored = await self.store.segments.get(await self.store.segments.add(row))
+                assert stored is not None
+                return stored
+
+    async def write(self, count: int = 1, *, has_motion: bool = False) -> list[Segment]:
+        """Feed frames until the writer has finished ``count`` more segments; return them as indexed."""
+        assert not has_motion, "the writer records no motion; mark it with store.segments.mark_motion"
+        out: list[Segment] = []
+        for _ in range(count):
+            # The writer cuts on the first keyframe at or past segment_s: feed up to and including it.
+            self._feed()
+            while self._n % self.frames_per_segment != 1:
+                self._feed()
+            if self._n == 1:  # the very first keyframe opens the first segment; it ends one segment later
+                for _ in range(self.frames_per_segment):
+                    self._feed()
+            seg = await self._next_finished()
+            assert seg is not None
+            out.append(seg)
+        return out
+
+    async def aclose(self) -> None:
+        """Finish the open segment (indexed too) and end the writer thread."""
+        self.writer.close()
+        while await self._next_finished() is not None:
+            pass

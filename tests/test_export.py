@@ -26,7 +26,7 @@ from recordings.export import EXPORTS_DIR, Exporter, FootageError, remux_range
 from recordings.playback import PLAYBACK_DIR
 from recordings.retention import GB_BYTES
 from tests.conftest import Api, ApiFactory
-from tests.media_fixtures import CLIP_FPS, SegmentFixture, output_packets, packets_in_range
+from tests.media_fixtures import CLIP_FPS, SegmenterFeed, SegmentFixture, output_packets, packets_in_range
 
 T0 = float(int(time.time()) - 3600)  # footage recorded an hour ago
 CAMERA = "gate-1"
@@ -222,6 +222,25 @@ async def test_remux_keeps_time_continuous_and_places_an_outage_at_its_wall_time
     assert max(steps) == pytest.approx(5.0 + frame, abs=1e-3)  # the outage, where the wall clock puts it
     assert all(s == pytest.approx(frame, abs=1e-3) for s in steps if s < 1)  # continuous elsewhere
     assert seen and seen == sorted(seen) and seen[0] >= 0 and seen[-1] <= 1
+
+
+async def test_remux_of_the_real_segment_writers_files_is_byte_exact(tmp_path: Path) -> None:
+    db = Database(tmp_path / "index.db")
+    await db.open()
+    try:
+        store = Store(db)
+        await store.cameras.upsert(CAMERA, "Cổng", "config")
+        feed = SegmenterFeed(store, tmp_path, CAMERA, start_at=T0)
+        segs = await feed.write(5)
+        await feed.aclose()
+        segs = await store.segments.for_camera(CAMERA, T0, T0 + 60)
+    finally:
+        await db.close()
+    assert len(segs) == 6 and all(not s.gap_before for s in segs[1:])
+    out = tmp_path / "out.mp4"
+    result = await asyncio.to_thread(remux_range, tmp_path, segs, T0 + 2.5, T0 + 9.9, out)
+    assert result.first_wall == pytest.approx(T0 + 2.0)
+    assert_byte_exact(out, tmp_path, segs, T0 + 2.5, T0 + 9.9)
 
 
 async def test_remux_of_a_range_without_footage_is_a_clear_error(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ from recordings.retention import (
     segment_cutoff,
 )
 from tests.conftest import ApiFactory, FakeClock
-from tests.media_fixtures import SegmentFixture
+from tests.media_fixtures import SegmenterFeed, SegmentFixture
 
 NOW = 1_780_000_000.0
 REC = RecordSettings(mode="motion", pre_padding_s=5, post_padding_s=10, retain_days=7, motion_retain_days=30,
@@ -262,8 +262,10 @@ def first_frame_decodes(path: Path) -> bool:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("writer", ["segmenter", "fixture"])
 async def test_disk_never_fills_oldest_footage_goes_first_held_footage_stays(
-        small_disk: tuple[Path, str], config: Config, record_property: pytest.RecordProperty) -> None:
+        small_disk: tuple[Path, str], writer: str, config: Config, record_property: pytest.RecordProperty) -> None:
+    """Record 60 MB into 40 MB: through the real segment writer, and through the plain fixture writer."""
     data_dir, kind = small_disk
     record_property("disk_kind", kind)
     config.storage.data_dir = data_dir
@@ -279,7 +281,9 @@ async def test_disk_never_fills_oldest_footage_goes_first_held_footage_stays(
     await store.cameras.upsert("gate-1", "Cổng", "config")
     registry = CollectorRegistry()
     sweeper = RetentionSweeper(store, config, registry=registry)
-    fx = SegmentFixture(store, data_dir, "gate-1", start_at=NOW)
+    fx: SegmentFixture | SegmenterFeed = (SegmenterFeed(store, data_dir, "gate-1", start_at=NOW)
+                                          if writer == "segmenter" else SegmentFixture(store, data_dir, "gate-1",
+                                                                                       start_at=NOW))
     written: list[Segment] = []
     min_free_seen = None
     try:
@@ -324,10 +328,13 @@ async def test_disk_never_fills_oldest_footage_goes_first_held_footage_stays(
         assert len(audit) == emergencies and audit[0].actor == "system"
         assert sum(a.detail["segments"] for a in audit) == len(deleted)
         low = f"; lowest free space seen {min_free_seen / MB:.1f} MB" if min_free_seen is not None else ""
-        print(f"{kind}: wrote {total_written / MB:.1f} MB in {len(written)} segments, deleted {len(deleted)} in "
-              f"{emergencies:.0f} clean-ups, kept {len(kept)} + {len(held)} held{low}")
+        print(f"{kind}, {writer}: wrote {total_written / MB:.1f} MB in {len(written)} segments, deleted "
+              f"{len(deleted)} in {emergencies:.0f} clean-ups, kept {len(kept)} + {len(held)} held{low}")
     finally:
-        fx.close()
+        if isinstance(fx, SegmenterFeed):
+            await fx.aclose()
+        else:
+            fx.close()
         await db.close()
 
 
