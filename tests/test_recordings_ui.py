@@ -174,15 +174,18 @@ async def test_the_recordings_page_shows_the_day_plays_it_and_exports(api: Api) 
             assert await page.locator("#rec-more").is_hidden()
             await shoot(page, "recordings-vi.png")
 
-            # A filter goes to the search API: only events of at least 45 s and 60 % are left.
+            # Filters go to the search API: events of at least 30 s over 40 % of the picture, then one zone.
             await page.select_option("#rec-min-dur", "30")
-            await page.locator("#rec-min-score").fill("60")
-            await page.locator("#rec-min-score").dispatch_event("change")
-            want = [e["id"] for e in newest_first if e["duration"] >= 30 and e["score"] >= 0.6]
-            await until(lambda: _ids_are(cards, want), "the filtered events")
-            await page.select_option("#rec-min-dur", "0")
-            await page.locator("#rec-min-score").fill("0")
-            await page.locator("#rec-min-score").dispatch_event("change")
+            await page.select_option("#rec-min-score", "0.4")
+            want = [e["id"] for e in newest_first if e["duration"] >= 30 and e["score"] >= 0.4]
+            assert 0 < len(want) < 24
+            await until(lambda: _ids_are(cards, want), "the events filtered by duration and score")
+            await page.select_option("#rec-zone", "san")
+            want = [e["id"] for e in newest_first if e["duration"] >= 30 and e["score"] >= 0.4 and "san" in e["zones"]]
+            assert 0 < len(want) < 10
+            await until(lambda: _ids_are(cards, want), "the events of one zone")
+            for select in ("#rec-min-dur", "#rec-min-score", "#rec-zone"):
+                await page.select_option(select, index=0)
             await until(lambda: _eq(cards.count(), 24), "the unfiltered events")
 
             # Hovering a marker shows its thumbnail; clicking the timeline plays real footage from there.

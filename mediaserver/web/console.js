@@ -53,8 +53,8 @@ const I18N = {
     eventAt: 'Sự kiện lúc {t}', noThumb: 'Không có ảnh', playing: 'Đang phát: {t}',
     pickToPlay: 'Chọn một thời điểm trên dòng thời gian hoặc một sự kiện để xem lại.', noFootageAt: 'Không có ghi hình lúc {t}.',
     playFailed: 'Không phát được: {m}', eventsTitle: 'Sự kiện chuyển động', eventsOfDay: '{n} trong ngày', zone: 'Khu vực',
-    allZones: 'Mọi khu vực', minDuration: 'Kéo dài', any: 'Bất kỳ', minScore: 'Mức chuyển động từ', loadMore: 'Tải thêm',
-    noEvents: 'Không có sự kiện nào khớp bộ lọc.', eventOpen: 'đang diễn ra', scorePct: 'mức {n}%', playEvent: 'Xem lại sự kiện này',
+    allZones: 'Mọi khu vực', minDuration: 'Kéo dài', any: 'Bất kỳ', minScore: 'Vùng chuyển động', loadMore: 'Tải thêm',
+    noEvents: 'Không có sự kiện nào khớp bộ lọc.', eventOpen: 'đang diễn ra', scorePct: 'động {n}% khung hình', playEvent: 'Xem lại sự kiện này',
     exportTitle: 'Xuất đoạn video', exportHint: 'Kéo chuột trên dòng thời gian hoặc chọn một sự kiện để điền thời gian.',
     exportFrom: 'Từ', exportTo: 'Đến', exportReason: 'Lý do', exportReasonHint: 'VD: theo yêu cầu của công an xã',
     exportBtn: 'Xuất video', exportQueued: 'Đang chờ xuất…', exportRunning: 'Đang xuất… {p}%', exportDone: 'Đã xuất xong',
@@ -109,8 +109,8 @@ const I18N = {
     eventAt: 'Event at {t}', noThumb: 'No picture', playing: 'Playing: {t}',
     pickToPlay: 'Pick a moment on the timeline or an event to play it back.', noFootageAt: 'No footage at {t}.',
     playFailed: 'Cannot play: {m}', eventsTitle: 'Motion events', eventsOfDay: '{n} this day', zone: 'Zone',
-    allZones: 'All zones', minDuration: 'Lasting', any: 'Any', minScore: 'Motion from', loadMore: 'Load more',
-    noEvents: 'No event matches the filters.', eventOpen: 'ongoing', scorePct: 'level {n}%', playEvent: 'Play this event',
+    allZones: 'All zones', minDuration: 'Lasting', any: 'Any', minScore: 'Moving area', loadMore: 'Load more',
+    noEvents: 'No event matches the filters.', eventOpen: 'ongoing', scorePct: '{n}% of the picture moved', playEvent: 'Play this event',
     exportTitle: 'Export footage', exportHint: 'Drag on the timeline or pick an event to fill in the times.',
     exportFrom: 'From', exportTo: 'To', exportReason: 'Reason', exportReasonHint: 'e.g. requested by the commune police',
     exportBtn: 'Export video', exportQueued: 'Waiting to export…', exportRunning: 'Exporting… {p}%', exportDone: 'Export finished',
@@ -998,6 +998,12 @@ const DRAG_PX = 5; // a press that moves further than this selects a range inste
 const EXPORT_POLL_MS = 1000;
 const EVENT_PAD_S = 5; // an event's export range starts this much before it and ends this much after
 const MIN_DURATIONS = [0, 5, 10, 30, 60, 300];
+// A score is the share of the picture that moved (0..1): a person is a few percent, so the choices are
+// fine at the low end, and bars and meters use a square-root scale that reaches full at FULL_SCALE_SCORE.
+const MIN_SCORES = [0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4];
+const FULL_SCALE_SCORE = 0.25;
+const level = (score) => Math.min(1, Math.sqrt(Math.max(0, score) / FULL_SCALE_SCORE));
+const pctText = (share) => `${(share * 100).toFixed(share < 0.1 ? 1 : 0).replace(/\.0$/, '')}%`;
 const TL_COLORS = { empty: '#e4e9ef', recorded: '#6fa6e2', motion: '#f08c00', outage: '#d93a2f', hole: '#9aa6b4', future: '#f6f8fa' };
 
 const rec = {
@@ -1117,10 +1123,8 @@ function renderRecordings(data) {
     h('label', {}, h('span', {}, t('zone')), h('select', { id: 'rec-zone', onchange: (ev) => { rec.filters.zone = ev.target.value; loadEvents(true); } })),
     h('label', {}, h('span', {}, t('minDuration')), h('select', { id: 'rec-min-dur', onchange: (ev) => { rec.filters.minDuration = Number(ev.target.value); loadEvents(true); } },
       MIN_DURATIONS.map((s) => h('option', { value: s, selected: s === rec.filters.minDuration }, s ? `≥ ${span(s)}` : t('any'))))),
-    h('label', { class: 'ev-score-filter' }, h('span', {}, t('minScore'), ' ', h('output', { id: 'rec-min-score-out' }, `${Math.round(rec.filters.minScore * 100)}%`)),
-      h('input', { id: 'rec-min-score', type: 'range', min: 0, max: 100, step: 5, value: Math.round(rec.filters.minScore * 100),
-        oninput: (ev) => { document.getElementById('rec-min-score-out').textContent = `${ev.target.value}%`; },
-        onchange: (ev) => { rec.filters.minScore = Number(ev.target.value) / 100; loadEvents(true); } })));
+    h('label', {}, h('span', {}, t('minScore')), h('select', { id: 'rec-min-score', onchange: (ev) => { rec.filters.minScore = Number(ev.target.value); loadEvents(true); } },
+      MIN_SCORES.map((v) => h('option', { value: v, selected: v === rec.filters.minScore }, v ? `≥ ${pctText(v)}` : t('any'))))));
   const eventsCard = h('section', { class: 'card rec-events' },
     h('div', { class: 'rec-events-head' }, h('h3', {}, t('eventsTitle')), h('span', { id: 'rec-events-count', class: 'badge' })),
     filters, h('div', { id: 'rec-events', class: 'ev-grid', 'aria-live': 'polite' }),
@@ -1321,7 +1325,7 @@ function paintCanvas() {
   for (let i = 0; i < count; i += 1) {
     const a = activity[i];
     if (a <= 0) continue;
-    const bh = Math.max(2 * dpr, a * hgt * 0.85);
+    const bh = Math.max(2 * dpr, level(a) * hgt * 0.85);
     ctx.fillRect(Math.floor(i * bw), hgt - bh, Math.max(1, Math.ceil(bw)), bh);
   }
   if (tl.now_ts < tl.end_ts) {
@@ -1464,7 +1468,7 @@ function selectEvent(e) {
 // ------------------------------------------------------------------------ events
 
 function eventFacts(e) {
-  const parts = [e.duration_s == null ? t('eventOpen') : span(e.duration_s), t('scorePct', { n: Math.round(e.peak_score * 100) })];
+  const parts = [e.duration_s == null ? t('eventOpen') : span(e.duration_s), t('scorePct', { n: pctText(e.peak_score).slice(0, -1) })];
   if (e.zones.length) parts.push(e.zones.join(', '));
   return parts.join(' · ');
 }
@@ -1483,9 +1487,9 @@ function paintEvents() {
     h('div', { class: 'ev-thumb' }, e.thumbnail_url ? img : h('div', { class: 'ev-nothumb' }, t('noThumb')),
       h('time', { datetime: e.start_at }, clock(e.start_ts))),
     h('div', { class: 'ev-meta' },
-      h('div', { class: 'ev-score', title: t('scorePct', { n: Math.round(e.peak_score * 100) }) }, h('i', { style: `width:${Math.round(e.peak_score * 100)}%` })),
+      h('div', { class: 'ev-score', title: t('scorePct', { n: pctText(e.peak_score).slice(0, -1) }) }, h('i', { style: `width:${Math.round(level(e.peak_score) * 100)}%` })),
       h('div', { class: 'ev-line' }, h('span', {}, e.duration_s == null ? t('eventOpen') : span(e.duration_s)),
-        h('span', { class: 'muted' }, t('scorePct', { n: Math.round(e.peak_score * 100) }))),
+        h('span', { class: 'muted' }, pctText(e.peak_score))),
       e.zones.length ? h('div', { class: 'ev-zones' }, e.zones.map((z) => h('span', { class: 'ev-zone' }, z))) : null));
     if (e.thumbnail_url) thumb(e, img);
     return card;
