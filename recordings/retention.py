@@ -23,7 +23,8 @@ Deleting: the file first (in a thread), then the index row, so a crash in betwee
 file, which start-up reconciliation removes (never an unindexed file eating the disk unnoticed).
 
 Footage bytes for the quota are kept as a running total (the index's sum once, then new rows by id and the
-deletions made here), so a check every few seconds does not sum millions of rows; each sweep re-reads the sum.
+deletions made here), so a check every few seconds does not sum millions of rows; a sweep re-reads the sum
+at most every ``FOOTAGE_RECOUNT_S``.
 Sizes are SI: 1 GB = 10^9 bytes, as disks are sold.
 """
 
@@ -69,6 +70,9 @@ EMERGENCY_MAX_ROUNDS = 50
 # Hour/day directories emptied by deletions are removed once this old (the recorder may be creating the
 # current ones right now).
 EMPTY_DIR_AGE_S = 2 * 3600.0
+# The running footage total is re-read from the index at most this often (by the sweep): summing a year of
+# segments takes a second or more and holds the index's reader meanwhile.
+FOOTAGE_RECOUNT_S = 6 * 3600.0
 # A disk that stays full of held footage is reported again after this long, not on every check.
 BLOCKED_ALERT_EVERY_S = 600.0
 
@@ -228,6 +232,7 @@ class RetentionSweeper:
         self._footage_bytes = 0
         self._max_id = 0
         self._footage_stale = True
+        self._counted_at = 0.0
         self._blocked_alert_at = -BLOCKED_ALERT_EVERY_S
         self._metrics: dict[str, Any] = {}
         if registry is not None:
@@ -312,6 +317,7 @@ class RetentionSweeper:
         if self._footage_stale:
             self._max_id, self._footage_bytes = await self.store.segments.bytes_since(0)
             self._footage_stale = False
+            self._counted_at = time.monotonic()
         else:
             max_id, added = await self.store.segments.bytes_since(self._max_id)
             self._max_id = max(self._max_id, max_id)
@@ -387,7 +393,8 @@ class RetentionSweeper:
                     report.cameras.add(camera_id)
                     if len(events) < SWEEP_BATCH:
                         break
-            self._footage_stale = True  # recount once per sweep (corrects anything others deleted)
+            if time.monotonic() - self._counted_at > FOOTAGE_RECOUNT_S:
+                self._footage_stale = True  # corrects anything others deleted; a full sum is not free
         if report.segments or report.events:
             logger.info("retention: deleted %d segment(s) (%.1f MB), %d event(s), %d thumbnail(s) of %s",
                         report.segments, report.bytes / 1e6, report.events, report.thumbnails,

@@ -770,20 +770,19 @@ class SegmentRepo(_Repo):
 
     async def expired(self, camera_id: str, rules: Iterable[tuple[str, bool, float]], limit: int) -> list[Segment]:
         """Return a camera's unprotected segments matching a (mode, has_motion, ended before) rule, oldest first."""
+        # One index range scan per rule (recording_segments_retention), merged.
+        arm = ("SELECT * FROM (SELECT s.* FROM recording_segments s WHERE s.camera_id = ? AND s.mode = ?"
+               " AND s.has_motion = ? AND s.end_at < ? AND NOT EXISTS (SELECT 1 FROM evidence_holds h"
+               " WHERE h.released_at IS NULL AND h.camera_id = s.camera_id AND h.start_at < s.end_at"
+               " AND h.end_at > s.start_at) ORDER BY s.end_at LIMIT ?)")
         arms: list[str] = []
-        params: list[Any] = [camera_id]
+        params: list[Any] = []
         for mode, has_motion, before in rules:
-            arms.append("(s.mode = ? AND s.has_motion = ? AND s.end_at < ?)")
-            params.extend([mode, int(has_motion), before])
+            arms.append(arm)
+            params.extend([camera_id, mode, int(has_motion), before, limit])
         if not arms:
             return []
-        rows = await self.db.fetchall(
-            f"SELECT s.* FROM recording_segments s WHERE s.camera_id = ? AND ({' OR '.join(arms)})"
-            " AND NOT EXISTS (SELECT 1 FROM evidence_holds h WHERE h.released_at IS NULL"
-            " AND h.camera_id = s.camera_id AND h.start_at < s.end_at AND h.end_at > s.start_at)"
-            " ORDER BY s.end_at LIMIT ?",
-            (*params, limit),
-        )
+        rows = await self.db.fetchall(f"{' UNION ALL '.join(arms)} ORDER BY end_at LIMIT ?", (*params, limit))
         return [self._seg(r) for r in rows]
 
 
