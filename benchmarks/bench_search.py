@@ -69,7 +69,8 @@ def day_events(rng: random.Random, day: int, zones: dict[str, list[str]],
             # Two thirds of the motion happens between 06:00 and 20:00 local time.
             offset = rng.uniform(6 * 3600, 20 * 3600) if rng.random() < 0.67 else rng.uniform(0, DAY_S)
             duration = min(600.0, rng.lognormvariate(2.0, 1.0))  # median ~7 s, a long tail
-            score = min(1.0, rng.betavariate(2, 5))
+            # The share of the picture that moved: a few percent for a person, rarely most of it.
+            score = min(1.0, rng.lognormvariate(-3.5, 1.0))
             touched = rng.sample(zones[cam], rng.choice((0, 1, 1, 2)))
             raw.append((day_start + offset, cam, duration, score, touched))
     raw.sort()
@@ -133,8 +134,8 @@ def query_mix(rng: random.Random, days: int, zones: dict[str, list[str]], reps: 
         out.append(("zone, every camera, one day", {"camera_ids": None, "since": since, "until": until,
                                                     "zone": rng.choice(ZONE_NAMES)}))
         since, until = day_range(30)
-        out.append(("one camera, score >= 0.7, one month",
-                    {"camera_ids": [cam], "since": since, "until": until, "min_score": 0.7}))
+        out.append(("one camera, score >= 0.2, one month",
+                    {"camera_ids": [cam], "since": since, "until": until, "min_score": 0.2}))
         since, until = day_range(7)
         out.append(("5 cameras, >= 60 s, one week",
                     {"camera_ids": rng.sample(cams, 5), "since": since, "until": until, "min_duration_s": 60.0}))
@@ -143,9 +144,9 @@ def query_mix(rng: random.Random, days: int, zones: dict[str, list[str]], reps: 
         out.append(("every camera, the whole index",
                     {"camera_ids": None, "since": START_EPOCH, "until": START_EPOCH + days * DAY_S}))
         since, until = day_range(min(days, 90))
-        out.append(("3 cameras + zone + score >= 0.5, 90 days",
+        out.append(("3 cameras + zone + score >= 0.05, 90 days",
                     {"camera_ids": rng.sample(cams, 3), "since": since, "until": until,
-                     "zone": rng.choice(ZONE_NAMES), "min_score": 0.5}))
+                     "zone": rng.choice(ZONE_NAMES), "min_score": 0.05}))
     return out
 
 
@@ -226,6 +227,12 @@ async def _run(quick: bool) -> dict[str, Any]:
         for shape, values in by_shape.items():
             log(f"  {shape:42s} n={len(values):3d}  p50 {statistics.median(values):7.2f} ms"
                 f"  p95 {p95(values):7.2f} ms")
+        # Outside the mix, reported on its own: a rare score over every camera and the whole index has
+        # no index to narrow it and reads every event's index entry in the range.
+        rare = [("every camera, score >= 0.5, the whole index",
+                 {"camera_ids": None, "since": START_EPOCH, "until": START_EPOCH + days * DAY_S, "min_score": 0.5})]
+        rare_ms, _ = await run_queries(store, rare * 3, 0, "rare filter")
+        log(f"  (outside the mix) {rare[0][0]}: {statistics.median(rare_ms):.0f} ms")
         per_shape = len(queries) // REPS_PER_SHAPE
         base_queries = queries[: per_shape * BASELINE_REPS_PER_SHAPE]
         # The indexed times of the baseline's subset, so the ratio compares like with like.
@@ -242,21 +249,19 @@ async def _run(quick: bool) -> dict[str, Any]:
         log(f"search p95 {search_p95:.2f} ms over {len(all_ms)} searches (target <= {TARGET_P95_MS:.0f} ms)")
         log(f"baseline (no indexes) p95 {base_p95:.1f} ms vs {same_p95:.2f} ms on the same queries:"
             f" indexed search is {ratio:.0f}x faster")
+        # Keys carry the "search_" prefix: bench_recordings merges this dict with the other parts'.
         return {
             "search_ms_p95": round(search_p95, 2),
             "search_ms_p50": round(statistics.median(all_ms), 2),
-            "searches": len(all_ms),
-            "target_ms": TARGET_P95_MS,
-            "meets_target": search_p95 <= TARGET_P95_MS,
-            "baseline_unindexed_ms_p95": round(base_p95, 1),
-            "speedup_vs_unindexed": round(ratio, 1),
-            "cameras": CAMERAS,
-            "days": days,
-            "events": total,
-            "index_mib": round(size_mb, 1),
-            "build_s": round(build_s, 1),
-            "quick": quick,
-            "per_shape_ms_p95": {k: round(p95(v), 2) for k, v in by_shape.items()},
+            "search_queries": len(all_ms),
+            "search_target_ms": TARGET_P95_MS,
+            "search_meets_target": search_p95 <= TARGET_P95_MS,
+            "search_baseline_unindexed_ms_p95": round(base_p95, 1),
+            "search_speedup_vs_unindexed": round(ratio, 1),
+            "search_rare_filter_whole_index_ms": round(statistics.median(rare_ms), 1),
+            "search_index": {"cameras": CAMERAS, "days": days, "events": total, "mib": round(size_mb, 1),
+                             "build_s": round(build_s, 1), "quick": quick},
+            "search_per_shape_ms_p95": {k: round(p95(v), 2) for k, v in by_shape.items()},
         }
     finally:
         for s in stores:
