@@ -19,7 +19,9 @@ must not run on the event loop), writes progress (0..1) to the index at most eve
 writes ``exports/<name>.mp4.part`` and renames it when the SHA-256 of the finished file is known. When an
 export is created an evidence hold is placed on [start, end], so no retention rule or disk emergency can
 delete its source segments while it runs or after (the export is "locked" until someone releases the
-hold). Exports left queued or running by a crash are marked failed at start-up (re-request them).
+hold). A failed export keeps its hold too: someone asked for that footage to be kept, and only a person
+releases a hold. Exports left queued or running by a crash are marked failed at start-up (re-request them).
+Export files stay in ``data_dir/exports/`` (they are evidence: no retention rule touches them).
 """
 
 from __future__ import annotations

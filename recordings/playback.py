@@ -6,6 +6,8 @@ Two endpoints (routes in ``mediaserver/api/footage.py``):
   remuxed, without transcoding, into one progressive MP4 with its index up front (``+faststart``), cached
   in ``data_dir/playback/`` and served with HTTP range requests (206 Partial Content).
 - ``GET /api/v1/recordings/{segment_id}/file`` — one segment file as recorded (fMP4), also with ranges.
+- ``POST /api/v1/cameras/{camera_id}/playback`` — the same range file behind a ticket URL
+  (``/api/v1/media/{ticket}``, ``Tickets`` below), because ``<video src>`` cannot send a bearer token.
 
 Why progressive MP4 with ranges rather than HLS or MSE over the fMP4 segments: a plain ``<video src>``
 plays and seeks it in every browser with no player library — Chromium has no native HLS, and feeding
@@ -103,10 +105,10 @@ class Playback:
                 await task
 
     async def segment(self, segment_id: int) -> tuple[Segment, Path]:
-        """Return a segment and its file; FootageError 404 when either is missing."""
+        """Return a camera segment and its file; FootageError 404 when either is missing."""
         seg = await self.store.segments.get(segment_id)
-        if seg is None:
-            raise FootageError(404, "not_found", f"no segment {segment_id}")
+        if seg is None or seg.camera_id is None:  # meeting recordings are not camera footage
+            raise FootageError(404, "not_found", f"no camera segment {segment_id}")
         path = self.data_dir / seg.path
         if not await asyncio.to_thread(path.is_file):
             raise FootageError(404, "not_found", f"segment {segment_id}'s file is gone (deleted by retention?)")

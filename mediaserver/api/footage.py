@@ -7,6 +7,7 @@ or a download link, so the playback and download routes also hand out a short-li
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from aiohttp import web
@@ -208,7 +209,7 @@ def register(api: Api) -> None:
     async def media(ctx: Ctx) -> web.StreamResponse:
         playback_svc = ctx.app[PLAYBACK_KEY]
         ticket = playback_svc.tickets.get(ctx.param("ticket"))
-        if ticket is None or not ticket.path.is_file():
+        if ticket is None or not await asyncio.to_thread(ticket.path.is_file):
             raise ApiError(404, "not_found", "no such media link (it may have expired: ask for a new one)")
         if ticket.audit_action and not ticket.served:
             ticket.served = True
@@ -249,7 +250,7 @@ def register(api: Api) -> None:
     async def export_file(ctx: Ctx) -> web.StreamResponse:
         export = await _done_export(ctx)
         path = ctx.app[EXPORTER_KEY].path_of(export)
-        if path is None or not path.is_file():
+        if path is None or not await asyncio.to_thread(path.is_file):
             raise ApiError(410, "gone", f"export {export.id}'s file is gone")
         if _first_read(ctx.request):
             await ctx.audit("export.download", export.id, camera_id=export.camera_id, sha256=export.sha256)
@@ -260,7 +261,7 @@ def register(api: Api) -> None:
     async def export_link(ctx: Ctx) -> LinkOut:
         export = await _done_export(ctx)
         path = ctx.app[EXPORTER_KEY].path_of(export)
-        if path is None or not path.is_file():
+        if path is None or not await asyncio.to_thread(path.is_file):
             raise ApiError(410, "gone", f"export {export.id}'s file is gone")
         user = ctx.user()
         ticket = ctx.app[PLAYBACK_KEY].tickets.issue(path, subject=user.subject, role=user.role,
