@@ -253,6 +253,7 @@ async def test_timeline_buckets_spans_gaps_and_events(api: Api, staff: dict[str,
 
     # Footage crossing midnight, then 08:00–08:30 (motion 0.6 at 08:10), an outage 08:30–08:50,
     # nothing kept 08:50–09:00, footage again 09:00–09:05 after the gap.
+    await add_segment(store, CAM_A, day0 - 1800, day0 - 1790)  # the evening before: no gap of this day
     await add_segment(store, CAM_A, day0 - 5, day0 + 5)
     for k in range(180):
         s = at(8, 0, 10.0 * k)

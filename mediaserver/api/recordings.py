@@ -12,6 +12,7 @@ import math
 import re
 import time
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -282,7 +283,6 @@ def build_timeline(day0: float, day1: float, now: float, segments: list[tuple[fl
         return range(max(0, int((a - day0) // BUCKET_S)), min(n, math.ceil((b - day0) / BUCKET_S)))
 
     spans: list[list[float]] = []
-    holes: list[tuple[float, float]] = []
     for start, end, score, gap_before in segments:
         a, b = max(start, day0), min(end, day1)
         if b > a:
@@ -293,10 +293,11 @@ def build_timeline(day0: float, day1: float, now: float, segments: list[tuple[fl
                 activity[i] = max(activity[i], level)
         if spans and not gap_before and start - spans[-1][1] <= SPAN_JOIN_S:
             spans[-1][1] = max(spans[-1][1], end)
-            continue
-        if spans and start > spans[-1][1]:
-            holes.append((spans[-1][1], start))
-        spans.append([start, end])
+        else:
+            spans.append([start, end])
+    # Holes are what lies between two spans of the day (footage before the day's first span is not asked for).
+    spans = [[max(a, day0), min(b, day1)] for a, b in spans if min(b, day1) > max(a, day0)]
+    holes = [(a[1], b[0]) for a, b in pairwise(spans) if b[0] > a[1]]
     for e in events:
         if day0 <= e.start_at < day1:
             counts[min(n - 1, int((e.start_at - day0) // BUCKET_S))] += 1
@@ -306,11 +307,9 @@ def build_timeline(day0: float, day1: float, now: float, segments: list[tuple[fl
     down = [(max(o.started_at, day0), min(o.ended_at if o.ended_at is not None else now, day1)) for o in outages]
     gaps = [Gap(**span(a, b).model_dump(), kind="outage", reason=o.reason)
             for (a, b), o in zip(down, outages, strict=True) if b > a]
-    clipped_holes = [(max(a, day0), min(b, day1)) for a, b in holes]
-    gaps += [Gap(**span(a, b).model_dump(), kind="not_recorded")
-             for a, b in subtract([h for h in clipped_holes if h[1] > h[0]], down)]
+    gaps += [Gap(**span(a, b).model_dump(), kind="not_recorded") for a, b in subtract(holes, down)]
     gaps.sort(key=lambda g: g.start_ts)
-    out_spans = [span(max(a, day0), min(b, day1)) for a, b in spans if min(b, day1) > max(a, day0)]
+    out_spans = [span(a, b) for a, b in spans]
     buckets = Buckets(count=n, recorded=[round(min(1.0, r / BUCKET_S), 3) for r in recorded],
                       activity=[round(x, 3) for x in activity], events=counts)
     return buckets, out_spans, gaps
