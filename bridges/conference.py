@@ -6,12 +6,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from aiortc import RTCIceServer
 
 from bridges.room import JoinRefused, LiveRoom, RoomPolicy
-from mediaserver.engine import Engine
+from mediaserver.engine import Engine, Source
 from mediaserver.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,23 @@ logger = logging.getLogger(__name__)
 # starve the sites already in the meeting); the excess get a 'too_many_joins' error and retry.
 JOINS_PER_S = 10
 JOIN_WINDOW_S = 1.0
+
+
+class MeetingListener(Protocol):
+    """Told about every meeting as it happens (the meeting recorder); what it raises is logged, not passed on.
+
+    ``sources`` are a site's published tracks by name (``audio``, ``video``, ``screen``): engine sources,
+    valid until the site leaves (a reconnecting site gets new ones and is announced again).
+    """
+
+    async def meeting_started(self, room_id: str, room_session_id: int) -> None: ...
+
+    async def site_joined(self, room_id: str, room_session_id: int, site_id: str,
+                          sources: Mapping[str, Source]) -> None: ...
+
+    async def site_left(self, room_id: str, room_session_id: int, site_id: str) -> None: ...
+
+    async def meeting_ended(self, room_id: str, room_session_id: int) -> None: ...
 
 
 class Conference:
@@ -35,6 +53,26 @@ class Conference:
         self._joins: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._listeners: list[MeetingListener] = []
+
+    def add_listener(self, listener: MeetingListener) -> None:
+        """Tell ``listener`` about every meeting start and end and every site joining and leaving."""
+        self._listeners.append(listener)
+
+    async def _tell(self, event: str, room_id: str, *args: Any) -> None:
+        for listener in self._listeners:
+            try:
+                await getattr(listener, event)(room_id, *args)
+            except Exception:
+                logger.exception("room %s: meeting listener failed on %s", room_id, event)
+
+    def published(self, room_id: str) -> tuple[int, dict[str, dict[str, Source]]] | None:
+        """Return the running meeting's index id and each connected site's published sources, if it runs."""
+        live = self.rooms.get(room_id)
+        rs = self._room_sessions.get(room_id)
+        if live is None or rs is None:
+            return None
+        return rs, {site: dict(s.sources) for site, s in live.sessions.items()}
 
     def admit(self, room_id: str) -> None:
         """Count a join attempt; raise JoinRefused beyond JOINS_PER_S per room."""
@@ -72,12 +110,20 @@ class Conference:
                 if room_id not in self._room_sessions:
                     rs = await self.store.rooms.start_session(room_id, started_by=f"site:{site}")
                     self._room_sessions[room_id] = rs.id
-                sid = await self.store.rooms.site_joined(self._room_sessions[room_id], site)
+                    await self._tell("meeting_started", room_id, rs.id)
+                room_session = self._room_sessions[room_id]
+                sid = await self.store.rooms.site_joined(room_session, site)
                 self._site_sessions[(room_id, site)] = sid
+                live_ = self.rooms.get(room_id)
+                session = live_.sessions.get(site) if live_ is not None else None
+                if session is not None:
+                    await self._tell("site_joined", room_id, room_session, site, dict(session.sources))
             elif event == "left":
                 sid_ = self._site_sessions.pop((room_id, site), None)
                 if sid_ is not None:
                     await self.store.rooms.site_left(sid_, detail or "left")
+                if room_id in self._room_sessions:
+                    await self._tell("site_left", room_id, self._room_sessions[room_id], site)
                 live = self.rooms.get(room_id)
                 if live is not None and not live.sessions and detail not in ("replaced", "ended"):
                     # Everyone has gone: close the meeting record; the next join opens a new one.
@@ -106,6 +152,7 @@ class Conference:
         await live.end(reason)
         rs = self._room_sessions.pop(room_id, None)
         if rs is not None:
+            await self._tell("meeting_ended", room_id, rs)
             await self.store.rooms.end_session(rs)
         return True
 

@@ -6,6 +6,7 @@ awaited, so the scheduler stops before the index it writes to is flushed and clo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +19,18 @@ from bridges.conference import Conference
 from cameras.live import LiveViews
 from cameras.manager import CameraManager
 from cameras.motion.analyser import MotionAnalysers
-from mediaserver.api import auth_routes, cameras, conference, footage, live, recordings, schedules, system, users
+from mediaserver.api import (
+    auth_routes,
+    cameras,
+    conference,
+    footage,
+    live,
+    meetings,
+    recordings,
+    schedules,
+    system,
+    users,
+)
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
 from mediaserver.app_keys import (
@@ -30,6 +42,7 @@ from mediaserver.app_keys import (
     EXPORTER_KEY,
     LIMITER_KEY,
     LIVE_VIEWS_KEY,
+    MEETING_RECORDINGS_KEY,
     METRICS_KEY,
     MOTION_KEY,
     PASSWORDS_KEY,
@@ -50,6 +63,7 @@ from mediaserver.secretbox import SecretBox
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
 from recordings.export import Exporter
+from recordings.meeting import ROOM_RECORD_ACTION, MeetingRecordings, remove_partial_files
 from recordings.playback import Playback
 from recordings.reconcile import reconcile
 from recordings.recorder import SET_MODE_ACTION, Recorders
@@ -66,7 +80,8 @@ INITIAL_PASSWORD_FILE = "initial-admin-password.txt"
 def build_api() -> Api:
     """Return the route table with every resource module registered."""
     api = Api()
-    for module in (system, auth_routes, users, conference, live, cameras, recordings, footage, schedules):
+    for module in (system, auth_routes, users, conference, live, meetings, cameras, recordings, footage,
+                   schedules):
         module.register(api)
     return api
 
@@ -94,6 +109,11 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                         credential=s.credential.get_secret_value() if s.credential else None)
            for s in config.server.ice_servers]
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
+    # Records meetings (API, the room.record action, auto_record rooms); the conference tells it of sites.
+    app[MEETING_RECORDINGS_KEY] = MeetingRecordings(store, engine, config.storage.data_dir,
+                                                    app[CONFERENCE_KEY].published)
+    app[CONFERENCE_KEY].add_listener(app[MEETING_RECORDINGS_KEY])
+    app[SCHEDULER_KEY].register(ROOM_RECORD_ACTION, app[MEETING_RECORDINGS_KEY].run_job)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
     # Analyses every camera's sub stream for motion (events indexed as they happen).
@@ -121,6 +141,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_recordings_ctx)
     app.cleanup_ctx.append(_footage_ctx)
+    app.cleanup_ctx.append(_meeting_recordings_ctx)
     app.cleanup_ctx.append(_conference_ctx)
     app.cleanup_ctx.append(_cameras_ctx)
     app.on_shutdown.append(_end_meetings)
@@ -192,6 +213,17 @@ async def _recordings_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await recorders.stop()
+
+
+async def _meeting_recordings_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Clear meeting segments a crash left half-written; at the end, finish every recording."""
+    removed = await asyncio.to_thread(remove_partial_files, app[CONFIG_KEY].storage.data_dir)
+    if removed:
+        logger.warning("removed %d unfinished meeting segment(s) left by an unclean stop", removed)
+    try:
+        yield
+    finally:
+        await app[MEETING_RECORDINGS_KEY].stop()  # after the conference ended its meetings
 
 
 async def _end_meetings(app: web.Application) -> None:

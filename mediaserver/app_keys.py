@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mediaserver.secretbox import SecretBox
     from mediaserver.storage import Store
     from recordings.export import Exporter
+    from recordings.meeting import MeetingRecordings
     from recordings.playback import Playback
     from recordings.recorder import Recorders
     from recordings.retention import RetentionSweeper
@@ -43,3 +44,4 @@ RECORDERS_KEY: web.AppKey[Recorders] = web.AppKey("recorders")
 RETENTION_KEY: web.AppKey[RetentionSweeper] = web.AppKey("retention")
 EXPORTER_KEY: web.AppKey[Exporter] = web.AppKey("exporter")
 PLAYBACK_KEY: web.AppKey[Playback] = web.AppKey("playback")
+MEETING_RECORDINGS_KEY: web.AppKey[MeetingRecordings] = web.AppKey("meeting_recordings")

@@ -31,6 +31,10 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     (".*", r"/api/v1/users.*", {"admin"}),
     ("GET", r"/api/v1/sites", {"admin", "operator", "participant"}),
     ("GET", r"/api/v1/rooms/\{room_id\}", {"admin", "operator", "participant"}),
+    # Meeting recordings: started, stopped and watched by chairs; the player page signs in by itself.
+    (".*", r"/api/v1/rooms/\{room_id\}/recording", {"admin", "operator"}),
+    ("GET", r"/api/v1/meetings/\{session_id\}/recordings(/\{segment_id\})?", {"admin", "operator"}),
+    ("GET", r"/meetings/\{session_id\}/player|/meeting-player/\{name\}", None),
     (".*", r"/api/v1/(sites|rooms).*", {"admin", "operator"}),
     # Footage is for security and admin only, also under a camera's path.
     ("GET", r"/api/v1/cameras/\{camera_id\}/playback\.mp4", {"admin", "security"}),
@@ -47,6 +51,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
 
 PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "gate-404", "user_id": "999999",
                "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view",
+               "session_id": "999999",
                "event_id": "999999", "segment_id": "999999", "export_id": "no-such-export", "hold_id": "999999",
                "ticket": "no-such-ticket"}
 

@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 from mediaserver.api.common import Body, iso
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFIG_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import CONFIG_KEY, MEETING_RECORDINGS_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import Role
 from mediaserver.config import IDENT_PATTERN, SiteRole
 from mediaserver.storage.repos import Room, Site
+from recordings.meeting import MAX_RECORDING_S, RecordingState
 
 CONFERENCE_STAFF = (Role.ADMIN, Role.OPERATOR)
 IDENT = IDENT_PATTERN
@@ -100,6 +101,30 @@ class SessionList(BaseModel):
     items: list[SessionOut]
 
 
+class RecordingIn(Body):
+    duration_s: float | None = Field(None, gt=0, le=MAX_RECORDING_S,
+                                     description="Stop after this long (default: when the meeting ends).")
+
+
+class RecordingOut(BaseModel):
+    room_id: str
+    state: Literal["recording", "armed"] = Field(
+        ..., description="'armed': no meeting is running; the room's next meeting will be recorded.")
+    room_session_id: int | None = Field(..., description="The meeting being recorded (its recordings: "
+                                                         "GET /api/v1/meetings/{session_id}/recordings).")
+    requested_by: str
+    requested_at: str | None
+    until: str | None
+    tracks: int = Field(..., description="Site tracks being written now.")
+    segments: int = Field(..., description="Segments written so far in this meeting.")
+
+    @classmethod
+    def of(cls, s: RecordingState) -> RecordingOut:
+        return cls(room_id=s.room_id, state="recording" if s.state == "recording" else "armed",
+                   room_session_id=s.room_session_id, requested_by=s.requested_by,
+                   requested_at=iso(s.requested_at), until=iso(s.until), tracks=s.tracks, segments=s.segments)
+
+
 def register(api: Api) -> None:
     """Add the conference routes."""
 
@@ -174,6 +199,35 @@ def register(api: Api) -> None:
         rows = await ctx.app[STORE_KEY].rooms.sessions(room.id)
         return SessionList(items=[SessionOut(id=s.id, started_at=iso(s.started_at), ended_at=iso(s.ended_at),
                                              started_by=s.started_by) for s in rows])
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/recording", roles=CONFERENCE_STAFF, body=RecordingIn,
+               response=RecordingOut, tag="conference",
+               summary="Record the room: its running meeting now, else its next one (each site's tracks as sent).")
+    async def start_recording(ctx: Ctx) -> RecordingOut:
+        b: RecordingIn = ctx.body
+        room = await _room(ctx)
+        p = ctx.user()
+        state = await ctx.app[MEETING_RECORDINGS_KEY].start_recording(room.id, duration_s=b.duration_s,
+                                                                      by=f"{p.role}:{p.subject}")
+        await ctx.audit("room.record.start", room.id, duration_s=b.duration_s, session=state.room_session_id)
+        return RecordingOut.of(state)
+
+    @api.route("GET", "/api/v1/rooms/{room_id}/recording", roles=CONFERENCE_STAFF, response=RecordingOut,
+               tag="conference", summary="Whether the room is being recorded (404: it is not).")
+    async def recording_state(ctx: Ctx) -> RecordingOut:
+        room = await _room(ctx)
+        state = ctx.app[MEETING_RECORDINGS_KEY].state(room.id)
+        if state is None:
+            raise ApiError(404, "not_recording", f"room {room.id!r} is not being recorded")
+        return RecordingOut.of(state)
+
+    @api.route("DELETE", "/api/v1/rooms/{room_id}/recording", roles=CONFERENCE_STAFF, status=204,
+               tag="conference", summary="Stop recording the room (finished segments stay).")
+    async def stop_recording(ctx: Ctx) -> None:
+        room = await _room(ctx)
+        if not await ctx.app[MEETING_RECORDINGS_KEY].stop_recording(room.id):
+            raise ApiError(404, "not_recording", f"room {room.id!r} is not being recorded")
+        await ctx.audit("room.record.stop", room.id)
 
     @api.route("POST", "/api/v1/rooms/{room_id}/join-tokens", roles=CONFERENCE_STAFF, body=JoinTokenIn,
                response=JoinTokenOut, status=201, tag="conference",

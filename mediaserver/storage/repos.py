@@ -500,6 +500,11 @@ class RoomRepo(_Repo):
         )
         return [RoomSession(r["id"], r["room_id"], r["started_at"], r["ended_at"], r["started_by"]) for r in rows]
 
+    async def session(self, session_id: int) -> RoomSession | None:
+        """Return one meeting."""
+        r = await self.db.fetchone("SELECT * FROM room_sessions WHERE id = ?", (session_id,))
+        return RoomSession(r["id"], r["room_id"], r["started_at"], r["ended_at"], r["started_by"]) if r else None
+
     async def site_joined(self, room_session_id: int, site_id: str) -> int:
         """Record a site connecting to a meeting; return the connection's id."""
         return await self.db.execute(
