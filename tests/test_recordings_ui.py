@@ -242,6 +242,13 @@ async def test_the_recordings_page_shows_the_day_plays_it_and_exports(api: Api) 
             assert "Motion events" in await page.locator(".rec-events-head").inner_text()
             assert await page.locator("#rec-timeline .tl-event").count() == EVENTS
 
+            # Logging out forgets the day, the player and the export: the next user of the tab sees none of it.
+            await page.locator("#logout").click()
+            await page.locator("#login-form").wait_for(timeout=5_000)
+            assert await page.evaluate(
+                "() => [window.__rec.timeline, window.__rec.exp, window.__rec.playing, window.__rec.events.length,"
+                " window.__rec.video.getAttribute('src')]") == [None, None, None, 0, None]
+
             # The event without footage files is the one failed load.
             expected = f"status of 404 (Not Found) @ {base}/api/v1/cameras/{CAMERA}/playback"
             errors = [m for m in log if m.startswith(("pageerror:", "error:")) and not m.endswith(expected)]

@@ -205,6 +205,7 @@ function setSession(token) {
 function endSession(flashKey) {
   const next = /^#\/(login|password)?$/.test(location.hash) ? state.next : location.hash; // come back here after login
   wall.stop(); // while the token still works to close the live views
+  resetRecordings(); // the next user of this tab sees nothing of this one's footage or exports
   Object.assign(state, { token: null, me: null, data: {}, joins: {}, flash: flashKey || null, next });
   clearTimeout(state.expiryTimer);
   sessionStorage.removeItem('console.token');
@@ -1061,6 +1062,14 @@ function recVideo() {
 
 function stopRecordings() {
   rec.video?.pause();
+}
+
+function resetRecordings() {
+  clearTimeout(rec.expTimer);
+  rec.gen += 1;
+  if (rec.video) { rec.video.pause(); rec.video.removeAttribute('src'); rec.video.load(); }
+  Object.assign(rec, { timeline: null, tlError: null, events: [], cursor: null, exp: null, playing: null, playhead: null,
+    note: null, range: null, selected: null });
 }
 
 async function loadRecordings() {
