@@ -86,7 +86,7 @@ class EventQuery(RangeQuery):
                                description="Page: the next_cursor of the previous page.")
 
 
-class EventOut(BaseModel):
+class EventSummary(BaseModel):
     id: int
     camera_id: str
     start_at: str | None = Field(..., description="ISO-8601, UTC.")
@@ -94,10 +94,13 @@ class EventOut(BaseModel):
     start_ts: float = Field(..., description="UTC epoch seconds.")
     end_ts: float | None
     duration_s: float | None = Field(..., description="Null while the event is still going on.")
-    peak_score: float
+    peak_score: float = Field(..., description="Largest share of the picture that moved (0..1).")
     zones: list[str]
-    boxes: list[Any] = Field(..., description="[[t, x, y, w, h], ...]: relative boxes over time.")
     thumbnail_url: str | None = Field(..., description="JPEG of the peak frame, when there is one.")
+
+
+class EventOut(EventSummary):
+    boxes: list[Any] = Field(..., description="[[t, x, y, w, h], ...]: relative boxes over time.")
 
 
 class EventList(BaseModel):
@@ -181,21 +184,27 @@ class Timeline(BaseModel):
     buckets: Buckets
     spans: list[Span] = Field(..., description="Recorded spans, oldest first.")
     gaps: list[Gap] = Field(..., description="Outages and holes between recorded spans, oldest first.")
-    events: list[EventOut] = Field(..., description="Events overlapping the day, oldest first.")
+    events: list[EventSummary] = Field(..., description="Events overlapping the day, oldest first (no boxes: "
+                                       "GET /api/v1/events has them).")
     events_truncated: bool
 
 
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def event_out(e: MotionEvent) -> EventOut:
-    """Return the API shape of an event."""
-    return EventOut(
+def event_summary(e: MotionEvent) -> EventSummary:
+    """Return the API shape of an event without its boxes (timelines)."""
+    return EventSummary(
         id=e.id, camera_id=e.camera_id, start_at=iso(e.start_at), end_at=iso(e.end_at), start_ts=e.start_at,
         end_ts=e.end_at, duration_s=None if e.end_at is None else round(e.end_at - e.start_at, 3),
-        peak_score=e.peak_score, zones=e.zones, boxes=e.boxes,
+        peak_score=e.peak_score, zones=e.zones,
         thumbnail_url=f"/api/v1/events/{e.id}/thumbnail" if e.thumbnail_path else None,
     )
+
+
+def event_out(e: MotionEvent) -> EventOut:
+    """Return the API shape of an event."""
+    return EventOut(**event_summary(e).model_dump(), boxes=e.boxes)
 
 
 def encode_cursor(e: MotionEvent) -> str:
@@ -404,4 +413,4 @@ def register(api: Api) -> None:
         buckets, spans, gaps = await asyncio.to_thread(build_timeline, day0, day1, now, segments, events, outages)
         return Timeline(camera_id=q.camera_id, date=q.date, timezone=tz, start_at=iso(day0), end_at=iso(day1),
                         start_ts=day0, end_ts=day1, now_ts=now, buckets=buckets, spans=spans, gaps=gaps,
-                        events=[event_out(e) for e in events], events_truncated=truncated)
+                        events=[event_summary(e) for e in events], events_truncated=truncated)
