@@ -11,8 +11,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
+from mediaserver.api.recordings import covered_s, minute_max, region_spans
 from mediaserver.app_keys import CONFIG_KEY, STORE_KEY
 from mediaserver.storage import Store
 from mediaserver.storage.heatmap import HEATMAP_BYTES, HEATMAP_H, HEATMAP_W, region_activity
@@ -316,3 +318,45 @@ async def test_only_footage_roles_read_the_index(api: Api, staff: dict[str, str]
             assert status == want, (path, role, body)
         r = await api.client.get(path, params=params)
         assert r.status == 401
+
+
+def test_minute_aggregation_matches_a_second_by_second_count() -> None:
+    rng = random.Random(11)
+    day0, n = 1_000_020.0, 30
+    for _ in range(50):
+        # Sorted, non-overlapping intervals (a stream's segments) with fractional edges.
+        t, intervals = day0 + rng.uniform(-20, 30), []
+        while t < day0 + n * 60 - 1:
+            a = t + rng.choice((0.0, 0.0, rng.uniform(0, 90)))
+            b = a + rng.uniform(0.5, 130)
+            intervals.append((a, b, rng.random()))
+            t = b
+        clipped = [(max(a, day0), min(b, day0 + n * 60), v) for a, b, v in intervals
+                   if min(b, day0 + n * 60) > max(a, day0)]
+        starts = np.array([c[0] for c in clipped])
+        ends = np.array([c[1] for c in clipped])
+        values = np.array([c[2] for c in clipped])
+        got_cover = covered_s(day0, n, starts, ends)
+        got_max = minute_max(day0, n, starts, ends, values)
+        for m in range(n):
+            lo, hi = day0 + 60 * m, day0 + 60 * (m + 1)
+            want_cover = sum(max(0.0, min(b, hi) - max(a, lo)) for a, b, _ in clipped)
+            want_max = max([v for a, b, v in clipped if a < hi and b > lo], default=0.0)
+            assert got_cover[m] == pytest.approx(want_cover, abs=1e-6)
+            assert got_max[m] == want_max
+
+
+def test_region_spans_use_the_heatmap_contracts_activity() -> None:
+    rng = np.random.default_rng(3)
+    rows = [(i, BASE + 10 * i, BASE + 10 * (i + 1), bytes(rng.integers(0, 256, HEATMAP_BYTES, dtype=np.uint8)
+                                                         * (rng.random() < 0.5)))
+            for i in range(200)]
+    for region in ((0, 0, 1, 1), (0.1, 0.2, 0.35, 0.5), (0.97, 0.95, 1, 1), (0.5, 0.5, 0.5 + 1 / 32, 0.5 + 1 / 18)):
+        spans = region_spans(rows, *region, min_activity=0.6)
+        want = [r for r in rows if region_activity(r[3], *region) >= 0.6]
+        assert sum(s.segments for s in spans) == len(want)
+        covered = [r for r in want if any(s.start_ts <= r[1] and r[2] <= s.end_ts for s in spans)]
+        assert covered == want
+        for s in spans:
+            inside = [region_activity(r[3], *region) for r in want if s.start_ts <= r[1] and r[2] <= s.end_ts]
+            assert s.activity == pytest.approx(max(inside), abs=1e-4)

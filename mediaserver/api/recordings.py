@@ -8,7 +8,6 @@ into per-minute buckets from two index ranges (segments, events) plus the camera
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 from datetime import date, datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -40,6 +40,7 @@ MAX_TIMELINE_EVENTS = 3000
 THUMBNAIL_MAX_AGE_S = 86400
 _CURSOR_RE = re.compile(r"^(?P<start>\d+(?:\.\d+)?(?:e[+-]?\d+)?):(?P<id>\d+)$")
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+FloatArray = npt.NDArray[np.float64]
 
 
 class RangeQuery(BaseModel):
@@ -244,19 +245,16 @@ def region_spans(rows: list[tuple[int, float, float, bytes]], x0: float, y0: flo
     c0, r0, c1, r1 = region_cells(x0, y0, x1, y1)
     grid = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.uint8).reshape(len(rows), HEATMAP_H, HEATMAP_W)
     peaks = grid[:, r0:r1, c0:c1].max(axis=(1, 2)).astype(np.float64) / HEATMAP_MAX
-    out: list[RegionSpan] = []
-    for (_, start, end, _), activity in zip(rows, peaks.tolist(), strict=True):
-        if activity < min_activity:
-            continue
-        last = out[-1] if out else None
-        if last is not None and start - last.end_ts <= SPAN_JOIN_S:
-            last.end_ts = max(last.end_ts, end)
-            last.end_at = iso(last.end_ts)
-            last.activity = max(last.activity, round(activity, 4))
-            last.segments += 1
+    merged: list[list[float]] = []  # [start, end, peak activity, segments]
+    for i in np.flatnonzero(peaks >= min_activity).tolist():
+        _, start, end, _ = rows[i]
+        if merged and start - merged[-1][1] <= SPAN_JOIN_S:
+            last = merged[-1]
+            last[1], last[2], last[3] = max(last[1], end), max(last[2], float(peaks[i])), last[3] + 1
         else:
-            out.append(RegionSpan(start_at=iso(start), end_at=iso(end), start_ts=start, end_ts=end,
-                                  activity=round(activity, 4), segments=1))
+            merged.append([start, end, float(peaks[i]), 1])
+    out = [RegionSpan(start_at=iso(a), end_at=iso(b), start_ts=a, end_ts=b, activity=round(act, 4), segments=int(k))
+           for a, b, act, k in merged]
     return out
 
 
@@ -280,26 +278,54 @@ def subtract(intervals: list[tuple[float, float]], cuts: list[tuple[float, float
     return out
 
 
+def covered_s(day0: float, n: int, starts: FloatArray, ends: FloatArray) -> FloatArray:
+    """Return the seconds of each of ``n`` minute buckets that intervals [start, end) cover.
+
+    The intervals are a stream's segments: sorted by start, not overlapping, already clipped to the day.
+    Recorded time up to each bucket edge is a prefix sum plus the part of the interval the edge falls in.
+    """
+    if not len(starts):
+        return np.zeros(n)
+    edges = day0 + BUCKET_S * np.arange(n + 1)
+    lengths = ends - starts
+    before = np.concatenate(([0.0], np.cumsum(lengths)))  # covered before interval k starts
+    k = np.searchsorted(starts, edges, side="left")  # how many intervals start before each edge
+    last = np.maximum(k - 1, 0)
+    upto = np.where(k > 0, before[last] + np.clip(edges - starts[last], 0.0, lengths[last]), 0.0)
+    return np.maximum(np.diff(upto), 0.0)
+
+
+def minute_max(day0: float, n: int, starts: FloatArray, ends: FloatArray, values: FloatArray) -> FloatArray:
+    """Return, per minute bucket, the largest value of the intervals touching it (0 where none does)."""
+    out = np.zeros(n)
+    if not len(starts):
+        return out
+    first = np.clip(np.floor((starts - day0) / BUCKET_S), 0, n - 1).astype(np.int64)
+    stop = np.maximum(np.clip(np.ceil((ends - day0) / BUCKET_S), 0, n).astype(np.int64), first + 1)
+    reps = stop - first
+    # Every (interval, minute) pair at once: each interval's first minute, plus 0, 1, ... within it.
+    offsets = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+    np.maximum.at(out, np.repeat(first, reps) + offsets, np.repeat(values, reps))
+    return out
+
+
 def build_timeline(day0: float, day1: float, now: float, segments: list[tuple[float, float, float, bool]],
                    events: list[MotionEvent], outages: list[Outage]) -> tuple[Buckets, list[Span], list[Gap]]:
     """Aggregate a day's segments, events and outages into minute buckets, recorded spans and gaps."""
     n = max(1, round((day1 - day0) / BUCKET_S))
-    recorded = [0.0] * n
-    activity = [0.0] * n
-    counts = [0] * n
-
-    def minutes(a: float, b: float) -> range:
-        return range(max(0, int((a - day0) // BUCKET_S)), min(n, math.ceil((b - day0) / BUCKET_S)))
+    seg = np.array([(max(s, day0), min(e, day1), score) for s, e, score, _ in segments if min(e, day1) > max(s, day0)],
+                   dtype=np.float64).reshape(-1, 3)
+    recorded = np.minimum(covered_s(day0, n, seg[:, 0], seg[:, 1]) / BUCKET_S, 1.0)
+    activity = minute_max(day0, n, seg[:, 0], seg[:, 1], np.clip(seg[:, 2], 0.0, 1.0))
+    ev = np.array([(max(e.start_at, day0), min(e.end_at if e.end_at is not None else now, day1), e.peak_score)
+                   for e in events], dtype=np.float64).reshape(-1, 3)
+    ev = ev[ev[:, 1] >= ev[:, 0]]
+    activity = np.maximum(activity, minute_max(day0, n, ev[:, 0], ev[:, 1], np.clip(ev[:, 2], 0.0, 1.0)))
+    starting = [int((e.start_at - day0) // BUCKET_S) for e in events if day0 <= e.start_at < day1]
+    counts = np.bincount(np.minimum(np.array(starting, dtype=np.int64), n - 1), minlength=n)
 
     spans: list[list[float]] = []
-    for start, end, score, gap_before in segments:
-        a, b = max(start, day0), min(end, day1)
-        if b > a:
-            level = min(1.0, max(0.0, score))
-            for i in minutes(a, b):
-                lo = day0 + i * BUCKET_S
-                recorded[i] += min(b, lo + BUCKET_S) - max(a, lo)
-                activity[i] = max(activity[i], level)
+    for start, end, _, gap_before in segments:
         if spans and not gap_before and start - spans[-1][1] <= SPAN_JOIN_S:
             spans[-1][1] = max(spans[-1][1], end)
         else:
@@ -307,21 +333,14 @@ def build_timeline(day0: float, day1: float, now: float, segments: list[tuple[fl
     # Holes are what lies between two spans of the day (footage before the day's first span is not asked for).
     spans = [[max(a, day0), min(b, day1)] for a, b in spans if min(b, day1) > max(a, day0)]
     holes = [(a[1], b[0]) for a, b in pairwise(spans) if b[0] > a[1]]
-    for e in events:
-        if day0 <= e.start_at < day1:
-            counts[min(n - 1, int((e.start_at - day0) // BUCKET_S))] += 1
-        level = min(1.0, max(0.0, e.peak_score))
-        for i in minutes(max(e.start_at, day0), min(e.end_at if e.end_at is not None else now, day1)):
-            activity[i] = max(activity[i], level)
     down = [(max(o.started_at, day0), min(o.ended_at if o.ended_at is not None else now, day1)) for o in outages]
     gaps = [Gap(**span(a, b).model_dump(), kind="outage", reason=o.reason)
             for (a, b), o in zip(down, outages, strict=True) if b > a]
     gaps += [Gap(**span(a, b).model_dump(), kind="not_recorded") for a, b in subtract(holes, down)]
     gaps.sort(key=lambda g: g.start_ts)
-    out_spans = [span(a, b) for a, b in spans]
-    buckets = Buckets(count=n, recorded=[round(min(1.0, r / BUCKET_S), 3) for r in recorded],
-                      activity=[round(x, 3) for x in activity], events=counts)
-    return buckets, out_spans, gaps
+    buckets = Buckets(count=n, recorded=np.round(recorded, 3).tolist(), activity=np.round(activity, 3).tolist(),
+                      events=counts.tolist())
+    return buckets, [span(a, b) for a, b in spans], gaps
 
 
 def thumbnail_file(data_dir: Path, relpath: str) -> Path | None:
