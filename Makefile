@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference bench-cameras bench-recordings
+.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference bench-cameras bench-recordings bench-meeting-record
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,3 +60,6 @@ bench-cameras: $(STAMP)
 
 bench-recordings: $(STAMP) system-deps
 	QUICK=$(QUICK) $(PY) -m benchmarks.bench_recordings
+
+bench-meeting-record: $(STAMP)
+	QUICK=$(QUICK) $(PY) -m benchmarks.bench_meeting_record

@@ -737,11 +737,12 @@ class MeetingRecorder:
             return
         if not _NAME_RE.match(site_id):
             raise ValueError(f"site id {site_id!r} cannot be used in a recording path")
+        wanted = {t: s for t, s in sources.items() if t in TRACKS and not s.closed and s.codec in _EXT}
+        current = {k[1]: f.source for k, f in self._feeds.items() if k[0] == site_id}
+        if current and current == wanted:
+            return  # already recording exactly these
         self.remove_site(site_id)
-        for track in TRACKS:
-            source = sources.get(track)
-            if source is None or source.closed or source.codec not in _EXT:
-                continue
+        for track, source in wanted.items():
             key = (site_id, track)
             sink = self.engine.new_sink(f"record/{self.room_session_id}/{site_id}/{track}", source.kind,
                                         capacity=SINK_FRAMES)
@@ -925,7 +926,7 @@ class MeetingRecordings:
             if room_id not in self._recorders:
                 live = self._live(room_id)
                 if live is not None:
-                    await self._start_recorder(room_id, live[0], live[1])
+                    await self._start_recorder(room_id, live[0])
         state = self.state(room_id)
         assert state is not None
         return state
@@ -1000,14 +1001,17 @@ class MeetingRecordings:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _start_recorder(self, room_id: str, room_session_id: int,
-                              sites: Mapping[str, Mapping[str, Source]]) -> None:
+    async def _start_recorder(self, room_id: str, room_session_id: int) -> None:
         rec = MeetingRecorder(self.store, self.engine, self.data_dir, room_id, room_session_id,
                               segment_s=self.segment_s)
         await rec.start()
         self._recorders[room_id] = rec
-        for site_id, sources in sites.items():
-            rec.add_site(site_id, sources)
+        # The sites present now, read after the await: one that joined while the recorder started is included
+        # (and its site_joined, which follows, finds it already recorded).
+        live = self._live(room_id)
+        if live is not None and live[0] == room_session_id:
+            for site_id, sources in live[1].items():
+                rec.add_site(site_id, sources)
 
     # ------------------------------------------------------------------ meeting events (MeetingListener)
 
@@ -1021,7 +1025,7 @@ class MeetingRecordings:
                 if room is None or not room.auto_record:
                     return
                 self._requests[room_id] = _Request(room_id, "auto_record", time.time(), None)
-            await self._start_recorder(room_id, room_session_id, {})
+            await self._start_recorder(room_id, room_session_id)
 
     async def site_joined(self, room_id: str, room_session_id: int, site_id: str,
                           sources: Mapping[str, Source]) -> None:

@@ -244,6 +244,32 @@ async def test_recorder_writes_contiguous_segments_byte_identical(
     engine.close()
 
 
+async def test_h264_keyframes_without_parameter_sets_still_start_playable_files(
+        store: Store, tmp_path: Path, media: dict[str, list[bytes]]) -> None:
+    # Some senders put SPS/PPS only in the first keyframe: every file must still carry them at its start.
+    first, *rest = media["h264"]
+    stripped = [first] + [b"".join(b"\x00\x00\x00\x01" + n for n in nal_units(au) if n[0] & 0x1F not in (7, 8))
+                          for au in rest]
+    engine = Engine()
+    session = await store.rooms.start_session("r1", "test")
+    video = engine.add_source(Source("r1/a/video", "video", "h264", 90_000, owner="a"))
+    rec = mr.MeetingRecorder(store, engine, tmp_path, "r1", session.id, segment_s=SEG_S)
+    await rec.start()
+    rec.add_site("a", {"video": video})
+    rec.add_site("a", {"video": video})  # told twice (a snapshot and the join event): recorded once
+    assert rec.tracks == 1
+    await Feeder(video, stripped, rate_hz=FPS, ts_step=3600).run(2.6)
+    await rec.stop()
+    rows = by_track(await store.segments.for_session(session.id))[("a", "video")]
+    assert len(rows) >= 2 and not any(r.gap_before for r in rows)
+    for row in rows:
+        path = tmp_path / row.path
+        pkts, _ = packets_of(path)
+        assert [n[0] & 0x1F for n in avcc_nals(bytes(pkts[0]))][:2] == [7, 8]
+        assert decoded_frames(path) == len(pkts)
+    engine.close()
+
+
 async def test_leave_rejoin_and_idle_make_gaps_and_files_survive_a_crash(
         store: Store, tmp_path: Path, media: dict[str, list[bytes]]) -> None:
     engine = Engine()
@@ -412,7 +438,8 @@ async def test_a_meeting_is_recorded_per_site_with_late_joins_and_a_rejoin(
     rec = api.app[MEETING_RECORDINGS_KEY].recorder(ROOM)
     assert rec is not None
     await until(lambda: rec.segments >= 4, what="first segments")
-    await meeting.join("xa-an-hoa", video=video["xa-an-hoa"], opus=opus)  # joins late
+    screen = encode_video("vp8", 40, 14, gop=GOP)
+    await meeting.join("xa-an-hoa", video=video["xa-an-hoa"], opus=opus, screen=screen)  # late, and shares
     await asyncio.sleep(1.5)
     await binh.close()  # leaves …
     left_at = time.time()
@@ -431,11 +458,11 @@ async def test_a_meeting_is_recorded_per_site_with_late_joins_and_a_rejoin(
     # The index: one list per site and track, in this meeting, within the recording's time.
     segs = await api.app[STORE_KEY].segments.for_session(session_id)
     tracks = by_track(segs)
-    assert set(tracks) == {(s, t) for s in video for t in ("video", "audio")}  # no one shared a screen
+    assert set(tracks) == {(s, t) for s in video for t in ("video", "audio")} | {("xa-an-hoa", "screen")}
     for (site, track), rows in tracks.items():
         assert started - 0.5 < rows[0].start_at and rows[-1].end_at < stopped + 0.5
         assert all(r.mode == "conference" and r.room_session_id == session_id for r in rows)
-        assert {r.codec for r in rows} == {"vp8" if track == "video" else "opus"}
+        assert {r.codec for r in rows} == {"opus" if track == "audio" else "vp8"}
         gaps = [r for r in rows if r.gap_before]
         if site == "xa-an-binh":
             # Leaving and rejoining: the track goes on in new files after an explicit gap.
@@ -450,9 +477,9 @@ async def test_a_meeting_is_recorded_per_site_with_late_joins_and_a_rejoin(
     # Every file opens and decodes, and holds the frames the site sent, byte for byte.
     data_dir = api.app[CONFIG_KEY].storage.data_dir
     for (site, track), rows in tracks.items():
-        sent = video[site] if track == "video" else opus
-        n = await asyncio.to_thread(check_track_files, data_dir, rows, sent, "vp8" if track == "video" else "opus")
-        assert n > (40 if track == "video" else 80)
+        sent = {"video": video[site], "screen": screen, "audio": opus}[track]
+        n = await asyncio.to_thread(check_track_files, data_dir, rows, sent, "opus" if track == "audio" else "vp8")
+        assert n > (80 if track == "audio" else 40)
 
     # The listing groups them by site and track; files are served with Range support, to chairs only.
     r = await api.client.get(f"/api/v1/meetings/{session_id}/recordings", headers=op)
@@ -461,7 +488,7 @@ async def test_a_meeting_is_recorded_per_site_with_late_joins_and_a_rejoin(
     assert listing["room_id"] == ROOM and listing["recording"] is False and listing["host_site_id"] == HOST
     assert listing["sites"][0]["site_id"] == HOST  # the chair first
     assert {s["site_id"]: [t["track"] for t in s["tracks"]] for s in listing["sites"]} == {
-        s: ["video", "audio"] for s in video}
+        HOST: ["video", "audio"], "xa-an-binh": ["video", "audio"], "xa-an-hoa": ["video", "screen", "audio"]}
     first = listing["sites"][0]["tracks"][0]["segments"][0]
     r = await api.client.get(first["url"], headers={**op, "Range": "bytes=0-99"})
     assert r.status == 206 and len(await r.read()) == 100 and r.headers["Content-Type"] == "video/webm"
