@@ -201,7 +201,7 @@ class CameraAnalyser:
         self.detector = detector or default_detector(settings, camera_id)
         self.tracker = EventTracker(min_event_s=settings.min_event_s)
         self.interval_s = 1.0 / settings.analysis_fps
-        self.sink = Sink(engine, f"motion/{camera_id}/{stream}", "video", capacity=SINK_CAPACITY_FRAMES)
+        self.sink = engine.new_sink(f"motion/{camera_id}/{stream}", "video", capacity=SINK_CAPACITY_FRAMES)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._codec = "h264"
         # loop side

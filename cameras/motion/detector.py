@@ -42,7 +42,7 @@ Luma = npt.NDArray[np.uint8]  # a (height, width) view of a frame's Y plane; row
 
 ANALYSIS_W = 160  # analysis picture width, pixels (height follows the aspect ratio): 160x90 for 16:9
 BACKGROUND_TAU_S = 3.0  # time constant of the running-average background
-MOVING_RATE_FACTOR = 0.25  # where motion is, the background learns this much slower
+MOVING_UPDATE_EVERY = 4  # where motion is, the background learns only on every 4th moving frame
 DILATE_ITERATIONS = 2  # 3x3 dilations joining an object's fragments (2 px at 160 wide = 8 px at 640)
 # Lighting: a frame where at least this share of the picture changed is checked for a global change...
 LIGHTING_CHECK_SHARE = 0.25
@@ -52,7 +52,7 @@ LIGHTING_MEDIAN_FACTOR = 0.5
 GLOBAL_CHANGE_SHARE = 0.6
 SETTLE_S = 1.0  # after a lighting change, re-baseline for this long and report nothing
 LIGHTING_SAMPLE_STEP = 4  # median estimated on every 4th analysis pixel each way (40x23 at 160x90)
-CELL_MIN_SHARE = 0.1  # a heatmap cell moved when at least this share of its pixels changed
+CELL_MIN_SHARE = 0.2  # a box marks the heatmap cells it covers by at least this share of their width/height
 ZONE_MIN_SHARE_OF_MIN_AREA = 0.25  # a zone is touched by at least this share of the minimum area
 
 
@@ -145,6 +145,15 @@ def _polygon_mask(size: tuple[int, int], polygons: Sequence[Sequence[tuple[float
     return mask
 
 
+def _cell_span(a: float, b: float, n: int) -> tuple[int, int]:
+    """Return the cells [start, end) a span [a, b) in cell units covers by at least CELL_MIN_SHARE of a cell."""
+    start, end = math.floor(a + CELL_MIN_SHARE), math.floor(b - CELL_MIN_SHARE) + 1
+    if end <= start:  # a sliver across a cell border: the cell holding its middle
+        start = min(n - 1, math.floor((a + b) / 2))
+        end = start + 1
+    return max(0, start), min(n, end)
+
+
 class BackgroundDetector:
     """The default detector: running-average background, threshold, dilate, contours (see the module doc)."""
 
@@ -155,9 +164,7 @@ class BackgroundDetector:
         self.settings = settings
         fps = analysis_fps or settings.analysis_fps
         self.alpha = 1.0 - math.exp(-1.0 / (fps * BACKGROUND_TAU_S))
-        # One update at alpha_moving, then one more on still pixels: together alpha there.
-        self.alpha_moving = self.alpha * MOVING_RATE_FACTOR
-        self.alpha_still_extra = 1.0 - (1.0 - self.alpha) / (1.0 - self.alpha_moving)
+        self._moving_frames = 0
         self.settle_frames = max(1, math.ceil(SETTLE_S * fps))
         self.threshold = settings.threshold
         self.lighting_changes = 0
@@ -251,22 +258,31 @@ class BackgroundDetector:
         if not kept:
             cv2.accumulateWeighted(small, bg, self.alpha)
             return NO_MOTION
-        region = np.zeros_like(changed)
-        cv2.drawContours(region, kept, -1, 255, thickness=cv2.FILLED)
-        moving = cv2.bitwise_and(changed, region)
+        if len(kept) == len(contours):  # the usual case: every blob counts, so all changed pixels move
+            region, moving = grown, changed
+        else:
+            region = np.zeros_like(changed)
+            cv2.drawContours(region, kept, -1, 255, thickness=cv2.FILLED)
+            moving = cv2.bitwise_and(changed, region)
         score = cv2.countNonZero(moving) / self.analysable_px
         pad = DILATE_ITERATIONS  # the dilation grew each box by this much on every side
         boxes = []
+        cells = np.zeros((HEATMAP_H, HEATMAP_W), dtype=np.bool_)
         for c in kept:
             x, y, bw, bh = cv2.boundingRect(c)
             x0, y0 = min(x + pad, w - 1), min(y + pad, h - 1)
             x1, y1 = max(x0 + 1, x + bw - pad), max(y0 + 1, y + bh - pad)
             boxes.append(Box(round(x0 / w, 4), round(y0 / h, 4), round((x1 - x0) / w, 4), round((y1 - y0) / h, 4)))
+            r0, r1 = _cell_span(y0 * HEATMAP_H / h, y1 * HEATMAP_H / h, HEATMAP_H)
+            c0, c1 = _cell_span(x0 * HEATMAP_W / w, x1 * HEATMAP_W / w, HEATMAP_W)
+            cells[r0:r1, c0:c1] = True
         zones = frozenset(name for name, zmask in self.zones
                           if cv2.countNonZero(cv2.bitwise_and(moving, zmask)) >= self.zone_min_px)
-        coarse = cv2.resize(moving, (HEATMAP_W, HEATMAP_H), interpolation=cv2.INTER_AREA)
-        cells = coarse > CELL_MIN_SHARE * 255
-        # Learn slowly where things move, at the normal rate elsewhere.
-        cv2.accumulateWeighted(small, bg, self.alpha_moving)
-        cv2.accumulateWeighted(small, bg, self.alpha_still_extra, mask=cv2.bitwise_not(region))
+        # Learn at the normal rate where nothing moves, and where something moves only every
+        # MOVING_UPDATE_EVERY-th moving frame (a passing object barely imprints; a parked one is absorbed).
+        self._moving_frames += 1
+        if self._moving_frames % MOVING_UPDATE_EVERY:
+            cv2.accumulateWeighted(small, bg, self.alpha, mask=cv2.bitwise_not(region))
+        else:
+            cv2.accumulateWeighted(small, bg, self.alpha)
         return MotionResult(score, tuple(boxes), zones, cells)
