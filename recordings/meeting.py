@@ -23,16 +23,19 @@ arrival time of the first frame of a *run* (a continuous stretch of frames) anch
 run, consecutive segments are contiguous on both clocks: a video frame's duration runs to the next frame's
 timestamp (the writer holds one frame back), and a segment ends exactly where the next one's first frame
 starts. A run ends when the site leaves, when no frame came for ``IDLE_GAP_S`` (a moderator's mute, a
-stalled connection), or when the media clock jumps; the next segment starts a new run with ``gap_before``.
+stalled connection; ``SCREEN_IDLE_GAP_S`` for a shared screen, whose still slides send few frames), or when
+the media clock jumps; the next segment starts a new run with ``gap_before``. Within a run wall times
+follow the sender's media clock (typical clock drift, 20-50 ppm, is about a second over an 8-hour day).
 
-Threading, and why one writer thread per recorded meeting rather than one per track: remuxing costs a few
-tens of microseconds per frame, so a whole 21-site meeting (~1.6 k frames/s) needs a few per cent of one
-core; one thread keeps up with all of it while 63 threads would only add switches and stacks. A track's
-frames go through one queue in order, each container is touched by that one thread only (FFmpeg's muxer
-is not thread-safe per container), and the slow, blocking step — fsync and rename of a finished file — is
-handed back to the event loop, which runs it in the default executor so it never stalls the writer. The
-loop side does only ``Sink.next()`` and a queue put per frame. If the writer falls ``WRITER_BACKLOG_FRAMES``
-behind, frames are dropped (video until the next keyframe) and the drop shows as a gap, never as memory.
+Threading, and why one writer thread per recorded meeting rather than one per track: recording costs
+~30 µs of CPU per frame in all, so a whole 21-site meeting (~1.6 k frames/s) needs ~5 % of one core
+(``make bench-meeting-record``); one thread keeps up with all of it, while 63 threads would only add
+switches and stacks. A track's frames go through one queue in order, each container is touched by that
+one thread only (FFmpeg's muxer is not thread-safe per container), and the slow, blocking step — fsync
+and rename of a finished file — is handed back to the event loop, which runs it in the default executor
+so it never stalls the writer. The loop side does only ``Sink.next()`` and a queue put per frame. If the
+writer falls ``WRITER_BACKLOG_FRAMES`` behind, frames are dropped (video until the next keyframe) and the
+drop shows as a gap, never as memory.
 
 This package knows nothing of rooms' internals: the app's wiring hands ``MeetingRecordings`` each site's
 engine ``Source`` objects as sites join and leave (see ``bridges.conference.MeetingListener``).
@@ -76,6 +79,9 @@ KEYFRAME_LEAD_S = 0.5
 KEYFRAME_RETRY_S = 1.0
 # No frame for this long ends the run: the segment closes at its last frame and the next has gap_before.
 IDLE_GAP_S = 2.0
+# A shared screen that does not change sends frames seldom (a slide shown for a minute): a longer wait, so
+# a still slide is one long frame in the file rather than a gap and a keyframe request every few seconds.
+SCREEN_IDLE_GAP_S = 30.0
 # A media-clock jump that disagrees with the arrival clock by more than this starts a new run.
 RESYNC_S = 5.0
 # How often the loop side looks for idle tracks.
@@ -257,6 +263,11 @@ def opus_packet_samples(packet: bytes) -> int:
     return (packet[1] & 0x3F) * per_frame
 
 
+def idle_gap_s(track: str) -> float:
+    """Return how long a track may send nothing before its run ends (a gap)."""
+    return SCREEN_IDLE_GAP_S if track == "screen" else IDLE_GAP_S
+
+
 def utc_stamp(wall: float) -> str:
     """Return a file-name UTC stamp with milliseconds, e.g. 20260102T030405.678Z."""
     ms_total = int(wall * 1000)
@@ -351,6 +362,7 @@ class _TrackWriter:
         self.codec = codec
         self.video = codec != "opus"
         self.clock = OPUS_CLOCK_HZ if codec == "opus" else VIDEO_CLOCK_HZ
+        self.idle_s = idle_gap_s(self.track)
         self.seg: _Open | None = None
         self.run = False  # a run is open: its anchor maps media time to UTC
         self.anchor_ts = 0
@@ -408,8 +420,8 @@ class _TrackWriter:
             delta = ts - self.last_ts
             if delta <= 0 and delta > -RESYNC_S * self.clock:
                 return  # a duplicate or reordered frame: nothing to add to a file that is in order
-            if (delta <= 0 or delta > IDLE_GAP_S * self.clock
-                    or abs(wall - self._wall(ts)) > RESYNC_S):
+            if (delta <= 0 or delta > self.idle_s * self.clock
+                    or abs(wall - self._wall(ts)) > max(RESYNC_S, self.idle_s)):
                 self.end_run()
         params: _Params | None = None
         if self.video and keyframe:
@@ -798,7 +810,7 @@ class MeetingRecorder:
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
             for feed in self._feeds.values():
-                if feed.open and now - feed.last_arrival > IDLE_GAP_S and self._writer is not None:
+                if feed.open and now - feed.last_arrival > idle_gap_s(feed.key[1]) and self._writer is not None:
                     feed.open = False
                     self._writer.queue.put(("c", feed.key))
 

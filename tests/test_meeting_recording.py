@@ -323,6 +323,34 @@ async def test_leave_rejoin_and_idle_make_gaps_and_files_survive_a_crash(
     engine.close()
 
 
+async def test_a_writer_that_falls_behind_drops_to_a_keyframe_and_shows_a_gap(
+        store: Store, tmp_path: Path, media: dict[str, list[bytes]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mr, "WRITER_BACKLOG_FRAMES", 4)
+    engine = Engine()
+    session = await store.rooms.start_session("r1", "test")
+    video = engine.add_source(Source("r1/a/video", "video", "vp8", 90_000, owner="a"))
+    rec = mr.MeetingRecorder(store, engine, tmp_path, "r1", session.id, segment_s=SEG_S)
+    await rec.start()
+    rec.add_site("a", {"video": video})
+    feeder = Feeder(video, media["vp8"], rate_hz=FPS, ts_step=3600)
+    await feeder.run(1.0)
+    for _ in range(30):  # a burst the writer cannot take at once (as if its disk stalled)
+        frame = feeder.frames[feeder.n % len(feeder.frames)]
+        payloads = vp8_payloads(frame, feeder.n)
+        video.publish(EncodedFrame(payloads, feeder.ts, is_keyframe("vp8", payloads)))
+        feeder.n += 1
+        feeder.ts += 3600
+    await feeder.run(1.5)
+    await rec.stop()
+    assert rec.frames_dropped > 0
+    rows = by_track(await store.segments.for_session(session.id))[("a", "video")]
+    assert [r.gap_before for r in rows].count(True) == 1
+    for row in rows:
+        pkts, _ = packets_of(tmp_path / row.path)
+        assert pkts[0].is_keyframe and decoded_frames(tmp_path / row.path) == len(pkts)
+    engine.close()
+
+
 async def test_rtp_timestamp_wrap_and_a_sender_clock_jump(
         store: Store, tmp_path: Path, media: dict[str, list[bytes]]) -> None:
     engine = Engine()
