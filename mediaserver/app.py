@@ -19,6 +19,7 @@ from bridges.conference import Conference
 from cameras.live import LiveViews
 from cameras.manager import CameraManager
 from cameras.motion.analyser import MotionAnalysers
+from cameras.motion.metrics import motion_collector
 from mediaserver.api import (
     auth_routes,
     cameras,
@@ -123,8 +124,10 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[RECORDERS_KEY] = Recorders(store, engine, config.storage.data_dir)
     app[CAMERAS_KEY].add_listener(app[RECORDERS_KEY])
     app[SCHEDULER_KEY].register(SET_MODE_ACTION, app[RECORDERS_KEY].run_set_mode)
+    app[RECORDERS_KEY].motion_summary = app[MOTION_KEY].summary  # each segment's motion score and heatmap
     app[SECRETS_KEY] = SecretBox(config.storage.data_dir)
     metrics.registry.register(camera_collector(app[CAMERAS_KEY]))
+    metrics.registry.register(motion_collector(app[MOTION_KEY]))
     metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
 
     async def audit(**kw: Any) -> None:

@@ -388,3 +388,55 @@ async def test_scripted_scenes_give_the_right_events(store: Store, tmp_path: Pat
     assert region_activity(hm, 0.2, 0.2, 0.8, 0.4) > 0.05 and region_activity(hm, 0.0, 0.55, 1.0, 1.0) == 0.0
     assert analysers.summary("noisy", scene_zero + 2, scene_zero + 30) == (0.0, bytes(HEATMAP_BYTES))
     assert analysers.summary("nope", 0, 2e9) == (0.0, None)
+
+
+# --------------------------------------------------------------------------------------- in the server
+
+APP_CONFIG = """
+recording:
+  segment_seconds: 2
+cameras:
+  san-truong:
+    name: Sân trường
+    simulate:
+      main_size: [640, 360]
+      main_fps: 10
+      sub_size: [320, 180]
+      sub_fps: 10
+      objects: [{start_s: 2, end_s: 5, size: 0.2, from: [0.1, 0.5], to: [0.9, 0.5]}]
+      loop_s: 7
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+async def test_the_server_analyses_a_cameras_sub_stream_and_the_recorder_gets_its_summaries(
+        make_api: Any, tmp_path: Path) -> None:
+    from mediaserver.app_keys import MOTION_KEY, RECORDERS_KEY, STORE_KEY
+    from mediaserver.config import parse_config
+
+    cfg = parse_config(APP_CONFIG, env={})
+    cfg.storage.data_dir = tmp_path / "data"
+    api = await make_api(cfg)
+    analysers: MotionAnalysers = api.app[MOTION_KEY]
+    store: Store = api.app[STORE_KEY]
+    assert api.app[RECORDERS_KEY].motion_summary == analysers.summary
+    deadline = time.monotonic() + 45
+    while True:  # a whole event (the object crosses for 3 s of every 7)
+        events = [e for e in await store.events.search(["san-truong"], 0, 2e9) if e.end_at is not None]
+        if events:
+            break
+        assert time.monotonic() < deadline, analysers.stats()
+        await asyncio.sleep(0.3)
+    assert analysers.analysers["san-truong"].stream == "sub"
+    ev = events[0]
+    assert 2.0 <= ev.end_at - ev.start_at <= 4.5 and ev.peak_score > 0.01 and ev.thumbnail_path
+    assert (cfg.storage.data_dir / ev.thumbnail_path).read_bytes()[:2] == b"\xff\xd8"
+    headers = api.auth(await api.token_for("security"))
+    text = await (await api.client.get("/metrics", headers=headers)).text()
+    assert 'mediaserver_motion_analysed_fps{camera="san-truong",stream="sub"}' in text
+    assert 'mediaserver_motion_events_total{camera="san-truong",stream="sub"}' in text
+    # The recorder indexes the main stream's segments with the analyser's score and heatmap for their span.
+    heatmaps = await store.segments.heatmaps("san-truong", 0, 2e9)
+    assert heatmaps and any(region_activity(hm, 0.0, 0.3, 1.0, 0.7) > 0 for *_, hm in heatmaps)
+    assert all(region_activity(hm, 0.0, 0.0, 1.0, 0.2) == 0 for *_, hm in heatmaps)

@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from cameras.motion.detector import BackgroundDetector, Detector, Luma, MotionResult
-from cameras.motion.events import EventTracker, TrackedEvent
+from cameras.motion.events import EventTracker, Step, TrackedEvent
 from mediaserver.config import MotionSettings, RecordSettings
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.storage import Store
@@ -71,6 +71,7 @@ THUMBNAIL_DIR = "thumbnails"
 JPEG_QUALITY = 80
 STATS_WINDOW_S = 5.0
 THREAD_JOIN_POLL_S = 0.005
+IDLE_CHECK_S = 1.0  # with no frames, the worker checks this often whether an open event should end
 WRITES_DRAIN_TIMEOUT_S = 10.0
 PTS_PER_S = 1_000_000  # packets carry their wall time as pts in µs, so reordered pictures keep theirs
 _DECODERS = {"h264": "h264", "h265": "hevc", "hevc": "hevc"}
@@ -220,6 +221,9 @@ class CameraAnalyser:
         self._cond = threading.Condition()
         self._backlog: deque[tuple[EncodedFrame, bool]] = deque()
         self._stop_flag = False
+        # worker thread only: the picture of the peak in progress, and the peak the start thumbnail shows
+        self._peak_picture: av.VideoFrame | None = None
+        self._thumb_peak_at: float | None = None
         # statistics (counters written by one side each; reads are snapshots)
         self.frames_decoded = 0
         self.frames_analysed = 0
@@ -382,18 +386,24 @@ class CameraAnalyser:
             decoder = cast("av.VideoCodecContext", av.CodecContext.create(self._codec, "r"))
             decoder.thread_count = 1
             due_walls: dict[int, bool] = {}
-            peak_picture: av.VideoFrame | None = None
-            thumb_peak_at: float | None = None  # the peak time of the thumbnail written at start
+            last_wall = 0.0
             while True:
                 with self._cond:
-                    while not self._backlog and not self._stop_flag:
-                        self._cond.wait()
+                    if not self._backlog and not self._stop_flag:
+                        self._cond.wait(IDLE_CHECK_S)
                     if self._stop_flag:
                         break
                     batch = list(self._backlog)
                     self._backlog.clear()
+                if not batch:
+                    # No frames (the camera is offline): end an event once the hold has passed without them.
+                    now = time.time()
+                    if self.tracker.event is not None and now - last_wall >= self.tracker.hold_s:
+                        self._handle(self.tracker.update(now, 0.0, ()), None)
+                    continue
                 for frame, due in batch:
                     assert frame.data is not None
+                    last_wall = frame.wall
                     pts = int(frame.wall * PTS_PER_S)
                     due_walls[pts] = due
                     c0 = time.thread_time()
@@ -410,10 +420,8 @@ class CameraAnalyser:
                     for picture in pictures:
                         self.frames_decoded += 1
                         pic_pts = picture.pts if picture.pts is not None else pts
-                        if not due_walls.pop(pic_pts, False):
-                            continue
-                        peak_picture, thumb_peak_at = self._analyse(picture, pic_pts / PTS_PER_S, peak_picture,
-                                                                    thumb_peak_at)
+                        if due_walls.pop(pic_pts, False):
+                            self._analyse(picture, pic_pts / PTS_PER_S)
                     if len(due_walls) > BACKLOG_MAX_FRAMES:  # pictures the decoder never returned
                         due_walls.clear()
                 self._sample_stats()
@@ -422,36 +430,41 @@ class CameraAnalyser:
         finally:
             ended = self.tracker.finish()
             if ended is not None:
-                self._post("end", ended, None)
+                self._post("end", ended, self._end_thumbnail(ended))
+            self._peak_picture = None
             if self._loop is not None:
                 with contextlib.suppress(RuntimeError):
                     self._loop.call_soon_threadsafe(self._on_thread_exit)
 
-    def _analyse(self, picture: av.VideoFrame, wall: float, peak_picture: av.VideoFrame | None,
-                 thumb_peak_at: float | None) -> tuple[av.VideoFrame | None, float | None]:
-        """Detect motion in one picture and advance the events; return the (peak picture, thumbnail peak)."""
+    def _analyse(self, picture: av.VideoFrame, wall: float) -> None:
+        """Detect motion in one picture and advance the events."""
         c0 = time.thread_time()
         result: MotionResult = self.detector.detect(luma_view(picture))
         self.history.add(wall, result.score, result.cells)
-        step = self.tracker.update(wall, result.score, result.boxes, result.zones)
+        self._handle(self.tracker.update(wall, result.score, result.boxes, result.zones), picture)
         self.frames_analysed += 1
+        self._detect_cpu_s += time.thread_time() - c0
+
+    def _handle(self, step: Step, picture: av.VideoFrame | None) -> None:
+        """Index what a tracker step changed; keep the picture of the peak in progress for its thumbnail."""
         if step.ended is not None:
-            # The ended event's peak frame is the one held before this frame (a split starts anew here).
-            jpeg = None
-            if peak_picture is not None and step.ended.peak_at != thumb_peak_at:
-                jpeg = jpeg_of(peak_picture)
-            self._post("end", step.ended, jpeg)
-            peak_picture = thumb_peak_at = None
-        if step.peak:
-            peak_picture = picture
+            # The ended event's peak is the picture held before this one (a split starts anew here).
+            self._post("end", step.ended, self._end_thumbnail(step.ended))
+            self._peak_picture = self._thumb_peak_at = None
+        if step.peak and picture is not None:
+            self._peak_picture = picture
         if step.started is not None:
-            jpeg = jpeg_of(peak_picture) if peak_picture is not None else None
-            thumb_peak_at = step.started.peak_at
+            jpeg = jpeg_of(self._peak_picture) if self._peak_picture is not None else None
+            self._thumb_peak_at = step.started.peak_at if jpeg is not None else None
             self._post("start", step.started, jpeg)
         if self.tracker.event is None and self.tracker.candidate is None:
-            peak_picture = None  # nothing in progress: do not pin a decoded picture
-        self._detect_cpu_s += time.thread_time() - c0
-        return peak_picture, thumb_peak_at
+            self._peak_picture = None  # nothing in progress: do not pin a decoded picture
+
+    def _end_thumbnail(self, ended: TrackedEvent) -> bytes | None:
+        """Return the JPEG of an ending event's peak, unless the thumbnail written at its start shows it."""
+        if self._peak_picture is None or ended.peak_at == self._thumb_peak_at:
+            return None
+        return jpeg_of(self._peak_picture)
 
     def _sample_stats(self) -> None:
         now = time.monotonic()
