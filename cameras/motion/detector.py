@@ -13,12 +13,15 @@ Per analysed frame (a "frame" below):
    all of it changed, the background is re-baselined and nothing is reported for ``SETTLE_S`` (encoders
    need a few frames to settle after such a jump).
 4. Dilate (join the fragments of one object), find external contours, keep those at least ``min_area_pct``
-   of the picture: their bounding boxes, the changed-area share (the score), the zones they overlap and
-   the coarse 32x18 cell mask for the heatmap.
-5. Update the background: slowly where something moves (a passing object barely imprints on it), at the
-   normal rate elsewhere (so a parked car is absorbed after a while instead of being motion forever).
+   of the picture: their bounding boxes, the changed-area share (the score), the zones their changed
+   pixels overlap, and the coarse 32x18 heatmap cells their boxes cover.
+5. Update the background: at the normal rate where nothing moves, and where something moves only on every
+   ``MOVING_UPDATE_EVERY``-th moving frame (a passing object barely imprints on it; a parked car is still
+   absorbed after a while instead of being motion forever).
 
-Frames with little change take a short path (step 4 skipped) — most frames of most cameras.
+Frames with little change take a short path (step 4 skipped) — most frames of most cameras. Each step is
+one OpenCV call on a 160x90 picture: what costs is touching memory (the decoded plane once, in step 1), not
+arithmetic, so the steps are few and the intermediate pictures small (``benchmarks/bench_motion.py``).
 """
 
 from __future__ import annotations
