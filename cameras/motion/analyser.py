@@ -206,7 +206,7 @@ class CameraAnalyser:
         self.interval_s = 1.0 / settings.analysis_fps
         self.sink = engine.new_sink(f"motion/{camera_id}/{stream}", "video", capacity=SINK_CAPACITY_FRAMES)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._codec = "h264"
+        self._source: Source | None = None
         # loop side
         self._pump_task: asyncio.Task[None] | None = None
         self._writer_task: asyncio.Task[None] | None = None
@@ -221,7 +221,7 @@ class CameraAnalyser:
         self._thread_done: asyncio.Future[None] | None = None
         # shared with the worker (under _cond)
         self._cond = threading.Condition()
-        self._backlog: deque[tuple[EncodedFrame, bool]] = deque()
+        self._backlog: deque[tuple[EncodedFrame, bool, str]] = deque()  # (frame, due, codec)
         self._stop_flag = False
         # worker thread only: the picture of the peak in progress, and the peak the start thumbnail shows
         self._peak_picture: av.VideoFrame | None = None
@@ -244,10 +244,7 @@ class CameraAnalyser:
             return
         self._started = True
         self._loop = asyncio.get_running_loop()
-        codec = feed.source.codec
-        if codec not in _DECODERS:
-            raise ValueError(f"camera {self.camera_id!r}: cannot analyse a {codec} stream")
-        self._codec = _DECODERS[codec]
+        self._source = feed.source
         self._thread_done = self._loop.create_future()
         self._thread = threading.Thread(target=self._worker, name=f"motion-{self.camera_id}", daemon=True)
         self._thread.start()
@@ -322,7 +319,8 @@ class CameraAnalyser:
                         self._need_keyframe = True
                         self.frames_dropped += 1
                         continue
-                self._backlog.append((frame, due))
+                # The ingest learns the codec when it connects (and again on a reconnect): pass it along.
+                self._backlog.append((frame, due, self._source.codec if self._source is not None else "h264"))
                 if due or self._since_wake >= WAKE_BATCH_FRAMES:
                     self._since_wake = 0
                     self._cond.notify()
@@ -385,8 +383,8 @@ class CameraAnalyser:
     def _worker(self) -> None:
         """Decode every frame, analyse the due ones, track events (the camera's one thread)."""
         try:
-            decoder = cast("av.VideoCodecContext", av.CodecContext.create(self._codec, "r"))
-            decoder.thread_count = 1
+            decoder: av.VideoCodecContext | None = None
+            decoder_codec = ""
             due_walls: dict[int, bool] = {}
             last_wall = 0.0
             while True:
@@ -403,9 +401,14 @@ class CameraAnalyser:
                     if self.tracker.event is not None and now - last_wall >= self.tracker.hold_s:
                         self._handle(self.tracker.update(now, 0.0, ()), None)
                     continue
-                for frame, due in batch:
+                for frame, due, codec in batch:
                     assert frame.data is not None
                     last_wall = frame.wall
+                    if codec != decoder_codec:
+                        decoder, decoder_codec = self._decoder(codec), codec
+                    if decoder is None:
+                        self.frames_dropped += 1
+                        continue
                     pts = int(frame.wall * PTS_PER_S)
                     due_walls[pts] = due
                     c0 = time.thread_time()
@@ -437,6 +440,16 @@ class CameraAnalyser:
             if self._loop is not None:
                 with contextlib.suppress(RuntimeError):
                     self._loop.call_soon_threadsafe(self._on_thread_exit)
+
+    def _decoder(self, codec: str) -> av.VideoCodecContext | None:
+        """Return a new single-threaded decoder for ``codec`` (None, logged, when it cannot be analysed)."""
+        name = _DECODERS.get(codec)
+        if name is None:
+            logger.error("camera %s: cannot analyse a %s stream for motion", self.camera_id, codec)
+            return None
+        decoder = cast("av.VideoCodecContext", av.CodecContext.create(name, "r"))
+        decoder.thread_count = 1
+        return decoder
 
     def _analyse(self, picture: av.VideoFrame, wall: float) -> None:
         """Detect motion in one picture and advance the events."""
@@ -498,7 +511,7 @@ class MotionAnalysers:
         self.history_s = history_s
         self.analysers: dict[str, CameraAnalyser] = {}
         self.histories: dict[str, MotionHistory] = {}
-        self.errors: dict[str, str] = {}  # camera id -> why it is not analysed (bad mask, codec)
+        self.errors: dict[str, str] = {}  # camera id -> why it is not analysed (a bad mask or zone)
         self._stopped = False
 
     async def stream_started(self, cam: ManagedCamera, stream: str, ingest: CameraIngest) -> None:
@@ -535,14 +548,7 @@ class MotionAnalysers:
             await current.stop()
         self.analysers[camera_id] = analyser
         self.errors.pop(camera_id, None)
-        try:
-            await analyser.start(feed)
-        except ValueError as exc:
-            del self.analysers[camera_id]
-            await analyser.stop()
-            self.errors[camera_id] = str(exc)
-            logger.error("%s: motion analysis not started: %s", camera_id, exc)
-            return None
+        await analyser.start(feed)
         logger.info("%s: analysing the %s stream for motion at %g fps", camera_id, stream, settings.analysis_fps)
         return analyser
 
