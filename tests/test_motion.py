@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from cameras.ingest import CameraIngest
 from cameras.manager import ManagedCamera
-from cameras.motion.analyser import MotionAnalysers, MotionHistory
+from cameras.motion.analyser import MotionAnalysers, MotionHistory, luma_view
 from cameras.motion.detector import BackgroundDetector, settings_problems
 from cameras.motion.events import EventTracker
 from cameras.simulator.rtsp import RtspServerProcess
@@ -237,6 +238,18 @@ def test_detector_treats_a_lighting_change_as_no_motion_and_rebaselines() -> Non
     det2.detect(scene2.frame())
     res = det2.detect(scene2.frame((0.25, 0.5), size=0.9))
     assert res.moving and not res.lighting_change
+
+
+def test_luma_view_is_the_decoded_y_plane_without_a_copy_and_8_bit_for_deeper_formats() -> None:
+    yuv = np.full((H * 3 // 2, W - 2), 128, dtype=np.uint8)  # 638 wide: the decoder pads each line
+    yuv[:H] = np.arange(W - 2, dtype=np.uint8)[None, :] % 200
+    picture = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+    luma = luma_view(picture)
+    assert luma.shape == (H, W - 2) and picture.planes[0].line_size > W - 2
+    assert not luma.flags["OWNDATA"] and np.array_equal(luma, yuv[:H])
+    deep = luma_view(picture.reformat(format="yuv420p10le"))
+    assert deep.shape == (H, W - 2) and deep.dtype == np.uint8
+    assert abs(int(deep[0, 150]) - int(deep[0, 50])) > 80  # the gradient survives the conversion
 
 
 def test_bad_masks_and_zones_are_reported_by_field() -> None:

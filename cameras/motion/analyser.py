@@ -77,6 +77,9 @@ IDLE_CHECK_S = 1.0  # with no frames, the worker checks this often whether an op
 WRITES_DRAIN_TIMEOUT_S = 10.0
 PTS_PER_S = 1_000_000  # packets carry their wall time as pts in µs, so reordered pictures keep theirs
 _DECODERS = {"h264": "h264", "h265": "hevc", "hevc": "hevc"}
+# Decoder output formats whose first plane is 8-bit luma, one byte per pixel.
+LUMA_FIRST_FORMATS = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12",
+                                "nv21", "gray"})
 
 
 class FrameFeed(Protocol):
@@ -163,6 +166,8 @@ class MotionHistory:
 
 def luma_view(picture: av.VideoFrame) -> Luma:
     """Return a decoded picture's Y plane as a (height, width) uint8 view (no copy; rows keep their stride)."""
+    if picture.format.name not in LUMA_FIRST_FORMATS:  # e.g. 10-bit H.265: convert (rare, and costs more)
+        picture = picture.reformat(format="gray")
     plane = picture.planes[0]
     rows = np.frombuffer(memoryview(plane), dtype=np.uint8, count=plane.line_size * plane.height)
     view: Luma = rows.reshape(plane.height, plane.line_size)[:, :plane.width]
