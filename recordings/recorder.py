@@ -2,9 +2,14 @@
 
 ``Recorders`` is a camera-manager stream listener: when a camera's ``main`` stream starts it runs a
 ``CameraRecorder`` for it unless the camera's mode is ``off``. A ``CameraRecorder`` owns an engine sink on
-the stream's source (a deep queue: the writer may pause for an fsync without the sink dropping frames), a
-task that pulls frames from the sink and hands them to its ``SegmentWriter`` thread, and a task that indexes
-what the writer finishes (with the motion score and heatmap the motion analyser reports for its span).
+the stream's source, its ``SegmentWriter`` thread, and a task that indexes what the writer finishes (with
+the motion score and heatmap the motion analyser reports for its span).
+
+The sink is a ``RecorderSink``: instead of queueing frames for a task to ``await sink.next()`` and pass
+on (two loop wake-ups and a thread wake-up per frame — measured as most of the recorder's CPU), its
+``offer`` appends each frame straight to the writer's queue, which the writer thread drains a few times a
+second. The queue stays bounded (``capacity``, deep: the writer may pause for an fsync): a writer that falls
+that far behind loses what it had not taken and restarts on the next keyframe, which it records as a gap.
 
 Modes: ``continuous`` and ``motion`` both write every segment — the mode is stored on each row and
 retention later deletes motion-mode segments without motion (after the padding window); ``off`` writes
@@ -25,13 +30,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from mediaserver.config import RecordSettings, is_ident
-from mediaserver.engine import Engine, Sink
+from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.scheduler import JobContext, next_run
 from mediaserver.storage import Store
 from mediaserver.storage.repos import Conflict, Job, Segment
@@ -104,8 +109,48 @@ def _set_mode_args(args: dict[str, Any], where: str) -> tuple[list[str], Mode]:
     return cameras, check_mode(args.get("mode"), f"{where}: args.mode")
 
 
+class RecorderSink(Sink):
+    """An engine sink whose frames go straight to a segment writer's queue (bounded by ``capacity``)."""
+
+    def __init__(self, engine: Engine, sink_id: str, writer: SegmentWriter, capacity: int) -> None:
+        super().__init__(engine, sink_id, "video", capacity)
+        self.writer = writer
+        self._keyframe_wait = True
+
+    def attach(self, source: Source | None) -> None:
+        """Follow ``source`` (None: none), starting on its next keyframe; never a pending switch."""
+        if source is not self.source:
+            self._keyframe_wait = True
+            if self.source is not None and source is not None:
+                super().attach(None)  # the writer sees the timestamp jump and starts a new segment
+        super().attach(source)
+
+    def offer(self, source: Source, frame: EncodedFrame) -> None:
+        """Hand a frame of our source to the writer (called by Source.publish; never blocks)."""
+        if self.closed or source is not self.source:
+            return
+        if self._keyframe_wait:
+            if not frame.keyframe:
+                self.frames_dropped += 1
+                return
+            self._keyframe_wait = False
+        writer = self.writer
+        if writer.backlog >= self.capacity:  # the writer fell behind (a stuck disk): restart on a keyframe
+            self.frames_dropped += writer.drop_backlog()
+            if not frame.keyframe:
+                self.frames_dropped += 1
+                self._keyframe_wait = True
+                return
+        writer.put(frame, source.codec)
+        self.frames_out += 1
+
+    def queued(self) -> int:
+        """Return the frames the writer has not taken yet."""
+        return self.writer.backlog
+
+
 class CameraRecorder:
-    """Records one camera stream: sink → pull task → writer thread → index task; ``stop()`` is idempotent."""
+    """Records one camera stream: sink → writer thread → index task; ``stop()`` is idempotent."""
 
     def __init__(self, camera_id: str, stream: str, ingest: CameraIngest, engine: Engine, store: Store,
                  data_dir: Path, settings: RecordSettings, mode: Mode, *,
@@ -120,10 +165,10 @@ class CameraRecorder:
         self.settings = settings
         self.mode: Mode = mode
         self._motion_summary = motion_summary
-        self._sink: Sink = engine.new_sink(f"recorder/{camera_id}/{stream}", "video", capacity=sink_capacity)
+        self._sink_capacity = sink_capacity
+        self._sink: RecorderSink | None = None
         self._writer: SegmentWriter | None = None
         self._events: asyncio.Queue[WriterEvent] = asyncio.Queue()
-        self._pull_task: asyncio.Task[None] | None = None
         self._events_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_lock = asyncio.Lock()
@@ -150,7 +195,8 @@ class CameraRecorder:
                                      prev_end=self.last_segment_end, codec=self.ingest.source.codec)
         self._writer.start()
         self._events_task = asyncio.create_task(self._run_events(), name=f"recorder-index-{self.camera_id}")
-        self._pull_task = asyncio.create_task(self._pull(), name=f"recorder-pull-{self.camera_id}")
+        self._sink = RecorderSink(self.engine, f"recorder/{self.camera_id}/{self.stream}", self._writer,
+                                  self._sink_capacity)
         self.state = "waiting"
         if self.mode != "off":
             self.ingest.attach_sink(self._sink)
@@ -158,7 +204,7 @@ class CameraRecorder:
     def set_mode(self, mode: Mode) -> None:
         """Switch mode at the next segment boundary ('off': no further segment; the sink detaches)."""
         mode = check_mode(mode, f"camera {self.camera_id}")
-        if mode == self.mode or self._writer is None or self._stopped:
+        if mode == self.mode or self._writer is None or self._sink is None or self._stopped:
             self.mode = mode
             return
         was_off, self.mode = self.mode == "off", mode
@@ -173,19 +219,10 @@ class CameraRecorder:
             if self._stopped:
                 return
             self._stopped = True
-            if self._pull_task is not None:
-                self._pull_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._pull_task
-            writer = self._writer
-            if writer is not None:
-                codec = self.ingest.source.codec
-                while self._sink.queued():  # what the camera already delivered is still recorded
-                    frame, _ = await self._sink.next()
-                    writer.put(frame, codec)
-            self._sink.close()
-            if writer is not None:
-                writer.close()
+            if self._sink is not None:
+                self._sink.close()  # no more frames; what the writer already holds is still written
+            if self._writer is not None:
+                self._writer.close()
             if self._events_task is not None:
                 try:
                     await asyncio.wait_for(self._events_task, STOP_TIMEOUT_S)
@@ -195,6 +232,11 @@ class CameraRecorder:
             self.state = "stopped"
             self.segment_started_at = None
 
+    @property
+    def sink(self) -> RecorderSink | None:
+        """Return the recorder's engine sink (once started)."""
+        return self._sink
+
     def status(self) -> dict[str, Any]:
         """Return the recorder's mode, state, current segment start, totals and last error."""
         return {"mode": self.mode, "state": self.state, "segment_started_at": self.segment_started_at,
@@ -202,13 +244,6 @@ class CameraRecorder:
                 "last_segment_end": self.last_segment_end, "last_error": self.last_error}
 
     # ------------------------------------------------------------------------------ tasks
-
-    async def _pull(self) -> None:
-        """Move frames from the sink to the writer thread (the only per-frame work on the loop)."""
-        sink, put, source = self._sink, cast(SegmentWriter, self._writer).put, self.ingest.source
-        while True:
-            frame, _ = await sink.next()
-            put(frame, source.codec)
 
     def _report(self, event: WriterEvent) -> None:
         """Called on the writer thread: hand the event to the loop."""
@@ -235,7 +270,7 @@ class CameraRecorder:
                 logger.warning("camera %s: recording: %s", self.camera_id, event.message)
             elif event.kind == "idle":
                 self.state, self.segment_started_at = "off", None
-                if self.mode == "off":
+                if self.mode == "off" and self._sink is not None:
                     self._sink.attach(None)  # an off camera costs the recorder nothing
 
     async def _index(self, seg: FinishedSegment) -> None:

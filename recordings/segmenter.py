@@ -20,8 +20,11 @@ the segment at its last frame; the next one starts on the next keyframe at its a
 
 Threading, and why: muxing and file I/O (writes, fsync, rename) must never run on the event loop, and
 FFmpeg's muxer is not thread-safe per container, so each recorded stream owns exactly one thread for its
-whole life. The loop hands it frames through a ``SimpleQueue`` (no lock on the hot path) and hears back
-through ``report`` (which the owner makes post to the loop). Nothing is logged per frame.
+whole life. The loop appends frames to a deque (``put``: no lock, no wake-up, no system call per frame);
+the thread wakes every ``DRAIN_INTERVAL_S`` (or at once for a mode change or stop), takes everything queued
+and writes it — a frame reaches the file at most that much later, which recording does not mind, and the
+per-frame cost stays a few hundred nanoseconds on the loop. The thread reports back through ``report``
+(which the owner makes post to the loop), once per segment. Nothing is logged per frame.
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from queue import SimpleQueue
 from typing import Literal
 
 import av
@@ -67,6 +70,11 @@ SLEW_MAX = 0.002
 CLOCK_STEP_S = 5.0
 # A fresh start (after a restart or a pause) within this of the previous segment's end continues it.
 CONTIGUOUS_S = 0.5
+# A keyframe up to this much older than the previous segment's end is a replay of footage already recorded
+# (the camera's cached GOP): skipped. Older still, the wall clock went back: recorded, as a gap.
+REPLAY_MAX_S = 30.0
+# How often the writer thread takes the frames queued for it (a mode change or stop wakes it at once).
+DRAIN_INTERVAL_S = 0.25
 # FFmpeg muxer names of the engine's codecs.
 MUX_CODECS = {"h264": "h264", "h265": "hevc"}
 TIME_BASE = Fraction(1, VIDEO_CLOCK_HZ)
@@ -153,10 +161,12 @@ class SegmentWriter:
         self.stream = stream
         self.segment_s = segment_s
         self._report = report
-        # Frames, ("mode" | "codec", value) messages, or None: stop.
-        self._queue: SimpleQueue[EncodedFrame | tuple[str, str] | None] = SimpleQueue()
+        # Appended on the loop, popped on the thread (deque appends and pops are atomic).
+        self._frames: deque[tuple[EncodedFrame, str]] = deque()
+        self._wake = threading.Event()
+        self._closing = False
+        self._mode_request: str = mode  # set on the loop, applied by the thread
         self._thread: threading.Thread | None = None
-        self._codec_sent = codec  # loop side: the codec last announced to the thread
         # ---- writer-thread state (touched by the thread only once it runs)
         self._mode: str = mode
         self._codec = codec
@@ -182,21 +192,31 @@ class SegmentWriter:
         self._thread.start()
 
     def put(self, frame: EncodedFrame, codec: str) -> None:
-        """Hand a frame to the writer (never blocks)."""
-        if codec != self._codec_sent:
-            self._codec_sent = codec
-            self._queue.put(("codec", codec))
-        self._queue.put(frame)
+        """Hand a frame (of ``codec``) to the writer; never blocks."""
+        self._frames.append((frame, codec))
+
+    @property
+    def backlog(self) -> int:
+        """Return the frames handed over and not yet taken by the thread."""
+        return len(self._frames)
+
+    def drop_backlog(self) -> int:
+        """Forget the frames not yet taken (the writer fell behind); return how many."""
+        n = len(self._frames)
+        self._frames.clear()
+        return n
 
     def set_mode(self, mode: Mode) -> None:
         """Record in ``mode`` from the next segment on ('off': write no further segment)."""
         if mode not in MODES:
             raise ValueError(f"camera {self.camera_id}: unknown recording mode {mode!r} (expected one of {MODES})")
-        self._queue.put(("mode", mode))
+        self._mode_request = mode
+        self._wake.set()
 
     def close(self) -> None:
         """Finish the current segment and end the thread (after the frames already handed over)."""
-        self._queue.put(None)
+        self._closing = True
+        self._wake.set()
 
     @property
     def alive(self) -> bool:
@@ -207,30 +227,20 @@ class SegmentWriter:
 
     def _run(self) -> None:
         try:
-            queue_get = self._queue.get
-            on_frame = self._on_frame
+            frames, wake, on_frame = self._frames, self._wake, self._on_frame
             while True:
-                item = queue_get()
-                if isinstance(item, EncodedFrame):
-                    on_frame(item)
-                    continue
-                if item is None:
+                wake.wait(DRAIN_INTERVAL_S)
+                wake.clear()
+                closing = self._closing  # read before draining: frames handed over before close() are written
+                if self._mode_request != self._mode:
+                    self._apply_mode(self._mode_request)
+                while frames:
+                    frame, codec = frames.popleft()
+                    if codec != self._codec:
+                        self._set_codec(codec)
+                    on_frame(frame)
+                if closing:
                     break
-                kind, value = item
-                if kind == "mode":
-                    was_off, self._mode = self._mode == "off", value
-                    if value == "off" and self._seg is None:
-                        self._go_idle()
-                    elif value != "off" and was_off:
-                        # Frames resume with a replay of the camera's cached GOP: start a new timeline, and
-                        # let the wall clock tell whether it continues the last segment.
-                        self._idle_reported = False
-                        self._raw_last = self._ts_last = None
-                elif kind == "codec" and value != self._codec:
-                    self._codec = value
-                    if self._seg is not None:  # never mix codecs in a file: end here, restart on a keyframe
-                        self._finish()
-                        self._discontinuity = True
             self._finish()
         except Exception as exc:  # a bug: report it, never die silently
             logger.exception("camera %s/%s: segment writer failed", self.camera_id, self.stream)
@@ -238,6 +248,22 @@ class SegmentWriter:
             self._abort()
         finally:
             self._report(WriterEvent("exited"))
+
+    def _apply_mode(self, mode: str) -> None:
+        was_off, self._mode = self._mode == "off", mode
+        if mode == "off" and self._seg is None:
+            self._go_idle()
+        elif mode != "off" and was_off:
+            # Frames resume with a replay of the camera's cached GOP: start a new timeline, and let the wall
+            # clock tell whether it continues the last segment.
+            self._idle_reported = False
+            self._raw_last = self._ts_last = None
+
+    def _set_codec(self, codec: str) -> None:
+        self._codec = codec
+        if self._seg is not None:  # never mix codecs in a file: end here, restart on a keyframe
+            self._finish()
+            self._discontinuity = True
 
     def _on_frame(self, frame: EncodedFrame) -> None:
         data = frame.data
@@ -250,7 +276,6 @@ class SegmentWriter:
         else:
             d = (raw - self._raw_last) % _TS_MOD
             ts = last + (d - _TS_MOD if d >= _TS_MOD // 2 else d)  # unwrapped past 2^32 (13 h at 90 kHz)
-        self._raw_last = raw
         if last is not None:
             delta = ts - last
             gap = max(int(GAP_MIN_S * VIDEO_CLOCK_HZ), GAP_FRAMES * self._interval)
@@ -267,7 +292,7 @@ class SegmentWriter:
             else:
                 self._interval += (delta - self._interval) // 8
                 self._intervals_seen += 1
-        self._ts_last = ts
+        self._raw_last, self._ts_last = raw, ts
         seg = self._seg
         if seg is None:
             if frame.keyframe:
@@ -289,7 +314,11 @@ class SegmentWriter:
         gap = False
         start = wall
         if prev is not None:
-            if self._discontinuity or wall > prev + CONTIGUOUS_S:
+            if wall < prev - REPLAY_MAX_S:
+                logger.warning("camera %s/%s: the wall clock is %.1f s behind the last segment's end",
+                               self.camera_id, self.stream, prev - wall)
+                gap = True
+            elif self._discontinuity or wall > prev + CONTIGUOUS_S:
                 gap, start = True, max(wall, prev)
             elif wall < prev - CONTIGUOUS_S:
                 return  # already recorded (a replayed GOP): wait for the next keyframe
@@ -317,7 +346,7 @@ class SegmentWriter:
             self._go_idle()
             return
         if not self._discontinuity:
-            self._open(data, ts, max(frame.wall, end) if stepped else end, stepped)
+            self._open(data, ts, frame.wall if stepped else end, stepped)
         else:
             self._start_fresh(frame, data, ts)
 

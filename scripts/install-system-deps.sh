@@ -8,8 +8,10 @@ set -euo pipefail
 # fonts-noto-core: Vietnamese glyphs in the screenshots the browser tests take.
 # GStreamer RTSP server + PyGObject (Debian's /usr/bin/python3 only): the camera simulator's real RTSP server;
 # x264enc is in plugins-ugly; python3-numpy draws the simulator's scripted scenes.
+# ffmpeg: the recording benchmark's baseline (`ffmpeg -c copy` recording the same RTSP streams); the
+# server itself never runs it (PyAV links its own FFmpeg).
 PACKAGES=(sqlite3 chromium fonts-noto-core python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
-          gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-numpy)
+          gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-numpy ffmpeg)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,13 @@ from cameras.manager import ManagedCamera
 from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.app_keys import RECORDERS_KEY, SCHEDULER_KEY, STORE_KEY
 from mediaserver.config import CameraConfig, RecordSettings, parse_config
-from mediaserver.engine import Engine
+from mediaserver.engine import EncodedFrame, Engine
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Job, Segment
 from recordings.paths import final_path, is_part, parse_segment_path, part_path, segment_relpath
 from recordings.reconcile import complete_prefix
 from recordings.recorder import Recorders, scheduled_modes
-from recordings.segmenter import SLEW_MAX
+from recordings.segmenter import SLEW_MAX, FinishedSegment, SegmentWriter, WriterEvent
 from tests.conftest import ApiFactory
 from tests.test_server_process import Server
 
@@ -153,6 +154,72 @@ def test_scheduled_modes_apply_the_most_recent_window() -> None:
     at_20h = 1767358800.0  # 2026-01-02 20:00 in Hanoi (13:00 UTC)
     assert scheduled_modes(jobs, at_20h) == {CAMERA: "continuous", "gate-2": "off", "gate-3": "off"}
     assert scheduled_modes(jobs, at_20h + 12 * 3600)[CAMERA] == "motion"  # 08:00 the next day
+
+
+def encode_access_units(count: int, gop: int) -> list[tuple[bytes, bool]]:
+    """Return ``count`` Annex-B H.264 access units of a tiny clip (libx264), SPS/PPS on every keyframe."""
+    ctx = av.CodecContext.create("libx264", "w")
+    assert isinstance(ctx, av.VideoCodecContext)
+    ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 64, 48, "yuv420p", Fraction(1, FPS)
+    ctx.options = {"preset": "ultrafast", "tune": "zerolatency",
+                   "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1"}
+    out: list[tuple[bytes, bool]] = []
+    for i in range(count):
+        frame = av.VideoFrame(64, 48, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([(i * 7) % 256]) * plane.buffer_size)
+        frame.pts = i
+        out.extend((bytes(p), bool(p.is_keyframe)) for p in ctx.encode(frame))
+    out.extend((bytes(p), bool(p.is_keyframe)) for p in ctx.encode(None))
+    return out
+
+
+def test_writer_timeline_across_wrap_outage_clock_step_and_bad_timestamps(tmp_path: Path) -> None:
+    units = encode_access_units(80, gop=5)  # 10 fps: a keyframe every 0.5 s
+    assert [k for _, k in units[:6]] == [True, False, False, False, False, True]
+    events: list[WriterEvent] = []
+    writer = SegmentWriter(tmp_path, CAMERA, "main", events.append, segment_s=SEGMENT_S)
+    writer.start()
+    tick = 90_000 // FPS
+    raw0 = (1 << 32) - 15 * tick  # the 32-bit RTP clock wraps 1.5 s in
+    wall0 = 1_767_323_045.0
+
+    def put(i: int, slot: int, wall_shift: float = 0.0) -> None:
+        data, key = units[i]
+        writer.put(EncodedFrame([], (raw0 + slot * tick) % (1 << 32), key, data=data,
+                                wall=wall0 + slot * 0.1 + wall_shift), "h264")
+
+    for i in range(40):
+        put(i, i)
+        if i == 10:
+            put(9, 9)  # a frame whose timestamp goes back: dropped, reported once
+    for i in range(40, 60):  # 3 s of frames lost: an outage
+        put(i, i + 30)
+    for i in range(60, 80):  # the wall clock is stepped forward by 10 s (NTP) while the stream runs on
+        put(i, i + 30, wall_shift=10.0)
+    writer.close()
+    deadline = time.monotonic() + 10
+    while writer.alive:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+    assert [e.kind for e in events].count("error") == 1
+    assert "not increasing" in str(next(e.message for e in events if e.kind == "error"))
+    segs = [e.segment for e in events if e.kind == "finished" and e.segment is not None]
+    assert [(round(s.start - wall0, 3), round(s.end - wall0, 3), s.gap_before, s.frames, s.keyframes)
+            for s in segs] == [
+        (0.0, 2.0, False, 20, 4),  # cut on the keyframe at 2 s, across the 2^32 wrap
+        (2.0, 4.0, False, 20, 4),  # contiguous; ends one frame after its last frame (the outage)
+        (7.0, 9.0, True, 20, 4),  # after the outage: an explicit gap
+        (19.0, 21.0, True, 20, 4),  # the clock step: re-anchored on the arrival clock, as a gap
+    ]
+    assert segs[1].start == segs[0].end
+    for seg in segs:
+        assert isinstance(seg, FinishedSegment) and seg.codec == "h264" and seg.mode == "continuous"
+        width, height, media_s = first_frame(tmp_path / seg.path)
+        assert (width, height) == (64, 48) and media_s == pytest.approx(2.0, abs=1e-6)
+        assert seg.bytes == (tmp_path / seg.path).stat().st_size
+    assert not list(tmp_path.rglob("*.part"))
 
 
 # ------------------------------------------------------------------------------------------- with a camera
@@ -394,7 +461,8 @@ cameras:
     await asyncio.sleep(2.5 * SEGMENT_S)
     assert len(await store.segments.for_camera(CAMERA, 0, time.time() + 60)) == settled, "off writes nothing"
     rec = recorders.recorder(CAMERA)
-    assert rec is not None and rec._sink.source is None, "an off camera's recorder is detached from the stream"
+    assert rec is not None and rec.sink is not None
+    assert rec.sink.source is None, "an off camera's recorder is detached from the stream"
 
     t_on = time.time()
     assert await run("to-continuous", camera=CAMERA, mode="continuous") == ("ok", None)
