@@ -8,7 +8,9 @@ lost, and follow the scheduler's mode switches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import os
 import signal
 import sqlite3
 import threading
@@ -86,6 +88,20 @@ def first_frame(path: Path) -> tuple[int, int, float]:
     assert stream.time_base is not None and first is not None
     end = max(p.pts + p.duration for p in packets if p.pts is not None and p.duration is not None)
     return frames[0].width, frames[0].height, float((end - first) * stream.time_base)
+
+
+def child_pids(pid: int) -> list[int]:
+    """Return the ids of a process's children (read from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                out.append(int(entry.name))
+    return out
 
 
 def segment_files(data_dir: Path) -> set[str]:
@@ -363,6 +379,7 @@ def test_sigkill_mid_recording_loses_at_most_the_segment_being_written(tmp_path:
             return conn.execute("SELECT path, start_at, end_at, gap_before FROM recording_segments"
                                 " ORDER BY start_at").fetchall()
 
+    orphans: list[int] = []
     try:
         srv.start()
         deadline = time.monotonic() + 45
@@ -370,6 +387,8 @@ def test_sigkill_mid_recording_loses_at_most_the_segment_being_written(tmp_path:
             assert time.monotonic() < deadline, srv.log.read_text()[-3000:]
             time.sleep(0.2)
         time.sleep(1.3)  # well into the next segment: at least one whole GOP in its .part file
+        assert srv.proc is not None
+        orphans = child_pids(srv.proc.pid)  # the simulated camera outlives a SIGKILLed server: ours to end
         t_kill = time.time()
         srv.kill()  # SIGKILL
         before = rows()
@@ -387,6 +406,9 @@ def test_sigkill_mid_recording_loses_at_most_the_segment_being_written(tmp_path:
         assert srv.stop(signal.SIGTERM) == 0
     finally:
         srv.kill()
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     log = srv.log.read_text()
     assert "recordings reconciled: parts repaired 1" in log, log[-3000:]
     after = rows()
