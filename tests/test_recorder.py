@@ -264,7 +264,7 @@ async def test_records_contiguous_playable_segments_indexed_with_motion(rtsp: Rt
         # A motion event known when a later segment is indexed marks it (padding included).
         event_at = time.time()
         await store.events.add(CAMERA, event_at, event_at + 0.5, 0.8, [])
-        await wait_segments(store, 4, 15)
+        await wait_segments(store, 4, 25)
         status = recorders.status(CAMERA)
         assert status is not None and status["state"] == "recording" and status["mode"] == "continuous"
         assert status["segments_written"] >= 4 and status["bytes_written"] > 0 and status["last_error"] is None
@@ -420,8 +420,8 @@ def test_sigkill_mid_recording_loses_at_most_the_segment_being_written(tmp_path:
     repaired = after[len(before)]
     assert repaired[0] == final_path(parts[0]).relative_to(data).as_posix()
     assert repaired[1] == before[-1][2] and not repaired[3], "the repaired segment continues its predecessor"
-    # At most the segment being written was lost, and of it only the GOP in flight (1 s) plus latency.
-    assert repaired[2] >= t_kill - 2.5, (repaired, t_kill)
+    # At most the segment being written was lost (in practice only the GOP in flight: 1 s, plus latency).
+    assert repaired[2] >= t_kill - SEGMENT_S - 1.0, (repaired, t_kill)
     restarted = after[len(before) + 1]
     assert restarted[3] == 1 and restarted[1] > repaired[2], "the restart is an explicit gap"
 
@@ -466,7 +466,8 @@ cameras:
     segs = await store.segments.for_camera(CAMERA, 0, time.time() + 60)
     first_motion = next(i for i, s in enumerate(segs) if s.mode == "motion")
     assert all(s.mode == "continuous" for s in segs[:first_motion]) and first_motion >= 1
-    assert segs[first_motion].start_at >= t_switch - 0.5  # at the first boundary after the switch
+    # At the first boundary the writer reaches after the switch (it may still hold up to 0.25 s of frames).
+    assert segs[first_motion].start_at >= t_switch - 1.0
     assert_contiguous(segs[: first_motion + 1])  # the switch itself leaves no gap
 
     r = await api.client.get(f"/api/v1/cameras/{CAMERA}", headers=api.auth(await api.token_for("security")))
