@@ -140,6 +140,8 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     # Registers its scheduler action now, before the scheduler loads configured jobs that may name it.
     app[RETENTION_KEY] = RetentionSweeper(store, config, app[SCHEDULER_KEY], registry=metrics.registry,
                                           reclaim=app[PLAYBACK_KEY].purge, clock=clock)
+    retention = app[RETENTION_KEY]
+    app[RECORDERS_KEY].on_segment = lambda _segment: retention.request_disk_check()  # never waits for the sweep
     app.cleanup_ctx.append(_index_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_recordings_ctx)

@@ -58,6 +58,8 @@ STOP_TIMEOUT_S = 15.0
 # (score, heatmap) of a camera's motion over [start, end]: the heatmap format is mediaserver.storage.heatmap's.
 MotionResult = tuple[float, bytes | None]
 MotionSummary = Callable[[str, float, float], MotionResult | Awaitable[MotionResult]]
+# Told (on the loop) about every segment once it is indexed, e.g. to ask retention for a disk check.
+SegmentListener = Callable[[FinishedSegment], None]
 
 
 def check_mode(mode: object, where: str) -> Mode:
@@ -155,6 +157,7 @@ class CameraRecorder:
     def __init__(self, camera_id: str, stream: str, ingest: CameraIngest, engine: Engine, store: Store,
                  data_dir: Path, settings: RecordSettings, mode: Mode, *,
                  motion_summary: Callable[[], MotionSummary | None] = lambda: None,
+                 on_segment: Callable[[], SegmentListener | None] = lambda: None,
                  sink_capacity: int = SINK_CAPACITY_FRAMES) -> None:
         self.camera_id = camera_id
         self.stream = stream
@@ -165,6 +168,7 @@ class CameraRecorder:
         self.settings = settings
         self.mode: Mode = mode
         self._motion_summary = motion_summary
+        self._on_segment = on_segment
         self._sink_capacity = sink_capacity
         self._sink: RecorderSink | None = None
         self._writer: SegmentWriter | None = None
@@ -297,6 +301,12 @@ class CameraRecorder:
         except Exception as exc:  # the file is complete on disk: start-up reconciliation will index it
             self.last_error = f"cannot index {seg.path}: {exc}"
             logger.error("camera %s: %s", self.camera_id, self.last_error)
+        listener = self._on_segment()
+        if listener is not None:
+            try:
+                listener(seg)
+            except Exception:
+                logger.exception("camera %s: segment listener failed", self.camera_id)
 
 
 class Recorders:
@@ -309,6 +319,8 @@ class Recorders:
         self.data_dir = data_dir
         # The motion analyser's per-segment (score, heatmap) for [start, end]; set by the app when it runs.
         self.motion_summary = motion_summary
+        # Told about every finished segment (the app asks retention for a disk check).
+        self.on_segment: SegmentListener | None = None
         self.sink_capacity = sink_capacity
         self._streams: dict[str, tuple[ManagedCamera, CameraIngest]] = {}
         self._recorders: dict[str, CameraRecorder] = {}
@@ -395,7 +407,8 @@ class Recorders:
             return
         settings = cam.config.record or RecordSettings()
         rec = CameraRecorder(camera_id, RECORDED_STREAM, ingest, self.engine, self.store, self.data_dir, settings,
-                             mode, motion_summary=lambda: self.motion_summary, sink_capacity=self.sink_capacity)
+                             mode, motion_summary=lambda: self.motion_summary, on_segment=lambda: self.on_segment,
+                             sink_capacity=self.sink_capacity)
         self._recorders[camera_id] = rec
         await rec.start()
 
@@ -431,5 +444,5 @@ class Recorders:
         await asyncio.gather(*(r.stop() for r in recs), return_exceptions=True)
 
 
-__all__ = ["SET_MODE_ACTION", "SINK_CAPACITY_FRAMES", "CameraRecorder", "MotionResult", "MotionSummary", "Recorders",
-           "check_mode", "scheduled_modes"]
+__all__ = ["SET_MODE_ACTION", "SINK_CAPACITY_FRAMES", "CameraRecorder", "MotionResult", "MotionSummary",
+           "RecorderSink", "Recorders", "SegmentListener", "check_mode", "scheduled_modes"]

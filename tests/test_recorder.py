@@ -253,6 +253,8 @@ async def test_records_contiguous_playable_segments_indexed_with_motion(rtsp: Rt
         return 0.25, HEATMAP
 
     recorders = Recorders(store, engine, tmp_path, motion_summary=summary)
+    told: list[FinishedSegment] = []
+    recorders.on_segment = told.append
     cam = ManagedCamera(CAMERA, CameraConfig(name="Gate", record=RecordSettings(mode="continuous",
                                                                                segment_seconds=SEGMENT_S)))
     try:
@@ -296,6 +298,7 @@ async def test_records_contiguous_playable_segments_indexed_with_motion(rtsp: Rt
     assert len(asked) == len(segs) and all(a == (CAMERA, s.start_at, s.end_at) for a, s in zip(asked, segs,
                                                                                                strict=True))
     assert all(s.motion_score == 0.25 for s in segs)
+    assert [t.path for t in told] == [s.path for s in segs], "the listener hears of every indexed segment"
     heatmaps = await store.segments.heatmaps(CAMERA, 0, time.time() + 3600)
     assert [h[3] for h in heatmaps] == [HEATMAP] * len(segs)
     marked = [s for s in segs if s.has_motion]
