@@ -26,7 +26,7 @@ const I18N = {
     'site.organisation': 'Tổ chức', 'site.party': 'Cơ quan Đảng',
     noRooms: 'Chưa có phòng họp nào (khai báo trong config.yaml, mục rooms).', roomLocked: 'Đang khóa: điểm cầu mới không vào được',
     roomOpen: 'Đang mở', lockRoom: 'Khóa phòng', unlockRoom: 'Mở khóa phòng', sitesCount: '{n} điểm cầu', maxSites: 'tối đa {n}',
-    autoRecord: 'Tự động ghi hình', joinLink: 'Tạo liên kết tham gia', joinNew: 'Tạo liên kết mới', copy: 'Sao chép', copied: 'Đã sao chép',
+    autoRecord: 'Tự động ghi hình', recordRoom: '● Ghi hình cuộc họp', stopRecord: '■ Dừng ghi hình', recordingNow: 'Đang ghi hình', recordArmed: 'Sẽ ghi cuộc họp kế tiếp', meetings: 'Các cuộc họp đã diễn ra', playMeeting: 'Xem bản ghi', meetingOpen: 'đang họp', joinLink: 'Tạo liên kết tham gia', joinNew: 'Tạo liên kết mới', copy: 'Sao chép', copied: 'Đã sao chép',
     copyManual: 'Nhấn Ctrl+C để sao chép', validUntil: 'Hiệu lực đến {t}', noCameras: 'Chưa có camera nào',
     noCamerasHint: 'Camera được thêm trong tệp cấu hình config.yaml (mục cameras). Sau khi thêm, camera sẽ hiện ở đây.',
     recordMode: 'Chế độ ghi: {m}', 'rec.continuous': 'liên tục', 'rec.motion': 'khi có chuyển động', 'rec.off': 'tắt',
@@ -83,7 +83,7 @@ const I18N = {
     'sec.schedules': 'Schedules', 'sec.audit': 'Audit log', noSections: 'This account does not use the console.', 'site.host': 'Host site',
     'site.commune': 'Commune', 'site.town': 'Town', 'site.organisation': 'Organisation', 'site.party': 'Party office',
     noRooms: 'No rooms yet (define them in config.yaml, section rooms).', roomLocked: 'Locked: new sites cannot join', roomOpen: 'Open',
-    lockRoom: 'Lock room', unlockRoom: 'Unlock room', sitesCount: '{n} sites', maxSites: 'max {n}', autoRecord: 'Auto-record',
+    lockRoom: 'Lock room', unlockRoom: 'Unlock room', sitesCount: '{n} sites', maxSites: 'max {n}', autoRecord: 'Auto-record', recordRoom: '● Record meeting', stopRecord: '■ Stop recording', recordingNow: 'Recording', recordArmed: 'Will record the next meeting', meetings: 'Past meetings', playMeeting: 'Play recording', meetingOpen: 'in progress',
     joinLink: 'Create join link', joinNew: 'New link', copy: 'Copy', copied: 'Copied', copyManual: 'Press Ctrl+C to copy',
     validUntil: 'Valid until {t}', noCameras: 'No cameras yet',
     noCamerasHint: 'Cameras are added in the config.yaml file (section cameras). They appear here once added.',
@@ -432,7 +432,43 @@ async function showSection(sec, body) {
 // -------------------------------------------------------------------------------------- conference
 async function loadConference() {
   const [sites, rooms] = await Promise.all([api('GET', '/api/v1/sites'), api('GET', '/api/v1/rooms')]);
-  return { sites: sites.items, rooms: rooms.items };
+  const room = rooms.items.find((r) => r.id === state.room) || rooms.items[0];
+  const sessions = room ? (await api('GET', `/api/v1/rooms/${encodeURIComponent(room.id)}/sessions`)).items.slice(0, 8) : [];
+  return { sites: sites.items, rooms: rooms.items, sessions };
+}
+
+/** Start or stop recording the room (each site's tracks as sent); the state shown is the server's answer. */
+async function toggleRecording(room, btn, note) {
+  btn.disabled = true;
+  try {
+    if (state.recording?.[room.id]) {
+      await api('DELETE', `/api/v1/rooms/${encodeURIComponent(room.id)}/recording`).catch((err) => { if (err.status !== 404) throw err; });
+      delete state.recording[room.id];
+    } else {
+      const rec = await api('POST', `/api/v1/rooms/${encodeURIComponent(room.id)}/recording`, {});
+      state.recording = { ...(state.recording || {}), [room.id]: rec.state };
+    }
+    paintRecording(room, btn, note);
+  } catch (err) {
+    if (!err.handled) note.textContent = errorText(err);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function paintRecording(room, btn, note) {
+  const rec = state.recording?.[room.id];
+  btn.textContent = rec ? t('stopRecord') : t('recordRoom');
+  btn.classList.toggle('warn', Boolean(rec));
+  note.textContent = rec === 'recording' ? t('recordingNow') : rec === 'armed' ? t('recordArmed') : '';
+}
+
+function meetingList(sessions) {
+  if (!sessions?.length) return null;
+  return h('div', { id: 'meeting-list', class: 'meeting-list' }, h('strong', {}, t('meetings')),
+    sessions.map((m) => h('a', { class: 'badge meeting-link', href: `/meetings/${m.id}/player`, target: '_blank', rel: 'noopener',
+      'data-session-id': m.id }, `${fmt(m.started_at, { dateStyle: 'short', timeStyle: 'short' })}`,
+    m.ended_at ? '' : ` (${t('meetingOpen')})`, ' — ', t('playMeeting'))));
 }
 
 function renderConference(data, body) {
@@ -443,18 +479,22 @@ function renderConference(data, body) {
     .map((s, i) => [s, i]).sort(([a, i], [b, j]) => siteRank(a, room) - siteRank(b, room) || i - j).map(([s]) => s);
   const tabs = h('div', { id: 'room-list', class: 'room-list' }, data.rooms.map((r) =>
     h('button', { type: 'button', class: `room-tab${r === room ? ' active' : ''}`, 'data-room-id': r.id,
-      onclick: () => { state.room = r.id; showSection(SECTIONS[0], body); } },
+      onclick: () => { state.room = r.id; delete state.data.conference; showSection(SECTIONS[0], body); } },
     r.locked ? '🔒 ' : '', r.name)));
   const lockBtn = h('button', { id: 'room-lock-toggle', type: 'button', 'data-room-id': room.id, 'data-locked': String(room.locked),
     class: room.locked ? 'warn' : '', onclick: () => toggleLock(room, lockBtn, body) }, room.locked ? t('unlockRoom') : t('lockRoom'));
+  const recNote = h('span', { id: 'room-recording', class: 'muted' });
+  const recBtn = h('button', { id: 'room-record-toggle', type: 'button', 'data-room-id': room.id,
+    onclick: () => toggleRecording(room, recBtn, recNote) });
+  paintRecording(room, recBtn, recNote);
   const info = h('div', { id: 'room-info', class: 'room-info', 'data-room-id': room.id },
     h('h2', {}, room.name), h('span', { class: 'muted' }, room.id),
     h('span', { id: 'room-status', class: `badge ${room.locked ? 'locked' : 'open'}` }, room.locked ? t('roomLocked') : t('roomOpen')),
     h('span', { class: 'badge' }, t('sitesCount', { n: members.length }), ' · ', t('maxSites', { n: room.max_sites })),
-    room.auto_record && h('span', { class: 'badge' }, t('autoRecord')), h('span', { class: 'spacer' }), lockBtn);
+    room.auto_record && h('span', { class: 'badge' }, t('autoRecord')), h('span', { class: 'spacer' }), recNote, recBtn, lockBtn);
   const legend = h('div', { class: 'legend' }, SITE_ROLES.map((r) => h('span', { class: `chip role-${r}` }, t(`site.${r}`))));
   const grid = h('div', { id: 'site-grid', class: 'site-grid', 'data-room-id': room.id }, members.map((s) => siteTile(s, room)));
-  return [data.rooms.length > 1 && tabs, info, legend, grid];
+  return [data.rooms.length > 1 && tabs, info, legend, grid, meetingList(data.sessions)];
 }
 
 function siteRank(site, room) {

@@ -1,0 +1,53 @@
+"""The console's conference section records a room and links each past meeting to its side-by-side player."""
+
+from __future__ import annotations
+
+import pytest
+from playwright import async_api as playwright_api
+
+from mediaserver.app_keys import MEETING_RECORDINGS_KEY, STORE_KEY
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import STRONG_PASSWORD, Api
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+ROOM = "hop-huyen"
+USER = "dieu-hanh"
+
+
+async def test_operator_records_a_room_and_finds_its_past_meetings(api: Api) -> None:
+    store = api.app[STORE_KEY]
+    past = await store.rooms.start_session(ROOM, "operator:dieu-hanh")
+    await store.rooms.end_session(past.id)
+    await api.add_user(USER, "operator")
+    base = str(api.client.make_url("")).rstrip("/")
+    errors: list[str] = []
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = await (await browser.new_context(viewport={"width": 1366, "height": 768}, base_url=base)).new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto("/")
+            await page.fill("#username", USER)
+            await page.fill("#password", STRONG_PASSWORD)
+            await page.locator("#login-form").evaluate("f => f.requestSubmit()")
+            link = page.locator(f"#meeting-list a[data-session-id='{past.id}']")
+            await link.wait_for(timeout=10_000)
+            assert await link.get_attribute("href") == f"/meetings/{past.id}/player"
+            assert "Xem bản ghi" in await link.inner_text()
+
+            # No meeting is running: recording is armed for the room's next meeting, on the server too.
+            toggle = page.locator("#room-record-toggle")
+            assert "Ghi hình cuộc họp" in await toggle.inner_text()
+            await toggle.click()
+            await page.locator("#room-recording", has_text="Sẽ ghi cuộc họp kế tiếp").wait_for(timeout=5_000)
+            assert api.app[MEETING_RECORDINGS_KEY].state(ROOM) is not None
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "console-meetings.png"))
+            await toggle.click()
+            await page.locator("#room-record-toggle", has_text="Ghi hình cuộc họp").wait_for(timeout=5_000)
+            assert api.app[MEETING_RECORDINGS_KEY].state(ROOM) is None
+            assert errors == []
+        finally:
+            await browser.close()
