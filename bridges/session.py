@@ -152,7 +152,7 @@ class SiteSession:
         async def next_frame() -> tuple[list[bytes], int, int | None] | None:
             frame, ts = await sink.next()
             level = None if frame.audio_level is None else -frame.audio_level
-            return frame.payloads, ts, level
+            return frame.rtp_payloads(), ts, level
 
         def keyframe_wanted() -> None:
             if sink.source is not None:

@@ -1,8 +1,9 @@
 """Camera ingest: one RTSP stream of one camera becomes one engine ``Source`` of encoded H.264 frames.
 
-Nothing is decoded here. PyAV demuxes the RTSP stream into access units (Annex-B); each is packetized once
-into RTP payloads (``aiortc_hooks.h264_payloads``) and published to the engine, which forwards the same
-payloads to every viewer, the recorder and the motion analyser.
+Nothing is decoded here. PyAV demuxes the RTSP stream into access units (Annex-B); each becomes one engine
+frame carrying the whole access unit, packetized into RTP payloads only when a live viewer or a meeting needs
+them (``EncodedFrame.rtp_payloads``, once per frame however many viewers), and published to the engine, which
+hands the same frame to every viewer, the recorder and the motion analyser.
 
 Threading, and why: PyAV's demux (``av_read_frame``) blocks — on the network, and for up to ``STALL_S`` when
 a camera hangs — so it never runs on the event loop. Each ingest owns exactly **one** dedicated worker
@@ -39,7 +40,6 @@ from av.container import InputContainer
 
 from mediaserver.config import redact_url
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
-from mediaserver.engine.aiortc_hooks import h264_payloads
 from mediaserver.engine.frames import VIDEO_CLOCK_HZ
 from mediaserver.storage import Store
 
@@ -551,9 +551,9 @@ class CameraIngest:
             if keyframe and param_sets and sps not in nal_types(data, codec):
                 data = param_sets + data
             ts = self._rtp_timestamp(packet.pts, time_base, now)
-            # H.265 is never sent over WebRTC as-is, so it is not packetized (recorder and analyser use data).
-            payloads = h264_payloads(data) if codec == "h264" else []
-            frame = EncodedFrame(payloads, ts, keyframe, arrival=now, data=data, wall=time.time())
+            # Packetized lazily (EncodedFrame.rtp_payloads): only live viewers and meetings need RTP payloads,
+            # and H.265 never goes over WebRTC as-is.
+            frame = EncodedFrame([], ts, keyframe, arrival=now, data=data, wall=time.time())
             if not online_at:
                 online_at.append(now)
                 self._post(self._on_online)
@@ -568,7 +568,8 @@ class CameraIngest:
 
     def _rtp_timestamp(self, pts: int | None, time_base: Fraction, now: float) -> int:
         """Map a packet's pts to the source's 90 kHz clock, continuous across reconnects."""
-        pts90 = int(pts * time_base * VIDEO_CLOCK_HZ) if pts is not None else None
+        # Integer arithmetic: Fraction maths per frame costs more than the rest of this function.
+        pts90 = pts * time_base.numerator * VIDEO_CLOCK_HZ // time_base.denominator if pts is not None else None
         if pts90 is not None and self._t_pts_origin is not None:
             ts = self._t_pts_origin + pts90
         else:

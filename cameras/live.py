@@ -57,7 +57,7 @@ class ViewerSession:
 
         async def next_frame() -> tuple[list[bytes], int, int | None]:
             frame, ts = await sink.next()
-            return frame.payloads, ts, None
+            return frame.rtp_payloads(), ts, None
 
         hooks.make_forwarding_sender(t.sender, next_frame, lambda: sink.wait_for_keyframe())
 

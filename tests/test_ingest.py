@@ -61,7 +61,7 @@ async def server() -> AsyncIterator[RtspServerProcess]:
 
 def depacketize(frame: EncodedFrame) -> bytes:
     """Rebuild the Annex-B access unit from a frame's RTP payloads (what a viewer's depacketizer does)."""
-    return b"".join(H264PayloadDescriptor.parse(p)[1] for p in frame.payloads)
+    return b"".join(H264PayloadDescriptor.parse(p)[1] for p in frame.rtp_payloads())
 
 
 def open_fds() -> int:

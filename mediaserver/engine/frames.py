@@ -34,6 +34,18 @@ class EncodedFrame:
     data: bytes | None = None
     wall: float = 0.0  # UTC epoch seconds at arrival, attached once at ingest (0: not known)
 
+    def rtp_payloads(self) -> list[bytes]:
+        """Return the frame as RTP payloads, packetizing a camera's H.264 access unit once, on first use.
+
+        A camera frame that only the recorder and the motion analyser consume is never packetized: that work
+        is paid only when a live viewer or a meeting forwards the camera (and then once, however many).
+        """
+        if not self.payloads and self.data is not None:
+            from mediaserver.engine.aiortc_hooks import h264_payloads  # aiortc only where RTP is needed
+
+            self.payloads = h264_payloads(self.data)
+        return self.payloads
+
     @property
     def size(self) -> int:
         """Return the frame's bytes (the access unit when known, else its RTP payloads)."""
