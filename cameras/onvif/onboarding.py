@@ -300,9 +300,16 @@ class _Session:
             raise self.error(exc) from exc
 
     async def close(self) -> None:
-        """Close every HTTP session the library opened."""
-        with contextlib.suppress(Exception):
-            await self.cam.close()
+        """Close every HTTP session the library opened, even when we are being cancelled meanwhile."""
+        task = asyncio.ensure_future(self.cam.close())
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(task, SERVICE_CREATE_GRACE_S)
+            raise
+        except Exception as exc:  # closing is best effort; the probe's own outcome matters
+            log.debug("%s: closing the ONVIF sessions failed: %s", self.name, exc)
 
 
 @contextlib.asynccontextmanager
