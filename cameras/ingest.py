@@ -15,7 +15,7 @@ flapping a hundred times starts no new thread). The thread owns the PyAV contain
 that thread only: closing it from another thread while ``av_read_frame`` runs is unsafe). It talks to the
 loop only through ``loop.call_soon_threadsafe`` (frames, state changes); state, statistics, the GOP cache and
 the outage index are touched on the loop only. ``stop()`` sets a flag the thread checks between packets and
-during its backoff wait; a thread blocked in a read on a frozen camera wakes at PyAV's read timeout
+during its backoff wait; a thread blocked in a read on a frozen camera wakes at FFmpeg's socket timeout
 (``STALL_S``), so ``stop()`` returns within about ``max(STALL_S, OPEN_TIMEOUT_S)`` at worst.
 
 Cameras cannot be asked for a keyframe (no PLI over RTSP), so the source has no keyframe requester; instead
@@ -52,7 +52,7 @@ State = Literal["connecting", "online", "offline", "auth_failed", "stopped"]
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 10.0
 HEALTHY_RESET_S = 60.0
-# No packet for this long: the camera is frozen (PyAV's read timeout raises) → offline.
+# No packet for this long: the camera is frozen (FFmpeg's socket read timeout raises) → offline.
 STALL_S = 3.0
 # FFmpeg's RTSP reader retries a timed-out socket read once before failing (measured: a 1 s socket timeout
 # fails at ~2.2 s, PyAV's 3 s interrupt timeout alone at ~6 s), so the socket timeout is STALL_S / this.
@@ -513,14 +513,16 @@ class CameraIngest:
             "rtsp_transport": self.transport,
             "probesize": str(PROBESIZE_BYTES),
             "analyzeduration": str(ANALYZEDURATION_US),
-            # socket I/O timeout in µs; PyAV's own read timeout (stall_s) stays as the backstop
+            # Socket I/O timeout in µs: this detects a frozen camera. PyAV's own read timeout is NOT used: its
+            # interrupt callback takes the GIL on every FFmpeg I/O poll (measured: most of the ingest's
+            # overhead over `ffmpeg -c copy`); PyAV's timeout bounds only the open.
             "timeout": str(int(self.stall_s / FFMPEG_READ_ATTEMPTS * 1_000_000)),
         }
 
     def _stream_once(self, opened: list[InputContainer], online_at: list[float],
                      last_packet_at: list[float]) -> None:
         """Open the stream (into ``opened``; the caller closes it) and publish its frames until it ends."""
-        container = av.open(self.url, options=self._options(), timeout=(self.open_timeout_s, self.stall_s))
+        container = av.open(self.url, options=self._options(), timeout=(self.open_timeout_s, None))
         opened.append(container)
         if not container.streams.video:
             raise _StreamError("the stream has no video")
