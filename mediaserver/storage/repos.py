@@ -656,9 +656,9 @@ class SegmentRepo(_Repo):
     async def for_camera(self, camera_id: str, since: float, until: float, stream: str = "main") -> list[Segment]:
         """Return a camera stream's segments overlapping [since, until), oldest first."""
         rows = await self.db.fetchall(
-            "SELECT * FROM recording_segments WHERE camera_id = ? AND stream = ? AND start_at < ? AND end_at > ?"
-            " ORDER BY start_at",
-            (camera_id, stream, until, since),
+            "SELECT * FROM recording_segments WHERE camera_id = ? AND stream = ? AND start_at > ? AND start_at < ?"
+            " AND end_at > ? ORDER BY start_at",
+            (camera_id, stream, since - SEGMENT_LOOKBACK_S, until, since),
         )
         return [self._seg(r) for r in rows]
 
