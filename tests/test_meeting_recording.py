@@ -500,7 +500,8 @@ async def test_a_meeting_is_recorded_per_site_with_late_joins_and_a_rejoin(
             assert gaps[0].start_at - before.end_at > 0.5
         else:
             assert not gaps
-    assert tracks[("xa-an-hoa", "video")][0].start_at > tracks[(HOST, "video")][0].start_at + 1.0
+    # The late joiner's files begin later (by how much depends on keyframe timing and load: a margin only).
+    assert tracks[("xa-an-hoa", "video")][0].start_at > tracks[(HOST, "video")][0].start_at + 0.3
 
     # Every file opens and decodes, and holds the frames the site sent, byte for byte.
     data_dir = api.app[CONFIG_KEY].storage.data_dir
