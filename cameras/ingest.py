@@ -1,22 +1,17 @@
-"""Camera ingest: one RTSP stream of one camera becomes one engine ``Source`` of encoded H.264 frames.
+"""Camera ingest: one RTSP stream of one camera becomes one engine ``Source`` of encoded frames.
 
-Nothing is decoded here. PyAV demuxes the RTSP stream into access units (Annex-B); each becomes one engine
-frame carrying the whole access unit, packetized into RTP payloads only when a live viewer or a meeting needs
-them (``EncodedFrame.rtp_payloads``, once per frame however many viewers), and published to the engine, which
-hands the same frame to every viewer, the recorder and the motion analyser.
+Nothing is decoded here. Our RTSP client (``cameras/rtsp``) pulls the camera's RTP on the event loop and the
+depacketizer reassembles access units (Annex-B, keyframes carrying their parameter sets); each becomes one
+engine frame carrying the whole access unit, packetized into RTP payloads only when a live viewer or a
+meeting needs them (``EncodedFrame.rtp_payloads``, once per frame however many viewers), and published to
+the engine, which hands the same frame to every viewer, the recorder and the motion analyser.
 
-Threading, and why: PyAV's demux (``av_read_frame``) blocks — on the network, and for up to ``STALL_S`` when
-a camera hangs — so it never runs on the event loop. Each ingest owns exactly **one** dedicated worker
-thread for its whole life: it connects, demuxes, packetizes, waits out the reconnect backoff and reconnects
-in a loop. A dedicated thread rather than the loop's default executor because a hung camera would hold an
-executor slot for seconds and starve every other ``to_thread`` user; rather than a thread per connection
-attempt because one long-lived thread makes "one thread alive per ingest" true by construction (a camera
-flapping a hundred times starts no new thread). The thread owns the PyAV container (opened and closed on
-that thread only: closing it from another thread while ``av_read_frame`` runs is unsafe). It talks to the
-loop only through ``loop.call_soon_threadsafe`` (frames, state changes); state, statistics, the GOP cache and
-the outage index are touched on the loop only. ``stop()`` sets a flag the thread checks between packets and
-during its backoff wait; a thread blocked in a read on a frozen camera wakes at FFmpeg's socket timeout
-(``STALL_S``), so ``stop()`` returns within about ``max(STALL_S, OPEN_TIMEOUT_S)`` at worst.
+Concurrency, and why: each ingest is one asyncio task for its whole life — connect, stream, wait out the
+reconnect backoff, reconnect — so a camera flapping a hundred times starts nothing new, and ``stop()``
+cancels the task and awaits it. Receiving RTP costs a ``recv`` per socket buffer and a few slices per
+packet, so it runs on the loop like aiortc's RTP does; FFmpeg's RTSP reader (PyAV, on a thread per camera)
+cost ~1.5× ``ffmpeg -c copy`` in GIL hand-offs and small reads (BENCHMARKS.md). A frozen camera is
+detected by a watchdog that sees no packet for ``stall_s``; an unresponsive one by ``open_timeout_s``.
 
 Cameras cannot be asked for a keyframe (no PLI over RTSP), so the source has no keyframe requester; instead
 the ingest keeps the current GOP (``GopCache``) and ``attach_sink`` replays it, so a new viewer starts at
@@ -26,18 +21,14 @@ once instead of waiting up to a GOP for the next IDR.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import Any, Literal
+from typing import Literal
 
-import av
-import av.error
-from av.container import InputContainer
-
+from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, SdpError
 from mediaserver.config import redact_url
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.engine.frames import VIDEO_CLOCK_HZ
@@ -52,24 +43,17 @@ State = Literal["connecting", "online", "offline", "auth_failed", "stopped"]
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 10.0
 HEALTHY_RESET_S = 60.0
-# No packet for this long: the camera is frozen (FFmpeg's socket read timeout raises) → offline.
+# No packet for this long: the camera is frozen → offline.
 STALL_S = 3.0
-# FFmpeg's RTSP reader retries a timed-out socket read once before failing (measured: a 1 s socket timeout
-# fails at ~2.2 s, PyAV's 3 s interrupt timeout alone at ~6 s), so the socket timeout is STALL_S / this.
-FFMPEG_READ_ATTEMPTS = 2
-# Longest a connection attempt (TCP connect + DESCRIBE/SETUP/PLAY + first bytes) may take.
+# How often the watchdog looks at the packet counter (and sends keepalives when due).
+WATCHDOG_INTERVAL_S = 0.25
+# Longest a connection attempt (TCP connect + OPTIONS/DESCRIBE/SETUP/PLAY) may take.
 OPEN_TIMEOUT_S = 5.0
-# Fast open: the SDP carries the SPS/PPS, so probing a few bytes is enough (first frame in ~0.1–0.3 s here,
-# against ~3 s with FFmpeg's defaults).
-PROBESIZE_BYTES = 32
-ANALYZEDURATION_US = 100_000
 # GOP cache bounds: a GOP larger than this is not cached (new sinks then wait for the next keyframe).
 GOP_MAX_FRAMES = 300
 GOP_MAX_BYTES = 8_000_000
 # fps/bitrate are measured over windows of this length.
 STATS_WINDOW_S = 1.0
-# How often stop() checks that the worker thread has really ended (after it said it is exiting).
-THREAD_JOIN_POLL_S = 0.005
 INDEX_DRAIN_TIMEOUT_S = 5.0
 
 _START_CODE = b"\x00\x00\x00\x01"
@@ -77,18 +61,7 @@ _NAL_SPS = 7
 _NAL_PPS = 8
 _HEVC_NAL_VPS = 32
 _HEVC_NAL_SPS = 33
-# FFmpeg's codec names → the engine's. H.265 is ingested (recorded as-is, analysed), but browsers cannot
-# decode it over WebRTC: live view needs the explicit transcode (cameras/transcode.py).
-CODECS = {"h264": "h264", "hevc": "h265"}
 _RTP_TS_MOD = 1 << 32
-
-
-class CameraAuthError(RuntimeError):
-    """The camera rejected the credentials (RTSP 401)."""
-
-
-class _StreamError(RuntimeError):
-    """The stream is not something we can ingest (no video, a codec other than H.264/H.265)."""
 
 
 # ------------------------------------------------------------------------------------------- H.264 bytes
@@ -234,11 +207,12 @@ class CameraIngest:
                  transport: Literal["tcp", "udp"] = "tcp", stall_s: float = STALL_S,
                  open_timeout_s: float = OPEN_TIMEOUT_S, backoff_initial_s: float = BACKOFF_INITIAL_S,
                  backoff_max_s: float = BACKOFF_MAX_S, healthy_reset_s: float = HEALTHY_RESET_S,
-                 clock: Callable[[], float] = time.time) -> None:
+                 udp_ports: tuple[int, int] | None = None, clock: Callable[[], float] = time.time) -> None:
         self.camera_id = camera_id
         self.stream = stream
         self.url = url
         self.transport = transport
+        self.udp_ports = udp_ports
         self.engine = engine
         self.store = store
         self.stall_s = stall_s
@@ -254,10 +228,7 @@ class CameraIngest:
         self.error: str | None = None
         self.reconnects = 0
         self._state_changed = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._thread_done: asyncio.Future[None] | None = None
-        self._stop_flag = threading.Event()
+        self._task: asyncio.Task[None] | None = None
         self._stop_lock = asyncio.Lock()
         self._started = False
         self._stopped = False
@@ -265,7 +236,7 @@ class CameraIngest:
         self._index_task: asyncio.Task[None] | None = None
         self._outage_open = False  # as the loop sees it; the index task holds the row id
         self._attempts = 0
-        # statistics (loop side)
+        # statistics
         self.frames = 0
         self.last_frame_at: float | None = None
         self._fps = 0.0
@@ -273,10 +244,16 @@ class CameraIngest:
         self._win_start = 0.0
         self._win_frames = 0
         self._win_bytes = 0
-        # timestamp continuity (worker-thread side only)
+        # the current connection
+        self._synced = False  # a keyframe has arrived on this connection
+        self._online_at: float | None = None
+        self._param_sets = b""
+        self._sps_type = _NAL_SPS
+        self._ts_offset: int | None = None
+        # timestamp continuity across connections
         self._t_last_ts: int | None = None
         self._t_last_at = 0.0
-        self._t_pts_origin: int | None = None
+        self.depacketizer: Depacketizer | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -285,31 +262,31 @@ class CameraIngest:
         """Return the stream URL without credentials (for logs and the UI)."""
         return redact_url(self.url)
 
+    @property
+    def running(self) -> bool:
+        """Return whether the ingest task is alive (connecting, streaming or waiting to retry)."""
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
-        """Register the source with the engine and start the worker thread; returns at once."""
+        """Register the source with the engine and start the ingest task; returns at once."""
         if self._started:
             return
         self._started = True
-        self._loop = asyncio.get_running_loop()
         self.engine.add_source(self.source)
-        self._thread_done = self._loop.create_future()
         self._index_task = asyncio.create_task(self._run_index(), name=f"ingest-index-{self.source.id}")
-        self._thread = threading.Thread(target=self._worker, name=f"ingest-{self.source.id}", daemon=True)
         self._set_state("connecting")
-        self._thread.start()
+        self._task = asyncio.create_task(self._run(), name=f"ingest-{self.source.id}")
 
     async def stop(self) -> None:
-        """Stop the worker (closing its RTSP session), close any open outage and unregister; idempotent."""
+        """Stop the ingest (TEARDOWN, sockets closed), close any open outage and unregister; idempotent."""
         async with self._stop_lock:
             if self._stopped:
                 return
             self._stopped = True
-            self._stop_flag.set()
-            if self._thread is not None and self._thread_done is not None:
-                await self._thread_done  # the thread posts this as its very last act
-                # It has only to return now; poll rather than join() so the loop never blocks.
-                while self._thread.is_alive():  # noqa: ASYNC110 - a thread, not an asyncio event
-                    await asyncio.sleep(THREAD_JOIN_POLL_S)
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._set_state("stopped")
             if self._index_task is not None:
                 self._index_queue.put_nowait(None)
@@ -344,7 +321,12 @@ class CameraIngest:
                            round(self._kbps, 1) if fresh else 0.0, self.last_frame_at, self.reconnects,
                            self.frames, self.error, self.source.codec)
 
-    # ------------------------------------------------------------------------------ loop side
+    @property
+    def codec(self) -> str:
+        """Return the stream's codec as the engine names it ('h264' or 'h265')."""
+        return self.source.codec
+
+    # ------------------------------------------------------------------------------ state
 
     def _set_state(self, state: State, reason: str | None = None) -> None:
         """Move to ``state`` (logging the transition) and record outages in the index."""
@@ -392,198 +374,133 @@ class CameraIngest:
             except Exception as exc:  # the index being unavailable must not stop the camera
                 logger.warning("camera %s: cannot record outage %s: %s", self.source.id, op, exc)
 
-    def _on_connecting(self) -> None:
-        if self._stopped:
-            return
-        self._attempts += 1
-        if self._attempts > 1:
-            self.reconnects += 1
-        if self.state != "offline":  # while offline, retrying keeps showing offline (and its outage)
-            self._set_state("connecting")
+    # ------------------------------------------------------------------------------ connection loop
 
-    def _on_online(self) -> None:
-        if not self._stopped:
-            self._set_state("online")
-
-    def _on_offline(self, reason: str) -> None:
-        if not self._stopped:
+    async def _run(self) -> None:
+        """Connect, stream and reconnect with capped backoff until stopped (the ingest's one task)."""
+        backoff = self.backoff_initial_s
+        while True:
+            self._attempts += 1
+            if self._attempts > 1:
+                self.reconnects += 1
+            if self.state != "offline":  # while offline, retrying keeps showing offline (and its outage)
+                self._set_state("connecting")
+            self._online_at = None
+            try:
+                reason = await self._stream_once()
+            except RtspAuthError as exc:
+                self._set_state("auth_failed", str(exc))
+                return  # bad credentials fail hard: retrying cannot fix them
+            except (OSError, SdpError, TimeoutError) as exc:
+                reason = self._describe_failure(exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug: report it, and keep the camera retrying rather than dead
+                logger.exception("camera %s: ingest failed", self.source.id)
+                reason = "internal error"
             self._set_state("offline", reason)
+            if self._online_at is not None and time.monotonic() - self._online_at >= self.healthy_reset_s:
+                backoff = self.backoff_initial_s
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.backoff_max_s)
 
-    def _on_auth_failed(self, reason: str) -> None:
-        if not self._stopped:
-            self._set_state("auth_failed", reason)
+    def _describe_failure(self, exc: BaseException) -> str:
+        """Return a short outage reason (never containing credentials)."""
+        if isinstance(exc, TimeoutError):
+            text = f"no answer within {self.open_timeout_s:g} s"
+        else:
+            text = str(exc) or type(exc).__name__
+        text = text.replace(self.url, self.redacted_url)
+        return f"{'disconnected' if self._online_at is not None else 'connect failed'}: {text}"
 
-    def _on_frame(self, frame: EncodedFrame) -> None:
-        if self._stopped:
-            return
+    async def _stream_once(self) -> str:
+        """Open the stream and publish its frames until it ends; return why it ended."""
+        client = RtspClient(self.url, _drop, transport=self.transport, udp_ports=self.udp_ports)
+        try:
+            async with asyncio.timeout(self.open_timeout_s):
+                track = await client.open()
+                if track.codec != self.source.codec:
+                    logger.info("camera %s: stream codec is %s", self.source.id, track.codec)
+                    self.source.codec = track.codec  # sinks and live view follow the source's codec
+                    self.gop.clear()
+                if track.clock_rate != VIDEO_CLOCK_HZ:
+                    logger.debug("camera %s: video clock %d Hz announced; H.264/H.265 use 90 kHz",
+                                 self.source.id, track.clock_rate)
+                self._param_sets = track.parameter_sets
+                self._sps_type = _NAL_SPS if track.codec == "h264" else _HEVC_NAL_SPS
+                self._synced = False
+                self._ts_offset = None
+                self.depacketizer = Depacketizer(track.codec, track.payload_type, self._on_access_unit)
+                client.on_packet = self.depacketizer.push
+                await client.play()
+            return await self._watch(client)
+        finally:
+            await client.close()
+
+    async def _watch(self, client: RtspClient) -> str:
+        """Watch a playing session: keepalives when due; return when it drops or goes quiet for ``stall_s``."""
+        interval = min(WATCHDOG_INTERVAL_S, self.stall_s / 4)
+        count, changed_at = client.packets, time.monotonic()
+        keepalive_at = changed_at + client.keepalive_interval_s
+        while True:
+            await asyncio.wait([client.closed], timeout=interval)
+            now = time.monotonic()
+            if client.closed.done():
+                lost = client.lost_reason
+                return self._describe_failure(lost if lost is not None else ConnectionResetError("stream ended"))
+            if client.packets != count:
+                count, changed_at = client.packets, now
+            elif now - changed_at >= self.stall_s:
+                if self._online_at is None:
+                    return f"connect failed: no video within {now - changed_at:.1f} s of PLAY"
+                return f"stalled: no packet for {now - changed_at:.1f} s"
+            if now >= keepalive_at:
+                client.keepalive()
+                keepalive_at = now + client.keepalive_interval_s
+
+    # ------------------------------------------------------------------------------ frames (hot path)
+
+    def _on_access_unit(self, nals: list[bytes], rtp_ts: int, keyframe: bool) -> None:
+        """Publish one access unit from the depacketizer as an engine frame."""
+        if not self._synced:
+            if not keyframe:
+                return  # a connection joins mid-GOP: start every connection on a keyframe
+            self._synced = True
+        data = _START_CODE + _START_CODE.join(nals)
+        if keyframe and self._param_sets and not self._has_sps(nals):
+            data = self._param_sets + data
+        now = time.monotonic()
+        if self._ts_offset is None:
+            # A new connection: continue the previous timeline by the wall-clock time elapsed, then follow
+            # the camera's RTP clock (offset arithmetic modulo 2^32 handles its wrap-around).
+            target = 0 if self._t_last_ts is None else self._t_last_ts + max(1, int((now - self._t_last_at)
+                                                                                  * VIDEO_CLOCK_HZ))
+            self._ts_offset = target - rtp_ts
+        ts = (rtp_ts + self._ts_offset) % _RTP_TS_MOD
+        self._t_last_ts, self._t_last_at = ts, now
+        frame = EncodedFrame([], ts, keyframe, arrival=now, data=data, wall=self._wall())
+        if self._online_at is None:
+            self._online_at = now
+            self._set_state("online")
         self.gop.add(frame)
         self.source.publish(frame)
         self.frames += 1
-        self.last_frame_at = self._wall()
-        now = frame.arrival
+        self.last_frame_at = frame.wall
         if not self._win_start:
             self._win_start = now
         self._win_frames += 1
-        self._win_bytes += frame.size
+        self._win_bytes += len(data)
         elapsed = now - self._win_start
         if elapsed >= STATS_WINDOW_S:
             self._fps = self._win_frames / elapsed
             self._kbps = self._win_bytes * 8 / 1000 / elapsed
             self._win_start, self._win_frames, self._win_bytes = now, 0, 0
 
-    def _on_codec(self, codec: str) -> None:
-        """The camera sends ``codec`` (learned at connect): sinks and live view follow the source's codec."""
-        logger.info("camera %s: stream codec is %s", self.source.id, codec)
-        self.source.codec = codec
-        self.gop.clear()
+    def _has_sps(self, nals: list[bytes]) -> bool:
+        if self._sps_type == _NAL_SPS:
+            return any(n[0] & 0x1F == _NAL_SPS for n in nals)
+        return any((n[0] >> 1) & 0x3F == _HEVC_NAL_SPS for n in nals)
 
-    @property
-    def codec(self) -> str:
-        """Return the stream's codec as the engine names it ('h264' or 'h265')."""
-        return self.source.codec
 
-    def _on_thread_exit(self) -> None:
-        if self._thread_done is not None and not self._thread_done.done():
-            self._thread_done.set_result(None)
-
-    # ------------------------------------------------------------------------------ worker thread
-
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        """Run ``callback`` on the event loop (from the worker thread)."""
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed: nobody is listening any more
-            self._stop_flag.set()
-
-    def _worker(self) -> None:
-        """Connect, demux and reconnect with backoff until stopped (the ingest's one thread)."""
-        backoff = self.backoff_initial_s
-        try:
-            while not self._stop_flag.is_set():
-                self._post(self._on_connecting)
-                online_at: list[float] = []  # set by _stream_once when the first frame goes out
-                last_packet_at: list[float] = []
-                opened: list[InputContainer] = []
-                try:
-                    try:
-                        self._stream_once(opened, online_at, last_packet_at)
-                        reason = "stream ended"
-                    except av.error.HTTPUnauthorizedError:
-                        if not self._stop_flag.is_set():
-                            self._post(self._on_auth_failed,
-                                       f"RTSP server refused the credentials (401) for {self.redacted_url}")
-                        return
-                    except (av.error.FFmpegError, OSError, _StreamError) as exc:
-                        reason = self._describe_failure(exc, online_at, last_packet_at)
-                    if self._stop_flag.is_set():
-                        return
-                    self._post(self._on_offline, reason)  # before closing: a TEARDOWN to a frozen camera waits
-                finally:
-                    for container in opened:
-                        self._close(container)
-                if online_at and time.monotonic() - online_at[0] >= self.healthy_reset_s:
-                    backoff = self.backoff_initial_s
-                if self._stop_flag.wait(backoff):
-                    return
-                backoff = min(backoff * 2, self.backoff_max_s)
-        except Exception:  # a bug: report it rather than die silently
-            logger.exception("camera %s: ingest worker failed", self.source.id)
-            self._post(self._on_offline, "internal error")
-        finally:
-            self._post(self._on_thread_exit)
-
-    def _describe_failure(self, exc: BaseException, online_at: list[float], last_packet_at: list[float]) -> str:
-        """Return a short outage reason (never containing credentials)."""
-        now = time.monotonic()
-        # A read that timed out (socket timeout, or PyAV's interrupt at stall_s) on a stream that was flowing.
-        timed_out = isinstance(exc, TimeoutError | av.error.ExitError)
-        if online_at and last_packet_at and (timed_out or now - last_packet_at[-1] >= self.stall_s):
-            return f"stalled: no packet for {now - last_packet_at[-1]:.1f} s"
-        if isinstance(exc, av.error.FFmpegError):
-            text = exc.strerror or type(exc).__name__
-        else:
-            text = str(exc) or type(exc).__name__
-        text = text.replace(self.url, self.redacted_url)
-        prefix = "disconnected" if online_at else "connect failed"
-        return f"{prefix}: {text}"
-
-    def _options(self) -> dict[str, str]:
-        return {
-            "rtsp_transport": self.transport,
-            "probesize": str(PROBESIZE_BYTES),
-            "analyzeduration": str(ANALYZEDURATION_US),
-            # Socket I/O timeout in µs: this detects a frozen camera. PyAV's own read timeout is NOT used: its
-            # interrupt callback takes the GIL on every FFmpeg I/O poll (measured: most of the ingest's
-            # overhead over `ffmpeg -c copy`); PyAV's timeout bounds only the open.
-            "timeout": str(int(self.stall_s / FFMPEG_READ_ATTEMPTS * 1_000_000)),
-        }
-
-    def _stream_once(self, opened: list[InputContainer], online_at: list[float],
-                     last_packet_at: list[float]) -> None:
-        """Open the stream (into ``opened``; the caller closes it) and publish its frames until it ends."""
-        container = av.open(self.url, options=self._options(), timeout=(self.open_timeout_s, None))
-        opened.append(container)
-        if not container.streams.video:
-            raise _StreamError("the stream has no video")
-        stream = container.streams.video[0]
-        codec = CODECS.get(stream.codec_context.name)
-        if codec is None:
-            raise _StreamError(f"the stream is {stream.codec_context.name}, not H.264 or H.265")
-        if codec != self.source.codec:
-            self._post(self._on_codec, codec)
-        param_sets = annexb_parameter_sets(stream.codec_context.extradata, codec)
-        sps = _NAL_SPS if codec == "h264" else _HEVC_NAL_SPS
-        time_base = stream.time_base or Fraction(1, VIDEO_CLOCK_HZ)
-        self._t_pts_origin = None
-        synced = False
-        for packet in container.demux(stream):
-            if self._stop_flag.is_set():
-                return
-            if packet.size == 0:  # the demuxer's end-of-stream flush packet
-                continue
-            now = time.monotonic()
-            last_packet_at[:] = [now]
-            keyframe = bool(packet.is_keyframe)
-            if not synced:
-                if not keyframe:
-                    continue  # a connection joins mid-GOP: start every connection on a keyframe
-                synced = True
-            data = to_annexb(bytes(packet))
-            if keyframe and param_sets and sps not in nal_types(data, codec):
-                data = param_sets + data
-            ts = self._rtp_timestamp(packet.pts, time_base, now)
-            # Packetized lazily (EncodedFrame.rtp_payloads): only live viewers and meetings need RTP payloads,
-            # and H.265 never goes over WebRTC as-is.
-            frame = EncodedFrame([], ts, keyframe, arrival=now, data=data, wall=time.time())
-            if not online_at:
-                online_at.append(now)
-                self._post(self._on_online)
-            self._post(self._on_frame, frame)
-
-    def _close(self, container: InputContainer) -> None:
-        """Close a container (sends TEARDOWN; bounded by the socket timeout when the camera is frozen)."""
-        try:
-            container.close()
-        except (av.error.FFmpegError, OSError) as exc:
-            logger.debug("camera %s: closing the stream failed: %s", self.source.id, exc)
-
-    def _rtp_timestamp(self, pts: int | None, time_base: Fraction, now: float) -> int:
-        """Map a packet's pts to the source's 90 kHz clock, continuous across reconnects."""
-        # Integer arithmetic: Fraction maths per frame costs more than the rest of this function.
-        pts90 = pts * time_base.numerator * VIDEO_CLOCK_HZ // time_base.denominator if pts is not None else None
-        if pts90 is not None and self._t_pts_origin is not None:
-            ts = self._t_pts_origin + pts90
-        else:
-            # First frames of a connection (the first RTSP packet often has no pts): continue the previous
-            # timeline by the wall-clock time elapsed, then follow the camera's pts from there.
-            if self._t_last_ts is None:
-                ts = 0
-            else:
-                ts = self._t_last_ts + max(1, int((now - self._t_last_at) * VIDEO_CLOCK_HZ))
-            if pts90 is not None:
-                self._t_pts_origin = ts - pts90
-        ts %= _RTP_TS_MOD
-        self._t_last_ts, self._t_last_at = ts, now
-        return ts
-
+def _drop(packet: bytes) -> None:
+    """Ignore RTP arriving before the track is known (nothing does: PLAY comes after the depacketizer)."""

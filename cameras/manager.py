@@ -179,7 +179,8 @@ class CameraManager:
             for stream, url in urls.items():
                 if url is None:
                     continue
-                ingest = CameraIngest(cam.id, stream, url, self.engine, self.store, transport=cfg.streams.transport)
+                ingest = CameraIngest(cam.id, stream, url, self.engine, self.store, transport=cfg.streams.transport,
+                                      udp_ports=(self.config.server.rtp_port_min, self.config.server.rtp_port_max))
                 cam.ingests[stream] = ingest
                 await ingest.start()
                 self.views.set_primer(ingest.source.id, _primer(ingest))

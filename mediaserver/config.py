@@ -79,8 +79,9 @@ class ServerConfig(_Strict):
     )
     rtp_port_min: int = Field(
         40000, ge=1024, le=65535,
-        description="Lowest UDP port for media, for firewall planning. Not enforced yet: aiortc 1.16's ICE "
-        "layer (aioice 0.13) binds ephemeral ports; open the ephemeral range or use a TURN server.",
+        description="Lowest UDP port for media, for firewall planning. Camera RTP over UDP (streams.transport: "
+        "udp) binds within this range. WebRTC does not yet: aiortc 1.16's ICE layer (aioice 0.13) binds "
+        "ephemeral ports; open the ephemeral range or use a TURN server.",
     )
     rtp_port_max: int = Field(40999, ge=1024, le=65535, description="Highest UDP port for media (see rtp_port_min).")
     max_body_bytes: int = Field(

@@ -68,8 +68,8 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def ingest_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("ingest-")]
+def ingest_tasks() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("ingest-camera/")]
 
 
 # ------------------------------------------------------------------------------------------- pure parts
@@ -107,7 +107,8 @@ def test_h264_helpers() -> None:
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 async def test_online_fast_and_frames_reach_a_sink(server: RtspServerProcess, store: Store, transport: str) -> None:
     engine = Engine()
-    ingest = CameraIngest(CAMERA, "main", server.url("/main"), engine, store, transport=transport)
+    ingest = CameraIngest(CAMERA, "main", server.url("/main"), engine, store,
+                          transport="udp" if transport == "udp" else "tcp")
     sink = engine.new_sink("viewer-1", "video")
     late = engine.new_sink("viewer-2", "video")
     try:
@@ -152,7 +153,7 @@ async def test_online_fast_and_frames_reach_a_sink(server: RtspServerProcess, st
         await ingest.stop()
         await ingest.stop()
     assert ingest.state == "stopped" and "camera/gate-1/main" not in engine.sources
-    assert not ingest_threads()
+    assert not ingest_tasks()
 
 
 @pytest.mark.slow
@@ -201,7 +202,7 @@ async def test_frozen_camera_goes_offline_as_stalled(server: RtspServerProcess, 
         assert ingest.error is not None and ingest.error.startswith("stalled"), ingest.error
         server.resume()
         await ingest.wait_state("online", timeout_s=15.0)
-        # Stopping while the camera is frozen must not hang: the worker wakes at its read/socket timeout.
+        # Stopping while the camera is frozen must not hang.
         server.pause()
         await asyncio.sleep(0.5)
         t_stop = time.monotonic()
@@ -226,7 +227,7 @@ async def test_bad_credentials_fail_hard_without_retrying(server: RtspServerProc
         await ingest.wait_state("auth_failed", timeout_s=3.0)
         await asyncio.sleep(1.0)
         assert ingest.state == "auth_failed" and ingest.reconnects == 0
-        assert not ingest_threads(), "the worker ends: no retry loop"
+        assert not ingest_tasks() and not ingest.running, "the ingest task ends: no retry loop"
         assert ingest.error is not None and "401" in ingest.error and "not-it" not in ingest.error
     finally:
         await ingest.stop()
@@ -250,7 +251,7 @@ async def test_flapping_camera_leaks_no_threads_sockets_or_tasks(server: RtspSer
         await ingest.start()
         for _ in range(FLAP_CYCLES):
             await ingest.wait_state("online", timeout_s=5.0)
-            assert len(ingest_threads()) == 1
+            assert len(ingest_tasks()) == 1
             await server.kill()
             await ingest.wait_state("offline", timeout_s=5.0)
             await server.start()
@@ -261,7 +262,7 @@ async def test_flapping_camera_leaks_no_threads_sockets_or_tasks(server: RtspSer
         await ingest.stop()
     elapsed = time.monotonic() - t0
     await asyncio.sleep(0.1)
-    assert not ingest_threads()
+    assert not ingest_tasks()
     assert threading.active_count() == threads_before, threading.enumerate()
     assert len(asyncio.all_tasks()) == tasks_before
     assert open_fds() <= fds_before + 2, (fds_before, open_fds())

@@ -166,7 +166,7 @@ def make_forwarding_sender(sender: RTCRtpSender, next_frame: FrameSource,
 def h264_payloads(access_unit: bytes) -> list[bytes]:
     """Split an Annex-B H.264 access unit into RTP payloads (single NAL, STAP-A, FU-A; RFC 6184 mode 1).
 
-    For sources that deliver whole access units (a camera's RTSP stream demuxed by PyAV): packetized once
+    For sources that deliver whole access units (a camera reassembled by our RTSP client): packetized once
     at ingest, then forwarded as-is to every viewer like a browser's payloads.
     """
     return H264Encoder._packetize(H264Encoder._split_bitstream(access_unit))

@@ -1,0 +1,376 @@
+"""Our RTSP client: RTP depacketization (H.264, H.265), SDP, Digest/Basic auth, real and broken servers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from aiortc.rtp import RtpPacket
+
+from cameras.ingest import CameraIngest
+from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, RtspError, SdpError
+from cameras.rtsp.client import _Auth
+from cameras.rtsp.depacketize import rtp_payload
+from cameras.rtsp.sdp import parse_video_track, resolve_control
+from cameras.simulator.rtsp import RtspServerProcess
+from mediaserver.engine import Engine
+from mediaserver.engine.aiortc_hooks import h264_payloads
+from mediaserver.storage import Database, Store
+
+START = b"\x00\x00\x00\x01"
+
+
+def encoded_h264(frames: int = 12, gop: int = 5) -> list[tuple[bytes, bool]]:
+    """Return real libx264 access units (Annex-B) with their keyframe flags."""
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = 640, 360, "yuv420p"
+    codec.options = {"preset": "ultrafast", "g": str(gop), "bf": "0", "sc_threshold": "0", "crf": "18"}
+    out: list[tuple[bytes, bool]] = []
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (360, 640, 3), dtype=np.uint8), format="rgb24")
+        frame.pts = i
+        out.extend((bytes(p), bool(p.is_keyframe)) for p in codec.encode(frame))
+    out.extend((bytes(p), bool(p.is_keyframe)) for p in codec.encode(None))
+    return out
+
+
+def split_nals(au: bytes) -> list[bytes]:
+    """Return an Annex-B access unit's NAL units without start codes."""
+    parts = au.replace(START, b"\x00\x00\x01").split(b"\x00\x00\x01")
+    return [p for p in parts if p]
+
+
+def rtp(payloads: list[bytes], ts: int, seq0: int, pt: int = 96, marker_last: bool = True) -> list[bytes]:
+    """Wrap payloads of one access unit in RTP packets (aiortc's serializer)."""
+    packets = []
+    for i, payload in enumerate(payloads):
+        pkt = RtpPacket(payload_type=pt, marker=int(marker_last and i == len(payloads) - 1),
+                        sequence_number=(seq0 + i) % 65536, timestamp=ts, ssrc=1234, payload=payload)
+        packets.append(pkt.serialize())
+    return packets
+
+
+class Collect:
+    def __init__(self, want: int = 0) -> None:
+        self.units: list[tuple[list[bytes], int, bool]] = []
+        self.want = want
+        self.enough = asyncio.Event()
+
+    def __call__(self, nals: list[bytes], ts: int, keyframe: bool) -> None:
+        self.units.append((nals, ts, keyframe))
+        if self.want and len(self.units) >= self.want:
+            self.enough.set()
+
+
+# ------------------------------------------------------------------------------------------- depacketizer
+
+
+def test_h264_round_trip_through_aiortc_packetizer_restores_every_access_unit() -> None:
+    aus = encoded_h264()
+    got = Collect()
+    dep = Depacketizer("h264", 96, got)
+    seq = 65530  # crosses the 16-bit sequence wrap
+    kinds: set[int] = set()
+    for i, (au, _) in enumerate(aus):
+        payloads = h264_payloads(au)
+        kinds.update(p[0] & 0x1F for p in payloads)
+        for pkt in rtp(payloads, 3000 * i, seq):
+            dep.push(pkt)
+        seq += len(payloads)
+    assert {24, 28} <= kinds, "the stream exercises STAP-A and FU-A"
+    assert len(got.units) == len(aus) and dep.lost == 0 and dep.dropped_units == 0
+    for (nals, ts, key), (i, (au, keyframe)) in zip(got.units, enumerate(aus), strict=True):
+        assert nals == split_nals(au)
+        assert ts == 3000 * i and key == keyframe
+    # What the ingest publishes decodes.
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = [f for nals, _, _ in got.units for f in decoder.decode(av.Packet(START + START.join(nals)))]
+    assert len(decoded) >= len(aus) - 2 and decoded[0].width == 640
+
+
+def test_h264_loss_drops_the_broken_unit_and_waits_for_the_next_keyframe() -> None:
+    aus = encoded_h264(frames=11, gop=5)  # keyframes at 0, 5, 10
+    assert [k for _, k in aus].count(True) == 3
+    got = Collect()
+    dep = Depacketizer("h264", 96, got)
+    seq = 0
+    for i, (au, _) in enumerate(aus):
+        packets = rtp(h264_payloads(au), 3000 * i, seq)
+        seq += len(packets)
+        if i == 2:
+            assert len(packets) > 2
+            packets = packets[:1] + packets[2:]  # lose a middle FU-A fragment of frame 2
+        for pkt in packets:
+            dep.push(pkt)
+    assert dep.lost == 1
+    assert [ts // 3000 for _, ts, _ in got.units] == [0, 1, 5, 6, 7, 8, 9, 10]
+    assert dep.dropped_units == 3  # frame 2 (broken), 3 and 4 (no reference)
+
+
+def test_h264_missing_marker_and_foreign_payload_types() -> None:
+    aus = encoded_h264(frames=3)
+    got = Collect()
+    dep = Depacketizer("h264", 96, got)
+    seq = 0
+    for i, (au, _) in enumerate(aus):
+        packets = rtp(h264_payloads(au), 3000 * i, seq, marker_last=False)  # a camera that never sets it
+        seq += len(packets)
+        for pkt in packets:
+            dep.push(pkt)
+        dep.push(rtp([b"\x01\x02"], 3000 * i, 0, pt=97)[0])  # another stream's payload type: ignored
+    assert len(got.units) == 2  # the last one completes only when the next timestamp arrives
+    dep.push(b"\x80")  # malformed
+    assert dep.malformed == 1
+
+
+def test_h265_aggregation_and_fragmentation() -> None:
+    def nal(kind: int, body: bytes) -> bytes:
+        return bytes(((kind << 1) & 0x7E, 1)) + body
+
+    vps, sps, pps = nal(32, b"v" * 10), nal(33, b"s" * 20), nal(34, b"p" * 5)
+    idr = nal(19, bytes(range(256)) * 12)
+    trail = nal(1, b"t" * 100)
+    ap = bytes(((48 << 1), 1)) + b"".join(len(n).to_bytes(2, "big") + n for n in (vps, sps, pps))
+    body = idr[2:]
+    chunks = [body[i:i + 1000] for i in range(0, len(body), 1000)]
+    fus = []
+    for i, chunk in enumerate(chunks):
+        fu = 19 | (0x80 if i == 0 else 0) | (0x40 if i == len(chunks) - 1 else 0)
+        fus.append(bytes(((49 << 1), 1, fu)) + chunk)
+    got = Collect()
+    dep = Depacketizer("h265", 96, got)
+    packets = rtp([ap, *fus], 9000, 10) + rtp([trail], 12000, 10 + 1 + len(fus))
+    for pkt in packets:
+        dep.push(pkt)
+    assert got.units == [([vps, sps, pps, idr], 9000, True), ([trail], 12000, False)]
+
+
+def test_rtp_header_extension_csrc_and_padding() -> None:
+    payload = b"\x65payload"
+    header = bytes((0x80 | 0x20 | 0x10 | 1, 0x80 | 96)) + (7).to_bytes(2, "big") + (1234).to_bytes(4, "big")
+    header += (1).to_bytes(4, "big") + (2).to_bytes(4, "big")  # SSRC, one CSRC
+    header += b"\xbe\xde\x00\x01" + b"\x10\xaa\x00\x00"  # one-word header extension
+    packet = header + payload + b"\x00\x00\x03"  # 3 bytes of padding
+    assert rtp_payload(packet) == (96, 7, True, 1234, payload)
+    assert rtp_payload(b"\x40" + bytes(20)) is None  # RTP version 1
+    assert rtp_payload(bytes((0x8F,)) + bytes(12)) is None  # 15 CSRCs announced, none there
+
+
+# --------------------------------------------------------------------------------------------------- SDP
+
+
+SPROP = "Z0LAH9kAUAW7ARAAAAMAEAAAAwPI8YMkgA==,aMuDyyA="
+GST_SDP = f"""v=0
+o=- 1188340656180883 1 IN IP4 127.0.0.1
+s=Session streamed with GStreamer
+t=0 0
+a=tool:GStreamer
+a=type:broadcast
+a=control:*
+a=range:npt=now-
+m=video 0 RTP/AVP 96
+c=IN IP4 0.0.0.0
+b=AS:2000
+a=rtpmap:96 H264/90000
+a=fmtp:96 packetization-mode=1;profile-level-id=42c01f;sprop-parameter-sets={SPROP}
+a=control:stream=0
+"""
+
+
+def test_sdp_video_track_from_gstreamer_and_quirky_cameras() -> None:
+    track = parse_video_track(GST_SDP, "rtsp://127.0.0.1:8554/main/")
+    assert (track.codec, track.payload_type, track.clock_rate) == ("h264", 96, 90000)
+    assert track.control == "rtsp://127.0.0.1:8554/main/stream=0"
+    sps, pps = base64.b64decode("Z0LAH9kAUAW7ARAAAAMAEAAAAwPI8YMkgA=="), base64.b64decode("aMuDyyA=")
+    assert track.parameter_sets == START + sps + START + pps
+    hevc = ("v=0\r\nm=audio 0 RTP/AVP 0\r\na=control:trackID=0\r\nm=video 0 RTP/AVP 98\r\n"
+            "a=rtpmap:98 H265/90000\r\na=fmtp:98 sprop-vps=QAEMAf//;sprop-sps=QgEB;sprop-pps=RAHA\r\n"
+            "a=control:rtsp://10.0.0.9/Streaming/trackID=1\r\n")
+    track = parse_video_track(hevc, "rtsp://10.0.0.9/Streaming")
+    assert track.codec == "h265" and track.control == "rtsp://10.0.0.9/Streaming/trackID=1"
+    assert track.parameter_sets.count(START) == 3
+    with pytest.raises(SdpError, match="the stream has no video"):
+        parse_video_track("v=0\r\nm=audio 0 RTP/AVP 0\r\n", "rtsp://h/")
+    with pytest.raises(SdpError, match=r"the stream is JPEG, not H\.264 or H\.265"):
+        parse_video_track("v=0\r\nm=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\n", "rtsp://h/")
+    assert resolve_control("rtsp://h/a", "*") == "rtsp://h/a"
+    assert resolve_control("rtsp://h/a/", "track1") == "rtsp://h/a/track1"
+
+
+def test_digest_known_answer_and_basic(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 2617 §3.5's worked example (the method and URI are what the digest covers).
+    auth = _Auth("Mufasa", "Circle Of Life")
+    assert auth.header("GET", "/dir/index.html") is None  # nothing before a challenge
+    assert auth.challenge(['Digest realm="testrealm@host.com", qop="auth,auth-int", '
+                           'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", opaque="5ccc069c403ebaf9f0171e9517f40e41"'],
+                          had_auth=False)
+    monkeypatch.setattr("cameras.rtsp.client.os.urandom", lambda n: bytes.fromhex("0a4f113b"))
+    header = auth.header("GET", "/dir/index.html")
+    assert header is not None and 'response="6629fae49393a05397450978507c4ef1"' in header
+    assert 'opaque="5ccc069c403ebaf9f0171e9517f40e41"' in header and "nc=00000001" in header
+    assert not auth.challenge(['Digest realm="r", nonce="n2"'], had_auth=True), "refused: do not loop"
+    assert auth.challenge(['Digest realm="r", nonce="n3", stale=TRUE'], had_auth=True), "stale: retry"
+    basic = _Auth("user", "p:w")
+    assert basic.challenge(['Basic realm="cam"'], had_auth=False)
+    assert basic.header("DESCRIBE", "rtsp://h/") == "Basic " + base64.b64encode(b"user:p:w").decode()
+    assert not _Auth(None, None).challenge(['Basic realm="cam"'], had_auth=False)
+
+
+# ---------------------------------------------------------------------------------------- real servers
+
+
+def spec(auth: dict[str, str]) -> dict[str, Any]:
+    return {"host": "127.0.0.1", "port": 0, "auth": auth,
+            "mounts": [{"path": "/main", "width": 320, "height": 180, "fps": 10, "bitrate_kbps": 300, "gop": 10,
+                        "scene": {"kind": "scene", "noise": 4, "background": 80, "objects": []}}]}
+
+
+@pytest.fixture
+async def basic_server() -> AsyncIterator[RtspServerProcess]:
+    srv = RtspServerProcess(spec({"mode": "basic", "user": "op", "password": "Pa ss@9"}))
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+async def pull(client: RtspClient, units: int) -> Collect:
+    got = Collect(units)
+    track = await asyncio.wait_for(client.open(), 5)
+    dep = Depacketizer(track.codec, track.payload_type, got)
+    client.on_packet = dep.push
+    await asyncio.wait_for(client.play(), 5)
+    await asyncio.wait_for(got.enough.wait(), 5)
+    return got
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+async def test_basic_auth_camera_over_tcp_and_udp_within_the_port_range(
+        basic_server: RtspServerProcess, transport: str) -> None:
+    url = basic_server.url("/main")
+    assert "Pa%20ss%409" in url or "Pa ss@9" not in url  # credentials are percent-encoded in the URL
+    client = RtspClient(url, lambda p: None, transport="udp" if transport == "udp" else "tcp",
+                        udp_ports=(41000, 41100))
+    try:
+        got = await pull(client, 12)
+        if transport == "udp":
+            ports = [t.get_extra_info("sockname")[1] for t in client._udp]
+            assert 41000 <= ports[0] < 41100 and ports[1] == ports[0] + 1 and ports[0] % 2 == 0
+        assert "Pa" not in client.url and client.session
+        assert any(key for _, _, key in got.units)
+        assert all(0 < b[1] - a[1] < 90_000 for a, b in itertools.pairwise(got.units))
+    finally:
+        await client.close()
+        await client.close()
+    assert client.closed.done()
+    bad = RtspClient(url.replace("Pa%20ss%409", "wrong"), lambda p: None)
+    try:
+        with pytest.raises(RtspAuthError, match=r"refused the credentials \(401\)"):
+            await asyncio.wait_for(bad.open(), 5)
+    finally:
+        await bad.close()
+    missing = RtspClient(basic_server.url("/nope"), lambda p: None)
+    try:
+        with pytest.raises(RtspError, match="DESCRIBE answered 404"):
+            await asyncio.wait_for(missing.open(), 5)
+    finally:
+        await missing.close()
+
+
+# A broken camera of our own on loopback: it answers RTSP, then streams garbage between valid packets, or
+# announces a codec we cannot take.
+
+
+STREAMS: set[asyncio.Task[Any]] = set()
+
+
+async def fake_camera(sdp: str, stream: Callable[[asyncio.StreamWriter], Any] | None) -> asyncio.Server:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                method = head.split(b" ", 1)[0].decode()
+                cseq = next(line.split(b":")[1].strip() for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"cseq"))
+                extra = ""
+                body = b""
+                if method == "OPTIONS":
+                    extra = "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n"
+                elif method == "DESCRIBE":
+                    body = sdp.encode()
+                    extra = f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n"
+                elif method == "SETUP":
+                    extra = "Transport: RTP/AVP/TCP;unicast;interleaved=4-5\r\nSession: abc;timeout=2\r\n"
+                writer.write(f"RTSP/1.0 200 OK\r\nCSeq: {cseq.decode()}\r\n{extra}\r\n".encode() + body)
+                if method == "PLAY" and stream is not None:
+                    task = asyncio.ensure_future(stream(writer))
+                    STREAMS.add(task)
+                    task.add_done_callback(STREAMS.discard)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+async def test_broken_stream_resyncs_and_keeps_the_session_alive() -> None:
+    aus = encoded_h264(frames=10, gop=5)
+    sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+
+    async def stream(writer: asyncio.StreamWriter) -> None:
+        seq = 0
+        for i, (au, _) in enumerate(aus):
+            for pkt in rtp(h264_payloads(au), 3000 * i, seq):
+                seq += 1
+                writer.write(b"$\x04" + len(pkt).to_bytes(2, "big") + pkt)
+                writer.write(b"$\x05\x00\x02rr")  # RTCP on the odd channel: ignored
+            if i == 3:
+                writer.write(b"\x17garbage bytes from a broken camera")
+            await asyncio.sleep(0.01)
+
+    server = await fake_camera(sdp, stream)
+    port = server.sockets[0].getsockname()[1]
+    client = RtspClient(f"rtsp://127.0.0.1:{port}/cam", lambda p: None)
+    try:
+        got = await pull(client, 9)
+        assert client.rtp_channel == 4 and client.desyncs >= 1
+        assert client.session == "abc" and client.keepalive_interval_s == 1.0
+        assert [ts // 3000 for _, ts, _ in got.units][:9] == list(range(9))
+        client.keepalive()  # answered 200 and ignored: the session stays up
+        await asyncio.sleep(0.1)
+        assert not client.closed.done()
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_camera_with_an_unsupported_codec_is_offline_with_a_clear_reason(tmp_path: Path) -> None:
+    sdp = "v=0\r\nm=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\na=control:track1\r\n"
+    server = await fake_camera(sdp, None)
+    port = server.sockets[0].getsockname()[1]
+    db = Database(tmp_path / "index.db")
+    await db.open()
+    store = Store(db)
+    await store.cameras.upsert("mjpeg-1", "Old camera", "config")
+    ingest = CameraIngest("mjpeg-1", "main", f"rtsp://u:secret@127.0.0.1:{port}/cam", Engine(), store,
+                          backoff_initial_s=5.0)
+    try:
+        await ingest.start()
+        await ingest.wait_state("offline", timeout_s=5.0)
+        assert ingest.error == "connect failed: the stream is JPEG, not H.264 or H.265", ingest.error
+    finally:
+        await ingest.stop()
+        server.close()
+        await server.wait_closed()
+        await db.close()
