@@ -2,8 +2,8 @@
 
 N simulated cameras (real GStreamer RTSP servers, 1280x720) are recorded at the same time, from the same
 RTSP streams, by
-- ours: a process running only what recording needs in the server — per camera a ``CameraIngest`` (RTSP
-  demux, engine source) and a ``CameraRecorder`` (engine sink, writer thread remuxing to fragmented MP4
+- ours: a process running only what recording needs in the server — per camera a ``CameraIngest`` (our RTSP
+  client, engine source) and a ``CameraRecorder`` (engine sink, writer thread remuxing to fragmented MP4
   segments, SQLite index) on uvloop like the server — ``python -m benchmarks.bench_record --worker``;
 - the baseline: one ``ffmpeg -rtsp_transport tcp -i URL -c copy -f segment -segment_time 10
   -reset_timestamps 1 out%03d.mp4`` per camera;

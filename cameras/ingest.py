@@ -462,6 +462,11 @@ class CameraIngest:
 
     def _on_access_unit(self, nals: list[bytes], rtp_ts: int, keyframe: bool) -> None:
         """Publish one access unit from the depacketizer as an engine frame."""
+        if not keyframe and self._is_parameter_sets(nals[0]) and all(map(self._is_parameter_sets, nals)):
+            # Some cameras send SPS/PPS as a unit of their own before the IDR (and none in the SDP): keep
+            # them for the next keyframe, which must carry them (recorder, decoders, a late viewer).
+            self._param_sets = _START_CODE + _START_CODE.join(nals)
+            return
         if not self._synced:
             if not keyframe:
                 return  # a connection joins mid-GOP: start every connection on a keyframe
@@ -495,6 +500,11 @@ class CameraIngest:
             self._fps = self._win_frames / elapsed
             self._kbps = self._win_bytes * 8 / 1000 / elapsed
             self._win_start, self._win_frames, self._win_bytes = now, 0, 0
+
+    def _is_parameter_sets(self, nal: bytes) -> bool:
+        if self._sps_type == _NAL_SPS:
+            return nal[0] & 0x1F in (_NAL_SPS, _NAL_PPS)
+        return _HEVC_NAL_VPS <= (nal[0] >> 1) & 0x3F <= _HEVC_NAL_SPS + 1  # VPS, SPS, PPS
 
     def _has_sps(self, nals: list[bytes]) -> bool:
         if self._sps_type == _NAL_SPS:

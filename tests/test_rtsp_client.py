@@ -13,7 +13,7 @@ import av
 import pytest
 from aiortc.rtp import RtpPacket
 
-from cameras.ingest import CameraIngest
+from cameras.ingest import CameraIngest, nal_types
 from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, RtspError, SdpError
 from cameras.rtsp.client import _Auth
 from cameras.rtsp.depacketize import rtp_payload
@@ -370,6 +370,47 @@ async def test_a_camera_with_an_unsupported_codec_is_offline_with_a_clear_reason
         await ingest.wait_state("offline", timeout_s=5.0)
         assert ingest.error == "connect failed: the stream is JPEG, not H.264 or H.265", ingest.error
     finally:
+        await ingest.stop()
+        server.close()
+        await server.wait_closed()
+        await db.close()
+
+
+async def test_parameter_sets_sent_as_their_own_unit_reach_the_keyframe(tmp_path: Path) -> None:
+    aus = encoded_h264(frames=6, gop=5)
+    sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"  # no sprop
+
+    async def stream(writer: asyncio.StreamWriter) -> None:
+        seq = 0
+        for i, (au, _) in enumerate(aus):
+            nals = split_nals(au)
+            units = [[n for n in nals if n[0] & 0x1F in (7, 8)], [n for n in nals if n[0] & 0x1F not in (7, 8)]]
+            for k, unit in enumerate(u for u in units if u):
+                for pkt in rtp(h264_payloads(START + START.join(unit)), 3000 * i + k, seq):
+                    seq += 1
+                    writer.write(b"$\x04" + len(pkt).to_bytes(2, "big") + pkt)
+            await asyncio.sleep(0.02)
+
+    server = await fake_camera(sdp, stream)
+    port = server.sockets[0].getsockname()[1]
+    db = Database(tmp_path / "index.db")
+    await db.open()
+    store = Store(db)
+    await store.cameras.upsert("cam", "Camera", "config")
+    engine = Engine()
+    ingest = CameraIngest("cam", "main", f"rtsp://127.0.0.1:{port}/cam", engine, store)
+    sink = engine.new_sink("rec", "video")
+    try:
+        await ingest.start()
+        ingest.attach_sink(sink)
+        frames = [(await asyncio.wait_for(sink.next(), 5))[0] for _ in range(6)]
+        assert [f.keyframe for f in frames] == [True, False, False, False, False, True]
+        for frame in frames:
+            assert frame.data is not None
+            types = nal_types(frame.data)
+            assert ({7, 8, 5} <= types) if frame.keyframe else not types & {7, 8}, types
+    finally:
+        sink.close()
         await ingest.stop()
         server.close()
         await server.wait_closed()
