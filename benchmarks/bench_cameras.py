@@ -216,7 +216,9 @@ async def first_frames(server: ServerProcess, token: str, cam_id: str) -> list[f
 
 async def server_phase(sims: dict[str, list[RtspServerProcess]]) -> dict[str, Any]:
     out: dict[str, Any] = {"ingest": {}}
-    with ServerProcess() as server:
+    # Ingest alone, as the figure is defined: cameras added by the API would otherwise also be recorded and
+    # motion-analysed with the config's defaults (bench_recordings measures those).
+    with ServerProcess(overrides={"recording": {"mode": "off"}, "motion": {"enabled": False}}) as server:
         async with aiohttp.ClientSession() as http:
             await server.ready(http)
             token = await server.admin_token(http)

@@ -44,7 +44,8 @@ def free_port() -> int:
 class ServerProcess:
     """`mediaserver run` with the shipped config in a temporary data dir; a context manager."""
 
-    def __init__(self, log_level: str = "WARNING") -> None:
+    def __init__(self, log_level: str = "WARNING", overrides: dict[str, Any] | None = None) -> None:
+        """Prepare the server; ``overrides`` replace whole top-level config sections."""
         self._tmp = tempfile.TemporaryDirectory()
         self.dir = Path(self._tmp.name)
         self.port = free_port()
@@ -53,6 +54,7 @@ class ServerProcess:
         cfg["storage"]["data_dir"] = str(self.dir / "data")
         cfg["server"]["log_level"] = log_level
         cfg["cameras"] = {}  # the shipped simulated cameras would compete with what is measured
+        cfg.update(overrides or {})
         self.config = self.dir / "config.yaml"
         self.config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
         self.proc: subprocess.Popen[bytes] | None = None
