@@ -308,7 +308,7 @@ async def relay_phase(frames: list[bytes]) -> dict[str, Any]:
                     await asyncio.sleep(0.1)
             pub = RTCPeerConnection()
             pcs.append(pub)
-            pub.addTrack(PacketTrack(frames))
+            pub.addTrack(PacketTrack(frames, fps=FPS))  # the camera's rate, as our viewers get it
             prefer_h264(pub)
             await pub.setLocalDescription(await pub.createOffer())
             async with http.post(f"{base}/publish", json={"sdp": pub.localDescription.sdp}) as r:
