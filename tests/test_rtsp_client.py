@@ -355,15 +355,23 @@ async def test_broken_stream_resyncs_and_keeps_the_session_alive() -> None:
         await server.wait_closed()
 
 
-async def test_a_camera_with_an_unsupported_codec_is_offline_with_a_clear_reason(tmp_path: Path) -> None:
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    db = Database(tmp_path / "index.db")
+    await db.open()
+    st = Store(db)
+    await st.cameras.upsert("cam", "Camera", "config")
+    try:
+        yield st
+    finally:
+        await db.close()
+
+
+async def test_a_camera_with_an_unsupported_codec_is_offline_with_a_clear_reason(store: Store) -> None:
     sdp = "v=0\r\nm=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\na=control:track1\r\n"
     server = await fake_camera(sdp, None)
     port = server.sockets[0].getsockname()[1]
-    db = Database(tmp_path / "index.db")
-    await db.open()
-    store = Store(db)
-    await store.cameras.upsert("mjpeg-1", "Old camera", "config")
-    ingest = CameraIngest("mjpeg-1", "main", f"rtsp://u:secret@127.0.0.1:{port}/cam", Engine(), store,
+    ingest = CameraIngest("cam", "main", f"rtsp://u:secret@127.0.0.1:{port}/cam", Engine(), store,
                           backoff_initial_s=5.0)
     try:
         await ingest.start()
@@ -373,10 +381,9 @@ async def test_a_camera_with_an_unsupported_codec_is_offline_with_a_clear_reason
         await ingest.stop()
         server.close()
         await server.wait_closed()
-        await db.close()
 
 
-async def test_parameter_sets_sent_as_their_own_unit_reach_the_keyframe(tmp_path: Path) -> None:
+async def test_parameter_sets_sent_as_their_own_unit_reach_the_keyframe(store: Store) -> None:
     aus = encoded_h264(frames=6, gop=5)
     sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"  # no sprop
 
@@ -393,10 +400,6 @@ async def test_parameter_sets_sent_as_their_own_unit_reach_the_keyframe(tmp_path
 
     server = await fake_camera(sdp, stream)
     port = server.sockets[0].getsockname()[1]
-    db = Database(tmp_path / "index.db")
-    await db.open()
-    store = Store(db)
-    await store.cameras.upsert("cam", "Camera", "config")
     engine = Engine()
     ingest = CameraIngest("cam", "main", f"rtsp://127.0.0.1:{port}/cam", engine, store)
     sink = engine.new_sink("rec", "video")
@@ -414,4 +417,3 @@ async def test_parameter_sets_sent_as_their_own_unit_reach_the_keyframe(tmp_path
         await ingest.stop()
         server.close()
         await server.wait_closed()
-        await db.close()

@@ -57,6 +57,20 @@ def rtp_payload(packet: bytes) -> tuple[int, int, bool, int, bytes] | None:
             int.from_bytes(packet[4:8], "big"), packet[offset:end])
 
 
+def _aggregated(payload: bytes, offset: int) -> list[bytes]:
+    """Return the NAL units of an aggregation packet (STAP-A, AP): 16-bit size, NAL, … from ``offset``."""
+    nals = []
+    n = len(payload)
+    while offset + 2 < n:
+        size = (payload[offset] << 8) | payload[offset + 1]
+        nal = payload[offset + 2:offset + 2 + size]
+        if not nal:
+            break
+        nals.append(nal)
+        offset += 2 + size
+    return nals
+
+
 class Depacketizer:
     """Reassembles one H.264 or H.265 RTP stream into access units (see the module docstring)."""
 
@@ -139,14 +153,8 @@ class Depacketizer:
                 self._add(b"".join(self._fragments), fu & 0x1F == H264_IDR)
                 self._fragments = None
         elif kind == H264_STAP_A:
-            i, n = 1, len(payload)
-            while i + 2 < n:
-                size = (payload[i] << 8) | payload[i + 1]
-                nal = payload[i + 2:i + 2 + size]
-                if not nal:
-                    break
+            for nal in _aggregated(payload, 1):
                 self._add(nal, nal[0] & 0x1F == H264_IDR)
-                i += 2 + size
         elif 1 <= kind <= 23:
             self._add(payload, kind == H264_IDR)
         # 0, 25–27 (STAP-B, MTAP), 29 (FU-B), 30–31: not used by cameras in non-interleaved mode; ignored.
@@ -168,14 +176,8 @@ class Depacketizer:
                 self._add(b"".join(self._fragments), H265_IRAP_FIRST <= nal_type <= H265_IRAP_LAST)
                 self._fragments = None
         elif kind == H265_AP:
-            i, n = 2, len(payload)
-            while i + 2 < n:
-                size = (payload[i] << 8) | payload[i + 1]
-                nal = payload[i + 2:i + 2 + size]
-                if not nal:
-                    break
+            for nal in _aggregated(payload, 2):
                 self._add(nal, H265_IRAP_FIRST <= (nal[0] >> 1) & 0x3F <= H265_IRAP_LAST)
-                i += 2 + size
         elif kind < H265_AP:
             self._add(payload, H265_IRAP_FIRST <= kind <= H265_IRAP_LAST)
         # 50 (PACI) and reserved types: ignored.
