@@ -16,7 +16,7 @@ from aiortc.rtp import RtpPacket
 from cameras.ingest import CameraIngest, nal_types
 from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, RtspError, SdpError
 from cameras.rtsp.client import _Auth
-from cameras.rtsp.depacketize import rtp_payload
+from cameras.rtsp.depacketize import Reorderer, rtp_payload
 from cameras.rtsp.sdp import parse_video_track, resolve_control
 from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.engine import Engine
@@ -152,6 +152,38 @@ def test_h265_aggregation_and_fragmentation() -> None:
     for pkt in packets:
         dep.push(pkt)
     assert got.units == [([vps, sps, pps, idr], 9000, True), ([trail], 12000, False)]
+
+
+def test_udp_reordering_is_undone_and_a_real_loss_is_given_up_after_the_window() -> None:
+    aus = encoded_h264(frames=11, gop=5)
+    packets: list[bytes] = []
+    seq = 65500  # crosses the wrap
+    for i, (au, _) in enumerate(aus):
+        payloads = h264_payloads(au)
+        packets += rtp(payloads, 3000 * i, seq)
+        seq += len(payloads)
+    shuffled = list(packets)
+    for k in range(3, len(shuffled) - 4, 7):  # swap neighbours, and move one packet 3 places later
+        shuffled[k], shuffled[k + 1] = shuffled[k + 1], shuffled[k]
+        shuffled.insert(k + 4, shuffled.pop(k + 2))
+    assert shuffled != packets
+    got = Collect()
+    dep = Depacketizer("h264", 96, got)
+    reorder = Reorderer(dep.push, window=8)
+    for pkt in shuffled:
+        reorder.push(pkt)
+    reorder.push(packets[5])  # a duplicate long after: dropped as late
+    assert dep.lost == 0 and dep.dropped_units == 0 and reorder.reordered > 0 and reorder.late == 1
+    assert len(got.units) == len(aus)
+
+    got = Collect()
+    dep = Depacketizer("h264", 96, got)
+    reorder = Reorderer(dep.push, window=8)
+    lost = len(packets) // 3
+    for pkt in packets[:lost] + packets[lost + 1:]:
+        reorder.push(pkt)
+    assert dep.lost == 1 and not reorder.held  # given up after 8 held packets, then all passed on in order
+    assert len(got.units) < len(aus) and got.units[-1][1] == 3000 * (len(aus) - 1)
 
 
 def test_rtp_header_extension_csrc_and_padding() -> None:

@@ -10,7 +10,8 @@ What it does: OPTIONS, DESCRIBE (the SDP names the codec, the control URL and th
 (``RTP/AVP/TCP`` interleaved, or ``RTP/AVP`` over a UDP port pair), PLAY, periodic keepalives within the
 session timeout, TEARDOWN. Basic and Digest (RFC 2617 MD5, with or without ``qop=auth``) authentication from
 the URL's credentials, re-challenged once when a nonce goes stale. RTP packets go to ``on_packet`` as they
-arrive; RTCP is read and ignored (RTSP keepalives keep the session alive, as they do for FFmpeg).
+arrive (over UDP through a small reordering window); RTCP is read and ignored (RTSP keepalives keep the
+session alive, as they do for FFmpeg).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from cameras.rtsp.depacketize import Reorderer
 from cameras.rtsp.sdp import VideoTrack, parse_video_track
 
 logger = logging.getLogger(__name__)
@@ -246,7 +248,7 @@ class _RtpProtocol(asyncio.DatagramProtocol):
         client = self.client
         if self.rtp and addr[0] in client.media_hosts:
             client.packets += 1
-            client.on_packet(data)
+            client.reorderer.push(data)
 
 
 # ----------------------------------------------------------------------------------------------- client
@@ -280,6 +282,8 @@ class RtspClient:
         self.session_timeout_s = DEFAULT_SESSION_TIMEOUT_S
         self.track: VideoTrack | None = None
         self.packets = 0  # RTP packets received (the ingest's stall watchdog reads it)
+        # UDP may reorder packets: they pass through a small reordering window on their way to on_packet.
+        self.reorderer = Reorderer(lambda packet: self.on_packet(packet))
         self.desyncs = 0
         self._cseq = 0
         self._pending: dict[int, asyncio.Future[Response]] = {}

@@ -35,6 +35,8 @@ _SEQ_MOD = 1 << 16
 MAX_ACCESS_UNIT_BYTES = 16_000_000
 
 AccessUnitCallback = Callable[[list[bytes], int, bool], None]
+# UDP only: how many packets may wait for a missing one before it is declared lost (~50–150 ms of video).
+REORDER_WINDOW_PACKETS = 32
 
 
 def rtp_payload(packet: bytes) -> tuple[int, int, bool, int, bytes] | None:
@@ -69,6 +71,63 @@ def _aggregated(payload: bytes, offset: int) -> list[bytes]:
         nals.append(nal)
         offset += 2 + size
     return nals
+
+
+class Reorderer:
+    """Puts RTP packets back in sequence order within a small window (UDP can reorder; TCP never does)."""
+
+    def __init__(self, out: Callable[[bytes], None], window: int = REORDER_WINDOW_PACKETS) -> None:
+        self.out = out
+        self.window = window
+        self.expected: int | None = None
+        self.held: dict[int, bytes] = {}
+        self.reordered = 0  # packets that arrived early and were held
+        self.late = 0  # packets that arrived after we had given up on them (dropped)
+        self._late_run = 0
+
+    def push(self, packet: bytes) -> None:
+        """Take one packet; pass on every packet that is now in order."""
+        if len(packet) < RTP_HEADER_BYTES:
+            self.out(packet)  # the depacketizer counts it as malformed
+            return
+        seq = (packet[2] << 8) | packet[3]
+        expected = self.expected
+        if expected is None or seq == expected:
+            self._late_run = 0
+            self.out(packet)
+            self.expected = (seq + 1) % _SEQ_MOD
+            if self.held:
+                self._drain()
+            return
+        ahead = (seq - expected) % _SEQ_MOD
+        if ahead >= _SEQ_MOD // 2:  # behind: too late (or a duplicate)
+            self.late += 1
+            self._late_run += 1
+            if self._late_run > self.window:  # the camera restarted its sequence: follow it
+                self.expected, self._late_run = None, 0
+                self._flush()
+            return
+        self._late_run = 0
+        self.held[seq] = packet
+        self.reordered += 1
+        if len(self.held) > self.window:  # the missing packet is lost: go on from the oldest held one
+            self.expected = min(self.held, key=lambda s: (s - expected) % _SEQ_MOD)
+            self._drain()
+
+    def _drain(self) -> None:
+        held, out = self.held, self.out
+        expected = self.expected
+        assert expected is not None
+        while expected in held:
+            out(held.pop(expected))
+            expected = (expected + 1) % _SEQ_MOD
+        self.expected = expected
+
+    def _flush(self) -> None:
+        """Pass on everything held, oldest first (the sequence restarted)."""
+        for seq in sorted(self.held):
+            self.out(self.held[seq])
+        self.held.clear()
 
 
 class Depacketizer:
