@@ -449,3 +449,28 @@ async def test_parameter_sets_sent_as_their_own_unit_reach_the_keyframe(store: S
         await ingest.stop()
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.slow
+async def test_rtsps_camera_over_tls_with_digest_auth(store: Store) -> None:
+    srv = RtspServerProcess({**spec({"mode": "digest", "user": "op", "password": "Tls-Pass-1"}), "tls": True})
+    await srv.start()
+    url = srv.url("/main")
+    assert url.startswith("rtsps://")
+    client = RtspClient(url, lambda p: None, transport="udp")  # media stays inside TLS: interleaved
+    ingest = CameraIngest("cam", "main", url, Engine(), store)
+    try:
+        got = await pull(client, 5)
+        assert client.transport_kind == "tcp" and client.tls and any(key for _, _, key in got.units)
+        await ingest.start()
+        await ingest.wait_state("online", timeout_s=5.0)
+        plain = RtspClient(url.replace("rtsps://", "rtsp://"), lambda p: None)
+        try:  # the same port without TLS: a failure, not a hang
+            with pytest.raises((RtspError, TimeoutError)):
+                await asyncio.wait_for(plain.open(), 3)
+        finally:
+            await plain.close()
+    finally:
+        await client.close()
+        await ingest.stop()
+        await srv.stop()

@@ -70,7 +70,8 @@ class RtspServerProcess:
         userinfo = ""
         if with_credentials and auth.get("mode", "none") != "none":
             userinfo = f"{quote(str(auth['user']), safe='')}:{quote(str(auth['password']), safe='')}@"
-        return f"rtsp://{userinfo}{self.host}:{self.port}{path}"
+        scheme = "rtsps" if self.spec.get("tls") else "rtsp"
+        return f"{scheme}://{userinfo}{self.host}:{self.port}{path}"
 
     async def start(self) -> int:
         """Start the server (on its previous port if it ran before); return the port once it answers OPTIONS."""
@@ -80,6 +81,8 @@ class RtspServerProcess:
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="rtsp-sim-"))
         spec = dict(self.spec, port=self.port or 0)
+        if self.spec.get("tls"):  # "tls": true → a self-signed certificate for the host, made once
+            spec["tls"] = {"pem": str(self._tls_pem())}
         spec_path = self._dir / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         deadline = time.monotonic() + REBIND_RETRY_S
@@ -95,6 +98,17 @@ class RtspServerProcess:
         await self._probe()
         self.starts += 1
         return port
+
+    def _tls_pem(self) -> Path:
+        """Return a PEM file holding a self-signed certificate for the host and its key (made once)."""
+        from mediaserver.tls import ensure_self_signed
+
+        assert self._dir is not None
+        cert, key, pem = self._dir / "cert.pem", self._dir / "key.pem", self._dir / "tls.pem"
+        if not pem.exists():
+            ensure_self_signed(cert, key, [self.host])
+            pem.write_bytes(cert.read_bytes() + key.read_bytes())
+        return pem
 
     async def _spawn(self, spec_path: Path) -> int:
         assert self._dir is not None
@@ -120,9 +134,16 @@ class RtspServerProcess:
     async def _probe(self) -> None:
         """Send an RTSP OPTIONS request and wait for any RTSP reply."""
         assert self.port is not None
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), PROBE_TIMEOUT_S)
+        tls = None
+        if self.spec.get("tls"):
+            from cameras.rtsp.client import camera_tls_context
+
+            tls = camera_tls_context()
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port, ssl=tls),
+                                                PROBE_TIMEOUT_S)
         try:
-            writer.write(f"OPTIONS rtsp://{self.host}:{self.port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
+            scheme = "rtsps" if tls else "rtsp"
+            writer.write(f"OPTIONS {scheme}://{self.host}:{self.port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
             await writer.drain()
             status = await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT_S)
             if not status.startswith(b"RTSP/1.0 "):

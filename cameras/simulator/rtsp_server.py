@@ -10,6 +10,7 @@ The spec (JSON)::
 
     {"host": "127.0.0.1", "port": 0,
      "auth": {"mode": "none" | "basic" | "digest", "user": "...", "password": "..."},
+     "tls": {"pem": "/path/cert-and-key.pem"},      (optional: RTSP over TLS, rtsps://)
      "mounts": [{"path": "/main", "width": 1280, "height": 720, "fps": 15, "bitrate_kbps": 1500, "gop": 15,
                  "scene": {"kind": "scene", "noise": 8, "background": 60,
                            "objects": [{"start_s": 5, "end_s": 9, "size": 0.15, "color": 220,
@@ -36,7 +37,7 @@ import numpy as np
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # type: ignore[import-not-found]  # noqa: E402
+from gi.repository import Gio, GLib, Gst, GstRtsp, GstRtspServer  # type: ignore[import-not-found]  # noqa: E402
 
 NOISE_FRAMES = 6  # precomputed noise patterns, cycled
 DEFAULT_BACKGROUND = 64
@@ -176,8 +177,7 @@ def make_auth(spec: dict[str, Any]) -> tuple[GstRtspServer.RTSPAuth | None, GstR
         return None, None
     user, password = str(spec["user"]), str(spec["password"])
     auth = GstRtspServer.RTSPAuth()
-    token = GstRtspServer.RTSPToken()
-    token.set_string("media.factory.role", "camera-user")
+    token = _user_token()
     if mode == "basic":
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
         auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
@@ -186,11 +186,33 @@ def make_auth(spec: dict[str, Any]) -> tuple[GstRtspServer.RTSPAuth | None, GstR
         auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
     else:
         raise ValueError(f"unknown auth mode {mode!r}")
+    return auth, _user_permissions()
+
+
+def _user_token() -> GstRtspServer.RTSPToken:
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", "camera-user")
+    return token
+
+
+def _user_permissions() -> GstRtspServer.RTSPPermissions:
     permissions = GstRtspServer.RTSPPermissions()
     permissions.add_role_from_structure(
         Gst.Structure.from_string("camera-user,media.factory.access=(boolean)true,"
                                   "media.factory.construct=(boolean)true")[0]
     )
+    return permissions
+
+
+def add_tls(auth: GstRtspServer.RTSPAuth | None, permissions: GstRtspServer.RTSPPermissions | None,
+            pem: str) -> tuple[GstRtspServer.RTSPAuth, GstRtspServer.RTSPPermissions]:
+    """Serve RTSP over TLS with the certificate and key in ``pem`` (GStreamer needs an auth object for it)."""
+    if auth is None:  # no credentials asked: everyone gets the camera user's token
+        auth = GstRtspServer.RTSPAuth()
+        auth.set_default_token(_user_token())
+        permissions = _user_permissions()
+    auth.set_tls_certificate(Gio.TlsCertificate.new_from_file(pem))
+    assert permissions is not None
     return auth, permissions
 
 
@@ -208,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address(str(spec.get("host", "127.0.0.1")))
     server.set_service(str(int(spec.get("port", 0))))
     auth, permissions = make_auth(spec.get("auth") or {"mode": "none"})
+    if spec.get("tls"):
+        auth, permissions = add_tls(auth, permissions, str(spec["tls"]["pem"]))
     if auth is not None:
         server.set_auth(auth)
     mounts = server.get_mount_points()
