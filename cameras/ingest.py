@@ -47,6 +47,8 @@ HEALTHY_RESET_S = 60.0
 STALL_S = 3.0
 # How often the watchdog looks at the packet counter (and sends keepalives when due).
 WATCHDOG_INTERVAL_S = 0.25
+# RTCP receiver reports to the camera this often (RFC 3550's 5 s minimum interval; FFmpeg's rate too).
+RECEIVER_REPORT_INTERVAL_S = 5.0
 # Longest a connection attempt (TCP connect + OPTIONS/DESCRIBE/SETUP/PLAY) may take.
 OPEN_TIMEOUT_S = 5.0
 # GOP cache bounds: a GOP larger than this is not cached (new sinks then wait for the next keyframe).
@@ -432,16 +434,18 @@ class CameraIngest:
                 self._ts_offset = None
                 self.depacketizer = Depacketizer(track.codec, track.payload_type, self._on_access_unit)
                 client.on_packet = self.depacketizer.push
+                client.receiver = self.depacketizer
                 await client.play()
             return await self._watch(client)
         finally:
             await client.close()
 
     async def _watch(self, client: RtspClient) -> str:
-        """Watch a playing session: keepalives when due; return when it drops or goes quiet for ``stall_s``."""
+        """Watch a playing session: keepalives and receiver reports when due; return when it drops or stalls."""
         interval = min(WATCHDOG_INTERVAL_S, self.stall_s / 4)
         count, changed_at = client.packets, time.monotonic()
         keepalive_at = changed_at + client.keepalive_interval_s
+        report_at = changed_at + RECEIVER_REPORT_INTERVAL_S
         while True:
             await asyncio.wait([client.closed], timeout=interval)
             now = time.monotonic()
@@ -457,6 +461,9 @@ class CameraIngest:
             if now >= keepalive_at:
                 client.keepalive()
                 keepalive_at = now + client.keepalive_interval_s
+            if now >= report_at:
+                client.send_receiver_report()
+                report_at = now + RECEIVER_REPORT_INTERVAL_S
 
     # ------------------------------------------------------------------------------ frames (hot path)
 

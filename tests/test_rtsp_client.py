@@ -11,7 +11,7 @@ from typing import Any
 
 import av
 import pytest
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpPacket, RtcpRrPacket, RtcpSenderInfo, RtcpSrPacket, RtpPacket
 
 from cameras.ingest import CameraIngest, nal_types
 from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, RtspError, SdpError
@@ -281,6 +281,7 @@ async def pull(client: RtspClient, units: int) -> Collect:
     track = await asyncio.wait_for(client.open(), 5)
     dep = Depacketizer(track.codec, track.payload_type, got)
     client.on_packet = dep.push
+    client.receiver = dep
     await asyncio.wait_for(client.play(), 5)
     await asyncio.wait_for(got.enough.wait(), 5)
     return got
@@ -299,6 +300,12 @@ async def test_basic_auth_camera_over_tcp_and_udp_within_the_port_range(
         if transport == "udp":
             ports = [t.get_extra_info("sockname")[1] for t in client._udp]
             assert 41000 <= ports[0] < 41100 and ports[1] == ports[0] + 1 and ports[0] % 2 == 0
+            assert client._server_rtcp is not None and client._server_rtcp[0] == "127.0.0.1"
+        client.send_receiver_report()  # to the server's RTCP port (UDP) or the odd channel (TCP)
+        assert client.reports_sent == 1
+        count = len(got.units)
+        await asyncio.sleep(0.3)
+        assert len(got.units) > count and not client.closed.done(), "the camera took the report and streams on"
         assert "Pa" not in client.url and client.session
         assert any(key for _, _, key in got.units)
         assert all(0 < b[1] - a[1] < 90_000 for a, b in itertools.pairwise(got.units))
@@ -327,11 +334,19 @@ async def test_basic_auth_camera_over_tcp_and_udp_within_the_port_range(
 STREAMS: set[asyncio.Task[Any]] = set()
 
 
-async def fake_camera(sdp: str, stream: Callable[[asyncio.StreamWriter], Any] | None) -> asyncio.Server:
+async def fake_camera(sdp: str, stream: Callable[[asyncio.StreamWriter], Any] | None,
+                      from_client: list[tuple[int, bytes]] | None = None) -> asyncio.Server:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
+                first = await reader.readexactly(1)
+                if first == b"$":  # interleaved data from the client (RTCP receiver reports)
+                    header = await reader.readexactly(3)
+                    data = await reader.readexactly(int.from_bytes(header[1:3], "big"))
+                    if from_client is not None:
+                        from_client.append((header[0], data))
+                    continue
+                head = first + await reader.readuntil(b"\r\n\r\n")
                 method = head.split(b" ", 1)[0].decode()
                 cseq = next(line.split(b":")[1].strip() for line in head.split(b"\r\n")
                             if line.lower().startswith(b"cseq"))
@@ -355,11 +370,16 @@ async def fake_camera(sdp: str, stream: Callable[[asyncio.StreamWriter], Any] | 
     return await asyncio.start_server(serve, "127.0.0.1", 0)
 
 
-async def test_broken_stream_resyncs_and_keeps_the_session_alive() -> None:
+async def test_broken_stream_resyncs_keeps_the_session_alive_and_reports_reception() -> None:
     aus = encoded_h264(frames=10, gop=5)
     sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+    sr = RtcpSrPacket(ssrc=1234, sender_info=RtcpSenderInfo(ntp_timestamp=(0x12345678 << 32) | 0x9ABC0000,
+                                                              rtp_timestamp=0, packet_count=1, octet_count=1))
+    from_client: list[tuple[int, bytes]] = []
 
     async def stream(writer: asyncio.StreamWriter) -> None:
+        sr_bytes = bytes(sr)
+        writer.write(b"$\x05" + len(sr_bytes).to_bytes(2, "big") + sr_bytes)  # the camera's sender report
         seq = 0
         for i, (au, _) in enumerate(aus):
             for pkt in rtp(h264_payloads(au), 3000 * i, seq):
@@ -370,7 +390,7 @@ async def test_broken_stream_resyncs_and_keeps_the_session_alive() -> None:
                 writer.write(b"\x17garbage bytes from a broken camera")
             await asyncio.sleep(0.01)
 
-    server = await fake_camera(sdp, stream)
+    server = await fake_camera(sdp, stream, from_client)
     port = server.sockets[0].getsockname()[1]
     client = RtspClient(f"rtsp://127.0.0.1:{port}/cam", lambda p: None)
     try:
@@ -379,8 +399,18 @@ async def test_broken_stream_resyncs_and_keeps_the_session_alive() -> None:
         assert client.session == "abc" and client.keepalive_interval_s == 1.0
         assert [ts // 3000 for _, ts, _ in got.units][:9] == list(range(9))
         client.keepalive()  # answered 200 and ignored: the session stays up
+        assert client.receiver is not None
+        reported_seq = client.receiver.extended_max_seq  # the stream flows on after the report
+        client.send_receiver_report()
         await asyncio.sleep(0.1)
         assert not client.closed.done()
+        [(channel, data)] = from_client
+        [rr] = RtcpPacket.parse(data)  # aiortc's parser reads what we sent
+        assert channel == 5 and isinstance(rr, RtcpRrPacket) and rr.ssrc == client._rtcp_ssrc
+        [block] = rr.reports
+        assert block.ssrc == 1234 and block.highest_sequence == reported_seq
+        assert block.packets_lost == 0 and block.fraction_lost == 0
+        assert block.lsr == 0x56789ABC and 0 < block.dlsr < 65536  # the SR's middle 32 bits, under 1 s ago
     finally:
         await client.close()
         server.close()

@@ -11,7 +11,8 @@ What it does: OPTIONS, DESCRIBE (the SDP names the codec, the control URL and th
 session timeout, TEARDOWN. Basic and Digest (RFC 2617 MD5, with or without ``qop=auth``) authentication from
 the URL's credentials, re-challenged once when a nonce goes stale. ``rtsps://`` runs it all, media included,
 over TLS (``camera_tls_context``). RTP packets go to ``on_packet`` as they arrive (over UDP through a small
-reordering window); RTCP is read and ignored (RTSP keepalives keep the session alive, as FFmpeg's do).
+reordering window). Like FFmpeg, it sends RTCP receiver reports (``send_receiver_report``, driven by the
+caller's clock) and reads the camera's sender reports for their round-trip fields.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ import os
 import random
 import re
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, cast
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from cameras.rtsp.depacketize import Reorderer
+from cameras.rtsp.depacketize import Depacketizer, Reorderer
+from cameras.rtsp.rtcp import receiver_report, sender_report_lsr
 from cameras.rtsp.sdp import VideoTrack, parse_video_track
 
 logger = logging.getLogger(__name__)
@@ -194,9 +197,12 @@ class _ControlProtocol(asyncio.Protocol):
                 end = i + 4 + ((buf[i + 2] << 8) | buf[i + 3])
                 if end > n:
                     break
-                if buf[i + 1] == rtp_channel:
+                channel = buf[i + 1]
+                if channel == rtp_channel:
                     packets += 1
                     on_packet(bytes(buf[i + 4:end]))
+                elif channel == rtp_channel + 1:
+                    client._on_rtcp(bytes(buf[i + 4:end]))
                 i = end
                 continue
             if n - i < 17:  # enough to tell an RTSP message from garbage
@@ -248,9 +254,13 @@ class _RtpProtocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, int]) -> None:
         client = self.client
-        if self.rtp and addr[0] in client.media_hosts:
+        if addr[0] not in client.media_hosts:
+            return
+        if self.rtp:
             client.packets += 1
             client.reorderer.push(data)
+        else:
+            client._on_rtcp(data)
 
 
 # ----------------------------------------------------------------------------------------------- client
@@ -303,6 +313,13 @@ class RtspClient:
         self.packets = 0  # RTP packets received (the ingest's stall watchdog reads it)
         # UDP may reorder packets: they pass through a small reordering window on their way to on_packet.
         self.reorderer = Reorderer(lambda packet: self.on_packet(packet))
+        # RTCP receiver reports: statistics from whoever depacketizes (set before play()).
+        self.receiver: Depacketizer | None = None
+        self._rtcp_ssrc = random.getrandbits(32)
+        self._last_sr: tuple[int, float] | None = None  # (LSR, monotonic arrival) of the camera's last SR
+        self._rr_prior = (0, 0)  # (expected, received) at the previous report
+        self._server_rtcp: tuple[str, int] | None = None
+        self.reports_sent = 0
         self.desyncs = 0
         self._cseq = 0
         self._pending: dict[int, asyncio.Future[Response]] = {}
@@ -362,6 +379,10 @@ class RtspClient:
             peer = self._control.transport.get_extra_info("peername") if self._control.transport else None
             self.media_hosts = {h for h in (source.group(1) if source else None, peer[0] if peer else None,
                                             self.host) if h}
+            ports = re.search(r"server_port=(\d+)-(\d+)", reply)
+            media_host = source.group(1) if source else (peer[0] if peer else self.host)
+            if ports:
+                self._server_rtcp = (media_host, int(ports.group(2)))
         return track
 
     async def play(self) -> None:
@@ -373,6 +394,39 @@ class RtspClient:
         if self._control is None or self._closed or self._lost is not None:
             return
         self._write("GET_PARAMETER" if self._supports_get_parameter else "OPTIONS", self.url, {})
+
+    def send_receiver_report(self) -> None:
+        """Send an RTCP receiver report about the video stream (cameras take it as a heartbeat, as FFmpeg's)."""
+        r = self.receiver
+        if r is None or r.ssrc is None or self._closed or self._lost is not None:
+            return
+        extended = r.extended_max_seq
+        expected, received = extended - r.first_seq + 1, r.packets
+        prior_expected, prior_received = self._rr_prior
+        self._rr_prior = (expected, received)
+        expected_interval, lost_interval = expected - prior_expected, (expected - prior_expected) - (
+            received - prior_received)
+        fraction = (lost_interval << 8) // expected_interval if expected_interval > 0 and lost_interval > 0 else 0
+        lsr = dlsr = 0
+        if self._last_sr is not None:
+            lsr = self._last_sr[0]
+            dlsr = int((time.monotonic() - self._last_sr[1]) * 65536)
+        packet = receiver_report(self._rtcp_ssrc, r.ssrc, min(fraction, 255), expected - received, extended, 0,
+                                 lsr, dlsr)
+        if self.transport_kind == "tcp":
+            if self._control is not None and self._control.transport is not None:
+                self._control.transport.write(b"$" + bytes((self.rtp_channel + 1,)) + len(packet).to_bytes(2, "big")
+                                              + packet)
+        elif len(self._udp) == 2 and self._server_rtcp is not None:
+            self._udp[1].sendto(packet, self._server_rtcp)
+        else:
+            return
+        self.reports_sent += 1
+
+    def _on_rtcp(self, data: bytes) -> None:
+        lsr = sender_report_lsr(data)
+        if lsr is not None:
+            self._last_sr = (lsr, time.monotonic())
 
     @property
     def keepalive_interval_s(self) -> float:

@@ -148,18 +148,20 @@ class Depacketizer:
         self._seq: int | None = None
         self._broken = False  # the current access unit lost a packet
         self._need_keyframe = False  # drop access units until the next keyframe
+        # Receiver statistics for RTCP receiver reports.
+        self.ssrc: int | None = None
+        self.first_seq = 0
+        self.cycles = 0  # sequence number wrap-arounds × 2^16
         # Counters (read by the ingest for health, never logged per packet).
         self.packets = 0
         self.lost = 0
         self.dropped_units = 0
         self.malformed = 0
 
-    def reset(self) -> None:
-        """Forget any partial access unit (a new connection starts)."""
-        self._discard()
-        self._timestamp = None
-        self._seq = None
-        self._need_keyframe = False
+    @property
+    def extended_max_seq(self) -> int:
+        """Return the highest sequence number received, extended by its wrap-arounds (RFC 3550 A.1)."""
+        return self.cycles + (self._seq or 0)
 
     def push(self, packet: bytes) -> None:
         """Feed one RTP packet (in arrival order)."""
@@ -171,11 +173,17 @@ class Depacketizer:
         if pt != self.payload_type:
             return
         self.packets += 1
-        if self._seq is not None and seq != (self._seq + 1) % _SEQ_MOD:
-            if (seq - self._seq) % _SEQ_MOD > _SEQ_MOD // 2:
+        last = self._seq
+        if last is None:
+            self.ssrc = int.from_bytes(packet[8:12], "big")
+            self.first_seq = seq
+        elif seq != (last + 1) % _SEQ_MOD:
+            if (seq - last) % _SEQ_MOD > _SEQ_MOD // 2:
                 return  # late duplicate or reordered packet: already counted as lost
-            self.lost += (seq - self._seq - 1) % _SEQ_MOD
+            self.lost += (seq - last - 1) % _SEQ_MOD
             self._broken = True
+        if last is not None and seq < last:
+            self.cycles += _SEQ_MOD
         self._seq = seq
         if timestamp != self._timestamp:
             if self._nals or self._fragments:  # the camera forgot the marker bit: the old unit is complete
