@@ -200,6 +200,8 @@ class IngestStats:
     frames: int
     error: str | None  # why the stream is not online (last failure), None when fine
     codec: str = "h264"  # 'h264' or 'h265' (as last learned from the camera)
+    packets_lost: int = 0  # RTP packets that never arrived (sequence gaps), all connections
+    frames_dropped: int = 0  # access units dropped for a lost packet, until the next keyframe
 
 
 class CameraIngest:
@@ -256,6 +258,8 @@ class CameraIngest:
         self._t_last_ts: int | None = None
         self._t_last_at = 0.0
         self.depacketizer: Depacketizer | None = None
+        self._lost_before = 0  # packets lost / frames dropped on earlier connections
+        self._dropped_before = 0
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -319,9 +323,13 @@ class CameraIngest:
     def stats(self) -> IngestStats:
         """Return the current frame rate, bitrate, last frame time, state and reconnect count."""
         fresh = self._win_start and time.monotonic() - self._win_start < 2 * STATS_WINDOW_S
+        lost, dropped = self._lost_before, self._dropped_before
+        if self.depacketizer is not None:
+            lost += self.depacketizer.lost
+            dropped += self.depacketizer.dropped_units
         return IngestStats(self.state, round(self._fps, 2) if fresh else 0.0,
                            round(self._kbps, 1) if fresh else 0.0, self.last_frame_at, self.reconnects,
-                           self.frames, self.error, self.source.codec)
+                           self.frames, self.error, self.source.codec, lost, dropped)
 
     @property
     def codec(self) -> str:
@@ -432,6 +440,9 @@ class CameraIngest:
                 self._sps_type = _NAL_SPS if track.codec == "h264" else _HEVC_NAL_SPS
                 self._synced = False
                 self._ts_offset = None
+                if self.depacketizer is not None:
+                    self._lost_before += self.depacketizer.lost
+                    self._dropped_before += self.depacketizer.dropped_units
                 self.depacketizer = Depacketizer(track.codec, track.payload_type, self._on_access_unit)
                 client.on_packet = self.depacketizer.push
                 client.receiver = self.depacketizer

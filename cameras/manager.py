@@ -233,7 +233,7 @@ class CameraManager:
             st = ingest.stats()
             streams[name] = {"state": st.state, "fps": st.fps, "bitrate_kbps": st.bitrate_kbps,
                              "last_frame_at": st.last_frame_at, "reconnects": st.reconnects, "error": st.error,
-                             "codec": st.codec,
+                             "codec": st.codec, "packets_lost": st.packets_lost, "frames_dropped": st.frames_dropped,
                              # H.265 cannot go to a browser as-is: the wall offers the explicit transcode.
                              "live": "needs_transcode" if st.codec == "h265" else "direct"}
         return {"phase": cam.phase.value, "error": cam.error, "ptz": bool(cam.info and cam.info.ptz),

@@ -85,6 +85,10 @@ class _CameraCollector(Collector):
         last = GaugeMetricFamily("mediaserver_camera_last_frame_time_seconds", "UTC epoch of the last frame",
                                  labels=labels)
         reconnects = CounterMetricFamily("mediaserver_camera_reconnects", "Reconnection attempts", labels=labels)
+        lost = CounterMetricFamily("mediaserver_camera_rtp_packets_lost", "RTP packets that never arrived",
+                                   labels=labels)
+        dropped = CounterMetricFamily("mediaserver_camera_frames_dropped",
+                                      "Frames dropped after a lost packet, up to the next keyframe", labels=labels)
         for cid, cam in list(self.cameras.cameras.items()):
             for stream, ingest in cam.ingests.items():
                 st = ingest.stats()
@@ -94,7 +98,9 @@ class _CameraCollector(Collector):
                 if st.last_frame_at is not None:
                     last.add_metric([cid, stream], st.last_frame_at)
                 reconnects.add_metric([cid, stream], st.reconnects)
-        yield from (online, fps, kbps, last, reconnects)
+                lost.add_metric([cid, stream], st.packets_lost)
+                dropped.add_metric([cid, stream], st.frames_dropped)
+        yield from (online, fps, kbps, last, reconnects, lost, dropped)
 
 
 def camera_collector(cameras: CameraManager) -> Collector:

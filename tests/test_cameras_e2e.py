@@ -99,6 +99,8 @@ async def test_simulated_camera_streams_to_a_viewer_with_ptz_and_snapshot(make_a
     text = await (await api.client.get("/metrics", headers=headers)).text()
     assert 'mediaserver_camera_online{camera="cong-chinh",stream="sub"} 1.0' in text
     assert 'mediaserver_camera_fps{camera="cong-chinh",stream="main"}' in text
+    assert 'mediaserver_camera_rtp_packets_lost_total{camera="cong-chinh",stream="main"} 0.0' in text  # loopback TCP
+    assert 'mediaserver_camera_frames_dropped_total{camera="cong-chinh",stream="sub"} 0.0' in text
     audit = [e.action for e in await api.app[STORE_KEY].audit.all(limit=20)]
     assert "camera.ptz_stop" in audit and "camera.view" in audit
 

@@ -145,6 +145,7 @@ async def test_online_fast_and_frames_reach_a_sink(server: RtspServerProcess, st
 
         stats = ingest.stats()
         assert stats.state == "online" and stats.reconnects == 0 and stats.last_frame_at is not None
+        assert stats.packets_lost == 0 and stats.frames_dropped == 0, stats
         assert 7 <= stats.fps <= 13, stats
         assert stats.bitrate_kbps > 50, stats
     finally:
