@@ -43,6 +43,7 @@ from mediaserver.app_keys import (
     EXPORTER_KEY,
     LIMITER_KEY,
     LIVE_VIEWS_KEY,
+    LOOP_MONITOR_KEY,
     MEETING_RECORDINGS_KEY,
     METRICS_KEY,
     MOTION_KEY,
@@ -58,6 +59,7 @@ from mediaserver.app_keys import (
 from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
 from mediaserver.config import Config, RecordSettings
 from mediaserver.engine import Engine
+from mediaserver.loopmon import LoopMonitor
 from mediaserver.metrics import Metrics, camera_collector, conference_collector, metrics_middleware
 from mediaserver.scheduler import JobContext, Scheduler
 from mediaserver.secretbox import SecretBox
@@ -100,6 +102,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[CONFIG_KEY] = config
     app[STORE_KEY] = store
     app[METRICS_KEY] = metrics
+    app[LOOP_MONITOR_KEY] = LoopMonitor(metrics.registry)
     app[PASSWORDS_KEY] = passwords or Passwords()
     app[LIMITER_KEY] = LoginLimiter(config.auth.lockout)
     app[TOKENS_KEY] = Tokens(load_or_create_secret(config.auth, config.storage.data_dir), store, config.auth,
@@ -142,6 +145,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                                           reclaim=app[PLAYBACK_KEY].purge, clock=clock)
     retention = app[RETENTION_KEY]
     app[RECORDERS_KEY].on_segment = lambda _segment: retention.request_disk_check()  # never waits for the sweep
+    app.cleanup_ctx.append(_loop_monitor_ctx)  # first up, last down: it watches everything else
     app.cleanup_ctx.append(_index_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_recordings_ctx)
@@ -152,6 +156,16 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app.on_shutdown.append(_end_meetings)
     build_api().install(app)
     return app
+
+
+async def _loop_monitor_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sample the event loop's lag into /metrics while the server runs."""
+    monitor = app[LOOP_MONITOR_KEY]
+    monitor.start()
+    try:
+        yield
+    finally:
+        await monitor.stop()
 
 
 async def _index_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mediaserver.auth import LoginLimiter, Passwords, Tokens
     from mediaserver.config import Config
     from mediaserver.engine import Engine
+    from mediaserver.loopmon import LoopMonitor
     from mediaserver.metrics import Metrics
     from mediaserver.scheduler import Scheduler
     from mediaserver.secretbox import SecretBox
@@ -32,6 +33,7 @@ PASSWORDS_KEY: web.AppKey[Passwords] = web.AppKey("passwords")
 LIMITER_KEY: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
 SCHEDULER_KEY: web.AppKey[Scheduler] = web.AppKey("scheduler")
 METRICS_KEY: web.AppKey[Metrics] = web.AppKey("metrics")
+LOOP_MONITOR_KEY: web.AppKey[LoopMonitor] = web.AppKey("loop_monitor")
 # The audit writer: a callable so the route layer needs no storage import.
 AUDIT_KEY: web.AppKey[Callable[..., Awaitable[Any]]] = web.AppKey("audit")
 ENGINE_KEY: web.AppKey[Engine] = web.AppKey("engine")

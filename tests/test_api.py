@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from typing import Any
 
 import pytest
 
-from mediaserver.app_keys import STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import LOOP_MONITOR_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.config import Config
+from mediaserver.loopmon import PROBE_INTERVAL_S
 from tests.conftest import STRONG_PASSWORD, Api, ApiFactory, FakeClock
 
 ROLES = ("admin", "operator", "security", "participant")
@@ -328,6 +331,19 @@ async def test_health_ready_metrics(api: Api) -> None:
     text = await (await api.client.get("/metrics", headers=api.auth(token))).text()
     assert 'mediaserver_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in text
     assert "mediaserver_scheduler_running_jobs" in text
+    # A handler that hogs the loop shows in the loop-lag histogram (this one blocks it on purpose).
+    monitor = api.app[LOOP_MONITOR_KEY]
+    await asyncio.sleep(2.5 * PROBE_INTERVAL_S)
+    time.sleep(0.3)  # noqa: ASYNC251 - the point: a blocked loop
+    await asyncio.sleep(2.5 * PROBE_INTERVAL_S)
+    assert monitor.max_lag_s >= 0.3 - PROBE_INTERVAL_S - 0.01, monitor.max_lag_s  # the probe may wake mid-block
+    text = await (await api.client.get("/metrics", headers=api.auth(token))).text()
+    counts = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("mediaserver_event_loop_lag_seconds_")}
+    assert counts["mediaserver_event_loop_lag_seconds_count"] >= 3
+    slow = counts["mediaserver_event_loop_lag_seconds_count"] - counts[
+        'mediaserver_event_loop_lag_seconds_bucket{le="0.1"}']
+    assert slow >= 1, counts
 
 
 async def test_console_is_served_in_vietnamese(api: Api) -> None:
