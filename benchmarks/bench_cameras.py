@@ -11,6 +11,8 @@ simulators' own encoding CPU is theirs, not the server's.
    (benchmarks/relay_baseline.py: decode once, re-encode per viewer), fed the same camera's H.264 access units
    as pre-encoded packets ÷ our server (N views through the API, H.264 passed through). Per viewer =
    (CPU with N viewers − CPU with none) ÷ N, both measured in this run.
+   ingest_loop_lag_p99_ms — p99 of the server's event-loop lag (mediaserver_event_loop_lag_seconds, bucket
+   bound) over the window with every camera running: RTP reception runs on the loop, and must not block it.
 3. added_latency_p95_ms — p95 of the server's mediaserver_forward_latency_seconds over the viewer window.
 4. first_frame_p95_s — headless Chromium opens N views (fetch + RTCPeerConnection): request → framesDecoded > 0.
 5. h265_transcode_cpu_pct — the explicit live-view transcode of one 1280x720 H.265 camera (cameras/transcode.py:
@@ -36,6 +38,7 @@ from benchmarks.bench_conference import latency_counts, quantile_ms
 from benchmarks.common import ServerProcess, cpu_s, free_port, peak_rss_mb
 from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.engine import aiortc_hooks as hooks
+from mediaserver.loopmon import LAG_BUCKETS_S
 from tests.conf_peer import PacketTrack
 
 QUICK = os.environ.get("QUICK") == "1"
@@ -119,6 +122,11 @@ def capture_access_units(url: str, seconds: float) -> list[bytes]:
             if len(out) >= seconds * FPS:
                 break
     return out
+
+
+def loop_lag_counts(metrics: dict[str, Any]) -> list[float]:
+    """Return per-bucket counts of the server's event-loop lag histogram."""
+    return latency_counts(metrics, "mediaserver_event_loop_lag_seconds", LAG_BUCKETS_S)
 
 
 def sdp_codec(sdp: str) -> str:
@@ -239,11 +247,15 @@ async def server_phase(sims: dict[str, list[RtspServerProcess]]) -> dict[str, An
                 await asyncio.sleep(SETTLE_S)
                 m = await server.metrics(http, token)
                 rate = await cpu_rate(server.pid, INGEST_S)
+                m_end = await server.metrics(http, token)
                 fps = [m.get(f'mediaserver_camera_fps{{camera="{c}",stream="main"}}') for c in ids[res]]
+                lag = [b - a for a, b in zip(loop_lag_counts(m), loop_lag_counts(m_end), strict=True)]
+                out["loop_lag_p99_ms"] = quantile_ms(lag, 0.99, LAG_BUCKETS_S)  # the last (all cameras) wins
                 per_cam = (rate - level) / len(group)
                 out["ingest"][res] = round(100 * per_cam, 2)
                 log(f"  {res}: server {100 * rate:.1f} % total, previous level {100 * level:.1f} % → "
-                    f"{100 * per_cam:.2f} % of a core per camera (received fps {fps})")
+                    f"{100 * per_cam:.2f} % of a core per camera (received fps {fps}); event-loop lag p99 ≤ "
+                    f"{out['loop_lag_p99_ms']} ms over {int(sum(lag))} probes")
                 level = rate
             out["rss_mb"] = round(peak_rss_mb(server.pid), 1)
             # Viewers: keep one 640x360 camera, drop the rest so the viewer window measures fan-out.
@@ -433,6 +445,7 @@ async def main() -> None:
         "bench": "cameras", "quick": QUICK, "cameras_per_resolution": CAMERAS_PER_GROUP, "fps": FPS,
         "viewers": VIEWERS,
         "ingest_cpu_pct_per_camera": ours["ingest"],
+        "ingest_loop_lag_p99_ms": ours.get("loop_lag_p99_ms"),
         "viewer_cpu_ratio": round(ratio, 1) if ratio is not None else None,
         "relay_cpu_pct_per_viewer": round(100 * relay["per_viewer"], 2),
         "engine_cpu_pct_per_viewer": round(100 * engine, 3),

@@ -128,16 +128,18 @@ async def engine_fanout(frames: list[bytes], seconds: float) -> tuple[float, flo
 # -------------------------------------------------------------------------------------- 21 sites
 
 
-def latency_counts(metrics: dict[str, Any]) -> list[float]:
-    """Return per-bucket (non-cumulative) counts of the forwarding-latency histogram."""
+def latency_counts(metrics: dict[str, Any], name: str = "mediaserver_forward_latency_seconds",
+                   buckets: tuple[float, ...] = LATENCY_BUCKETS_S) -> list[float]:
+    """Return per-bucket (non-cumulative) counts of a histogram (the forwarding latency by default)."""
     cumulative = []
-    for bound in (*LATENCY_BUCKETS_S, float("inf")):
+    for bound in (*buckets, float("inf")):
         le = "+Inf" if bound == float("inf") else str(bound)
-        cumulative.append(metrics.get(f'mediaserver_forward_latency_seconds_bucket{{le="{le}"}}', 0.0))
+        cumulative.append(metrics.get(f'{name}_bucket{{le="{le}"}}', 0.0))
     return [c - (cumulative[i - 1] if i else 0.0) for i, c in enumerate(cumulative)]
 
 
-def quantile_ms(counts: list[float], q: float) -> float | None:
+def quantile_ms(counts: list[float], q: float, buckets: tuple[float, ...] = LATENCY_BUCKETS_S) -> float | None:
+    """Return the upper bound (ms) of the bucket holding quantile ``q`` of per-bucket counts."""
     total = sum(counts)
     if not total:
         return None
@@ -145,7 +147,7 @@ def quantile_ms(counts: list[float], q: float) -> float | None:
     for i, c in enumerate(counts):
         seen += c
         if seen >= q * total:
-            return LATENCY_BUCKETS_S[i] * 1000 if i < len(LATENCY_BUCKETS_S) else float("inf")
+            return buckets[i] * 1000 if i < len(buckets) else float("inf")
     return float("inf")
 
 
