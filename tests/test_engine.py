@@ -167,3 +167,21 @@ def test_h264_access_units_become_rtp_payloads_once() -> None:
     assert h264_is_keyframe(payloads[0])
     rebuilt = b"".join(h264_depayload(p) for p in payloads)
     assert rebuilt.count(b"\x00\x00\x00\x01") == 3 and idr in rebuilt and sps in rebuilt
+
+
+def test_fast_clock_gives_aiortcs_values_without_datetime() -> None:
+    """The per-packet clock we install must read what aiortc's own (datetime-based) one reads."""
+    import datetime
+
+    from aiortc import clock
+
+    assert clock.current_ntp_time is hooks.fast_ntp_time and clock.current_ms is hooks.fast_ms
+    expected_ntp = clock.datetime_to_ntp(clock.current_datetime())  # aiortc's own formula
+    got_ntp = hooks.fast_ntp_time()
+    assert 0 <= (got_ntp - expected_ntp) / (1 << 32) < 0.05
+    back = clock.datetime_from_ntp(got_ntp)
+    assert abs((back - datetime.datetime.now(datetime.UTC)).total_seconds()) < 0.05
+    expected_ms = int((clock.current_datetime() - clock.NTP_EPOCH).total_seconds() * 1000)
+    assert 0 <= hooks.fast_ms() - expected_ms < 50
+    # abs-send-time (6.18 fixed point, 24 bits) as the sender derives it stays in range.
+    assert 0 <= (hooks.fast_ntp_time() >> 14) & 0xFFFFFF < 1 << 24

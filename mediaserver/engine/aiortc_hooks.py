@@ -16,17 +16,24 @@ moves what we touch. What we rely on, read from aiortc 1.16.0's source:
   we defer that loop until a slot has sent its first packet (idle slots send no reports).
 - A subscriber's PLI/FIR makes the sender call ``self._send_keyframe()``; we route it to the engine, which
   relays a throttled PLI to the publisher with ``receiver._send_rtcp_pli(ssrc)``.
+- ``aiortc.clock.current_ntp_time`` and ``current_ms`` are looked up on the module at each call (the sender
+  calls the first twice per RTP packet for abs-send-time and its SR, the DTLS transport the second per packet
+  received) and build a ``datetime`` each time (py-spy put 13 % of a forwarding sender's samples there; 0.94 µs
+  a call). ``install_fast_clock`` replaces them with integer arithmetic on ``time.time_ns()`` (0.26 µs, the
+  same values; tests/test_engine.py compares them with aiortc's own formula).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiortc
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
+from aiortc import clock as aiortc_clock
 from aiortc.codecs import is_rtx
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -57,6 +64,29 @@ def check_version() -> None:
 
 
 check_version()
+
+NTP_UNIX_OFFSET_S = 2_208_988_800  # seconds from 1900-01-01 (NTP epoch) to 1970-01-01 (Unix epoch)
+_NS_PER_S = 1_000_000_000
+
+
+def fast_ntp_time() -> int:
+    """Return the current time as 64-bit NTP (32.32 fixed point since 1900), like aiortc's, without datetime."""
+    seconds, ns = divmod(time.time_ns(), _NS_PER_S)
+    return ((seconds + NTP_UNIX_OFFSET_S) << 32) | ((ns << 32) // _NS_PER_S)
+
+
+def fast_ms() -> int:
+    """Return milliseconds since the NTP epoch, like aiortc's ``clock.current_ms``, without datetime."""
+    return time.time_ns() // 1_000_000 + NTP_UNIX_OFFSET_S * 1000
+
+
+def install_fast_clock() -> None:
+    """Point aiortc's per-packet clock functions at ``fast_ntp_time``/``fast_ms`` (idempotent)."""
+    aiortc_clock.current_ntp_time = fast_ntp_time
+    aiortc_clock.current_ms = fast_ms
+
+
+install_fast_clock()
 
 
 def _private(obj: Any, cls: type, name: str) -> Any:
