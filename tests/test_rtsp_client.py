@@ -335,7 +335,8 @@ STREAMS: set[asyncio.Task[Any]] = set()
 
 
 async def fake_camera(sdp: str, stream: Callable[[asyncio.StreamWriter], Any] | None,
-                      from_client: list[tuple[int, bytes]] | None = None) -> asyncio.Server:
+                      from_client: list[tuple[int, bytes]] | None = None,
+                      redirect: Callable[[], str] | None = None) -> asyncio.Server:
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -359,6 +360,10 @@ async def fake_camera(sdp: str, stream: Callable[[asyncio.StreamWriter], Any] | 
                     extra = f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n"
                 elif method == "SETUP":
                     extra = "Transport: RTP/AVP/TCP;unicast;interleaved=4-5\r\nSession: abc;timeout=2\r\n"
+                if method == "DESCRIBE" and redirect is not None:  # an NVR sending us to the recorder
+                    writer.write(f"RTSP/1.0 302 Moved\r\nCSeq: {cseq.decode()}\r\nLocation: {redirect()}\r\n\r\n"
+                                 .encode())
+                    continue
                 writer.write(f"RTSP/1.0 200 OK\r\nCSeq: {cseq.decode()}\r\n{extra}\r\n".encode() + body)
                 if method == "PLAY" and stream is not None:
                     task = asyncio.ensure_future(stream(writer))
@@ -504,3 +509,37 @@ async def test_rtsps_camera_over_tls_with_digest_auth(store: Store) -> None:
         await client.close()
         await ingest.stop()
         await srv.stop()
+
+
+async def test_describe_redirects_are_followed_a_few_times() -> None:
+    aus = encoded_h264(frames=6, gop=5)
+    sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
+
+    async def stream(writer: asyncio.StreamWriter) -> None:
+        seq = 0
+        for i, (au, _) in enumerate(aus):
+            for pkt in rtp(h264_payloads(au), 3000 * i, seq):
+                seq += 1
+                writer.write(b"$\x04" + len(pkt).to_bytes(2, "big") + pkt)
+            await asyncio.sleep(0.01)
+
+    real = await fake_camera(sdp, stream)
+    real_url = f"rtsp://127.0.0.1:{real.sockets[0].getsockname()[1]}/recorder/cam"
+    nvr = await fake_camera(sdp, None, redirect=lambda: real_url)
+    looping_port: list[int] = []
+    looping = await fake_camera(sdp, None, redirect=lambda: f"rtsp://127.0.0.1:{looping_port[0]}/again")
+    looping_port.append(looping.sockets[0].getsockname()[1])
+    client = RtspClient(f"rtsp://u:p@127.0.0.1:{nvr.sockets[0].getsockname()[1]}/cam", lambda p: None)
+    loop_client = RtspClient(f"rtsp://127.0.0.1:{looping_port[0]}/cam", lambda p: None)
+    try:
+        got = await pull(client, 5)
+        assert client.url == real_url and client._auth.user == "u"  # credentials kept across the redirect
+        assert got.units[0][2]
+        with pytest.raises(RtspError, match="more than 3 redirects"):
+            await asyncio.wait_for(loop_client.open(), 5)
+    finally:
+        await client.close()
+        await loop_client.close()
+        for server in (real, nvr, looping):
+            server.close()
+            await server.wait_closed()

@@ -46,6 +46,9 @@ MAX_BODY_BYTES = 1024 * 1024
 # Keepalive at this fraction of the session timeout the server announces (60 s when it announces none).
 KEEPALIVE_FRACTION = 0.5
 DEFAULT_SESSION_TIMEOUT_S = 60.0
+# NVRs and load-balanced cameras answer DESCRIBE with a redirect; follow this many, as FFmpeg does.
+MAX_REDIRECTS = 3
+REDIRECT_STATUSES = frozenset((301, 302, 303, 305, 307))
 # Binding a UDP RTP/RTCP pair: how many even ports to try before giving up.
 UDP_BIND_ATTEMPTS = 64
 
@@ -63,6 +66,14 @@ class RtspError(OSError):
 
 class RtspAuthError(RtspError):
     """The camera wants credentials we do not have, or refused the ones we sent (401)."""
+
+
+class _Redirect(Exception):
+    """The server sent us elsewhere (3xx with a Location), before the session was set up."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
 
 
 @dataclass(slots=True)
@@ -285,23 +296,13 @@ class RtspClient:
 
     def __init__(self, url: str, on_packet: PacketCallback, *, transport: Literal["tcp", "udp"] = "tcp",
                  udp_ports: tuple[int, int] | None = None) -> None:
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("rtsp", "rtsps") or not parts.hostname:
-            raise RtspError(f"not an rtsp:// URL: {self.redact(url)}")
-        self.tls = parts.scheme.lower() == "rtsps"
+        self._auth = _Auth(None, None)
+        self.tls = False
+        self._set_url(url)
         if self.tls and transport == "udp":
             # RTSP over TLS protects what goes through the TLS connection; plain RTP over UDP would not be.
-            logger.debug("rtsp %s: rtsps:// carries media interleaved over TLS, not UDP", self.redact(url))
+            logger.debug("rtsp %s: rtsps:// carries media interleaved over TLS, not UDP", self.url)
             transport = "tcp"
-        self.host = parts.hostname
-        self.port = parts.port or (DEFAULT_TLS_PORT if self.tls else DEFAULT_PORT)
-        netloc = self.host if ":" not in self.host else f"[{self.host}]"
-        if parts.port:
-            netloc += f":{parts.port}"
-        # The URL as requests name it: never with credentials in it.
-        self.url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
-        self._auth = _Auth(unquote(parts.username) if parts.username is not None else None,
-                           unquote(parts.password) if parts.password is not None else None)
         self.on_packet = on_packet
         self.transport_kind = transport
         self.udp_ports = udp_ports
@@ -329,6 +330,25 @@ class RtspClient:
         self._lost: BaseException | None = None
         self._closed = False
 
+    def _set_url(self, url: str) -> None:
+        """Aim at ``url``: host, port, TLS, the credential-free request URL; credentials when it has some."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("rtsp", "rtsps") or not parts.hostname:
+            raise RtspError(f"not an rtsp:// URL: {self.redact(url)}")
+        self.tls = parts.scheme.lower() == "rtsps"
+        self.host = parts.hostname
+        self.port = parts.port or (DEFAULT_TLS_PORT if self.tls else DEFAULT_PORT)
+        netloc = self.host if ":" not in self.host else f"[{self.host}]"
+        if parts.port:
+            netloc += f":{parts.port}"
+        # The URL as requests name it: never with credentials in it.
+        self.url = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+        if parts.username is not None:
+            self._auth = _Auth(unquote(parts.username),
+                               unquote(parts.password) if parts.password is not None else None)
+        else:
+            self._auth.scheme = None  # a redirect keeps our credentials; the new server challenges anew
+
     @staticmethod
     def redact(url: str) -> str:
         """Return ``url`` without its credentials."""
@@ -354,12 +374,24 @@ class RtspClient:
     async def open(self) -> VideoTrack:
         """Connect, DESCRIBE and SETUP the video track; return it (callers bound the time, then ``play``)."""
         loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_connection(lambda: _ControlProtocol(self), self.host, self.port,
-                                                   ssl=camera_tls_context() if self.tls else None)
-        self._control = protocol
-        options = await self.request("OPTIONS", self.url)
-        self._supports_get_parameter = "GET_PARAMETER" in (options.header("public") or "").upper()
-        describe = await self.request("DESCRIBE", self.url, {"Accept": "application/sdp"})
+        for hop in range(MAX_REDIRECTS + 1):
+            _, protocol = await loop.create_connection(lambda: _ControlProtocol(self), self.host, self.port,
+                                                       ssl=camera_tls_context() if self.tls else None)
+            self._control = protocol
+            try:
+                options = await self.request("OPTIONS", self.url)
+                self._supports_get_parameter = "GET_PARAMETER" in (options.header("public") or "").upper()
+                describe = await self.request("DESCRIBE", self.url, {"Accept": "application/sdp"})
+                break
+            except _Redirect as redirect:
+                if hop == MAX_REDIRECTS:
+                    raise RtspError(f"more than {MAX_REDIRECTS} redirects (last to {redirect.location})") from None
+                logger.debug("rtsp %s: redirected to %s", self.url, redirect.location)
+                if protocol.transport is not None:
+                    protocol.transport.close()
+                await asyncio.shield(protocol.closed)
+                self._lost = None
+                self._set_url(redirect.location)
         base = describe.header("content-base") or describe.header("content-location") or self.url
         track = parse_video_track(describe.body.decode("utf-8", "replace"), base)  # SdpError: not a video we take
         self.track = track
@@ -376,7 +408,7 @@ class RtspClient:
             self.rtp_channel = int(channels.group(1)) if channels else 0
         else:
             source = re.search(r"source=([^;]+)", reply)
-            peer = self._control.transport.get_extra_info("peername") if self._control.transport else None
+            peer = protocol.transport.get_extra_info("peername") if protocol.transport else None
             self.media_hosts = {h for h in (source.group(1) if source else None, peer[0] if peer else None,
                                             self.host) if h}
             ports = re.search(r"server_port=(\d+)-(\d+)", reply)
@@ -472,6 +504,9 @@ class RtspClient:
             if attempt == 1 or not self._auth.challenge(response.headers.get("www-authenticate", []), had_auth):
                 who = "refused the credentials" if self._auth.user is not None else "requires credentials"
                 raise RtspAuthError(f"RTSP server {who} (401) for {self.url}")
+        location = response.header("location")
+        if response.status in REDIRECT_STATUSES and location and method in ("OPTIONS", "DESCRIBE"):
+            raise _Redirect(location)
         if not 200 <= response.status < 300:
             raise RtspError(f"{method} answered {response.status} {response.reason}".strip())
         return response
