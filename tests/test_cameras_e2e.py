@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
@@ -134,6 +136,16 @@ async def test_a_camera_added_through_the_api_streams_and_survives_a_restart(mak
         assert r.status == 201, await r.text()
         cam = await wait_online(api, headers)
         assert PASSWORD not in str(cam) and USER not in str(cam.get("main_url"))
+        # A plain RTSP camera has no snapshot endpoint: the snapshot is the motion analyser's last picture.
+        deadline = time.monotonic() + 10
+        while (r := await api.client.get("/api/v1/cameras/nha-xe/snapshot", headers=headers)).status == 404:
+            assert time.monotonic() < deadline, await r.text()
+            await asyncio.sleep(0.2)
+        assert r.status == 200 and r.headers["X-Snapshot-Source"] == "stream"
+        assert abs(float(r.headers["X-Snapshot-Time"]) - time.time()) < 5
+        picture = cv2.imdecode(np.frombuffer(await r.read(), np.uint8), cv2.IMREAD_COLOR)
+        assert picture.shape == (180, 320, 3)  # the analysed sub stream
+        assert (await api.client.get("/api/v1/cameras/nope/snapshot", headers=headers)).status == 404
         with sqlite3.connect(tmp_path / "data" / "mediaserver.db") as db:
             (secret,) = db.execute("SELECT secret FROM cameras WHERE id = 'nha-xe'").fetchone()
             (source,) = db.execute("SELECT source_json FROM cameras WHERE id = 'nha-xe'").fetchone()

@@ -75,6 +75,8 @@ STATS_WINDOW_S = 5.0
 THREAD_JOIN_POLL_S = 0.005
 IDLE_CHECK_S = 1.0  # with no frames, the worker checks this often whether an open event should end
 WRITES_DRAIN_TIMEOUT_S = 10.0
+# A snapshot from the analysed stream is served only if its picture is at most this old.
+SNAPSHOT_MAX_AGE_S = 10.0
 PTS_PER_S = 1_000_000  # packets carry their wall time as pts in µs, so reordered pictures keep theirs
 _DECODERS = {"h264": "h264", "h265": "hevc", "hevc": "hevc"}
 # Decoder output formats whose first plane is 8-bit luma, one byte per pixel.
@@ -230,6 +232,9 @@ class CameraAnalyser:
         self._stop_flag = False
         # worker thread only: the picture of the peak in progress, and the peak the start thumbnail shows
         self._peak_picture: av.VideoFrame | None = None
+        # The last analysed picture and its wall time (written by the worker, read by ``snapshot``): a camera
+        # without a snapshot endpoint still gets thumbnails, from pictures this analyser decodes anyway.
+        self._latest: tuple[float, av.VideoFrame] | None = None
         self._thumb_peak_at: float | None = None
         # statistics (counters written by one side each; reads are snapshots)
         self.frames_decoded = 0
@@ -282,6 +287,14 @@ class CameraAnalyser:
                     await asyncio.wait_for(self._writer_task, WRITES_DRAIN_TIMEOUT_S)
                 except TimeoutError:
                     logger.warning("camera %s: motion index writes did not finish at stop", self.camera_id)
+
+    async def snapshot(self, max_age_s: float = SNAPSHOT_MAX_AGE_S) -> tuple[float, bytes] | None:
+        """Return (wall time, JPEG) of the last analysed picture, None if there is none this recent."""
+        latest = self._latest
+        if latest is None or time.time() - latest[0] > max_age_s:
+            return None
+        jpeg = await asyncio.to_thread(jpeg_of, latest[1])
+        return (latest[0], jpeg) if jpeg is not None else None
 
     def stats(self) -> AnalyserStats:
         """Return what this analyser has done (rates over the last few seconds)."""
@@ -462,6 +475,7 @@ class CameraAnalyser:
         result: MotionResult = self.detector.detect(luma_view(picture))
         self.history.add(wall, result.score, result.cells)
         self._handle(self.tracker.update(wall, result.score, result.boxes, result.zones), picture)
+        self._latest = (wall, picture)
         self.frames_analysed += 1
         self._detect_cpu_s += time.thread_time() - c0
 
@@ -564,6 +578,11 @@ class MotionAnalysers:
         """
         history = self.histories.get(camera_id)
         return history.summary(start, end) if history is not None else (0.0, None)
+
+    async def snapshot(self, camera_id: str) -> tuple[float, bytes] | None:
+        """Return (wall time, JPEG) of a camera's last analysed picture; None when not analysed recently."""
+        analyser = self.analysers.get(camera_id)
+        return await analyser.snapshot() if analyser is not None else None
 
     def stats(self) -> dict[str, AnalyserStats]:
         """Return every running analyser's statistics by camera id."""

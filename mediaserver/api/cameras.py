@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from cameras.live import ViewError
 from cameras.manager import camera_config
+from cameras.motion.analyser import SNAPSHOT_MAX_AGE_S
 from cameras.onvif.onboarding import OnvifError, discover
 from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
@@ -20,6 +21,7 @@ from mediaserver.app_keys import (
     CONFIG_KEY,
     ENGINE_KEY,
     LIVE_VIEWS_KEY,
+    MOTION_KEY,
     RECORDERS_KEY,
     SECRETS_KEY,
     STORE_KEY,
@@ -227,16 +229,29 @@ def register_control(api: Api) -> None:
         return Ok()
 
     @api.route("GET", "/api/v1/cameras/{camera_id}/snapshot", roles=CAMERA_READERS, tag="cameras",
-               content_type="image/jpeg", summary="A JPEG from the camera (for thumbnails).")
+               content_type="image/jpeg",
+               summary="A JPEG from the camera's snapshot endpoint, or else its last analysed picture (for "
+                       "thumbnails; header X-Snapshot-Source says which).")
     async def snapshot(ctx: Ctx) -> web.StreamResponse:
         camera_id = ctx.param("camera_id")
+        if ctx.app[CAMERAS_KEY].get(camera_id) is None:
+            raise ApiError(404, "not_found", f"no camera {camera_id!r}")
         try:
             jpeg = await ctx.app[CAMERAS_KEY].snapshot(camera_id)
-        except LookupError as exc:
-            raise ApiError(404, "not_found", str(exc)) from exc
-        except OnvifError as exc:
-            raise ApiError(502, "camera_error", str(exc)) from exc
-        return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+            return web.Response(body=jpeg, content_type="image/jpeg",
+                                headers={"Cache-Control": "no-store", "X-Snapshot-Source": "camera"})
+        except (LookupError, OnvifError) as exc:
+            # No endpoint (a plain RTSP camera) or a failing one: the motion analyser's last picture will do.
+            latest = await ctx.app[MOTION_KEY].snapshot(camera_id)
+            if latest is None:
+                if isinstance(exc, LookupError):
+                    raise ApiError(404, "not_found", f"{exc}, and no picture was analysed in the last "
+                                   f"{SNAPSHOT_MAX_AGE_S:g} s") from exc
+                raise ApiError(502, "camera_error", str(exc)) from exc
+        at, jpeg = latest
+        return web.Response(body=jpeg, content_type="image/jpeg",
+                            headers={"Cache-Control": "no-store", "X-Snapshot-Source": "stream",
+                                     "X-Snapshot-Time": f"{at:.3f}"})
 
 
 def register_live(api: Api) -> None:
