@@ -234,6 +234,12 @@ def test_sdp_video_track_from_gstreamer_and_quirky_cameras() -> None:
         parse_video_track("v=0\r\nm=audio 0 RTP/AVP 0\r\n", "rtsp://h/")
     with pytest.raises(SdpError, match=r"the stream is JPEG, not H\.264 or H\.265"):
         parse_video_track("v=0\r\nm=video 0 RTP/AVP 26\r\na=rtpmap:26 JPEG/90000\r\n", "rtsp://h/")
+    with pytest.raises(SdpError, match="packetization-mode=2"):
+        parse_video_track("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+                          "a=fmtp:96 packetization-mode=2\r\n", "rtsp://h/")
+    with pytest.raises(SdpError, match="sprop-max-don-diff"):
+        parse_video_track("m=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n"
+                          "a=fmtp:96 sprop-max-don-diff=2\r\n", "rtsp://h/")
     assert resolve_control("rtsp://h/a", "*") == "rtsp://h/a"
     assert resolve_control("rtsp://h/a/", "track1") == "rtsp://h/a/track1"
 

@@ -99,6 +99,12 @@ def parse_video_track(sdp: str, base_url: str) -> VideoTrack:
             for item in str(fmtp.get(pt, "")).split(";"):
                 key, _, val = item.strip().partition("=")
                 params[key.lower()] = val
+            # Decoding-order numbers (interleaved H.264, H.265 with DONL fields) put NAL units out of order
+            # and add fields to every payload; cameras do not use them, and we do not reorder by them.
+            if codec == "h264" and params.get("packetization-mode", "0").strip() == "2":
+                raise SdpError("H.264 interleaved mode (packetization-mode=2) is not supported")
+            if codec == "h265" and params.get("sprop-max-don-diff", "0").strip() not in ("", "0"):
+                raise SdpError("H.265 with decoding-order numbers (sprop-max-don-diff > 0) is not supported")
             if codec == "h264":
                 sets = _sprop(params.get("sprop-parameter-sets", ""))
             else:
