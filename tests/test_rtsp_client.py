@@ -549,3 +549,29 @@ async def test_describe_redirects_are_followed_a_few_times() -> None:
         for server in (real, nvr, looping):
             server.close()
             await server.wait_closed()
+
+
+async def test_garbage_from_a_camera_never_raises() -> None:
+    """Random bytes into the RTSP reader and random RTP into both depacketizers: counted, never an exception."""
+    import random
+
+    from cameras.rtsp.client import _ControlProtocol
+
+    rng = random.Random(7)
+    got = Collect()
+    deps = [Depacketizer("h264", 96, got), Depacketizer("h265", 96, got)]
+    for _ in range(20_000):
+        header = bytes((0x80, 96 | (0x80 if rng.random() < 0.3 else 0))) + rng.randbytes(10)
+        payload = rng.randbytes(rng.randrange(0, 40))
+        for dep in deps:
+            dep.push(header + payload)
+            dep.push(rng.randbytes(rng.randrange(0, 20)))
+    assert all(dep.packets > 0 and dep.malformed > 0 for dep in deps)
+
+    client = RtspClient("rtsp://127.0.0.1:1/cam", deps[0].push)
+    protocol = _ControlProtocol(client)
+    for _ in range(3000):
+        chunk = rng.choice([rng.randbytes(rng.randrange(1, 300)), b"$\x00" + rng.randbytes(rng.randrange(0, 50)),
+                            b"RTSP/1.0 200 OK\r\nCSeq: " + rng.randbytes(8) + b"\r\nContent-Length: 3\r\n\r\nabc"])
+        protocol.data_received(chunk)
+    assert client.desyncs > 0 and not protocol.closed.done()
