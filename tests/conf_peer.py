@@ -187,6 +187,9 @@ class SlotRecord:
     packets: int = 0
     assigned: str | None = None
     count: int = 0  # frames seen in count_only mode
+    # The first frame lost its head before this peer's SRTP was ready (a DTLS start-up race, not the server's
+    # doing): what follows up to the next keyframe cannot be checked against a keyframe start.
+    lost_head: bool = False
 
 
 class SitePeer:
@@ -316,6 +319,8 @@ class SitePeer:
             rec.packets += 1
             for frame in assembler.add(packet.sequence_number, packet.timestamp, bool(packet.marker),
                                        packet.payload):
+                if not rec.frames and assembler.frames_dropped:
+                    rec.lost_head = True
                 rec.frames.append(b"".join(depay(p) for p in frame.payloads))
 
         hooks.tap_receiver(receiver, on_video)

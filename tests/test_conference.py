@@ -79,12 +79,15 @@ async def test_frames_reach_subscribers_byte_identical(meeting: Meeting, streams
     at_host = host.slot("site:xa-an-binh")
     at_site = site.slot("host")
     await until(lambda: len(at_host.frames) >= 25 and len(at_site.frames) >= 25, what="25 frames each way")
-    for received, sent in ((at_host.frames, site_frames), (at_site.frames, host_frames)):
+    for rec, sent in ((at_host, site_frames), (at_site, host_frames)):
+        received = rec.frames
         matches = list(frames_match(received, sent, codec))
         assert matches and all(matches), f"{matches.count(False)} of {len(matches)} frames differ"
-        # The first frame a new subscriber gets is a keyframe, so its picture is never broken.
+        # The first frame a new subscriber gets is a keyframe, so its picture is never broken (unless this
+        # peer itself lost the head of that first frame at DTLS start-up: then the frames that follow are checked
+        # byte for byte, but not the start).
         first = sent.index(received[0]) if codec == "vp8" else None
-        if first is not None:
+        if first is not None and not rec.lost_head:
             assert first % GOP == 0
     assert host.welcome and host.welcome["host"] is True and site.welcome and site.welcome["host"] is False
 

@@ -185,3 +185,19 @@ def test_fast_clock_gives_aiortcs_values_without_datetime() -> None:
     assert 0 <= hooks.fast_ms() - expected_ms < 50
     # abs-send-time (6.18 fixed point, 24 bits) as the sender derives it stays in range.
     assert 0 <= (hooks.fast_ntp_time() >> 14) & 0xFFFFFF < 1 << 24
+
+
+def test_a_first_frame_that_lost_its_head_is_dropped_not_forwarded() -> None:
+    """Packets sent before this end's SRTP was ready are lost: the first frame would start mid-picture."""
+    a = FrameAssembler("vp8")
+    # Frame at ts 3000 arrives without its first packet (S bit); the next frame starts properly.
+    assert a.add(11, 3000, False, b"\x00middle") == []
+    assert a.add(12, 3000, True, b"\x00end") == []
+    frames = a.add(13, 6000, False, b"\x10\x00start") + a.add(14, 6000, True, b"\x00end")
+    assert a.frames_dropped == 1
+    assert [f.timestamp for f in frames] == [6000] and frames[0].discontinuity
+    h = FrameAssembler("h264")
+    fu_middle, fu_end = bytes((0x7C, 0x05)) + b"mid", bytes((0x7C, 0x45)) + b"end"
+    assert h.add(1, 90, False, fu_middle) + h.add(2, 90, True, fu_end) == [] and h.frames_dropped == 1
+    whole = h.add(3, 180, True, bytes((0x65,)) + b"idr")
+    assert len(whole) == 1 and whole[0].keyframe

@@ -104,6 +104,18 @@ def h264_is_keyframe(payload: bytes) -> bool:
     return False
 
 
+def starts_frame(codec: str, payload: bytes) -> bool:
+    """Return whether an RTP payload can be a frame's first (VP8: S bit on partition 0; H.264: no FU-A middle)."""
+    if not payload:
+        return False
+    codec = codec.lower()
+    if codec == "vp8":
+        return bool(payload[0] & 0x10) and payload[0] & 0x07 == 0
+    if codec == "h264" and payload[0] & 0x1F == 28:
+        return len(payload) > 1 and bool(payload[1] & 0x80)
+    return True
+
+
 def is_keyframe(codec: str, payloads: list[bytes]) -> bool:
     """Return whether a frame's payloads make a keyframe for ``codec`` ('vp8', 'h264'; audio is always True)."""
     codec = codec.lower()
@@ -180,11 +192,18 @@ class FrameAssembler:
                 assert head.first_seq is not None and head.marker_seq is not None
                 payloads = [head.packets[(head.first_seq + i) % SEQ_MOD]
                             for i in range(_seq_delta(head.first_seq, head.marker_seq) + 1)]
+                inferred = self._last_marker_seq is None
+                self._last_marker_seq = head.marker_seq
+                del self._pending[ts]
+                if inferred and not starts_frame(self.codec, payloads[0]):
+                    # The stream's first frame lost its head (packets sent before this end's SRTP was ready):
+                    # forwarding it would put a broken picture on every screen until the next keyframe.
+                    self.frames_dropped += 1
+                    self._gap = True
+                    continue
                 out.append(EncodedFrame(payloads, ts, is_keyframe(self.codec, payloads), arrival=now,
                                         discontinuity=self._gap))
                 self._gap = False
-                self._last_marker_seq = head.marker_seq
-                del self._pending[ts]
                 continue
             if now - head.started > ASSEMBLY_WAIT_S or len(self._pending) > ASSEMBLY_MAX_PENDING:
                 del self._pending[ts]
