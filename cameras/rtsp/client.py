@@ -46,6 +46,8 @@ MAX_BODY_BYTES = 1024 * 1024
 # Keepalive at this fraction of the session timeout the server announces (60 s when it announces none).
 KEEPALIVE_FRACTION = 0.5
 DEFAULT_SESSION_TIMEOUT_S = 60.0
+# Longest a graceful close may take before the connection is aborted (TLS waits for the peer's close_notify).
+CLOSE_TIMEOUT_S = 1.0
 # NVRs and load-balanced cameras answer DESCRIBE with a redirect; follow this many, as FFmpeg does.
 MAX_REDIRECTS = 3
 REDIRECT_STATUSES = frozenset((301, 302, 303, 305, 307))
@@ -482,7 +484,13 @@ class RtspClient:
             else:
                 transport.close()
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(control.closed)
+                try:
+                    # A TLS close waits for the camera's close_notify (30 s by default): a frozen camera
+                    # would hold stop() that long.
+                    await asyncio.wait_for(asyncio.shield(control.closed), CLOSE_TIMEOUT_S)
+                except TimeoutError:
+                    transport.abort()
+                    await asyncio.shield(control.closed)
         for udp in self._udp:
             udp.close()
         self._udp = []
