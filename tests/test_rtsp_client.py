@@ -117,6 +117,20 @@ def test_h264_loss_drops_the_broken_unit_and_waits_for_the_next_keyframe() -> No
     assert dep.dropped_units == 3  # frame 2 (broken), 3 and 4 (no reference)
 
 
+def test_a_fragment_that_never_ends_is_bounded() -> None:
+    from cameras.rtsp import depacketize
+
+    got = Collect()
+    dep = Depacketizer("h264", 96, got)
+    chunk = bytes((0x7C, 0x85)) + bytes(1400)  # FU-A start of an IDR, then only middles, never an end
+    middle = bytes((0x7C, 0x05)) + bytes(1400)
+    dep.push(rtp([chunk], 0, 0, marker_last=False)[0])
+    for seq in range(1, depacketize.MAX_ACCESS_UNIT_BYTES // 1400 + 10):
+        dep.push(rtp([middle], 0, seq, marker_last=False)[0])
+    held = sum(map(len, dep._fragments or [])) + sum(map(len, dep._nals))
+    assert held < 1500 * 10 and not got.units  # dropped when it passed the bound, not kept growing
+
+
 def test_h264_missing_marker_and_foreign_payload_types() -> None:
     aus = encoded_h264(frames=3)
     got = Collect()

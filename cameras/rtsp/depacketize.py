@@ -189,6 +189,7 @@ class Depacketizer:
             if self._nals or self._fragments:  # the camera forgot the marker bit: the old unit is complete
                 self._emit()
             self._timestamp = timestamp
+        self._bytes += len(payload)  # fragments included: a FU that never ends must not grow without bound
         try:
             if self._h265:
                 self._push_h265(payload)
@@ -253,7 +254,6 @@ class Depacketizer:
 
     def _add(self, nal: bytes, keyframe: bool) -> None:
         self._nals.append(nal)
-        self._bytes += len(nal)
         if keyframe:
             self._keyframe = True
 
