@@ -21,7 +21,6 @@ once instead of waiting up to a GOP for the next IDR.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from mediaserver.config import redact_url
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.engine.frames import VIDEO_CLOCK_HZ
 from mediaserver.storage import Store
+from mediaserver.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -289,10 +289,7 @@ class CameraIngest:
             if self._stopped:
                 return
             self._stopped = True
-            if self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            await cancel_and_wait(self._task)
             self._set_state("stopped")
             if self._index_task is not None:
                 self._index_queue.put_nowait(None)

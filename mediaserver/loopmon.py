@@ -8,11 +8,12 @@ than asked it woke (``mediaserver_event_loop_lag_seconds``); ten wake-ups a seco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
 from prometheus_client import CollectorRegistry, Histogram
+
+from mediaserver.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,7 @@ class LoopMonitor:
     async def stop(self) -> None:
         """Stop sampling; idempotent."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         clock, interval, observe = time.monotonic, self.interval_s, self.lag.observe

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from mediaserver.config import Config, RecordSettings
 from mediaserver.storage import Store
 from mediaserver.storage.repos import Segment
+from mediaserver.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -267,10 +268,7 @@ class RetentionSweeper:
     async def stop(self) -> None:
         """Stop the periodic disk check (idempotent)."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
     def request_disk_check(self) -> None:
         """Ask for a disk check soon (cheap; call after each finished segment)."""
