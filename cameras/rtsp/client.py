@@ -18,6 +18,7 @@ caller's clock) and reads the camera's sender reports for their round-trip field
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
@@ -34,6 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from cameras.rtsp.depacketize import Depacketizer, Reorderer
 from cameras.rtsp.rtcp import receiver_report, sender_report_lsr
 from cameras.rtsp.sdp import VideoTrack, parse_video_track
+from mediaserver.config import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +141,6 @@ class _Auth:
     def header(self, method: str, uri: str) -> str | None:
         """Return the Authorization header for a request, None before any challenge."""
         if self.scheme == "basic":
-            import base64
-
             token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
             return f"Basic {token}"
         if self.scheme != "digest":
@@ -336,7 +336,7 @@ class RtspClient:
         """Aim at ``url``: host, port, TLS, the credential-free request URL; credentials when it has some."""
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("rtsp", "rtsps") or not parts.hostname:
-            raise RtspError(f"not an rtsp:// URL: {self.redact(url)}")
+            raise RtspError(f"not an rtsp:// URL: {redact_url(url)}")
         self.tls = parts.scheme.lower() == "rtsps"
         self.host = parts.hostname
         self.port = parts.port or (DEFAULT_TLS_PORT if self.tls else DEFAULT_PORT)
@@ -350,15 +350,6 @@ class RtspClient:
                                unquote(parts.password) if parts.password is not None else None)
         else:
             self._auth.scheme = None  # a redirect keeps our credentials; the new server challenges anew
-
-    @staticmethod
-    def redact(url: str) -> str:
-        """Return ``url`` without its credentials."""
-        parts = urlsplit(url)
-        if parts.username is None:
-            return url
-        netloc = parts.netloc.rpartition("@")[2]
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
     @property
     def closed(self) -> asyncio.Future[None]:
@@ -438,8 +429,8 @@ class RtspClient:
         expected, received = extended - r.first_seq + 1, r.packets
         prior_expected, prior_received = self._rr_prior
         self._rr_prior = (expected, received)
-        expected_interval, lost_interval = expected - prior_expected, (expected - prior_expected) - (
-            received - prior_received)
+        expected_interval = expected - prior_expected
+        lost_interval = expected_interval - (received - prior_received)
         fraction = (lost_interval << 8) // expected_interval if expected_interval > 0 and lost_interval > 0 else 0
         lsr = dlsr = 0
         if self._last_sr is not None:
