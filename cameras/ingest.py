@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, SdpError
+from cameras.rtsp.depacketize import H264_PPS, H264_SPS, H265_PPS, H265_SPS, H265_VPS
 from mediaserver.config import redact_url
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.engine.frames import VIDEO_CLOCK_HZ
@@ -59,10 +60,9 @@ STATS_WINDOW_S = 1.0
 INDEX_DRAIN_TIMEOUT_S = 5.0
 
 _START_CODE = b"\x00\x00\x00\x01"
-_NAL_SPS = 7
-_NAL_PPS = 8
-_HEVC_NAL_VPS = 32
-_HEVC_NAL_SPS = 33
+# Per codec: the NAL unit types of parameter sets, and the one a decoder cannot start without (SPS).
+_PARAMETER_SET_TYPES = {"h264": frozenset((H264_SPS, H264_PPS)), "h265": frozenset((H265_VPS, H265_SPS, H265_PPS))}
+_SPS_TYPE = {"h264": H264_SPS, "h265": H265_SPS}
 _RTP_TS_MOD = 1 << 32
 
 
@@ -252,7 +252,6 @@ class CameraIngest:
         self._synced = False  # a keyframe has arrived on this connection
         self._online_at: float | None = None
         self._param_sets = b""
-        self._sps_type = _NAL_SPS
         self._ts_offset: int | None = None
         # timestamp continuity across connections
         self._t_last_ts: int | None = None
@@ -434,7 +433,6 @@ class CameraIngest:
                     logger.debug("camera %s: video clock %d Hz announced; H.264/H.265 use 90 kHz",
                                  self.source.id, track.clock_rate)
                 self._param_sets = track.parameter_sets
-                self._sps_type = _NAL_SPS if track.codec == "h264" else _HEVC_NAL_SPS
                 self._synced = False
                 self._ts_offset = None
                 if self.depacketizer is not None:
@@ -477,17 +475,20 @@ class CameraIngest:
 
     def _on_access_unit(self, nals: list[bytes], rtp_ts: int, keyframe: bool) -> None:
         """Publish one access unit from the depacketizer as an engine frame."""
-        if not keyframe and self._is_parameter_sets(nals[0]) and all(map(self._is_parameter_sets, nals)):
+        codec = self.source.codec
+        data = _START_CODE + _START_CODE.join(nals)
+        # From the NAL headers the depacketizer handed over: no scan of the frame's bytes per frame.
+        types = {(n[0] >> 1) & 0x3F for n in nals} if codec == "h265" else {n[0] & 0x1F for n in nals}
+        if not keyframe and types <= _PARAMETER_SET_TYPES[codec]:
             # Some cameras send SPS/PPS as a unit of their own before the IDR (and none in the SDP): keep
             # them for the next keyframe, which must carry them (recorder, decoders, a late viewer).
-            self._param_sets = _START_CODE + _START_CODE.join(nals)
+            self._param_sets = data
             return
         if not self._synced:
             if not keyframe:
                 return  # a connection joins mid-GOP: start every connection on a keyframe
             self._synced = True
-        data = _START_CODE + _START_CODE.join(nals)
-        if keyframe and self._param_sets and not self._has_sps(nals):
+        if keyframe and self._param_sets and _SPS_TYPE[codec] not in types:
             data = self._param_sets + data
         now = time.monotonic()
         if self._ts_offset is None:
@@ -515,16 +516,6 @@ class CameraIngest:
             self._fps = self._win_frames / elapsed
             self._kbps = self._win_bytes * 8 / 1000 / elapsed
             self._win_start, self._win_frames, self._win_bytes = now, 0, 0
-
-    def _is_parameter_sets(self, nal: bytes) -> bool:
-        if self._sps_type == _NAL_SPS:
-            return nal[0] & 0x1F in (_NAL_SPS, _NAL_PPS)
-        return _HEVC_NAL_VPS <= (nal[0] >> 1) & 0x3F <= _HEVC_NAL_SPS + 1  # VPS, SPS, PPS
-
-    def _has_sps(self, nals: list[bytes]) -> bool:
-        if self._sps_type == _NAL_SPS:
-            return any(n[0] & 0x1F == _NAL_SPS for n in nals)
-        return any((n[0] >> 1) & 0x3F == _HEVC_NAL_SPS for n in nals)
 
 
 def _drop(packet: bytes) -> None:
