@@ -70,8 +70,12 @@ class RtspServerProcess:
         userinfo = ""
         if with_credentials and auth.get("mode", "none") != "none":
             userinfo = f"{quote(str(auth['user']), safe='')}:{quote(str(auth['password']), safe='')}@"
-        scheme = "rtsps" if self.spec.get("tls") else "rtsp"
-        return f"{scheme}://{userinfo}{self.host}:{self.port}{path}"
+        return f"{self.scheme}://{userinfo}{self.host}:{self.port}{path}"
+
+    @property
+    def scheme(self) -> str:
+        """Return the URL scheme the server speaks: rtsps when the spec asks for TLS."""
+        return "rtsps" if self.spec.get("tls") else "rtsp"
 
     async def start(self) -> int:
         """Start the server (on its previous port if it ran before); return the port once it answers OPTIONS."""
@@ -135,15 +139,14 @@ class RtspServerProcess:
         """Send an RTSP OPTIONS request and wait for any RTSP reply."""
         assert self.port is not None
         tls = None
-        if self.spec.get("tls"):
+        if self.scheme == "rtsps":
             from cameras.rtsp.client import camera_tls_context
 
             tls = camera_tls_context()
         reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port, ssl=tls),
                                                 PROBE_TIMEOUT_S)
         try:
-            scheme = "rtsps" if tls else "rtsp"
-            writer.write(f"OPTIONS {scheme}://{self.host}:{self.port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
+            writer.write(f"OPTIONS {self.scheme}://{self.host}:{self.port}/ RTSP/1.0\r\nCSeq: 1\r\n\r\n".encode())
             await writer.drain()
             status = await asyncio.wait_for(reader.readline(), PROBE_TIMEOUT_S)
             if not status.startswith(b"RTSP/1.0 "):

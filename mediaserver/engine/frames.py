@@ -57,14 +57,16 @@ class EncodedFrame:
 # ------------------------------------------------------------------------------------------ keyframes
 
 
+def _vp8_starts(b0: int) -> bool:
+    """Return whether a VP8 payload descriptor's first byte marks the start of partition 0 (S=1, PID=0)."""
+    return bool(b0 & 0x10) and b0 & 0x07 == 0
+
+
 def vp8_is_keyframe(payload: bytes) -> bool:
     """Return whether an RTP VP8 payload starts a key frame (RFC 7741 descriptor + VP8 header)."""
-    if len(payload) < 2:
+    if len(payload) < 2 or not _vp8_starts(payload[0]):
         return False
     b0 = payload[0]
-    start, part_id = b0 & 0x10, b0 & 0x07
-    if not start or part_id != 0:
-        return False
     i = 1
     if b0 & 0x80:  # X: extension byte follows
         x = payload[1]
@@ -110,7 +112,7 @@ def starts_frame(codec: str, payload: bytes) -> bool:
         return False
     codec = codec.lower()
     if codec == "vp8":
-        return bool(payload[0] & 0x10) and payload[0] & 0x07 == 0
+        return _vp8_starts(payload[0])
     if codec == "h264" and payload[0] & 0x1F == 28:
         return len(payload) > 1 and bool(payload[1] & 0x80)
     return True
