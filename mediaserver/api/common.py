@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from importlib import resources
 
@@ -29,6 +30,15 @@ class Body(BaseModel):
 
 class Ok(BaseModel):
     ok: bool = True
+
+
+# A package's web file: a plain name with a known suffix, never a path.
+_WEB_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}\.(html|js|css)$")
+
+
+def web_files(package: str) -> frozenset[str]:
+    """Return the names of a package's web files (its pages, ES modules and styles)."""
+    return frozenset(e.name for e in resources.files(package).iterdir() if _WEB_NAME.match(e.name))
 
 
 async def package_file(package: str, name: str, allowed: frozenset[str]) -> web.StreamResponse:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from bridges.room import JoinRefused, LiveRoom
 from bridges.signalling import Grant, serve_site
-from mediaserver.api.common import Body, Ok, package_file
+from mediaserver.api.common import Body, Ok, package_file, web_files
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import AUDIT_KEY, CONFERENCE_KEY, ENGINE_KEY, STORE_KEY, TOKENS_KEY
@@ -18,7 +18,7 @@ from mediaserver.auth import AuthError, Principal, Role
 CHAIRS = (Role.ADMIN, Role.OPERATOR)
 # The host site's page moderates too: participant tokens are admitted, then checked to be the host's.
 MODERATORS = (Role.ADMIN, Role.OPERATOR, Role.PARTICIPANT)
-_JOIN_FILES = frozenset({"join.html", "join.js", "join.css"})
+_JOIN_FILES = web_files("bridges.web")
 
 
 class SiteLive(BaseModel):

@@ -8,14 +8,14 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from mediaserver import __version__
-from mediaserver.api.common import iso, package_file
+from mediaserver.api.common import iso, package_file, web_files
 from mediaserver.api.routing import Api, Ctx, openapi_document
 from mediaserver.app_keys import CONFIG_KEY, METRICS_KEY, SCHEDULER_KEY, STORE_KEY
 from mediaserver.auth import Role
 from mediaserver.config import redacted
 
 STAFF = (Role.ADMIN, Role.OPERATOR, Role.SECURITY)
-_CONSOLE_FILES = frozenset({"index.html", "console.js", "console.css"})
+_CONSOLE_FILES = web_files("mediaserver.web")
 
 
 class Health(BaseModel):
