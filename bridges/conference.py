@@ -7,13 +7,18 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aiortc import RTCIceServer
 
-from bridges.room import JoinRefused, LiveRoom, RoomPolicy
+from bridges.chat import ChatMessage
+from bridges.floor import Request
+from bridges.opening import opening
+from bridges.room import JoinRefused, LiveRoom, MeetingRef, RoomPolicy
 from mediaserver.engine import Engine, Source
 from mediaserver.storage import Store
+from mediaserver.storage.meetings import Meeting
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ class Conference:
         self.ice_servers = ice_servers
         self.rooms: dict[str, LiveRoom] = {}
         self._room_sessions: dict[str, int] = {}
+        self._meeting_of: dict[str, int | None] = {}  # room → the scheduled meeting its live room holds
         self._site_sessions: dict[tuple[str, str], int] = {}
         self._joins: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
@@ -93,22 +99,81 @@ class Conference:
             room = await self.store.rooms.get(room_id)
             if room is None or not room.active:
                 raise JoinRefused("unknown_room", f"room {room_id!r} does not exist")
+            now = time.time()
+            decision = opening(now, await self.store.meetings.for_room(room_id, now), room.closed_at)
+            meeting = decision.meeting if isinstance(decision.meeting, Meeting) else None
+            if decision.state == "ended":
+                raise JoinRefused("meeting_ended", "the chair ended the meeting; the room opens again for the "
+                                                   "next scheduled meeting or when staff reopen it")
+            if decision.state == "not_open" and meeting is not None:
+                raise JoinRefused(
+                    "meeting_not_open",
+                    f"the meeting starts at {_iso(meeting.starts_at)}; the room opens at {_iso(meeting.opens_at)}",
+                    starts_at=_iso(meeting.starts_at), opens_at=_iso(meeting.opens_at), title=meeting.title)
             sites = await self.store.sites.all()
-            chosen = [s for s in sites if room.all_sites or s.id in room.site_ids or s.id == room.host_site_id]
-            policy = RoomPolicy(room.id, room.name, room.host_site_id, {s.id: s.name for s in chosen},
+            host = meeting.chair_site_id if meeting is not None else room.host_site_id
+            chosen = [s for s in sites if room.all_sites or s.id in room.site_ids or s.id in (room.host_site_id, host)]
+            ref = None if meeting is None else MeetingRef(meeting.id, meeting.title, meeting.agenda,
+                                                          meeting.starts_at, meeting.ends_at)
+            policy = RoomPolicy(room.id, room.name, host, {s.id: s.name for s in chosen},
                                 {s.id: s.name_en for s in chosen}, room.video_codec, room.audible_sites,
-                                room.max_sites)
-            live = LiveRoom(policy, self.engine, self.ice_servers, on_event=self._recorder(room_id))
+                                room.max_sites, invited=None if meeting is None else frozenset(meeting.invited),
+                                meeting=ref, mode="chaired" if meeting is not None and meeting.mode == "chaired"
+                                else "free")
+            live = LiveRoom(policy, self.engine, self.ice_servers, on_event=self._recorder(room_id),
+                            on_chat=self._chat_keeper(room_id), on_floor=self._floor_logger(room_id))
             live.locked = room.locked
             self.rooms[room_id] = live
-            logger.info("room %s: meeting opened (%d member sites, %s)", room_id, len(chosen), room.video_codec)
+            self._meeting_of[room_id] = None if meeting is None else meeting.id
+            logger.info("room %s: meeting opened (%d member sites, %s%s)", room_id, len(chosen), room.video_codec,
+                        "" if meeting is None else f", scheduled meeting {meeting.id}")
             return live
+
+    async def _session_id(self, room_id: str) -> int:
+        """Return the index id of the room's running meeting, starting its record if needed."""
+        rs = self._room_sessions.get(room_id)
+        if rs is None:
+            rs = (await self.store.rooms.start_session(room_id, started_by="chat",
+                                                       meeting_id=self._meeting_of.get(room_id))).id
+            self._room_sessions[room_id] = rs
+            await self._tell("meeting_started", room_id, rs)
+        return rs
+
+    def _chat_keeper(self, room_id: str) -> Any:
+        async def keep(msg: ChatMessage) -> int:
+            rs = await self._session_id(room_id)
+            return await self.store.meetings.add_chat(rs, msg.at, msg.sender, msg.to, msg.text)
+
+        return keep
+
+    def _floor_logger(self, room_id: str) -> Any:
+        async def log(event: str, req: Request, at: float) -> None:
+            if event == "opened":
+                req.record_id = await self.store.meetings.request_opened(await self._session_id(room_id),
+                                                                          req.site, at)
+            elif req.record_id is None:
+                return
+            elif event == "granted":
+                await self.store.meetings.request_granted(req.record_id, at)
+            else:
+                await self.store.meetings.request_closed(req.record_id, at, event)
+
+        return log
+
+    def meeting_of(self, room_id: str) -> int | None:
+        """Return the scheduled meeting the room's live meeting holds, if any."""
+        return self._meeting_of.get(room_id) if room_id in self.rooms else None
+
+    def session_of(self, room_id: str) -> int | None:
+        """Return the index id (room session) of the room's running meeting, if it has one yet."""
+        return self._room_sessions.get(room_id)
 
     def _recorder(self, room_id: str) -> Any:
         async def record(event: str, site: str, detail: str | None) -> None:
             if event == "joined":
                 if room_id not in self._room_sessions:
-                    rs = await self.store.rooms.start_session(room_id, started_by=f"site:{site}")
+                    rs = await self.store.rooms.start_session(room_id, started_by=f"site:{site}",
+                                                              meeting_id=self._meeting_of.get(room_id))
                     self._room_sessions[room_id] = rs.id
                     await self._tell("meeting_started", room_id, rs.id)
                 room_session = self._room_sessions[room_id]
@@ -144,9 +209,13 @@ class Conference:
             live.locked = locked
             await live.broadcast_roster()
 
-    async def end(self, room_id: str, reason: str = "ended") -> bool:
-        """End a room's meeting for every site; return False if none was running."""
+    async def end(self, room_id: str, reason: str = "ended", close: bool = False) -> bool:
+        """End a room's meeting for every site (``close``: and keep the room shut); return False if none ran."""
+        if close:
+            # Closed first: a site pressing "rejoin" while the meeting is being torn down must not reopen it.
+            await self.store.rooms.set_closed(room_id, time.time())
         live = self.rooms.pop(room_id, None)
+        self._meeting_of.pop(room_id, None)
         if live is None:
             return False
         await live.end(reason)
@@ -161,3 +230,7 @@ class Conference:
         for room_id in list(self.rooms):
             await self.end(room_id, "server shutting down")
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

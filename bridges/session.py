@@ -69,6 +69,12 @@ class SessionStats:
     frames_forwarded: int = 0
     frames_dropped: int = 0
     connection: str = "new"
+    fps_in: float = 0.0  # camera frames per second arriving from the site
+    # What the site's page reports it sends (its camera's encoded size and rate), if it reports.
+    width: int | None = None
+    height: int | None = None
+    fps_sent: float | None = None
+    _frames_in: int = 0
     _bytes_in: int = 0
     _bytes_out: int = 0
     _at: float = field(default_factory=time.monotonic)
@@ -103,6 +109,10 @@ class SiteSession:
         self._ssrc: dict[str, int] = {}
         self._stopped = False
         self._stop_task: asyncio.Future[None] | None = None
+        self.media_lost = False
+        self._media_bytes = 0
+        self._media_at = 0.0
+        self._answered_at: float | None = None
         # Offer/answer and close never interleave: closing while ICE gathers leaks the gatherer's sockets.
         self._pc_lock = asyncio.Lock()
         # MAX_BUNDLE: every m-line on one transport. aiortc's default (BALANCED) bundles per kind first and
@@ -217,6 +227,7 @@ class SiteSession:
         except Exception as exc:  # aiortc raises ValueError, InvalidStateError, or bare errors on bad SDP
             raise ValueError(f"the answer's SDP was not accepted: {exc}") from exc
         self.state = "answered"
+        self._answered_at = self._media_at = time.monotonic()
         self._spawn(self._stats_loop())
 
     # ------------------------------------------------------------------------------------ control
@@ -232,6 +243,22 @@ class SiteSession:
         slot.assigned = site
         slot.sink.attach(source)
         return True
+
+    def watch_media(self, now: float, lost_after_s: float, first_within_s: float) -> bool:
+        """Update ``media_lost`` from the byte counters (no per-packet work); return whether it changed."""
+        if self._answered_at is None or self._stopped:
+            return False
+        total = sum(src.bytes for src in self.sources.values())
+        if total != self._media_bytes:
+            self._media_bytes, self._media_at = total, now
+            lost = False
+        elif total:
+            lost = now - self._media_at > lost_after_s
+        else:
+            lost = now - self._answered_at > first_within_s
+        changed = lost != self.media_lost
+        self.media_lost = lost
+        return changed
 
     def _connection_changed(self) -> None:
         state = self.pc.connectionState
@@ -257,6 +284,9 @@ class SiteSession:
         bytes_in = sum(src.bytes for src in self.sources.values())
         bytes_out = sum(hooks.sender_counters(slot.transceiver.sender)[1] for slot in self.slots)
         s.bitrate_in_kbps = (bytes_in - s._bytes_in) * 8 / dt / 1000
+        frames_in = self.sources["video"].frames
+        s.fps_in = (frames_in - s._frames_in) / dt
+        s._frames_in = frames_in
         s.bitrate_out_kbps = (bytes_out - s._bytes_out) * 8 / dt / 1000
         s._bytes_in, s._bytes_out, s._at = bytes_in, bytes_out, now
         expected = lost = 0

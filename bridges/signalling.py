@@ -1,17 +1,24 @@
 """Signalling over a WebSocket: versioned JSON messages between a site's page and its session.
 
 Protocol v1 (client → server): ``join {v, token}`` first, within JOIN_TIMEOUT_S; then ``answer {sdp}``,
-``screen {on}``, ``state {audio_muted, video_muted}``, ``ping``. Server → client: ``welcome``, ``offer``,
-``slots``, ``speaker``, ``roster``, ``screen``, ``pinned``, ``moderation``, ``error {code, message}``,
-``bye {reason}``, ``pong``. A bad message gets an ``error`` and the session carries on; only a bad or
-missing ``join`` closes the socket, and the server closes it after every ``bye``. A site that reconnects
-(same token, same site) replaces its old session. Because the room works in the background, ``slots``,
+``screen {on}``, ``state {audio_muted, video_muted}``, ``ping``, ``leave`` (on purpose: no grace re-entry),
+``hand {up}`` (a speaking request), ``chat {text, to}`` (``to``: all, chair, or — from the chair — a site),
+``stats {width, height, fps}``. Server → client: ``welcome``, ``offer``, ``slots``, ``speaker``, ``talking``,
+``roster``, ``screen``, ``pinned``, ``moderation``, ``floor``, ``chat``, ``chat_history``, ``lobby_waiting``
+(to the chair), ``error {code, message, …}``, ``bye {reason}``, ``pong``. A site that must wait (a locked room,
+not invited) gets ``lobby {reason}`` instead of ``welcome`` and may only ``ping`` or ``leave`` until the chair
+decides: ``admitted`` (then ``welcome`` as usual) or ``error {code: refused}`` and close.
+A bad message gets an ``error`` and the session carries on; only a bad or missing ``join`` closes the
+socket, and the server closes it after every ``bye``. A site that reconnects (same token, same site)
+replaces its old session. Because the room works in the background, ``slots``,
 ``roster`` and ``speaker`` may arrive before ``welcome``/``offer``; a full ``slots`` map always follows
 the answer, so a client can simply apply them in order.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,6 +28,7 @@ from typing import Any, Literal
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bridges.chat import ChatRefused
 from bridges.conference import Conference
 from bridges.room import JoinRefused, LiveRoom
 from bridges.session import SiteSession
@@ -63,7 +71,31 @@ class PingMsg(_Msg):
     type: Literal["ping"]
 
 
-MESSAGES: dict[str, type[_Msg]] = {"answer": AnswerMsg, "screen": ScreenMsg, "state": StateMsg, "ping": PingMsg}
+class LeaveMsg(_Msg):
+    type: Literal["leave"]
+
+
+class HandMsg(_Msg):
+    type: Literal["hand"]
+    up: bool
+
+
+class ChatMsg(_Msg):
+    type: Literal["chat"]
+    # The length is checked after cleaning (chat_too_long); this bound only stops absurd frames early.
+    text: str = Field(..., max_length=20_000)
+    to: str = Field("all", min_length=1, max_length=64)
+
+
+class StatsMsg(_Msg):
+    type: Literal["stats"]
+    width: int | None = Field(None, ge=0, le=16384)
+    height: int | None = Field(None, ge=0, le=16384)
+    fps: float | None = Field(None, ge=0, le=240)
+
+
+MESSAGES: dict[str, type[_Msg]] = {"answer": AnswerMsg, "screen": ScreenMsg, "state": StateMsg, "ping": PingMsg,
+                                   "leave": LeaveMsg, "hand": HandMsg, "chat": ChatMsg, "stats": StatsMsg}
 
 
 @dataclass(frozen=True)
@@ -82,8 +114,8 @@ async def _send(ws: web.WebSocketResponse, msg: dict[str, Any]) -> None:
         await ws.send_str(json.dumps(msg, ensure_ascii=False))
 
 
-async def _error(ws: web.WebSocketResponse, code: str, message: str) -> None:
-    await _send(ws, {"type": "error", "code": code, "message": message})
+async def _error(ws: web.WebSocketResponse, code: str, message: str, **extra: Any) -> None:
+    await _send(ws, {"type": "error", "code": code, "message": message, **extra})
 
 
 async def _read_json(ws: web.WebSocketResponse, wait_s: float | None) -> dict[str, Any] | None:
@@ -121,7 +153,10 @@ async def serve_site(request: web.Request, room_id: str, conference: Conference,
             raise JoinRefused("wrong_room", "this join link is for another room")
         conference.admit(room_id)
         room = await conference.room(room_id)
-        session = await room.join(grant.site_id, lambda m: _send(ws, m), ws.close)
+        wait_reason = room.entry(grant.site_id)
+        if wait_reason is not None and not await _wait_in_lobby(ws, room, grant.site_id, wait_reason):
+            return ws
+        session = await room.join(grant.site_id, lambda m: _send(ws, m), ws.close, admitted=wait_reason is not None)
     except TimeoutError:
         await _error(ws, "join_timeout", f"send a 'join' message within {JOIN_TIMEOUT_S:.0f} s")
         await ws.close()
@@ -131,7 +166,7 @@ async def serve_site(request: web.Request, room_id: str, conference: Conference,
         await ws.close()
         return ws
     except JoinRefused as exc:
-        await _error(ws, exc.code, exc.message)
+        await _error(ws, exc.code, exc.message, **exc.extra)
         await ws.close()
         return ws
     await audit(actor=f"site:{grant.site_id}", actor_role="participant", action="conference.join",
@@ -141,6 +176,47 @@ async def serve_site(request: web.Request, room_id: str, conference: Conference,
     finally:
         await room.leave(session, "disconnected")
     return ws
+
+
+async def _wait_in_lobby(ws: web.WebSocketResponse, room: LiveRoom, site: str, reason: str) -> bool:
+    """Keep a site in the lobby until the chair decides; return True if admitted (False: refused or gone)."""
+    entry = await room.wait_in_lobby(site, reason)
+    await _send(ws, {"type": "lobby", "reason": reason, "room_name": room.policy.name,
+                     "meeting": room.policy.meeting.wire() if room.policy.meeting else None})
+    reader: asyncio.Task[dict[str, Any] | None] | None = None
+    try:
+        while True:
+            reader = asyncio.ensure_future(_read_json(ws, None))
+            waiting: set[asyncio.Future[Any]] = {entry.decision, reader}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if entry.decision.done():
+                break
+            try:
+                data = reader.result()
+            except ValueError as exc:
+                await _error(ws, "bad_message", str(exc))
+                continue
+            except ConnectionError:
+                data = None
+            if data is None or data["type"] == "leave":
+                await room.left_lobby(entry)
+                await ws.close()
+                return False
+            if data["type"] == "ping":
+                await _send(ws, {"type": "pong"})
+            else:
+                await _error(ws, "in_lobby", "waiting for the chair to let this site in")
+    finally:
+        if reader is not None and not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+    if entry.decision.result():
+        await _send(ws, {"type": "admitted"})
+        return True
+    await _error(ws, "refused", "the chair did not let this site into the meeting")
+    await ws.close()
+    return False
 
 
 def _brief(exc: Exception) -> str:
@@ -155,8 +231,11 @@ async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession) 
     await _send(ws, {
         "type": "welcome", "v": PROTOCOL_VERSION, "room": policy.room_id, "room_name": policy.name,
         "site": session.site_id, "site_name": policy.sites[session.site_id],
+        "site_name_en": policy.names_en.get(session.site_id),
         "host": session.is_host, "host_site": policy.host_site, "codec": policy.video_codec,
+        "mode": room.floor.mode, "meeting": policy.meeting.wire() if policy.meeting else None,
     })
+    await _send(ws, {"type": "chat_history", "messages": room.chat_history(session.site_id)})
     try:
         offer = await session.make_offer()
     except ConnectionError:
@@ -185,6 +264,8 @@ async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession) 
             continue
         try:
             await _handle(ws, room, session, msg)
+        except ChatRefused as exc:
+            await _error(ws, exc.code, exc.message)
         except ValueError as exc:
             await _error(ws, "bad_sdp" if isinstance(msg, AnswerMsg) else "bad_message", str(exc))
 
@@ -205,6 +286,17 @@ async def _handle(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSessio
         await room.broadcast_roster()
     elif isinstance(msg, PingMsg):
         await _send(ws, {"type": "pong"})
+    elif isinstance(msg, LeaveMsg):
+        await room.leave(session, "left")
+    elif isinstance(msg, HandMsg):
+        if session.is_host:
+            raise ChatRefused("not_allowed", "the chair gives the floor; it does not ask for it")
+        await room.hand(session.site_id, msg.up)
+    elif isinstance(msg, ChatMsg):
+        await room.chat(session.site_id, msg.text, msg.to)
+    elif isinstance(msg, StatsMsg):
+        st = session.stats
+        st.width, st.height, st.fps_sent = msg.width, msg.height, msg.fps
 
 
 __all__ = ["Grant", "serve_site"]

@@ -22,6 +22,7 @@ SWITCH_HOLD_S = 1.0
 AUDIBLE_HOLD_S = 2.0
 LEVEL_STALE_S = 0.5
 DISPLACE_AFTER_S = 0.6  # no packet for this long counts as silence
+TALKING_HOLD_S = 1.0  # a site is "talking" (the label on its tile) for this long after its last speech
 
 
 @dataclass
@@ -51,6 +52,10 @@ class SpeakerDetector:
             t.updated = now
         if t.level <= SPEECH_LEVEL:
             t.last_speech = now
+
+    def talking(self, now: float) -> set[str]:
+        """Return the sites speaking now (not the kept last speaker: silence clears the label)."""
+        return {s for s, t in self._tracks.items() if now - t.last_speech <= TALKING_HOLD_S}
 
     def remove(self, site: str) -> None:
         """Forget a site (it left)."""

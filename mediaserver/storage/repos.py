@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mediaserver.storage.db import Database
+from mediaserver.storage.meetings import MeetingRepo
 
 ROLES = ("admin", "operator", "security", "participant")
 # No segment is longer than this (segment_seconds <= 120 plus a GOP): bounding "overlaps [since, until)" from
@@ -64,6 +65,7 @@ class Site:
     role: str
     source: str
     active: bool
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class Room:
     active: bool
     video_codec: str = "vp8"
     audible_sites: int = 3
+    closed_at: float | None = None  # ended by the chair: no joins until staff or a later scheduled meeting reopen it
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class RoomSession:
     started_at: float
     ended_at: float | None
     started_by: str
+    meeting_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +353,7 @@ class TokenRepo(_Repo):
 class SiteRepo(_Repo):
     @staticmethod
     def _site(r: sqlite3.Row) -> Site:
-        return Site(r["id"], r["name"], r["name_en"], r["role"], r["source"], bool(r["active"]))
+        return Site(r["id"], r["name"], r["name_en"], r["role"], r["source"], bool(r["active"]), r["email"])
 
     async def sync_config(self, sites: Iterable[Site]) -> None:
         """Make config-defined sites match the config: upsert these, deactivate config ones not listed."""
@@ -358,11 +362,11 @@ class SiteRepo(_Repo):
         async with self.db.transaction() as conn:
             for s in sites:
                 await conn.execute(
-                    "INSERT INTO sites (id, name, name_en, role, source, active, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, 'config', 1, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
+                    "INSERT INTO sites (id, name, name_en, role, source, active, created_at, updated_at, email)"
+                    " VALUES (?, ?, ?, ?, 'config', 1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name,"
                     " name_en = excluded.name_en, role = excluded.role, source = 'config', active = 1,"
-                    " updated_at = excluded.updated_at",
-                    (s.id, s.name, s.name_en, s.role, now, now),
+                    " updated_at = excluded.updated_at, email = excluded.email",
+                    (s.id, s.name, s.name_en, s.role, now, now, s.email),
                 )
             ids = [s.id for s in sites]
             await conn.execute(
@@ -376,13 +380,13 @@ class SiteRepo(_Repo):
         now = _now()
         try:
             await self.db.execute(
-                "INSERT INTO sites (id, name, name_en, role, source, active, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, 'api', 1, ?, ?)",
-                (site.id, site.name, site.name_en, site.role, now, now),
+                "INSERT INTO sites (id, name, name_en, role, source, active, created_at, updated_at, email)"
+                " VALUES (?, ?, ?, ?, 'api', 1, ?, ?, ?)",
+                (site.id, site.name, site.name_en, site.role, now, now, site.email),
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"site {site.id!r} already exists") from exc
-        return Site(site.id, site.name, site.name_en, site.role, "api", True)
+        return Site(site.id, site.name, site.name_en, site.role, "api", True, site.email)
 
     async def get(self, site_id: str) -> Site | None:
         """Return one site."""
@@ -412,7 +416,7 @@ class RoomRepo(_Repo):
         return Room(
             r["id"], r["name"], r["host_site_id"], bool(r["all_sites"]), tuple(m[0] for m in members),
             r["max_sites"], bool(r["auto_record"]), bool(r["locked"]), r["source"], bool(r["active"]),
-            r["video_codec"], r["audible_sites"],
+            r["video_codec"], r["audible_sites"], r["closed_at"],
         )
 
     async def upsert(self, room: Room, source: str) -> None:
@@ -472,14 +476,21 @@ class RoomRepo(_Repo):
         ):
             raise NotFound(f"room {room_id}")
 
-    async def start_session(self, room_id: str, started_by: str) -> RoomSession:
-        """Record the start of a meeting."""
+    async def set_closed(self, room_id: str, closed_at: float | None) -> None:
+        """Close a room after the chair's End (at ``closed_at``), or reopen it (None)."""
+        if not await self.db.execute_rowcount(
+            "UPDATE rooms SET closed_at = ?, updated_at = ? WHERE id = ?", (closed_at, _now(), room_id)
+        ):
+            raise NotFound(f"room {room_id}")
+
+    async def start_session(self, room_id: str, started_by: str, meeting_id: int | None = None) -> RoomSession:
+        """Record the start of a meeting (of a scheduled one when ``meeting_id`` is given)."""
         now = _now()
         sid = await self.db.execute(
-            "INSERT INTO room_sessions (room_id, started_at, started_by) VALUES (?, ?, ?)",
-            (room_id, now, started_by),
+            "INSERT INTO room_sessions (room_id, started_at, started_by, meeting_id) VALUES (?, ?, ?, ?)",
+            (room_id, now, started_by, meeting_id),
         )
-        return RoomSession(sid, room_id, now, None, started_by)
+        return RoomSession(sid, room_id, now, None, started_by, meeting_id)
 
     async def end_session(self, session_id: int) -> None:
         """Record the end of a meeting and of every site connection still open in it."""
@@ -498,12 +509,16 @@ class RoomRepo(_Repo):
         rows = await self.db.fetchall(
             "SELECT * FROM room_sessions WHERE room_id = ? ORDER BY started_at DESC LIMIT ?", (room_id, limit)
         )
-        return [RoomSession(r["id"], r["room_id"], r["started_at"], r["ended_at"], r["started_by"]) for r in rows]
+        return [self._session(r) for r in rows]
 
     async def session(self, session_id: int) -> RoomSession | None:
         """Return one meeting."""
         r = await self.db.fetchone("SELECT * FROM room_sessions WHERE id = ?", (session_id,))
-        return RoomSession(r["id"], r["room_id"], r["started_at"], r["ended_at"], r["started_by"]) if r else None
+        return self._session(r) if r else None
+
+    @staticmethod
+    def _session(r: sqlite3.Row) -> RoomSession:
+        return RoomSession(r["id"], r["room_id"], r["started_at"], r["ended_at"], r["started_by"], r["meeting_id"])
 
     async def site_joined(self, room_session_id: int, site_id: str) -> int:
         """Record a site connecting to a meeting; return the connection's id."""
@@ -1196,3 +1211,4 @@ class Store:
         self.exports = ExportRepo(db)
         self.jobs = JobRepo(db)
         self.audit = AuditRepo(db)
+        self.meetings = MeetingRepo(db)
