@@ -28,6 +28,7 @@ from mediaserver.api import (
     live,
     meetings,
     recordings,
+    scheduled,
     schedules,
     system,
     users,
@@ -83,8 +84,8 @@ INITIAL_PASSWORD_FILE = "initial-admin-password.txt"
 def build_api() -> Api:
     """Return the route table with every resource module registered."""
     api = Api()
-    for module in (system, auth_routes, users, conference, live, meetings, cameras, recordings, footage,
-                   schedules):
+    for module in (system, auth_routes, users, conference, live, meetings, scheduled, cameras, recordings,
+                   footage, schedules):
         module.register(api)
     return api
 

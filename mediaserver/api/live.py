@@ -21,9 +21,35 @@ MODERATORS = (Role.ADMIN, Role.OPERATOR, Role.PARTICIPANT)
 _JOIN_FILES = web_files("bridges.web")
 
 
+# Per-site quality warnings (codes the console and the chair's page translate).
+HIGH_LOSS_PCT = 5.0
+HIGH_RTT_MS = 400.0
+LOW_FPS = 10.0
+LOW_BITRATE_KBPS = 100.0
+
+
+def warnings_for(media: str | None, loss_pct: float, rtt_ms: float | None, fps_in: float,
+                 bitrate_in_kbps: float, video_muted: bool) -> list[str]:
+    """Return the quality warnings of one connected site (pure; thresholds above)."""
+    if media == "lost":
+        return ["media_lost"]
+    out = []
+    if loss_pct >= HIGH_LOSS_PCT:
+        out.append("high_loss")
+    if rtt_ms is not None and rtt_ms >= HIGH_RTT_MS:
+        out.append("high_rtt")
+    if media == "ok" and not video_muted:
+        if fps_in < LOW_FPS:
+            out.append("low_fps")
+        if bitrate_in_kbps < LOW_BITRATE_KBPS:
+            out.append("low_bitrate")
+    return out
+
+
 class SiteLive(BaseModel):
     site: str
     name: str
+    name_en: str | None = None
     host: bool
     connected: bool
     connection: str | None
@@ -36,16 +62,72 @@ class SiteLive(BaseModel):
     rtt_ms: float | None = None
     frames_forwarded: int | None = None
     frames_dropped: int | None = None
+    media: Literal["ok", "lost"] | None = Field(None, description="lost: connected, but no media for 2 s.")
+    hand: bool = False
+    invited: bool = True
+    speaking: bool = False
+    fps_in: float | None = None
+    width: int | None = Field(None, description="Camera width the site reports sending.")
+    height: int | None = None
+    fps_sent: float | None = None
+    warnings: list[str] = Field(default_factory=list, description="media_lost, high_loss, high_rtt, low_fps, "
+                                                                  "low_bitrate")
+
+
+class LobbyEntry(BaseModel):
+    site: str
+    name: str
+    name_en: str | None
+    since: float
+    reason: str
+
+
+class FloorOut(BaseModel):
+    queue: list[dict[str, Any]]
+    speaking: str | None
 
 
 class LiveOut(BaseModel):
     room_id: str
     running: bool
     locked: bool
+    closed: bool = Field(False, description="The chair ended the meeting; only staff or the next scheduled "
+                                            "meeting reopen the room.")
     speaker: str | None
     pinned: str | None
     screen: str | None
     sites: list[SiteLive]
+    mode: str = "free"
+    floor: FloorOut | None = None
+    lobby: list[LobbyEntry] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    meeting: dict[str, Any] | None = None
+    session_id: int | None = None
+
+
+class GrantIn(Body):
+    site_id: str = Field(..., min_length=1, max_length=64)
+
+
+class ModeIn(Body):
+    mode: Literal["free", "chaired"]
+
+
+class ChatItem(BaseModel):
+    id: int
+    at: float
+    from_: str = Field(..., alias="from")
+    from_name: str
+    to: str
+    text: str
+
+
+class ChatList(BaseModel):
+    items: list[ChatItem]
+
+
+class MutedOut(BaseModel):
+    muted: int
 
 
 class MuteIn(Body):
@@ -88,11 +170,13 @@ def register(api: Api) -> None:
                summary="Who is connected, who speaks, and each site's live stats.")
     async def live(ctx: Ctx) -> LiveOut:
         room_id = await _check_room(ctx)
-        room = ctx.app[CONFERENCE_KEY].live(room_id)
+        conference = ctx.app[CONFERENCE_KEY]
+        room = conference.live(room_id)
+        stored = await ctx.app[STORE_KEY].rooms.get(room_id)
+        closed = bool(stored and stored.closed_at is not None)
         if room is None:
-            stored = await ctx.app[STORE_KEY].rooms.get(room_id)
-            return LiveOut(room_id=room_id, running=False, locked=bool(stored and stored.locked), speaker=None,
-                           pinned=None, screen=None, sites=[])
+            return LiveOut(room_id=room_id, running=False, locked=bool(stored and stored.locked), closed=closed,
+                           speaker=None, pinned=None, screen=None, sites=[])
         sites = []
         for entry in room.roster():
             s = room.sessions.get(entry["site"])
@@ -102,10 +186,109 @@ def register(api: Api) -> None:
                 extra = {"bitrate_in_kbps": round(st.bitrate_in_kbps, 1),
                          "bitrate_out_kbps": round(st.bitrate_out_kbps, 1),
                          "packet_loss_pct": round(st.packet_loss_pct, 2), "rtt_ms": st.rtt_ms,
-                         "frames_forwarded": st.frames_forwarded, "frames_dropped": st.frames_dropped}
+                         "frames_forwarded": st.frames_forwarded, "frames_dropped": st.frames_dropped,
+                         "fps_in": round(st.fps_in, 1), "width": st.width, "height": st.height,
+                         "fps_sent": st.fps_sent,
+                         "warnings": warnings_for(entry["media"], st.packet_loss_pct, st.rtt_ms, st.fps_in,
+                                                  st.bitrate_in_kbps, s.muted["video"] or s.moderated["video"])}
             sites.append(SiteLive(**entry, **extra))
-        return LiveOut(room_id=room_id, running=True, locked=room.locked, speaker=room.current_speaker,
-                       pinned=room.pinned, screen=room.screen_site, sites=sites)
+        snap = room.floor.snapshot()
+        return LiveOut(room_id=room_id, running=True, locked=room.locked, closed=closed,
+                       speaker=room.current_speaker, pinned=room.pinned, screen=room.screen_site, sites=sites,
+                       mode=room.floor.mode, floor=FloorOut(queue=snap["queue"], speaking=room.floor.speaking),
+                       lobby=[LobbyEntry(**e) for e in room.lobby.snapshot(room.policy.sites,
+                                                                             room.policy.names_en)],
+                       removed=sorted(room.removed),
+                       meeting=room.policy.meeting.wire() if room.policy.meeting else None,
+                       session_id=conference.session_of(room_id))
+
+    for verb, admit in (("admit", True), ("refuse", False)):
+
+        def make_lobby(verb: str, admit: bool) -> None:
+            @api.route("POST", f"/api/v1/rooms/{{room_id}}/lobby/{{site_id}}/{verb}", roles=MODERATORS,
+                       check=_host_or_chair, response=Ok, tag="live",
+                       summary=f"{verb.capitalize()} a site waiting in the lobby.")
+            async def decide(ctx: Ctx) -> Ok:
+                room = await _live_room(ctx)
+                site = ctx.param("site_id")
+                if not await room.decide(site, admit):
+                    raise ApiError(404, "not_waiting", f"site {site!r} is not waiting in the lobby")
+                await ctx.audit(f"conference.lobby_{verb}", f"{room.policy.room_id}/{site}")
+                return Ok()
+
+        make_lobby(verb, admit)
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/readmit", roles=MODERATORS, check=_host_or_chair,
+               response=Ok, tag="live", summary="Let a site the chair removed join the meeting again.")
+    async def readmit(ctx: Ctx) -> Ok:
+        room = await _live_room(ctx)
+        site = ctx.param("site_id")
+        if not await room.readmit(site):
+            raise ApiError(404, "not_removed", f"site {site!r} was not removed from the meeting")
+        await ctx.audit("conference.readmit", f"{room.policy.room_id}/{site}")
+        return Ok()
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/floor/grant", roles=MODERATORS, check=_host_or_chair,
+               body=GrantIn, response=Ok, tag="live",
+               summary="Give a site the floor: unmute its microphone and spotlight it.")
+    async def grant(ctx: Ctx) -> Ok:
+        room = await _live_room(ctx)
+        b: GrantIn = ctx.body
+        if b.site_id == room.policy.host_site:
+            raise ApiError(422, "invalid_input", "the chair always has the floor", "site_id")
+        if not await room.grant(b.site_id):
+            raise ApiError(404, "not_connected", f"site {b.site_id!r} is not in the meeting", "site_id")
+        await ctx.audit("conference.floor_grant", f"{room.policy.room_id}/{b.site_id}")
+        return Ok()
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/floor/end-turn", roles=MODERATORS, check=_host_or_chair,
+               response=Ok, tag="live", summary="End the current speaker's turn (its microphone is muted).")
+    async def end_turn(ctx: Ctx) -> Ok:
+        room = await _live_room(ctx)
+        site = await room.end_turn()
+        if site is None:
+            raise ApiError(409, "no_speaker", "nobody has the floor")
+        await ctx.audit("conference.floor_end_turn", f"{room.policy.room_id}/{site}")
+        return Ok()
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/floor/mode", roles=MODERATORS, check=_host_or_chair,
+               body=ModeIn, response=Ok, tag="live",
+               summary="Free discussion, or chair-controlled (sites speak only when given the floor).")
+    async def floor_mode(ctx: Ctx) -> Ok:
+        room = await _live_room(ctx)
+        b: ModeIn = ctx.body
+        room.set_mode(b.mode)
+        await ctx.audit("conference.floor_mode", room.policy.room_id, mode=b.mode)
+        return Ok()
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/mute-all", roles=MODERATORS, check=_host_or_chair,
+               response=MutedOut, tag="live", summary="Mute every site's microphone but the chair's.")
+    async def mute_all(ctx: Ctx) -> MutedOut:
+        room = await _live_room(ctx)
+        n = room.mute_all()
+        await ctx.audit("conference.mute_all", room.policy.room_id, muted=n)
+        return MutedOut(muted=n)
+
+    @api.route("GET", "/api/v1/rooms/{room_id}/chat", roles=MODERATORS, check=_host_or_chair, response=ChatList,
+               tag="live", summary="The running meeting's chat, oldest first (the chair sees every message).")
+    async def chat(ctx: Ctx) -> ChatList:
+        room = await _live_room(ctx)
+        host = room.policy.host_site
+        return ChatList(items=[ChatItem.model_validate(m.wire(host)) for m in room.chat_log])
+
+    @api.route("POST", "/api/v1/rooms/{room_id}/reopen", roles=CHAIRS, response=Ok, tag="live",
+               summary="Reopen a room the chair's End closed (staff only).")
+    async def reopen(ctx: Ctx) -> Ok:
+        room_id = ctx.param("room_id")
+        store = ctx.app[STORE_KEY]
+        room = await store.rooms.get(room_id)
+        if room is None or not room.active:
+            raise ApiError(404, "not_found", f"room {room_id!r} does not exist")
+        if room.closed_at is None:
+            raise ApiError(409, "not_closed", f"room {room_id!r} is not closed")
+        await store.rooms.set_closed(room_id, None)
+        await ctx.audit("room.reopen", room_id)
+        return Ok()
 
     @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/mute", roles=MODERATORS, check=_host_or_chair,
                body=MuteIn,
@@ -168,7 +351,8 @@ def register(api: Api) -> None:
                summary="End the meeting for every site.")
     async def end(ctx: Ctx) -> Ok:
         room_id = await _check_room(ctx)
-        if not await ctx.app[CONFERENCE_KEY].end(room_id, "ended"):
+        conference = ctx.app[CONFERENCE_KEY]
+        if conference.live(room_id) is None or not await conference.end(room_id, "ended", close=True):
             raise ApiError(404, "not_running", f"no meeting is running in room {room_id!r}")
         await ctx.audit("conference.end", room_id)
         return Ok()
@@ -212,7 +396,9 @@ async def _check_room(ctx: Ctx) -> str:
     p: Principal = ctx.user()
     if p.role == Role.PARTICIPANT:
         room = await ctx.app[STORE_KEY].rooms.get(room_id)
-        if p.room_id != room_id or room is None or p.site_id != room.host_site_id:
+        live = ctx.app[CONFERENCE_KEY].live(room_id)
+        chair = live.policy.host_site if live is not None else room.host_site_id if room is not None else None
+        if p.room_id != room_id or room is None or p.site_id != chair:
             raise ApiError(403, "forbidden", "only the host site's page may moderate this room")
     return room_id
 

@@ -205,7 +205,7 @@ def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRespon
         if result is None:
             return web.Response(status=204)
         return web.json_response(
-            text=result.model_dump_json(), status=spec.status, content_type="application/json"
+            text=result.model_dump_json(by_alias=True), status=spec.status, content_type="application/json"
         )
 
     return handler
