@@ -34,6 +34,9 @@ IDENT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
 _IDENT_RE = re.compile(IDENT_PATTERN)
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Deliberately simple (the mail server is the real judge): one '@', and no spaces, line breaks, commas or angle
+# brackets, which would let an address smuggle in a header or a second recipient. RFC 5321 caps a path at 254.
+EmailAddress = Annotated[str, StringConstraints(pattern=r"^[^@\s,<>]+@[^@\s,<>]+$", max_length=254)]
 
 
 class _Strict(BaseModel):
@@ -113,6 +116,27 @@ class StorageConfig(_Strict):
         return Path(self.database_url.removeprefix("sqlite:///"))
 
 
+# ----------------------------------------------------------------------------------------------- mail
+
+
+class MailConfig(_Strict):
+    enabled: bool = Field(False, description="Send invitations and reminders by e-mail.")
+    host: str = Field("127.0.0.1", min_length=1, max_length=253, description="SMTP server (relay) address.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP port (25 relay, 587 submission, 465 implicit TLS).")
+    security: Literal["none", "starttls", "tls"] = Field(
+        "none", description="none: plain SMTP; starttls: upgrade with STARTTLS (required); tls: TLS from the start."
+    )
+    username: str | None = Field(None, min_length=1, max_length=256, description="SMTP AUTH user; unset: no login.")
+    password: SecretStr | None = Field(None, description="SMTP AUTH password (use ${ENV_VAR}).")
+    sender: EmailAddress = Field("hop@localhost", description="From address of every message.")
+    sender_name: str = Field(
+        "Hội nghị truyền hình", min_length=1, max_length=120, description="Display name shown with the From address."
+    )
+    timeout_s: float = Field(20.0, ge=1, le=120, description="Seconds one SMTP step may take before giving up.")
+    verify_tls: bool = Field(True, description="Check the server's certificate and host name (starttls/tls).")
+    ca_file: Path | None = Field(None, description="Extra PEM CA certificate trusted for the server (a private CA).")
+
+
 # ----------------------------------------------------------------------------------------------- auth
 
 
@@ -160,6 +184,7 @@ class SiteConfig(_Strict):
     name: str = Field(..., min_length=1, max_length=120, description="Display name (Vietnamese).")
     name_en: str | None = Field(None, max_length=120, description="Display name in English.")
     role: SiteRole = Field(SiteRole.COMMUNE, description="The site's place in the district.")
+    email: EmailAddress | None = Field(None, description="Where invitations and reminders are sent.")
 
 
 class RoomConfig(_Strict):
@@ -300,6 +325,7 @@ class Config(_Strict):
     motion: MotionSettings = Field(default_factory=MotionSettings, description="Motion analysis defaults.")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Disk safety rules.")
     schedules: dict[Ident, ScheduleConfig] = Field(default_factory=dict, description="Scheduled jobs by id.")
+    mail: MailConfig = Field(default_factory=MailConfig, description="Outgoing e-mail (invitations, reminders).")
 
     def camera_record(self, camera_id: str) -> RecordSettings:
         """Return a camera's recording settings (global defaults merged at load)."""

@@ -75,6 +75,12 @@ def test_check_config_names_every_problem(tmp_path: Path) -> None:
         ("schedules: {j: {action: room.start, kind: once}}", "schedules.j.at: required when kind is 'once'"),
         ("auth: {token_secret: short}", "auth.token_secret: must be at least 32 characters"),
         ("storage: {database_url: 'postgresql://db/ms'}", "storage.database_url: the PostgreSQL backend"),
+        ("sites: {h: {name: H, role: host, email: 'van thu@ubnd'}}", "sites.h.email: must match"),
+        ("sites: {h: {name: H, role: host, email: 'a@b.vn, c@d.vn'}}", "sites.h.email: must match"),
+        ("mail: {port: 0}", "mail.port: must be >= 1"),
+        ("mail: {timeout_s: 600}", "mail.timeout_s: must be <= 120"),
+        ("mail: {security: ssl}", "mail.security"),
+        ("mail: {sender: nobody}", "mail.sender: must match"),
         ("- just\n- a list", "the top level must be a mapping"),
         ("server: [unclosed", "not valid YAML"),
     ],
@@ -108,3 +114,21 @@ def test_environment_secrets_and_camera_defaults() -> None:
 def test_missing_environment_variable_is_named() -> None:
     found = problems("cameras:\n  gate-1:\n    name: C\n    onvif: {host: h, password: '${NOPE}'}\n")
     assert "cameras.gate-1.onvif.password: environment variable NOPE is not set" in found
+
+
+def test_mail_settings_and_site_addresses() -> None:
+    cfg = parse_config(
+        "sites: {h: {name: UBND huyện, role: host, email: vanthu@ubnd.example.vn}, x: {name: Xã}}\n"
+        "mail: {enabled: true, host: smtp.example.vn, port: 587, security: starttls, username: hop,\n"
+        "       password: '${SMTP_PW}', sender: hop@ubnd.example.vn}\n",
+        env={"SMTP_PW": "s3cret-smtp"},
+    )
+    assert cfg.sites["h"].email == "vanthu@ubnd.example.vn" and cfg.sites["x"].email is None
+    mail = cfg.mail
+    assert (mail.enabled, mail.host, mail.port, mail.security) == (True, "smtp.example.vn", 587, "starttls")
+    assert mail.password is not None and mail.password.get_secret_value() == "s3cret-smtp"
+    assert (mail.sender_name, mail.timeout_s, mail.verify_tls, mail.ca_file) == ("Hội nghị truyền hình", 20, True, None)
+    shown = str(redacted(cfg)) + repr(cfg)
+    assert "s3cret-smtp" not in shown
+    # Off by default: a fresh install never tries to reach a mail server.
+    assert parse_config("", env={}).mail.enabled is False
