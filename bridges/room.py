@@ -239,6 +239,8 @@ class LiveRoom:
         self.talking.discard(session.site_id)
         if reason != "replaced":
             await self._floor_forget(session.site_id, "removed" if reason == "removed" else "left")
+        if reason == "left":
+            self.admitted.discard(session.site_id)  # left on purpose: a new arrival next time
         if reason in ("disconnected", "connection failed"):
             self._dropped_at[session.site_id] = time.monotonic()
         else:

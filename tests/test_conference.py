@@ -153,12 +153,17 @@ async def test_moderation_mute_remove_and_rejoin(meeting: Meeting, streams: Any)
     assert bye["reason"] == "replaced"
     await until(lambda: tile.frames[-1] in v[3], what="frames from the new session")
 
-    # Removal by the chair; the site can rejoin with its link.
+    # Removal by the chair keeps the site out until the chair readmits it.
     r = await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-hung-dao/remove", headers=op)
     assert r.status == 200
     assert (await again.wait_for("bye"))["reason"] == "removed"
     await host.wait_for("slots", where=lambda m: tile_mid(host, "site:xa-hung-dao") in m["assign"]
                         and m["assign"][tile_mid(host, "site:xa-hung-dao")] is None)
+    refused = SitePeer(meeting.http, meeting.base, ROOM, await meeting.token("xa-hung-dao"))
+    meeting.peers.append(refused)
+    await refused.open()
+    assert (await refused.wait_for("error"))["code"] == "removed"
+    assert (await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-hung-dao/readmit", headers=op)).status == 200
     back = await meeting.join("xa-hung-dao", video=v[4])
     n = len(tile.frames)
     await until(lambda: len(tile.frames) >= n + 10 and tile.frames[-1] in v[4], what="frames after rejoin")
@@ -268,12 +273,14 @@ async def test_lock_and_mutes_survive_a_dropped_connection(meeting: Meeting, str
     n = len(tile.frames)
     await asyncio.sleep(1.0)
     assert len(tile.frames) == n  # still muted after the reconnect
-    # A site that was not in the meeting is refused, with a clear code, and its socket is closed.
+    # A site that was not in the meeting waits in the lobby; refused by the chair, it is told and closed.
     newcomer = SitePeer(meeting.http, meeting.base, ROOM, await meeting.token("xa-vinh-phuc"))
     meeting.peers.append(newcomer)
     await newcomer.open()
+    assert (await newcomer.wait_for("lobby"))["reason"] == "locked"
+    assert (await api.client.post(f"/api/v1/rooms/{ROOM}/lobby/xa-vinh-phuc/refuse", headers=op)).status == 200
     err = await newcomer.wait_for("error")
-    assert err["code"] == "room_locked"
+    assert err["code"] == "refused"
     # After a bye the server closes the signalling socket itself.
     assert (await api.client.post(f"/api/v1/rooms/{ROOM}/sites/xa-long-hung/remove", headers=op)).status == 200
     assert (await back.wait_for("bye"))["reason"] == "removed"
