@@ -26,8 +26,10 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     # Signalling authenticates inside the protocol (its first message carries the join token).
     ("GET", r"/api/v1/rooms/\{room_id\}/signal", None),
     # Live moderation: chairs, and the host site's own page (other sites' participant tokens are refused).
-    (".*", r"/api/v1/rooms/\{room_id\}/(live|pin|end|lock|unlock|camera|sites/\{site_id\}/(mute|remove))",
+    (".*", r"/api/v1/rooms/\{room_id\}/(live|pin|end|lock|unlock|camera|sites/\{site_id\}/(mute|remove|readmit)"
+           r"|lobby/\{site_id\}/(admit|refuse)|floor/(grant|end-turn|mode)|mute-all|chat|reopen)",
      {"admin", "operator"}),
+    (".*", r"/api/v1/scheduled-meetings.*", {"admin", "operator"}),
     ("POST", r"/api/v1/auth/login", None),
     ("GET|POST", r"/api/v1/auth/(me|logout)", EVERYONE),
     ("POST", r"/api/v1/auth/password", STAFF),
@@ -54,7 +56,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
 
 PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "gate-404", "user_id": "999999",
                "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view",
-               "session_id": "999999",
+               "session_id": "999999", "meeting_id": "999999",
                "event_id": "999999", "segment_id": "999999", "export_id": "no-such-export", "hold_id": "999999",
                "ticket": "no-such-ticket"}
 

@@ -41,7 +41,9 @@ async def test_migrates_from_each_previous_schema_keeping_data(tmp_path: Path, p
     assert await old.user_version() == previous
     store = Store(old)
     await store.users.create("admin", "hash", "admin")
-    await store.sites.sync_config([Site("ubnd-huyen", "UBND huyện", None, "host", "config", True)])
+    async with old.transaction() as conn:  # raw SQL: the repositories write today's schema
+        await conn.execute("INSERT INTO sites (id, name, role, source, created_at, updated_at)"
+                           " VALUES ('ubnd-huyen', 'UBND huyện', 'host', 'config', 0, 0)")
     await store.cameras.upsert("gate-1", "Cổng", "config")
     async with old.transaction() as conn:
         await conn.execute("INSERT INTO rooms (id, name, host_site_id, max_sites, source, created_at, updated_at)"
