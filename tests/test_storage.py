@@ -9,7 +9,7 @@ import pytest
 
 from mediaserver.storage import Conflict, Database, MigrationError, Store
 from mediaserver.storage.db import available_migrations
-from mediaserver.storage.repos import Segment, Site
+from mediaserver.storage.repos import Segment
 
 LATEST = len(available_migrations())
 
