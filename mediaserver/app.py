@@ -272,7 +272,7 @@ async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:
 async def sync_config_to_index(cfg: Config, store: Store) -> None:
     """Mirror config-defined sites, rooms and cameras into the index (config wins for those)."""
     await store.sites.sync_config(
-        Site(sid, s.name, s.name_en, s.role.value, "config", True) for sid, s in cfg.sites.items()
+        Site(sid, s.name, s.name_en, s.role.value, "config", True, s.email) for sid, s in cfg.sites.items()
     )
     for rid, r in cfg.rooms.items():
         members = () if r.sites == "all" else tuple(r.sites)

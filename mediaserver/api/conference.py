@@ -25,10 +25,11 @@ class SiteOut(BaseModel):
     name_en: str | None
     role: str
     source: str
+    email: str | None = None
 
     @classmethod
     def of(cls, s: Site) -> SiteOut:
-        return cls(id=s.id, name=s.name, name_en=s.name_en, role=s.role, source=s.source)
+        return cls(id=s.id, name=s.name, name_en=s.name_en, role=s.role, source=s.source, email=s.email)
 
 
 class SiteList(BaseModel):
