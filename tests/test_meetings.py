@@ -257,3 +257,41 @@ async def test_media_lost_marked_within_3s_and_roll_call(api: Api, sites: Sites)
     raw = await csv_r.read()
     assert raw.startswith("\ufeff".encode()) and "Trạng thái" in raw.decode() and "Đi công tác" in raw.decode()
     assert "Đến muộn" in raw.decode() and "Chưa vào" in raw.decode()
+
+
+async def test_links_and_invitations_by_mail(make_api: Any, config: Any) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.rcpt: list[str] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+            self.rcpt += envelope.rcpt_tos
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        config.mail.enabled = True
+        config.mail.port = port
+        config.sites[A].email = "xa-an-binh@example.vn"
+        api = await make_api(config)
+        op = api.auth(await api.token_for("operator"))
+        m = await schedule(api, op)
+        links = (await (await api.client.get(f"/api/v1/scheduled-meetings/{m['id']}/links", headers=op)).json())
+        assert [i["site_id"] for i in links["items"]] == sorted([HOST, A, B])
+        assert all(i["qr_svg"].startswith("<svg") and "/join#token=" in i["join_url"] for i in links["items"])
+        r = await api.client.post(f"/api/v1/scheduled-meetings/{m['id']}/invite", headers=op)
+        items = {i["site_id"]: i for i in (await r.json())["items"]}
+        assert r.status == 200 and items[A]["sent"] and items[B] == {"site_id": B, "email": None, "sent": False,
+                                                                     "error": "no_email"}
+        assert inbox.rcpt == ["xa-an-binh@example.vn"]
+    finally:
+        smtp.stop()

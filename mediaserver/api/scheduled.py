@@ -14,11 +14,14 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from bridges.attendance import Interval, roll_call
+from bridges.invitations import MeetingInfo, invitation, qr_svg
 from mediaserver.api.common import Body, iso
+from mediaserver.api.conference import join_url
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFERENCE_KEY, STORE_KEY
+from mediaserver.app_keys import CONFERENCE_KEY, CONFIG_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import Role
+from mediaserver.mail import Mailer
 from mediaserver.storage.meetings import Meeting
 from mediaserver.storage.repos import Room
 
@@ -123,6 +126,49 @@ class AbsenceIn(Body):
 
 class ChatOut(BaseModel):
     items: list[dict[str, Any]]
+
+
+class LinkItem(BaseModel):
+    site_id: str
+    name: str
+    name_en: str | None
+    email: str | None
+    join_url: str
+    qr_svg: str
+
+
+class LinkList(BaseModel):
+    items: list[LinkItem]
+
+
+class InviteItem(BaseModel):
+    site_id: str
+    email: str | None
+    sent: bool
+    error: str | None
+
+
+class InviteList(BaseModel):
+    items: list[InviteItem]
+
+
+# Invitation links stay valid until a day after the meeting ends (late roll calls, a rerun of the test).
+LINK_AFTER_END_S = 86400.0
+
+
+async def _links(ctx: Ctx, m: Meeting) -> list[LinkItem]:
+    sites = {s.id: s for s in await ctx.app[STORE_KEY].sites.all()}
+    ttl = max(3600.0, m.ends_at + LINK_AFTER_END_S - time.time())
+    out = []
+    for site_id in m.invited:
+        site = sites.get(site_id)
+        if site is None:
+            continue
+        token, _ = await ctx.app[TOKENS_KEY].issue_join(site_id, m.room_id, ttl)
+        url = join_url(ctx, token)
+        out.append(LinkItem(site_id=site_id, name=site.name, name_en=site.name_en, email=site.email, join_url=url,
+                            qr_svg=qr_svg(url)))
+    return out
 
 
 def _meeting_id(ctx: Ctx) -> int:
@@ -379,6 +425,39 @@ def register(api: Api) -> None:
             raise ApiError(404, "not_invited", f"site {site!r} is not invited to meeting {m.id}")
         await ctx.audit("meeting.absence_reason", f"{m.id}/{site}", reason=reason)
         return next(i for i in (await attendance_of(ctx, m)).items if i.site_id == site)
+
+    @api.route("GET", "/api/v1/scheduled-meetings/{meeting_id}/links", roles=STAFF, response=LinkList,
+               tag="schedule", summary="Each invited site's join link and its QR code (for the printed invitations).")
+    async def links(ctx: Ctx) -> LinkList:
+        m = await _get(ctx)
+        items = await _links(ctx, m)
+        await ctx.audit("meeting.links", str(m.id), sites=len(items))
+        return LinkList(items=items)
+
+    @api.route("POST", "/api/v1/scheduled-meetings/{meeting_id}/invite", roles=STAFF, response=InviteList,
+               tag="schedule", summary="E-mail every invited site its join link (one SMTP connection).")
+    async def invite(ctx: Ctx) -> InviteList:
+        m = await _get(ctx)
+        cfg = ctx.app[CONFIG_KEY].mail
+        if not cfg.enabled:
+            raise ApiError(409, "mail_disabled", "e-mail is not configured (config.yaml: mail.enabled)")
+        store = ctx.app[STORE_KEY]
+        room = await store.rooms.get(m.room_id)
+        sites = {s.id: s for s in await store.sites.all()}
+        chair = sites.get(m.chair_site_id)
+        info = MeetingInfo(m.title, m.agenda, room.name if room else m.room_id, m.starts_at, m.ends_at,
+                           round(m.test_before_s / 60), chair.name if chair else m.chair_site_id)
+        links = [x for x in await _links(ctx, m)]
+        with_mail = [x for x in links if x.email]
+        messages = [invitation(info, x.name, x.email or "", x.join_url, cfg.sender, cfg.sender_name)
+                    for x in with_mail]
+        errors = await Mailer(cfg).send(messages)
+        result = {x.site_id: e for x, e in zip(with_mail, errors, strict=True)}
+        items = [InviteItem(site_id=x.site_id, email=x.email, sent=x.site_id in result and result[x.site_id] is None,
+                            error=result.get(x.site_id) if x.email else "no_email") for x in links]
+        await store.meetings.record_invitations(m.id, [(i.site_id, i.error) for i in items])
+        await ctx.audit("meeting.invite", str(m.id), sent=sum(i.sent for i in items), total=len(items))
+        return InviteList(items=items)
 
     @api.route("GET", "/api/v1/scheduled-meetings/{meeting_id}/chat", roles=STAFF, response=ChatOut,
                tag="schedule", summary="The meeting's chat, kept with it, oldest first.")
