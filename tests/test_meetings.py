@@ -266,7 +266,7 @@ async def test_links_and_invitations_by_mail(make_api: Any, config: Any) -> None
         def __init__(self) -> None:
             self.rcpt: list[str] = []
 
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             self.rcpt += envelope.rcpt_tos
             return "250 OK"
 
