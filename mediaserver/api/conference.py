@@ -96,10 +96,7 @@ class SessionOut(BaseModel):
     started_at: str | None
     ended_at: str | None
     started_by: str
-
-
-class SessionList(BaseModel):
-    items: list[SessionOut]
+    recorded: bool = Field(False, description="Whether the meeting has recorded segments (it has a player).")
 
 
 class RecordingIn(Body):
@@ -125,6 +122,12 @@ class RecordingOut(BaseModel):
                    room_session_id=s.room_session_id, requested_by=s.requested_by,
                    requested_at=iso(s.requested_at), until=iso(s.until), tracks=s.tracks, segments=s.segments)
 
+
+
+class SessionList(BaseModel):
+    items: list[SessionOut]
+    recording: RecordingOut | None = Field(
+        None, description="What is being recorded in the room now (null: nothing), so one poll shows both.")
 
 def register(api: Api) -> None:
     """Add the conference routes."""
@@ -197,9 +200,13 @@ def register(api: Api) -> None:
                tag="conference", summary="List a room's meetings, newest first.")
     async def sessions(ctx: Ctx) -> SessionList:
         room = await _room(ctx)
-        rows = await ctx.app[STORE_KEY].rooms.sessions(room.id)
+        store = ctx.app[STORE_KEY]
+        rows = await store.rooms.sessions(room.id)
+        recorded = await store.meetings.recorded(s.id for s in rows)
+        state = ctx.app[MEETING_RECORDINGS_KEY].state(room.id)
         return SessionList(items=[SessionOut(id=s.id, started_at=iso(s.started_at), ended_at=iso(s.ended_at),
-                                             started_by=s.started_by) for s in rows])
+                                             started_by=s.started_by, recorded=s.id in recorded) for s in rows],
+                           recording=None if state is None else RecordingOut.of(state))
 
     @api.route("POST", "/api/v1/rooms/{room_id}/recording", roles=CONFERENCE_STAFF, body=RecordingIn,
                response=RecordingOut, tag="conference",

@@ -1,5 +1,12 @@
-// Web console of the district media server: plain ES2020, no build step, no external resources.
-'use strict';
+// Web console of the district media server: ES modules (ES2020), no build step, no external resources.
+// This is the app shell (login, password, dashboard, conference, cameras, recordings, schedules, audit);
+// the meeting schedule, roll call, invitations and monitoring are modules of their own (see SECTIONS).
+import {
+  TZ, addStrings, state, hooks, t, tOr, h, api, errorText, go, hashParams, fmt, DATE_TIME, fmtDateTime,
+  relative, duration, todayIn, shiftDay, clock, span,
+} from './core.js';
+import * as schedule from './schedule.js';
+import * as monitor from './monitor.js';
 
 const I18N = {
   vi: {
@@ -26,7 +33,7 @@ const I18N = {
     'site.organisation': 'Tổ chức', 'site.party': 'Cơ quan Đảng',
     noRooms: 'Chưa có phòng họp nào (khai báo trong config.yaml, mục rooms).', roomLocked: 'Đang khóa: điểm cầu mới không vào được',
     roomOpen: 'Đang mở', lockRoom: 'Khóa phòng', unlockRoom: 'Mở khóa phòng', sitesCount: '{n} điểm cầu', maxSites: 'tối đa {n}',
-    autoRecord: 'Tự động ghi hình', recordRoom: '● Ghi hình cuộc họp', stopRecord: '■ Dừng ghi hình', recordingNow: 'Đang ghi hình', recordArmed: 'Sẽ ghi cuộc họp kế tiếp', meetings: 'Các cuộc họp đã diễn ra', playMeeting: 'Xem bản ghi', meetingOpen: 'đang họp', joinLink: 'Tạo liên kết tham gia', joinNew: 'Tạo liên kết mới', copy: 'Sao chép', copied: 'Đã sao chép',
+    autoRecord: 'Tự động ghi hình', recordRoom: '● Ghi hình cuộc họp', stopRecord: '■ Dừng ghi hình', recordingNow: 'Đang ghi hình', recordArmed: 'Sẽ ghi cuộc họp kế tiếp', notRecorded: 'Không ghi hình', meetings: 'Các cuộc họp đã diễn ra', playMeeting: 'Xem bản ghi', meetingOpen: 'đang họp', joinLink: 'Tạo liên kết tham gia', joinNew: 'Tạo liên kết mới', copy: 'Sao chép', copied: 'Đã sao chép',
     copyManual: 'Nhấn Ctrl+C để sao chép', validUntil: 'Hiệu lực đến {t}', noCameras: 'Chưa có camera nào',
     noCamerasHint: 'Camera được thêm trong tệp cấu hình config.yaml (mục cameras). Sau khi thêm, camera sẽ hiện ở đây.',
     recordMode: 'Chế độ ghi: {m}', 'rec.continuous': 'liên tục', 'rec.motion': 'khi có chuyển động', 'rec.off': 'tắt',
@@ -83,7 +90,7 @@ const I18N = {
     'sec.schedules': 'Schedules', 'sec.audit': 'Audit log', noSections: 'This account does not use the console.', 'site.host': 'Host site',
     'site.commune': 'Commune', 'site.town': 'Town', 'site.organisation': 'Organisation', 'site.party': 'Party office',
     noRooms: 'No rooms yet (define them in config.yaml, section rooms).', roomLocked: 'Locked: new sites cannot join', roomOpen: 'Open',
-    lockRoom: 'Lock room', unlockRoom: 'Unlock room', sitesCount: '{n} sites', maxSites: 'max {n}', autoRecord: 'Auto-record', recordRoom: '● Record meeting', stopRecord: '■ Stop recording', recordingNow: 'Recording', recordArmed: 'Will record the next meeting', meetings: 'Past meetings', playMeeting: 'Play recording', meetingOpen: 'in progress',
+    lockRoom: 'Lock room', unlockRoom: 'Unlock room', sitesCount: '{n} sites', maxSites: 'max {n}', autoRecord: 'Auto-record', recordRoom: '● Record meeting', stopRecord: '■ Stop recording', recordingNow: 'Recording', recordArmed: 'Will record the next meeting', notRecorded: 'Not recorded', meetings: 'Past meetings', playMeeting: 'Play recording', meetingOpen: 'in progress',
     joinLink: 'Create join link', joinNew: 'New link', copy: 'Copy', copied: 'Copied', copyManual: 'Press Ctrl+C to copy',
     validUntil: 'Valid until {t}', noCameras: 'No cameras yet',
     noCamerasHint: 'Cameras are added in the config.yaml file (section cameras). They appear here once added.',
@@ -119,83 +126,19 @@ const I18N = {
   },
 };
 
-const TZ = 'Asia/Ho_Chi_Minh';
+addStrings(I18N);
+
 const SITE_ROLES = ['host', 'commune', 'town', 'organisation', 'party'];
 const SECTIONS = [
-  { id: 'conference', roles: ['admin', 'operator'], load: loadConference, render: renderConference },
+  { id: 'conference', roles: ['admin', 'operator'], load: loadConference, render: renderConference, stop: stopConference },
+  { id: 'meetings', roles: ['admin', 'operator'], mount: schedule.mount, stop: schedule.stop },
+  { id: 'monitor', roles: ['admin', 'operator'], mount: monitor.mount, stop: monitor.stop },
   { id: 'cameras', roles: ['admin', 'security'], load: () => api('GET', '/api/v1/cameras'), render: renderCameras },
   { id: 'recordings', roles: ['admin', 'security'], load: loadRecordings, render: renderRecordings },
   { id: 'schedules', roles: ['admin', 'operator'], load: () => api('GET', '/api/v1/schedules'), render: renderSchedules },
   { id: 'audit', roles: ['admin'], load: () => api('GET', '/api/v1/audit?limit=50'), render: renderAudit },
 ];
-const state = {
-  lang: localStorage.getItem('console.lang') === 'en' ? 'en' : 'vi',
-  token: sessionStorage.getItem('console.token'), me: null, flash: null, data: {}, joins: {}, room: null,
-  lockUntil: 0, expiryTimer: null,
-};
 const app = document.getElementById('app');
-
-function t(key, vars) {
-  let s = I18N[state.lang][key] ?? I18N.vi[key] ?? key;
-  for (const [k, v] of Object.entries(vars || {})) s = s.replaceAll(`{${k}}`, String(v));
-  return s;
-}
-const tOr = (key, fallback, vars) => (key in I18N.vi ? t(key, vars) : fallback);
-
-function h(tag, props, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(props || {})) {
-    if (v == null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else if (k === 'class') el.className = v;
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of kids.flat(Infinity)) if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
-  return el;
-}
-
-class ApiError extends Error {
-  constructor(status, code, message, field) {
-    super(message);
-    Object.assign(this, { status, code, field, handled: false, retryAfter: null });
-  }
-}
-
-async function api(method, path, body, { raw = false } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  let resp;
-  try {
-    resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    throw new ApiError(0, 'network', String(e));
-  }
-  if (raw && resp.ok) return resp; // the caller reads the body (a snapshot image)
-  let data = null;
-  if (resp.status !== 204) data = await resp.json().catch(() => null);
-  if (resp.ok) return data;
-  const e = (data && data.error) || {};
-  const err = new ApiError(resp.status, e.code || `http_${resp.status}`, e.message || resp.statusText, e.field);
-  err.retryAfter = parseInt(resp.headers.get('Retry-After') || '', 10) || null;
-  if (state.token && !path.endsWith('/auth/login')) {
-    if (resp.status === 401) {
-      endSession(err.code === 'token_expired' ? 'sessionExpired' : err.code === 'token_revoked' ? 'sessionRevoked' : 'sessionInvalid');
-      err.handled = true;
-    } else if (err.code === 'password_change_required' && state.me) {
-      state.me.must_change_password = true;
-      err.handled = true;
-      go('#/password');
-    }
-  }
-  throw err;
-}
-
-function errorText(err) {
-  if (err.code === 'network') return t('network');
-  if (err.status === 403) return t('forbidden');
-  return t('errGeneric', { m: err.message || err.code });
-}
 
 function setSession(token) {
   state.token = token;
@@ -206,42 +149,11 @@ function endSession(flashKey) {
   const next = /^#\/(login|password)?$/.test(location.hash) ? state.next : location.hash; // come back here after login
   wall.stop(); // while the token still works to close the live views
   resetRecordings(); // the next user of this tab sees nothing of this one's footage or exports
-  Object.assign(state, { token: null, me: null, data: {}, joins: {}, flash: flashKey || null, next });
+  for (const s of SECTIONS) s.stop?.();
+  Object.assign(state, { token: null, me: null, data: {}, joins: {}, recording: {}, flash: flashKey || null, next });
   clearTimeout(state.expiryTimer);
   sessionStorage.removeItem('console.token');
   go('#/login');
-}
-
-function go(hash) {
-  if (location.hash === hash) route();
-  else location.hash = hash;
-}
-
-function fmt(iso, opts) {
-  if (!iso) return '—';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return new Intl.DateTimeFormat(state.lang === 'en' ? 'en-GB' : 'vi-VN', { timeZone: TZ, ...opts }).format(d);
-}
-const DATE_TIME = { day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false };
-const fmtDateTime = (iso) => fmt(iso, DATE_TIME);
-
-function relative(iso) {
-  const diff = (new Date(iso).getTime() - Date.now()) / 1000;
-  const rtf = new Intl.RelativeTimeFormat(state.lang === 'en' ? 'en' : 'vi', { numeric: 'auto' });
-  for (const [unit, s] of [['day', 86400], ['hour', 3600], ['minute', 60]]) {
-    if (Math.abs(diff) >= s) return rtf.format(Math.round(diff / s), unit);
-  }
-  return rtf.format(Math.round(diff), 'second');
-}
-
-function duration(seconds) {
-  const n = Number(seconds);
-  if (!Number.isFinite(n)) return String(seconds);
-  for (const [unit, s] of [['day', 86400], ['hour', 3600], ['min', 60]]) {
-    if (n >= s && n % s === 0) return `${n / s} ${t(unit)}`;
-  }
-  return `${n} ${t('sec')}`;
 }
 
 function langToggle() {
@@ -400,6 +312,7 @@ function renderDashboard(sec) {
   const me = state.me;
   if (sec?.id !== 'cameras') wall.stop();
   if (sec?.id !== 'recordings') stopRecordings();
+  for (const s of SECTIONS) if (s !== sec) s.stop?.();
   const nav = h('nav', { id: 'nav', class: 'nav' }, sectionsFor(me.role).map((s) =>
     h('a', { href: `#/${s.id}`, class: `nav-link${s === sec ? ' active' : ''}`, 'data-section': s.id,
       'aria-current': s === sec ? 'page' : null }, t(`sec.${s.id}`))));
@@ -417,6 +330,7 @@ function renderDashboard(sec) {
 }
 
 async function showSection(sec, body) {
+  if (sec.mount) { sec.mount(body); return; } // a module section loads, renders and refreshes itself
   if (!state.data[sec.id]) {
     body.replaceChildren(h('p', { class: 'loading' }, t('loading')));
     try {
@@ -430,11 +344,29 @@ async function showSection(sec, body) {
 }
 
 // -------------------------------------------------------------------------------------- conference
+// The room's recording state and its meetings' "recorded" marks come from the server, never from what this page
+// asked for: an armed recording becomes 'recording' when the next meeting starts and ends with it, so the state is
+// polled while the section is shown, and a past meeting links to its player only if it has recorded segments.
+const RECORDING_POLL_MS = 5000;
+let conferencePoll = null;
+
 async function loadConference() {
   const [sites, rooms] = await Promise.all([api('GET', '/api/v1/sites'), api('GET', '/api/v1/rooms')]);
   const room = rooms.items.find((r) => r.id === state.room) || rooms.items[0];
-  const sessions = room ? (await api('GET', `/api/v1/rooms/${encodeURIComponent(room.id)}/sessions`)).items.slice(0, 8) : [];
+  let sessions = [];
+  if (room) {
+    const got = await loadSessions(room.id);
+    sessions = got.items;
+    state.recording = { ...state.recording, [room.id]: got.recording };
+  }
   return { sites: sites.items, rooms: rooms.items, sessions };
+}
+
+/** The room's latest meetings, each with ``recorded`` (it has segments, so a player), and what the room is
+ * recording now ({state: 'armed'|'recording', room_session_id, …} or null) — one request, polled. */
+async function loadSessions(roomId) {
+  const got = await api('GET', `/api/v1/rooms/${encodeURIComponent(roomId)}/sessions`);
+  return { items: got.items.slice(0, 8), recording: got.recording ?? null };
 }
 
 /** Start or stop recording the room (each site's tracks as sent); the state shown is the server's answer. */
@@ -443,12 +375,10 @@ async function toggleRecording(room, btn, note) {
   try {
     if (state.recording?.[room.id]) {
       await api('DELETE', `/api/v1/rooms/${encodeURIComponent(room.id)}/recording`).catch((err) => { if (err.status !== 404) throw err; });
-      delete state.recording[room.id];
     } else {
-      const rec = await api('POST', `/api/v1/rooms/${encodeURIComponent(room.id)}/recording`, {});
-      state.recording = { ...(state.recording || {}), [room.id]: rec.state };
+      await api('POST', `/api/v1/rooms/${encodeURIComponent(room.id)}/recording`, {});
     }
-    paintRecording(room, btn, note);
+    await refreshRecording(room, { force: true });
   } catch (err) {
     if (!err.handled) note.textContent = errorText(err);
   } finally {
@@ -456,19 +386,64 @@ async function toggleRecording(room, btn, note) {
   }
 }
 
-function paintRecording(room, btn, note) {
+const recKey = (rec) => (rec ? `${rec.state}/${rec.room_session_id ?? ''}` : '');
+
+/** Ask the server what is being recorded; repaint (and re-list the meetings) when that changed. */
+async function refreshRecording(room, { force = false } = {}) {
+  const before = recKey(state.recording?.[room.id]);
+  const got = await loadSessions(room.id);
+  if (state.room !== room.id) return;
+  const rec = got.recording;
+  state.recording = { ...state.recording, [room.id]: rec };
+  paintRecording(room);
+  const listed = JSON.stringify(state.data.conference?.sessions?.map((m) => [m.id, m.ended_at, m.recorded]));
+  const now = JSON.stringify(got.items.map((m) => [m.id, m.ended_at, m.recorded]));
+  if (force || recKey(rec) !== before || listed !== now) {
+    if (state.data.conference) state.data.conference.sessions = got.items;
+    const list = document.getElementById('meeting-list');
+    const fresh = meetingList(got.items);
+    if (list && fresh) list.replaceWith(fresh);
+    else if (fresh) document.getElementById('site-grid')?.after(fresh);
+    else list?.remove();
+  }
+}
+
+function watchRecording(room) {
+  stopConference();
+  conferencePoll = setInterval(() => {
+    if (document.hidden || !document.getElementById('room-record-toggle')) return;
+    refreshRecording(room).catch(() => {});
+  }, RECORDING_POLL_MS);
+}
+
+function stopConference() {
+  clearInterval(conferencePoll);
+  conferencePoll = null;
+}
+
+function paintRecording(room, btn = document.getElementById('room-record-toggle'), note = document.getElementById('room-recording')) {
+  if (!btn || !note || btn.dataset.roomId !== room.id) return;
   const rec = state.recording?.[room.id];
   btn.textContent = rec ? t('stopRecord') : t('recordRoom');
   btn.classList.toggle('warn', Boolean(rec));
-  note.textContent = rec === 'recording' ? t('recordingNow') : rec === 'armed' ? t('recordArmed') : '';
+  btn.dataset.state = rec?.state || 'off';
+  note.textContent = rec?.state === 'recording' ? t('recordingNow') : rec?.state === 'armed' ? t('recordArmed') : '';
+  note.classList.toggle('rec-live', rec?.state === 'recording');
 }
 
 function meetingList(sessions) {
   if (!sessions?.length) return null;
+  const live = (m) => Object.values(state.recording || {}).some((r) => r?.state === 'recording' && r.room_session_id === m.id);
   return h('div', { id: 'meeting-list', class: 'meeting-list' }, h('strong', {}, t('meetings')),
-    sessions.map((m) => h('a', { class: 'badge meeting-link', href: `/meetings/${m.id}/player`, target: '_blank', rel: 'noopener',
-      'data-session-id': m.id }, `${fmt(m.started_at, { dateStyle: 'short', timeStyle: 'short' })}`,
-    m.ended_at ? '' : ` (${t('meetingOpen')})`, ' — ', t('playMeeting'))));
+    sessions.map((m) => {
+      const when = [fmt(m.started_at, { dateStyle: 'short', timeStyle: 'short' }), m.ended_at ? '' : ` (${t('meetingOpen')})`];
+      if (m.recorded || live(m)) {
+        return h('a', { class: 'badge meeting-link', href: `/meetings/${m.id}/player`, target: '_blank', rel: 'noopener',
+          'data-session-id': m.id, 'data-recorded': 'true' }, when, ' — ', live(m) ? `● ${t('recordingNow')}` : t('playMeeting'));
+      }
+      return h('span', { class: 'badge meeting-link not-recorded', 'data-session-id': m.id, 'data-recorded': String(m.recorded) },
+        when, m.recorded === false ? [' — ', t('notRecorded')] : '');
+    }));
 }
 
 function renderConference(data, body) {
@@ -487,6 +462,7 @@ function renderConference(data, body) {
   const recBtn = h('button', { id: 'room-record-toggle', type: 'button', 'data-room-id': room.id,
     onclick: () => toggleRecording(room, recBtn, recNote) });
   paintRecording(room, recBtn, recNote);
+  watchRecording(room);
   const info = h('div', { id: 'room-info', class: 'room-info', 'data-room-id': room.id },
     h('h2', {}, room.name), h('span', { class: 'muted' }, room.id),
     h('span', { id: 'room-status', class: `badge ${room.locked ? 'locked' : 'open'}` }, room.locked ? t('roomLocked') : t('roomOpen')),
@@ -1054,33 +1030,6 @@ const rec = {
   thumbs: new Map(), thumbQueue: [], thumbBusy: 0, video: null,
 };
 window.__rec = rec;
-
-function hashParams() {
-  return new URLSearchParams((location.hash.split('?')[1]) || '');
-}
-
-function todayIn(tz) {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
-}
-
-function shiftDay(day, n) {
-  const d = new Date(`${day}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + n);
-  return d.toISOString().slice(0, 10);
-}
-
-const clock = (ts, seconds = true) => fmt(new Date(ts * 1000).toISOString(),
-  { hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}), hour12: false });
-
-function span(seconds) {
-  let s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} ${t('sec')}`;
-  const parts = [];
-  for (const [unit, n] of [['hour', 3600], ['min', 60], ['sec', 1]]) {
-    if (s >= n && parts.length < 2) { parts.push(`${Math.floor(s / n)} ${t(unit)}`); s %= n; } else if (parts.length) break;
-  }
-  return parts.join(' ');
-}
 
 function recVideo() {
   if (!rec.video) {
@@ -1742,8 +1691,17 @@ async function route() {
   if (state.me.must_change_password) return renderPassword(true);
   if (name === 'password') return renderPassword(false);
   const allowed = sectionsFor(state.me.role);
+  if (name.startsWith('print/') && allowed.some((s) => s.id === 'meetings')) { // printable pages, without the dashboard
+    wall.stop();
+    stopRecordings();
+    for (const s of SECTIONS) s.stop?.();
+    return schedule.renderPrint(name.slice(6), mount);
+  }
   renderDashboard(allowed.find((s) => s.id === name) || allowed[0]);
 }
 
+hooks.endSession = endSession;
+hooks.passwordChange = () => go('#/password');
+hooks.route = route;
 window.addEventListener('hashchange', route);
 route();
