@@ -1,0 +1,67 @@
+// Texts in Vietnamese first, English on a toggle: shared by the console and the join page (served at
+// /console/i18n.js). Each page registers its strings with addStrings; t() falls back to Vietnamese, then the key.
+// Numbers and dates follow vi-VN (3,8 %; 8,8 MB; 14:07 05/12/2026) and are shown in Vietnam time.
+
+export const TZ = 'Asia/Ho_Chi_Minh';
+const TEXTS = { vi: {}, en: {} };
+let current = 'vi';
+
+/** Read the saved language (Vietnamese unless 'en' was chosen on this browser). */
+export function initLang(storageKey) {
+  try { current = localStorage.getItem(storageKey) === 'en' ? 'en' : 'vi'; } catch (_) { current = 'vi'; }
+  return current;
+}
+
+export const lang = () => current;
+
+/** Switch the language and remember it on this browser under ``storageKey``. */
+export function setLang(value, storageKey) {
+  current = value === 'en' ? 'en' : 'vi';
+  if (storageKey) {
+    try { localStorage.setItem(storageKey, current); } catch (_) { /* private mode: this page only */ }
+  }
+  return current;
+}
+
+/** Add a page's strings: {vi: {key: text}, en: {key: text}}. */
+export function addStrings(strings) {
+  for (const l of ['vi', 'en']) Object.assign(TEXTS[l], strings[l] || {});
+}
+
+export const hasText = (key) => key in TEXTS.vi;
+
+/** The text for ``key`` in the current language, with {name} placeholders filled from ``vars``. */
+export function t(key, vars) {
+  let s = TEXTS[current][key] ?? TEXTS.vi[key] ?? key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.replaceAll(`{${k}}`, String(v));
+  return s;
+}
+
+export const locale = () => (current === 'en' ? 'en-GB' : 'vi-VN');
+
+/** A number as the language writes it (vi: 1.234,5). */
+export function num(n, digits = 0) {
+  if (n == null || !Number.isFinite(Number(n))) return '—';
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(Number(n));
+}
+
+/** A clock time in Vietnam time: 14:07 (with seconds if asked). */
+export function clockTime(date, seconds = false) {
+  const d = date instanceof Date ? date : new Date(date);
+  if (Number.isNaN(d.getTime())) return '—';
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: TZ, hour: '2-digit', minute: '2-digit', ...(seconds ? { second: '2-digit' } : {}), hour12: false,
+  }).format(d);
+}
+
+/** A date and time in Vietnam time: 14:07 05/12/2026 in Vietnamese, 05/12/2026, 14:07 in English. */
+export function dateTime(date) {
+  const d = date instanceof Date ? date : new Date(date);
+  if (Number.isNaN(d.getTime())) return '—';
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: TZ, day: '2-digit', month: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false,
+  }).format(d);
+}
+
+/** A site's name in the current language (its English name when there is one and English is on). */
+export const nameOf = (site) => (site ? (current === 'en' && site.name_en ? site.name_en : site.name) : '');
