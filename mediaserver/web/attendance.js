@@ -101,7 +101,7 @@ export function attendanceBoard(meeting, refs, holder, { onMeeting } = {}) {
   const newTile = (item) => {
     const input = h('input', { type: 'text', class: 'att-reason-input', maxlength: 500, placeholder: t('attReasonHint'),
       'aria-label': `${t('attReason')}: ${item.name}` });
-    const save = h('button', { type: 'button', class: 'att-reason-save' }, t('attSave'));
+    const save = h('button', { type: 'submit', class: 'att-reason-save' }, t('attSave'));
     const status = h('small', { class: 'att-reason-status muted', role: 'status' });
     const tile = {
       el: h('article', { class: 'att-tile', 'data-site-id': item.site_id },

@@ -11,6 +11,7 @@ addStrings({
     invNoEmailHint: '{n} điểm cầu chưa có e-mail: hãy in giấy mời (có mã QR) và chuyển cho các điểm cầu này.',
     invSending: 'Đang gửi giấy mời…', invPrintLink: '🖨 In giấy mời', invClose: 'Đóng',
     invNoReason: 'không rõ lý do',
+    invMailDisabled: 'Hệ thống chưa được cấu hình gửi e-mail (mục mail trong config.yaml). Vui lòng in giấy mời (có mã QR) và chuyển cho các điểm cầu.',
     cardHeading: 'GIẤY MỜI HỌP TRỰC TUYẾN', cardTo: 'Kính gửi:', cardMeeting: 'Cuộc họp', cardTest: 'Kiểm tra kết nối',
     cardTestText: 'phòng họp mở từ {t}; đề nghị cán bộ kỹ thuật vào trước để thử âm thanh, hình ảnh.',
     cardScan: 'Quét mã QR bằng điện thoại hoặc máy tính bảng, hoặc mở đường liên kết dưới đây trên máy tính phòng họp:',
@@ -24,6 +25,7 @@ addStrings({
     invNoEmailHint: '{n} sites have no e-mail: print the invitations (with QR codes) and pass them on.',
     invSending: 'Sending invitations…', invPrintLink: '🖨 Print invitations', invClose: 'Close',
     invNoReason: 'unknown reason',
+    invMailDisabled: 'E-mail is not configured on this server (section mail in config.yaml). Print the invitations (with QR codes) and pass them on.',
     cardHeading: 'ONLINE MEETING INVITATION', cardTo: 'To:', cardMeeting: 'Meeting', cardTest: 'Connection test',
     cardTestText: 'the room opens at {t}; technicians please join early to test sound and picture.',
     cardScan: 'Scan the QR code with a phone or tablet, or open this link on the meeting room computer:',
@@ -43,7 +45,9 @@ export async function sendInvitations(m, refs, out, btn) {
     return true;
   } catch (err) {
     if (err.handled) return false;
-    out.replaceChildren(h('p', { class: 'msg error', id: 'invite-error' }, errorText(err)));
+    out.replaceChildren(h('p', { class: 'msg error', id: 'invite-error', 'data-code': err.code },
+      err.code === 'mail_disabled' ? t('invMailDisabled') : errorText(err), ' ',
+      err.code === 'mail_disabled' ? h('a', { href: `#/print/invitations?id=${m.id}` }, t('invPrintLink')) : null));
     return false;
   } finally {
     btn.disabled = false;

@@ -12,7 +12,7 @@ addStrings({
     monLobby: '{n} điểm cầu đang chờ vào', monProblems: '{n} điểm cầu có cảnh báo', monAllGood: 'Tất cả kết nối tốt',
     monRtt: 'Độ trễ (RTT)', monLoss: 'Mất gói', monUp: 'Tải lên', monDown: 'Tải xuống', monFps: 'Khung hình', monRes: 'Độ phân giải',
     monUpHint: 'Điểm cầu gửi lên máy chủ', monDownHint: 'Máy chủ gửi về điểm cầu', monFpsUnit: '{n} hình/giây',
-    monSpark: 'Băng thông {n} phút qua', monOffline: 'Chưa kết nối', monHost: 'Chủ tọa', monHand: '✋ Xin phát biểu',
+    monSpark: 'Băng thông {n} phút qua', monOffline: 'Không kết nối', monHost: 'Chủ tọa', monHand: '✋ Xin phát biểu',
     monMuted: 'Đã tắt micro', monSpeaking: 'Đang nói', monUpdated: 'Cập nhật lúc {t}', monFailed: 'Không lấy được số liệu: {m}',
     monMeeting: 'Cuộc họp: {t}',
     'w.media_lost': 'Mất kết nối', 'w.high_loss': 'Mất gói cao', 'w.high_rtt': 'Trễ cao', 'w.low_fps': 'Khung hình thấp',

@@ -414,9 +414,10 @@ function openForm(refs, meeting, { day, start } = {}) {
     if (!startIn.value) return showError('start', t('fe.startMissing'));
     if (!endIn.value) return showError('end', t('fe.endMissing'));
     const startsAt = vnIso(date.value, startIn.value.slice(0, 5));
-    // An end at or before the start is the next day only when it says so: the server names what is wrong.
+    // The form holds one date: a meeting ends on the day it starts, after its start (said here, before asking).
     const endsAt = vnIso(date.value, endIn.value.slice(0, 5));
     if (!startsAt) return showError('start', t('fe.start'));
+    if (!endsAt || Date.parse(endsAt) <= Date.parse(startsAt)) return showError('end', t('fe.end'));
     const intOr = (el, dflt) => (el.value.trim() === '' ? dflt : Number(el.value));
     const list = members();
     const invited = list.filter((s) => s.id === chair.value || chosen.has(s.id)).map((s) => s.id);
