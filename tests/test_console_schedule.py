@@ -93,11 +93,11 @@ async def chromium(api: Api) -> AsyncIterator[Browser]:
             await browser.close()
 
 
-async def shoot(page: Any, name: str) -> None:
+async def shoot(page: Any, name: str, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / name
     await page.evaluate("window.scrollTo(0, 0)")
-    await page.screenshot(path=str(shot), full_page=True)
+    await page.screenshot(path=str(shot), full_page=full_page)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
 
@@ -110,6 +110,13 @@ async def no_overflow(page: Any, what: str) -> None:
           .slice(0, 8)
           .map((e) => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)""")
         raise AssertionError(f"{what}: horizontal overflow, scrollWidth {width} > 390: {wide}")
+
+
+async def clean_text(page: Any) -> None:
+    """No template leftovers on the page (the bug was a "null" printed under each roll-call bar)."""
+    text = await page.evaluate("document.body.innerText")
+    for word in ("null", "undefined", "NaN", "[object", "{"):
+        assert word not in text, f"{word!r} on the page: {text[max(0, text.find(word) - 80):text.find(word) + 80]!r}"
 
 
 async def api_meeting(api: Api, **kw: Any) -> dict[str, Any]:
@@ -145,7 +152,9 @@ async def test_operator_schedules_edits_and_is_told_what_is_wrong(api: Api, chro
     await page.locator("#cal-week").wait_for(timeout=10_000)
     assert await page.evaluate("document.documentElement.lang") == "vi"
     assert (await page.locator("#nav .nav-link.active").inner_text()).strip() == "Lịch họp"
-    assert "Tuần" in await page.locator("#cal-range").inner_text()
+    monday = datetime.fromisoformat(vn_day(0)) - timedelta(days=datetime.fromisoformat(vn_day(0)).weekday())
+    sunday = monday + timedelta(days=6)
+    assert await page.locator("#cal-range").inner_text() == f"Tuần {monday:%d/%m} – {sunday:%d/%m/%Y}"
     assert await page.locator("#cal-week .cal-dayhead").count() == 7
     assert "Thứ Hai" in await page.locator("#cal-week .cal-dayhead").first.inner_text()
 
@@ -174,6 +183,7 @@ async def test_operator_schedules_edits_and_is_told_what_is_wrong(api: Api, chro
     }""")
     assert geo["pos"] == "absolute" and geo["left"] >= 0 and geo["right"] >= 0, geo
     assert abs(geo["top"] - 24) <= 2 and abs(geo["height"] - 70) <= 3, geo  # 48 px an hour
+    await clean_text(page)
     await shoot(page, "console-schedule-week.png")
 
     # End before start: the Vietnamese field error, nothing created.
@@ -194,7 +204,7 @@ async def test_operator_schedules_edits_and_is_told_what_is_wrong(api: Api, chro
     text = await err.inner_text()
     assert "trùng khung giờ" in text and TITLE in text, text
     assert len(await store.meetings.between(time.time(), time.time() + 14 * 86400)) == 1
-    await shoot(page, "console-schedule-form-error.png")
+    await shoot(page, "console-schedule-form-error.png", full_page=False)
     await page.click("#mt-cancel")
     assert await page.locator("#meeting-dialog").count() == 0
 
@@ -237,11 +247,12 @@ async def test_operator_schedules_edits_and_is_told_what_is_wrong(api: Api, chro
     await phone.click("#meeting-new")
     await phone.locator("#meeting-form").wait_for()
     await no_overflow(phone, "meeting form")
-    await shoot(phone, "console-schedule-form-phone.png")
+    await shoot(phone, "console-schedule-form-phone.png", full_page=False)
     await phone.click("#mt-cancel")
     await phone.click(f"#cal-agenda .ag-item[data-meeting-id='{m.id}']")
     await phone.locator("#meeting-page #att-grid .att-tile").first.wait_for(timeout=10_000)
     await no_overflow(phone, "meeting page")
+    await clean_text(phone)
     await shoot(phone, "console-schedule-meeting-phone.png")
     assert chromium.unexpected == []
 
@@ -264,6 +275,7 @@ async def test_roll_call_absence_reason_report_and_csv(api: Api, chromium: Brows
     assert notes == {HOST: None, A: None, B: "Đi công tác tỉnh"}
     await asyncio.sleep(3.5)  # a roll-call poll later the saved reason stays
     assert await tile.locator(".att-reason-input").input_value() == "Đi công tác tỉnh"
+    await clean_text(page)
     await shoot(page, "console-schedule-meeting.png")
 
     async with page.expect_download() as dl_info:
@@ -281,6 +293,7 @@ async def test_roll_call_absence_reason_report_and_csv(api: Api, chromium: Brows
     assert "BÁO CÁO ĐIỂM DANH" in await report.inner_text()
     assert "Đi công tác tỉnh" in await report.locator(f"tr[data-site-id='{B}']").inner_text()
     assert "Số điểm cầu được mời: 3" in await page.locator("#rep-counts").inner_text()
+    await clean_text(page)
     await shoot(page, "console-schedule-attendance-print.png")
     await page.click("#print-back")
     await page.locator("#meeting-page").wait_for(timeout=10_000)
@@ -309,6 +322,7 @@ async def test_printed_invitations_have_a_link_and_qr_code_per_site(api: Api, ch
         href = await card.locator(".inv-url a").get_attribute("href") or ""
         assert "/join#token=" in href
     assert m["title"] in await cards.first.inner_text()
+    await clean_text(page)
     await shoot(page, "console-schedule-invitations-print.png")
     phone = await chromium.page(PHONE, is_mobile=True)
     await chromium.login(phone, f"#/print/invitations?id={m['id']}")
@@ -330,6 +344,13 @@ async def test_invitations_by_mail_show_each_sites_outcome(make_api: ApiFactory,
         def __init__(self) -> None:
             self.rcpt: list[str] = []
 
+        async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                              rcpt_options: list[str]) -> str:
+            if address.startswith("khong-ton-tai@"):
+                return "550 5.1.1 Mailbox unavailable"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             self.rcpt += envelope.rcpt_tos
             return "250 OK"
@@ -342,6 +363,7 @@ async def test_invitations_by_mail_show_each_sites_outcome(make_api: ApiFactory,
         config.mail.enabled = True
         config.mail.port = port
         config.sites[A].email = "xa-an-binh@example.vn"
+        config.sites[B].email = "khong-ton-tai@example.vn"
         api = await make_api(config)
         await api.add_user(USER, "operator")
         m = await api_meeting(api, starts_at=at(86400), ends_at=at(90000))
@@ -356,9 +378,14 @@ async def test_invitations_by_mail_show_each_sites_outcome(make_api: ApiFactory,
                 rows = page.locator("#invite-list .inv-row")
                 outcomes = await rows.evaluate_all("rs => Object.fromEntries(rs.map((r) => [r.dataset.siteId, "
                                                    "r.dataset.outcome]))")
-                assert outcomes == {A: "sent", HOST: "no_email", B: "no_email"}
-                assert "xa-an-binh@example.vn" in await page.locator(f".inv-row[data-site-id='{A}']").inner_text()
+                assert outcomes == {A: "sent", B: "failed", HOST: "no_email"}
+                assert "Đã gửi tới xa-an-binh@example.vn" in await rows.and_(page.locator(f"[data-site-id='{A}']")).inner_text()
+                failed = await page.locator(f".inv-row[data-site-id='{B}']").inner_text()
+                assert "Không gửi được tới khong-ton-tai@example.vn" in failed, failed
+                assert "chưa có địa chỉ e-mail" in await page.locator(f".inv-row[data-site-id='{HOST}']").inner_text()
                 assert "Đã gửi 1/3" in await page.locator("#invite-summary").inner_text()
+                assert "2 điểm cầu chưa có e-mail" in await page.locator(".inv-hint").inner_text()
+                await clean_text(page)
                 assert inbox.rcpt == ["xa-an-binh@example.vn"]
                 # The meeting now says when the invitations went out, and offers to send them again.
                 await page.locator("#meeting-invite", has_text="Gửi lại").wait_for(timeout=5_000)
@@ -395,6 +422,7 @@ async def test_monitoring_with_no_meeting_then_a_connected_site(api: Api, chromi
             await until(lambda: page.evaluate(
                 "() => /kbit|Mbit/.test(document.querySelector('.mon-tile .mon-up dd').textContent)"),
                 "an upload bitrate", wait_s=15)
+            await clean_text(page)
             await shoot(page, "console-schedule-monitor.png")
             phone = await chromium.page(PHONE, is_mobile=True)
             await chromium.login(phone, "#/monitor")

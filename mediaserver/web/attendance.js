@@ -195,7 +195,7 @@ function paintBar(bar, item, m, [a, b]) {
   });
   const start = secs(m.starts_at);
   bar.replaceChildren(...parts, h('b', { class: 'att-start', style: `left:${pos(start)}`, title: hhmm(m.starts_at) }),
-    now > a && now < b && LIVE_STATUSES.includes(m.status) ? h('b', { class: 'att-nowmark', style: `left:${pos(now)}` }) : null);
+    ...(now > a && now < b && LIVE_STATUSES.includes(m.status) ? [h('b', { class: 'att-nowmark', style: `left:${pos(now)}` })] : []));
   bar.setAttribute('aria-label', item.intervals.map((iv) => `${hhmm(iv.joined_at)}–${iv.left_at ? hhmm(iv.left_at) : '…'}`).join(', ') || t('attNever'));
 }
 

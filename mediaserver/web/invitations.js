@@ -70,7 +70,7 @@ function paintResult(m, refs, out, items) {
       h('span', { class: `inv-tag inv-${o}` }, t(o === 'sent' ? 'invSent' : o === 'failed' ? 'invFailed' : 'invNoEmail')));
   };
   const order = [...by.failed, ...by.no_email, ...by.sent];
-  out.replaceChildren(
+  out.replaceChildren(...[
     h('header', { class: 'inv-head' }, h('h3', {}, t('invTitle')),
       h('span', { class: 'muted small' }, t('invAt', { t: fmt(new Date().toISOString(), { hour: '2-digit', minute: '2-digit', hour12: false }) })),
       h('span', { class: 'spacer' }), h('button', { type: 'button', class: 'modal-close', title: t('invClose'), 'aria-label': t('invClose'),
@@ -83,7 +83,7 @@ function paintResult(m, refs, out, items) {
     by.no_email.length || by.failed.length ? h('p', { class: 'msg info inv-hint' },
       t('invNoEmailHint', { n: num(by.no_email.length + by.failed.length) }), ' ',
       h('a', { href: `#/print/invitations?id=${m.id}` }, t('invPrintLink'))) : null,
-    h('ul', { id: 'invite-list', class: 'inv-list' }, order.map(line)));
+    h('ul', { id: 'invite-list', class: 'inv-list' }, order.map(line))].filter(Boolean));
 }
 
 // ------------------------------------------------------------------------------------------ printing

@@ -117,12 +117,14 @@ export function weekStart(day) {
 }
 
 const dayIso = (day) => vnIso(day, '00:00');
+/** "07/12" of 'YYYY-MM-DD' (Intl's vi-VN day-and-month is "07-12", which is not how Vietnamese documents write it). */
+const dayMonth = (day) => `${day.slice(8, 10)}/${day.slice(5, 7)}`;
 
 function showWeek(body, p, refs, monday) {
   const days = Array.from({ length: 7 }, (_, i) => shiftDay(monday, i));
   const weekHash = (d) => `#/meetings?week=${d}`;
   const label = h('strong', { id: 'cal-range', class: 'cal-range' }, t('weekOf', {
-    a: fmt(dayIso(days[0]), { day: '2-digit', month: '2-digit' }), b: fmt(dayIso(days[6]), { day: '2-digit', month: '2-digit', year: 'numeric' }) }));
+    a: dayMonth(days[0]), b: `${dayMonth(days[6])}/${days[6].slice(0, 4)}` }));
   const note = h('p', { id: 'cal-flash', class: 'msg info', role: 'status', hidden: true });
   const bar = h('div', { class: 'cal-bar' },
     h('div', { class: 'cal-nav' },
@@ -273,7 +275,7 @@ function weekGrid(refs, days, items, justSaved) {
   });
   const heads = days.map((day) => h('div', { class: `cal-dayhead${day === today ? ' today' : ''}`, 'data-day': day },
     h('span', { class: 'cal-wd' }, fmt(dayIso(day), { weekday: 'long' })),
-    h('span', { class: 'cal-date' }, fmt(dayIso(day), { day: '2-digit', month: '2-digit' }))));
+    h('span', { class: 'cal-date' }, dayMonth(day))));
   return h('div', { id: 'cal-week', class: 'cal-week' },
     h('div', { class: 'cal-heads' }, h('div', { class: 'cal-corner' }), heads),
     h('div', { class: 'cal-body' }, gutter, cols));
