@@ -1,4 +1,6 @@
+// This site's own media and buttons: the microphone, the camera and the screen share, and Leave.
 import { t } from '/console/i18n.js';
+import { renderHand } from './floor.js';
 import { renderTiles } from './layout.js';
 import { publishTransceiver } from './peer.js';
 import { finish, send, sendState } from './signalling.js';
@@ -121,7 +123,10 @@ export function renderControls() {
   const blocked = Boolean(S.mediaProblem && (S.mediaProblem.key === 'media.denied' || S.mediaProblem.key === 'media.insecure'));
   if (!S.mic && !settled) setCtl(mic, 'mic', t('mic.mute'), { disabled: true });
   else if (!S.mic) setCtl(mic, 'micOff', t(blocked ? 'mic.blocked' : 'mic.none'), { disabled: true, off: true });
-  else if (S.moderated.audio) setCtl(mic, 'micOff', t('mic.moderated'), { disabled: true, off: true, moderated: true, pressed: true });
+  else if (S.moderated.audio) {
+    setCtl(mic, 'micOff', t(S.mode === 'chaired' && !S.isHost ? 'mic.waitFloor' : 'mic.moderated'),
+      { disabled: true, off: true, moderated: true, pressed: true });
+  }
   else if (S.userMuted.audio) setCtl(mic, 'micOff', t('mic.unmute'), { off: true, pressed: true, disabled: !inCall });
   else setCtl(mic, 'mic', t('mic.mute'), { disabled: !inCall });
   mic.dataset.muted = String(!S.mic || S.userMuted.audio || S.moderated.audio);
@@ -145,6 +150,7 @@ export function renderControls() {
   setCtl($('#btn-end'), 'end', t('end'), { disabled: !inCall || !S.everWelcomed });
   setCtl($('#btn-lock'), 'lock', t(S.locked ? 'lock.off' : 'lock.on'), { disabled: !inCall || !S.everWelcomed });
   $('#btn-lock').dataset.locked = String(S.locked);
+  renderHand();
 
   const selfOff = settled && (!S.cam || S.userMuted.video || S.moderated.video);
   $('#self-box').classList.toggle('cam-off', selfOff);
@@ -219,5 +225,6 @@ export async function stopShare(tellServer) {
 
 export function leave() {
   if (S.screenTrack) send({ type: 'screen', on: false });
+  send({ type: 'leave' });  // on purpose: the server must not hold the door open as for a dropped link
   finish('left');
 }

@@ -3,6 +3,9 @@
 // (microphone, camera, screen), moderation.js (the chair's panel), ui.js (status, notices) and the features in
 // their own modules. Texts: strings.js, through the i18n shared with the console (/console/i18n.js).
 import './strings.js';
+import { bindChat } from './chat.js';
+import { bindFloor } from './floor.js';
+import { bindLobbyPanel, bindWaiting } from './lobby.js';
 import { initLang, lang, setLang } from '/console/i18n.js';
 import { getLocalMedia, leave, renderControls, startShare, stopShare, toggleCam, toggleMic } from './controls.js';
 import { fitGrid, slotSite } from './layout.js';
@@ -36,6 +39,10 @@ function bindUi() {
     if (btn && !btn.disabled && btn.dataset.action) moderate(btn);
     if (ev.target.closest('#btn-unpin')) unpin(ev.target.closest('#btn-unpin'));
   });
+  bindWaiting();
+  bindLobbyPanel();
+  bindFloor();
+  bindChat();
   $('#btn-audio-unlock').addEventListener('click', () => {
     $('#btn-audio-unlock').hidden = true;
     S.needAudioUnlock = false;
@@ -73,6 +80,12 @@ function main() {
     get roster() { return S.roster; },
     get local() { return S.local; },
     get quality() { return { ...S.quality, prev: undefined }; },
+    get talking() { return [...S.talking]; },
+    get floor() { return { mode: S.mode, ...S.floor }; },
+    get lobby() { return S.lobby; },
+    get removed() { return S.removed; },
+    get chat() { return { messages: S.chat.messages, unread: S.chat.unread, open: S.chat.open, error: S.chat.error }; },
+    get live() { return S.live; },
   };
   applyLang();
   const parsed = parseToken();

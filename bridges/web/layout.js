@@ -1,6 +1,13 @@
-import { t } from '/console/i18n.js';
+// The tiles: the chair's grid of sites (best-fitting 16:9 tiles), a site's stage (the share, the speaker or the
+// host large, the rest beside it — stacked on a phone), labels, "Đang phát biểu" from who is talking now, and
+// "Mất kết nối" on a site whose media stopped.
+import { nameOf, t } from '/console/i18n.js';
 import { renderControls } from './controls.js';
+import { paintTileQuality } from './quality.js';
 import { $, S, escapeHtml, icon, setHtml, setText } from './state.js';
+
+const PHONE = window.matchMedia('(max-width: 700px)');
+PHONE.addEventListener('change', () => renderTiles());
 
 // ------------------------------------------------------------------------------------------ layout
 
@@ -29,7 +36,9 @@ export function makeTile(name) {
   tile.innerHTML = '<video autoplay playsinline muted></video>'
     + '<div class="placeholder"><span class="ph-text"></span></div>'
     + '<div class="label"><span class="icons"></span><span class="name"></span></div>'
-    + '<div class="tag"></div>';
+    + '<div class="tag"></div>'
+    + '<div class="lost" hidden><span class="lost-text"></span></div>'
+    + '<div class="q" data-level="none" hidden><i class="bars"><b></b><b></b><b></b></i><span class="q-text"></span></div>';
   return tile;
 }
 
@@ -65,8 +74,8 @@ export function ensureSlotElements() {
 export function siteName(id) {
   if (!id) return '';
   const r = S.rosterMap[id];
-  if (r && r.name) return r.name;
-  if (S.welcome && id === S.welcome.site) return S.welcome.site_name;
+  if (r && r.name) return nameOf(r);
+  if (S.welcome && id === S.welcome.site) return nameOf({ name: S.welcome.site_name, name_en: S.welcome.site_name_en });
   return id;
 }
 
@@ -119,6 +128,8 @@ export function renderTiles() {
     const ph = tile.querySelector('.ph-text');
     const tag = tile.querySelector('.tag');
     const flags = siteFlags(site);
+    const lost = Boolean(site && S.rosterMap[site] && S.rosterMap[site].media === 'lost');
+    const talking = Boolean(site && !lost && S.talking.has(site));
     let empty = !site;
     let phText = '';
     let tagText = '';
@@ -126,8 +137,8 @@ export function renderTiles() {
       const id = name.slice(5);
       setText(label, siteName(id));
       phText = site ? (flags.camOff ? t('camOff') : '') : t('offline');
-      if (site && S.speaker === site) tagText = t('speaking');
-      tile.classList.toggle('speaking', Boolean(site && S.speaker === site));
+      if (talking) tagText = t('speaking');
+      tile.classList.toggle('speaking', talking);
       tile.classList.toggle('pinned', Boolean(site && S.pinned === site));
       tile.style.order = site ? '0' : '1';
       if (site) visibleGrid += 1;
@@ -142,7 +153,9 @@ export function renderTiles() {
     } else if (name === 'speaker') {
       setText(label, site ? siteName(site) : '');
       phText = site && flags.camOff ? t('camOff') : '';
-      tagText = site ? (S.pinned === site ? t('pinnedTip') : t('tile.speaker')) : '';
+      // Only someone talking now is "Đang phát biểu": the slot keeps the last speaker's picture after that.
+      tagText = site ? (S.pinned === site ? t('pinnedTip') : talking ? t('tile.speaker') : '') : '';
+      tile.classList.toggle('speaking', talking);
       if (!site && live) empty = false;  // frames flow although we were not told whose they are
     }
     setHtml(icons, site ? iconsHtml(site, name.startsWith('site:')) : '');
@@ -153,6 +166,11 @@ export function renderTiles() {
     label.parentNode.hidden = !label.textContent && !icons.innerHTML;
     tile.classList.toggle('empty', empty);
     tile.classList.toggle('cam-off', Boolean(site && flags.camOff));
+    tile.classList.toggle('media-lost', lost);
+    const lostBox = tile.querySelector('.lost');
+    lostBox.hidden = !lost;
+    setText(lostBox.firstChild, lost ? t('conn.lost') : '');
+    if (S.isHost && name.startsWith('site:')) paintTileQuality(tile, site);
   }
   if (S.isHost) {
     const n = visibleGrid;
@@ -204,9 +222,20 @@ export function layoutSiteStage() {
   const sides = [host, speaker].filter((tile) => tile && tile !== main && shown(tile));
   const areas = [];
   const rows = [];
-  sides.forEach((tile, i) => { areas.push(`"main side${i}"`); rows.push('auto'); tile.style.gridArea = `side${i}`; });
-  areas.push('"main self"', '"main ."');
-  rows.push('auto', 'minmax(0, 1fr)');
+  sides.forEach((tile, i) => { tile.style.gridArea = `side${i}`; });
+  if (PHONE.matches) {
+    // A phone: the main picture across the screen, the host/speaker and this site's own camera in pairs below.
+    const small = [...sides.map((_, i) => `side${i}`), 'self'];
+    areas.push('"main main"');
+    rows.push('auto');
+    for (let i = 0; i < small.length; i += 2) { areas.push(`"${small[i]} ${small[i + 1] || '.'}"`); rows.push('auto'); }
+    stage.style.gridTemplateColumns = 'minmax(0, 1fr) minmax(0, 1fr)';
+  } else {
+    sides.forEach((_, i) => { areas.push(`"main side${i}"`); rows.push('auto'); });
+    areas.push('"main self"', '"main ."');
+    rows.push('auto', 'minmax(0, 1fr)');
+    stage.style.gridTemplateColumns = '';
+  }
   for (const tile of [screen, speaker, host]) if (tile) tile.classList.toggle('main', tile === main);
   if (main) main.style.gridArea = 'main';
   for (const tile of [screen, speaker]) if (tile && !shown(tile)) tile.style.gridArea = 'auto';

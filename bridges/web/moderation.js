@@ -1,6 +1,24 @@
-import { t } from '/console/i18n.js';
+// The chair's panel: every member site with its state and the moderation buttons (mute, pin, remove), the
+// lock and End buttons, and the room API the chair's page calls with its join token. The lobby, the removed
+// sites and the speaking queue have their own modules (lobby.js, floor.js) and boxes in the same panel.
+import { addStrings, nameOf, t } from '/console/i18n.js';
+import { renderFloorPanel } from './floor.js';
 import { iconsHtml, siteName } from './layout.js';
+import { renderLobbyPanel } from './lobby.js';
 import { $, S, escapeHtml, icon, setHtml, setText, toast } from './state.js';
+
+addStrings({
+  vi: {
+    apiNotWaiting: 'Điểm cầu này không còn chờ ở phòng chờ.', apiNotRemoved: 'Điểm cầu này không bị mời rời cuộc họp.',
+    apiNoSpeaker: 'Hiện không có điểm cầu nào đang phát biểu.', apiInvalid: 'Yêu cầu không hợp lệ.',
+    apiTooMany: 'Thao tác quá nhanh — vui lòng thử lại sau giây lát.', 'conn.lost': 'Mất kết nối', handTip2: 'Xin phát biểu',
+  },
+  en: {
+    apiNotWaiting: 'That site is no longer waiting in the lobby.', apiNotRemoved: 'That site was not removed.',
+    apiNoSpeaker: 'Nobody has the floor.', apiInvalid: 'The request is not valid.',
+    apiTooMany: 'Too fast — try again in a moment.', 'conn.lost': 'Connection lost', handTip2: 'Asking to speak',
+  },
+});
 
 // ------------------------------------------------------------------------------------------ moderation panel
 
@@ -26,17 +44,19 @@ export function renderPanel() {
       S.siteRows.set(r.site, row);
     }
     list.appendChild(row);  // keeps roster order; moving a row without media is harmless
-    const conn = r.connected ? (r.connection || 'connecting') : 'offline';
+    const conn = r.connected ? (r.media === 'lost' ? 'lost' : r.connection || 'connecting') : 'offline';
     row.dataset.connected = String(Boolean(r.connected));
     row.dataset.connection = conn;
-    row.classList.toggle('speaking', Boolean(r.connected && S.speaker === r.site));
+    row.classList.toggle('speaking', Boolean(r.connected && S.talking.has(r.site)));
     const dot = row.querySelector('.dot');
     dot.dataset.conn = conn;
     dot.title = t(`conn.${conn}`) || conn;
     const nm = row.querySelector('.site-name');
-    setText(nm, r.name || r.site);
-    nm.title = `${r.name || r.site} — ${t(`conn.${conn}`)}`;
-    setHtml(row.querySelector('.icons'), r.connected ? iconsHtml(r.site, true) : '');
+    setText(nm, nameOf(r) || r.site);
+    nm.title = `${nameOf(r) || r.site} — ${t(`conn.${conn}`)}`;
+    row.classList.toggle('hand', Boolean(r.hand));
+    setHtml(row.querySelector('.icons'), (r.hand ? `<span class="st st-hand" title="${escapeHtml(t('handTip2'))}">${icon('hand')}</span>` : '')
+      + (r.connected ? iconsHtml(r.site, true) : ''));
     const mod = r.moderated || {};
     for (const kind of ['audio', 'video']) {
       const btn = row.querySelector(`.mod-btn[data-kind="${kind}"]`);
@@ -46,7 +66,7 @@ export function renderPanel() {
       btn.classList.toggle('on', muted);
       btn.setAttribute('aria-pressed', String(muted));
       btn.title = t(`mod.${action}`);
-      btn.setAttribute('aria-label', `${t(`mod.${action}`)}: ${r.name}`);
+      btn.setAttribute('aria-label', `${t(`mod.${action}`)}: ${nameOf(r) || r.site}`);
       setHtml(btn, icon(kind === 'audio' ? (muted ? 'micOff' : 'mic') : (muted ? 'camOff' : 'cam')));
       btn.disabled = !r.connected;
     }
@@ -55,11 +75,11 @@ export function renderPanel() {
     pin.classList.toggle('on', pinned);
     pin.setAttribute('aria-pressed', String(pinned));
     pin.title = t(pinned ? 'mod.unpin' : 'mod.pin');
-    pin.setAttribute('aria-label', `${pin.title}: ${r.name}`);
+    pin.setAttribute('aria-label', `${pin.title}: ${nameOf(r) || r.site}`);
     pin.disabled = !r.connected && !pinned;
     const rm = row.querySelector('.mod-btn[data-action="remove"]');
     rm.title = t('mod.remove');
-    rm.setAttribute('aria-label', `${rm.title}: ${r.name}`);
+    rm.setAttribute('aria-label', `${rm.title}: ${nameOf(r) || r.site}`);
     rm.disabled = !r.connected || r.host;
   }
   for (const [id, row] of S.siteRows) {
@@ -74,10 +94,13 @@ export function renderPanel() {
   } else {
     ps.textContent = t('pinFollow');
   }
+  renderLobbyPanel();
+  renderFloorPanel();
 }
 
-export async function api(path, body) {
-  const opts = { method: 'POST', headers: { Authorization: `Bearer ${S.token}` } };
+/** Call the room's API with the join token; return the JSON answer; throw an Error with a Vietnamese text. */
+export async function api(path, body, method = 'POST') {
+  const opts = { method, headers: { Authorization: `Bearer ${S.token}`, Accept: 'application/json' } };
   if (body !== undefined) {
     opts.headers['Content-Type'] = 'application/json';
     opts.body = JSON.stringify(body);
@@ -88,7 +111,7 @@ export async function api(path, body) {
   } catch (_) {
     throw new Error(t('network'));
   }
-  if (resp.ok) return;
+  if (resp.ok) return resp.status === 204 ? null : resp.json().catch(() => null);
   let code = '';
   let message = `HTTP ${resp.status}`;
   try {
@@ -98,9 +121,11 @@ export async function api(path, body) {
   } catch (_) { /* not JSON */ }
   const known = {
     forbidden: 'apiForbidden', not_connected: 'apiNotConnected', not_running: 'apiNotRunning',
-    conflict: 'apiHostRemove', token_expired: 'apiExpired',
+    conflict: 'apiHostRemove', token_expired: 'apiExpired', not_waiting: 'apiNotWaiting', not_removed: 'apiNotRemoved',
+    no_speaker: 'apiNoSpeaker', invalid_input: 'apiInvalid', rate_limited: 'apiTooMany',
   }[code];
-  throw new Error(known ? t(known) : t('apiFailed', { m: message }));
+  // A code without a text here is shown as its code, never as the server's English sentence.
+  throw new Error(known ? t(known) : t('apiFailed', { m: code || message }));
 }
 
 export async function moderate(btn) {

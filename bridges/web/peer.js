@@ -1,4 +1,6 @@
-import { t } from '/console/i18n.js';
+// The one peer connection: answer the server's offer, publish into the m-lines it names, play what the slots
+// carry, rebuild on failure; sample its quality for the top bar and report what the camera sends (stats).
+import { num, t } from '/console/i18n.js';
 import { renderControls } from './controls.js';
 import { connected, ensureSlotElements, renderTiles, setupLayout } from './layout.js';
 import { reconnectNow, send, sendState } from './signalling.js';
@@ -192,7 +194,10 @@ export async function sampleQuality() {
   let lost = 0;
   let received = 0;
   let remoteRtt = null;
+  let sent = null;
+  const camMid = S.publish.video;
   report.forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'video' && (s.mid == null || s.mid === camMid) && !sent) sent = s;
     if (s.type === 'transport' && s.selectedCandidatePairId) selectedId = s.selectedCandidatePairId;
   });
   report.forEach((s) => {
@@ -223,6 +228,13 @@ export async function sampleQuality() {
   S.quality.rtt = ms;
   S.quality.loss = loss;
   renderQuality();
+  // What the camera really sends (the chair's monitoring shows it beside what the server receives).
+  const camOn = Boolean(S.cam && !S.userMuted.video && !S.moderated.video);
+  send({
+    type: 'stats', width: camOn && sent && sent.frameWidth ? sent.frameWidth : null,
+    height: camOn && sent && sent.frameHeight ? sent.frameHeight : null,
+    fps: camOn && sent && typeof sent.framesPerSecond === 'number' ? Math.min(240, sent.framesPerSecond) : null,
+  });
 }
 
 export function renderQuality() {
@@ -232,6 +244,6 @@ export function renderQuality() {
   setText($('#quality-text'), t(`q.${q.level}`));
   el.title = q.level === 'none' ? '' : t('qTip', {
     rtt: q.rtt === null || q.rtt === undefined ? t('qNoRtt') : `${Math.round(q.rtt)} ms`,
-    loss: (q.loss || 0).toFixed(1),
+    loss: num(q.loss || 0, 1),
   });
 }

@@ -1,4 +1,10 @@
+// Signalling over the WebSocket (protocol v1, see bridges/signalling.py): join, reconnect with backoff, the
+// server's messages dispatched to the modules that own them, and the end of a session (bye, error, leave).
 import { t } from '/console/i18n.js';
+import { onChat, onChatError, onChatHistory, renderChat } from './chat.js';
+import { floorFromRoster, onFloor, onTurn, renderFloor } from './floor.js';
+import { clearWaiting, onAdmitted, onLobby, onLobbyWaiting, onNotOpen, renderWaiting } from './lobby.js';
+import { startQualityPoll } from './quality.js';
 import { checkCodec, getLocalMedia, renderControls, stopLocalMedia, stopShare } from './controls.js';
 import { connected, renderTiles, setupLayout, siteName } from './layout.js';
 import { renderPanel } from './moderation.js';
@@ -141,6 +147,9 @@ export function finish(kind, reason) {
   stopLocalMedia();  // release the camera light; restart() opens the devices again
   if (kind === 'error') {
     setPhase('error', 'st.error');
+  } else if (kind === 'waiting') {
+    hideError();
+    setPhase('waiting', 'st.waiting');
   } else {
     hideError();
     setPhase('ended', 'st.ended');
@@ -149,6 +158,7 @@ export function finish(kind, reason) {
 }
 
 export function restart() {
+  clearWaiting();
   S.final = null;
   S.attempt = 0;
   S.fastRetry = false;
@@ -182,6 +192,17 @@ export async function handleMessage(msg, gen) {
       renderPanel();
       return undefined;
     case 'moderation': return onModeration(msg);
+    case 'talking':
+      S.talking = new Set(Array.isArray(msg.sites) ? msg.sites : []);
+      renderTiles();
+      renderPanel();
+      return undefined;
+    case 'floor': return onFloor(msg);
+    case 'chat': return onChat(msg);
+    case 'chat_history': return onChatHistory(msg);
+    case 'lobby': return onLobby(msg);
+    case 'admitted': return onAdmitted();
+    case 'lobby_waiting': return onLobbyWaiting(msg);
     case 'error': return onError(msg);
     case 'bye': return onBye(msg);
     case 'pong': return undefined;
@@ -199,12 +220,23 @@ export function onWelcome(msg) {
   setupLayout(Boolean(msg.host));
   checkCodec(msg.codec);
   if (S.phase !== 'connected') { S.statusKey = 'st.negotiating'; renderStatus(); }
+  if (msg.mode) S.mode = msg.mode;
+  if (S.waiting) { S.waiting = null; renderWaiting(); }
+  if (msg.host) startQualityPoll();
   renderAll();
 }
 
 export function onError(msg) {
   const code = String(msg.code || 'error');
   const message = String(msg.message || '');
+  if (code === 'meeting_not_open') {
+    onNotOpen(msg);
+    return;
+  }
+  if (code.startsWith('chat_') || (code === 'not_allowed' && S.chat.open)) {
+    onChatError(code, message);
+    return;
+  }
   if (FATAL.has(code)) {
     showError(code, message);
     finish('error', code);
@@ -246,10 +278,16 @@ export function onRoster(msg) {
   if (me && me.connected && me.moderated) {
     S.moderated = { audio: Boolean(me.moderated.audio), video: Boolean(me.moderated.video) };
   }
+  S.talking = new Set(S.roster.filter((r) => r.speaking).map((r) => r.site));
+  floorFromRoster(msg);
+  if (Array.isArray(msg.lobby)) S.lobby = msg.lobby;  // only the chair is sent the lobby and the removed sites
+  if (Array.isArray(msg.removed)) S.removed = msg.removed;
   renderHeader();
   renderControls();
   renderTiles();
   renderPanel();
+  renderFloor();
+  renderChat();
 }
 
 export function onScreen(msg) {
@@ -271,6 +309,11 @@ export function onScreen(msg) {
 
 export function onModeration(msg) {
   const action = String(msg.action || '');
+  if (action === 'granted' || action === 'turn_ended') {
+    onTurn(action);
+    renderControls();
+    return;
+  }
   const m = /^(mute|unmute)_(audio|video)$/.exec(action);
   if (!m) return;
   S.moderated[m[2]] = m[1] === 'mute';

@@ -1,8 +1,8 @@
-
-
+// What every module of the join page shares: the page state S, its constants, icons and small DOM helpers.
 // Error codes after which the page stops and waits for the user (anything else is retried).
 export const FATAL = new Set(['no_token', 'invalid_token', 'token_expired', 'token_revoked', 'not_a_join_token', 'room_locked',
-  'room_full', 'wrong_room', 'not_a_member', 'unknown_room', 'meeting_ended', 'unsupported_version']);
+  'room_full', 'wrong_room', 'not_a_member', 'unknown_room', 'meeting_ended', 'unsupported_version', 'removed', 'refused',
+  'lobby_full', 'not_invited', 'codec_mismatch']);
 // Errors reported during a running session that leave it usable.
 export const SOFT = new Set(['unknown_type', 'bad_message']);
 export const FINAL_BYE = new Set(['replaced', 'removed', 'ended']);
@@ -31,6 +31,10 @@ export const S = {
   quality: { prev: null, level: 'none', rtt: null, loss: 0 },
   errorTimer: null, errorCode: null, errorMessage: '',
   tiles: new Map(), audios: new Map(), siteRows: new Map(), needAudioUnlock: false,
+  // the meeting: who is talking now, the floor (speaking requests), the chair's lobby and removed sites, chat
+  talking: new Set(), mode: 'free', floor: { queue: [], speaking: null }, handPending: null,
+  lobby: [], lobbySeen: new Set(), removed: [], waiting: null, waitTimer: null, waitTick: null,
+  chat: { messages: [], unread: 0, open: false, error: null }, live: {}, liveTimer: null,
 };
 
 export const $ = (sel) => document.querySelector(sel);
@@ -45,6 +49,9 @@ export const ICONS = {
   end: '<path d="M6 6h12v12H6z"/>',
   pin: '<path d="M16 3l5 5-3 1-4 4 1 5-2 2-4-4-5 5-1-1 5-5-4-4 2-2 5 1 4-4z"/>',
   remove: '<path d="M14 17l1.4-1.4-2.6-2.6H22v-2h-9.2l2.6-2.6L14 7l-5 5zM4 5h7V3H4a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h7v-2H4z"/>',
+  hand: '<path d="M21 7a2 2 0 0 0-4 0v5h-1V4a2 2 0 0 0-4 0v8h-1V5a2 2 0 0 0-4 0v9.3l-2.3-2.4a2 2 0 0 0-2.9 2.8l4.6 5.4A8 8 0 0 0 13.5 23h.5a7 7 0 0 0 7-7z"/>',
+  chat: '<path d="M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2zm-2 12H6v-2h12zm0-3H6V9h12zm0-3H6V6h12z"/>',
+  close: '<path d="M19 6.4 17.6 5 12 10.6 6.4 5 5 6.4 10.6 12 5 17.6 6.4 19 12 13.4 17.6 19 19 17.6 13.4 12z"/>',
   lock: '<path d="M18 8h-1V6a5 5 0 0 0-10 0v2H6a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V10a2 2 0 0 0-2-2zm-6 9a2 2 0 1 1 2-2 2 2 0 0 1-2 2zm3.1-9H8.9V6a3.1 3.1 0 0 1 6.2 0z"/>',
 };
 export const icon = (name) => `<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">${ICONS[name]}</svg>`;

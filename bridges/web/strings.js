@@ -1,3 +1,4 @@
+// The join page's own texts (each feature module adds its own): Vietnamese first, English on the toggle.
 import { addStrings } from '/console/i18n.js';
 
 addStrings({
@@ -15,7 +16,7 @@ addStrings({
     mediaTimeout: 'Không thiết lập được đường truyền hình ảnh/âm thanh (có thể tường lửa chặn) — đang thử lại…',
     // quality
     'q.good': 'Đường truyền: tốt', 'q.fair': 'Đường truyền: trung bình', 'q.poor': 'Đường truyền: kém', 'q.none': 'Đường truyền: —',
-    qTip: 'Độ trễ khứ hồi: {rtt} · Mất gói nhận: {loss}%', qNoRtt: 'chưa đo được',
+    qTip: 'Độ trễ khứ hồi: {rtt} · Mất gói nhận: {loss} %', qNoRtt: 'chưa đo được',
     // controls
     'mic.mute': 'Tắt micro', 'mic.unmute': 'Bật micro', 'mic.moderated': 'Micro bị chủ trì tắt', 'mic.none': 'Không có micro', 'mic.blocked': 'Micro bị chặn',
     'cam.mute': 'Tắt camera', 'cam.unmute': 'Bật camera', 'cam.moderated': 'Camera bị chủ trì tắt', 'cam.none': 'Không có camera', 'cam.blocked': 'Camera bị chặn',
@@ -44,7 +45,7 @@ addStrings({
     confirmRemove: 'Mời điểm cầu «{name}» rời cuộc họp?', confirmEnd: 'Kết thúc cuộc họp cho tất cả các điểm cầu?',
     'conn.connected': 'Đã kết nối', 'conn.connecting': 'Đang kết nối', 'conn.new': 'Đang kết nối', 'conn.failed': 'Lỗi kết nối',
     'conn.disconnected': 'Mất kết nối', 'conn.closed': 'Đã ngắt', 'conn.offline': 'Chưa kết nối',
-    apiFailed: 'Không thực hiện được: {m}', apiForbidden: 'Chỉ điểm cầu chính mới được điều hành phòng họp.',
+    apiFailed: 'Không thực hiện được (mã lỗi: {m}).', apiForbidden: 'Chỉ điểm cầu chính mới được điều hành phòng họp.',
     apiNotConnected: 'Điểm cầu này không còn trong cuộc họp.', apiNotRunning: 'Cuộc họp không còn diễn ra.',
     apiHostRemove: 'Không thể mời điểm cầu chính ra; hãy kết thúc cuộc họp.', apiExpired: 'Liên kết tham gia đã hết hạn — không điều hành được.',
     network: 'Không kết nối được máy chủ. Kiểm tra mạng rồi thử lại.',
@@ -60,7 +61,7 @@ addStrings({
     audioUnlock: 'Bấm vào đây để bật âm thanh cuộc họp', dismiss: 'Đóng', retry: 'Thử lại',
     rejoin: 'Tham gia lại', useHere: 'Dùng cửa sổ này', reload: 'Tải lại trang',
     // end of session
-    'bye.replaced': 'Phiên này đã được mở ở cửa sổ khác.', 'bye.removed': 'Chủ trì đã mời điểm cầu của bạn rời cuộc họp.',
+    'bye.replaced': 'Phiên này đã được mở ở cửa sổ khác.', 'bye.removed': 'Chủ trì đã mời điểm cầu của bạn rời cuộc họp. Điểm cầu chỉ vào lại được khi chủ trì cho phép.',
     'bye.ended': 'Cuộc họp đã kết thúc. Cảm ơn quý đại biểu đã tham dự.', 'bye.left': 'Bạn đã rời cuộc họp.',
     // errors (codes from the server, plus no_token found here)
     'err.no_token': 'Liên kết không có mã tham gia. Hãy mở đúng liên kết được gửi cho điểm cầu của bạn (dạng …/join#token=…).',
@@ -74,7 +75,13 @@ addStrings({
     'err.not_a_member': 'Điểm cầu của bạn không thuộc phòng họp này. Hãy liên hệ văn phòng UBND huyện.',
     'err.unknown_room': 'Phòng họp không tồn tại hoặc đã ngừng hoạt động.',
     'err.too_many_joins': 'Nhiều điểm cầu đang vào cùng lúc — đang tự động thử lại…',
-    'err.meeting_ended': 'Cuộc họp đã kết thúc.',
+    'err.meeting_ended': 'Cuộc họp đã kết thúc. Phòng họp chỉ mở lại cho cuộc họp kế tiếp theo lịch, hoặc khi văn phòng mở lại.',
+    'err.removed': 'Chủ trì đã mời điểm cầu của bạn rời cuộc họp — chỉ chủ trì mới cho vào lại được. Hãy liên hệ chủ trì cuộc họp.',
+    'err.refused': 'Chủ trì không cho điểm cầu vào cuộc họp này. Hãy liên hệ văn phòng nếu đây là nhầm lẫn.',
+    'err.lobby_full': 'Phòng chờ đã đầy. Hãy liên hệ văn phòng UBND.',
+    'err.not_invited': 'Điểm cầu của bạn không có trong danh sách mời của cuộc họp này.',
+    'err.codec_mismatch': 'Trình duyệt này không dùng được mã hình của phòng họp. Hãy dùng Google Chrome hoặc Microsoft Edge bản mới.',
+    'err.in_lobby': 'Đang chờ chủ trì cho vào phòng họp.',
     'err.bad_sdp': 'Trình duyệt và máy chủ không thống nhất được thông số truyền hình ảnh/âm thanh — đang thử kết nối lại.',
     'err.unknown_type': 'Máy chủ không hiểu một thông điệp của trang (lỗi phần mềm). Cuộc họp vẫn tiếp tục.',
     'err.bad_message': 'Máy chủ từ chối một thông điệp của trang (lỗi phần mềm). Cuộc họp vẫn tiếp tục.',
@@ -120,7 +127,7 @@ addStrings({
     confirmRemove: 'Remove site “{name}” from the meeting?', confirmEnd: 'End the meeting for every site?',
     'conn.connected': 'Connected', 'conn.connecting': 'Connecting', 'conn.new': 'Connecting', 'conn.failed': 'Connection failed',
     'conn.disconnected': 'Connection lost', 'conn.closed': 'Disconnected', 'conn.offline': 'Not connected',
-    apiFailed: 'Failed: {m}', apiForbidden: 'Only the host site may control the meeting.',
+    apiFailed: 'Failed (error code: {m}).', apiForbidden: 'Only the host site may control the meeting.',
     apiNotConnected: 'That site is no longer in the meeting.', apiNotRunning: 'The meeting is no longer running.',
     apiHostRemove: 'The host site cannot be removed; end the meeting instead.', apiExpired: 'The join link has expired — cannot moderate.',
     network: 'Cannot reach the server. Check the network and try again.',
@@ -134,7 +141,7 @@ addStrings({
     codecWarn: 'This browser does not support the {codec} codec the room uses — video may not show. Use a recent Google Chrome or Microsoft Edge.',
     audioUnlock: 'Click here to turn on the meeting sound', dismiss: 'Close', retry: 'Try again',
     rejoin: 'Join again', useHere: 'Use this window', reload: 'Reload page',
-    'bye.replaced': 'This session was opened in another window.', 'bye.removed': 'The chair removed your site from the meeting.',
+    'bye.replaced': 'This session was opened in another window.', 'bye.removed': 'The chair removed your site from the meeting. It can join again only when the chair allows it.',
     'bye.ended': 'The meeting has ended. Thank you for attending.', 'bye.left': 'You left the meeting.',
     'err.no_token': 'The link has no join token. Open the exact link sent to your site (…/join#token=…).',
     'err.invalid_token': 'The join link is not valid. Open the exact link sent to your site.',
@@ -147,7 +154,13 @@ addStrings({
     'err.not_a_member': 'Your site is not a member of this meeting room. Contact the district office.',
     'err.unknown_room': 'The meeting room does not exist or is no longer active.',
     'err.too_many_joins': 'Many sites are joining at once — retrying automatically…',
-    'err.meeting_ended': 'The meeting has ended.',
+    'err.meeting_ended': 'The meeting has ended. The room opens again for the next scheduled meeting, or when the office reopens it.',
+    'err.removed': 'The chair removed your site from the meeting — only the chair can let it back in. Contact the chair.',
+    'err.refused': 'The chair did not let your site into this meeting. Contact the office if this is a mistake.',
+    'err.lobby_full': 'The lobby is full. Contact the office.',
+    'err.not_invited': 'Your site is not invited to this meeting.',
+    'err.codec_mismatch': 'This browser cannot use the room\'s video codec. Use a recent Google Chrome or Microsoft Edge.',
+    'err.in_lobby': 'Waiting for the chair to let you in.',
     'err.bad_sdp': 'The browser and the server could not agree on media parameters — reconnecting.',
     'err.unknown_type': 'The server did not understand a message from this page (software bug). The meeting continues.',
     'err.bad_message': 'The server rejected a message from this page (software bug). The meeting continues.',

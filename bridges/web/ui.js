@@ -1,5 +1,9 @@
-import { t, lang, hasText } from '/console/i18n.js';
+// What the page says about itself: language, status, banners, errors, the ended screen, the header.
+import { hasText, lang, nameOf, t } from '/console/i18n.js';
+import { renderChat } from './chat.js';
 import { renderControls } from './controls.js';
+import { renderFloor } from './floor.js';
+import { renderWaiting } from './lobby.js';
 import { connected, renderTiles } from './layout.js';
 import { renderPanel } from './moderation.js';
 import { renderQuality } from './peer.js';
@@ -28,6 +32,9 @@ export function renderAll() {
   renderEnded();
   renderBanner();
   renderMediaWarning();
+  renderWaiting();
+  renderFloor();
+  renderChat();
 }
 
 // ------------------------------------------------------------------------------------------ state + status
@@ -52,13 +59,14 @@ export function renderHeader() {
   const w = S.welcome;
   document.title = w ? `${w.room_name} — ${t('title')}` : t('title');
   $('#room-name').textContent = w ? w.room_name : t('title');
-  $('#site-name').textContent = w ? t('youAre', { name: w.site_name }) : '';
+  const me = w ? nameOf({ name: w.site_name, name_en: w.site_name_en }) : '';
+  $('#site-name').textContent = w ? t('youAre', { name: me }) : '';
   $('#host-badge').hidden = !(w && w.host);
   $('#host-badge').textContent = t('hostBadge');
   const lock = $('#lock-badge');
   lock.hidden = !S.locked;
   lock.innerHTML = `${icon('lock')}<span>${escapeHtml(t('locked'))}</span>`;
-  $('#self-box .name').textContent = w ? t('youNamed', { name: w.site_name }) : t('you');
+  $('#self-box .name').textContent = w ? t('youNamed', { name: me }) : t('you');
 }
 
 export let bannerKey = null;
@@ -113,6 +121,8 @@ export function renderEnded() {
   msg.dataset.reason = reason;
   msg.textContent = t(`bye.${reason}`);
   $('#btn-rejoin').textContent = reason === 'replaced' ? t('useHere') : t('rejoin');
+  // Ended by the chair: only staff (or the next scheduled meeting) open the room again, so no button invites a try.
+  $('#btn-rejoin').hidden = reason === 'ended';
 }
 
 export function renderMediaWarning() {

@@ -65,3 +65,23 @@ export function dateTime(date) {
 
 /** A site's name in the current language (its English name when there is one and English is on). */
 export const nameOf = (site) => (site ? (current === 'en' && site.name_en ? site.name_en : site.name) : '');
+
+/** A day with its weekday in Vietnam time: "Thứ Hai, 07/12/2026" (en: "Monday, 07/12/2026"). */
+export function dayDate(date) {
+  const d = date instanceof Date ? date : new Date(date);
+  if (Number.isNaN(d.getTime())) return '—';
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: TZ, weekday: 'long', day: '2-digit', month: '2-digit', year: 'numeric',
+  }).format(d);
+}
+
+/** A length of time in words: "1 giờ 5 phút", "2 phút 30 giây", "45 giây". */
+export function span(seconds) {
+  let s = Math.max(0, Math.round(Number(seconds) || 0));
+  const units = current === 'en' ? [['h', 3600], ['min', 60], ['s', 1]] : [['giờ', 3600], ['phút', 60], ['giây', 1]];
+  const parts = [];
+  for (const [unit, n] of units) {
+    if (s >= n && parts.length < 2) { parts.push(`${Math.floor(s / n)} ${unit}`); s %= n; } else if (parts.length) break;
+  }
+  return parts.length ? parts.join(' ') : `0 ${units[2][0]}`;
+}
