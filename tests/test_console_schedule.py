@@ -11,6 +11,7 @@ overflow. Screenshots go to tests/artifacts. Uses Debian's /usr/bin/chromium: no
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -186,8 +187,20 @@ async def test_operator_schedules_edits_and_is_told_what_is_wrong(api: Api, chro
     await clean_text(page)
     await shoot(page, "console-schedule-week.png")
 
+    # A click on an empty slot of a day opens the form on that day and half hour (14:00: 7 hours below 07:00).
+    col = page.locator(f"#cal-week .cal-col[data-day='{day}']")
+    await col.click(position={"x": 8, "y": 7 * 48 + 6})
+    await page.locator("#meeting-form").wait_for()
+    assert await page.input_value("#mt-date") == day
+    assert (await page.input_value("#mt-start"), await page.input_value("#mt-end")) == ("14:00", "16:00")
+    # No title: said in Vietnamese, nothing sent.
+    await page.click("#mt-submit")
+    err = page.locator(".field-error[data-for='title']")
+    await err.wait_for(state="visible", timeout=5_000)
+    assert "Nhập tên cuộc họp" in await err.inner_text()
+    assert await page.evaluate("document.activeElement.id") == "mt-title"
+
     # End before start: the Vietnamese field error, nothing created.
-    await page.click("#meeting-new")
     await fill_form(page, title="Họp sai giờ", day=day, start="10:00", end="09:00", sites=None)
     await page.click("#mt-submit")
     err = page.locator(".field-error[data-for='end']")
@@ -254,6 +267,18 @@ async def test_operator_schedules_edits_and_is_told_what_is_wrong(api: Api, chro
     await no_overflow(phone, "meeting page")
     await clean_text(phone)
     await shoot(phone, "console-schedule-meeting-phone.png")
+
+    # Cancelling keeps the meeting, marked cancelled, with nothing left to edit or send.
+    await page.click("#meeting-cancel")
+    await page.locator("#cancel-dialog").wait_for()
+    await page.click("#cancel-yes")
+    await page.locator("#meeting-flash", has_text="Đã hủy cuộc họp").wait_for(timeout=5_000)
+    await page.locator(".mt-head [data-status='cancelled']", has_text="Đã hủy").wait_for(timeout=5_000)
+    assert await page.locator("#meeting-edit, #meeting-invite, #meeting-cancel").count() == 0
+    cancelled = await store.meetings.get(m.id)
+    assert cancelled is not None and cancelled.cancelled
+    await page.click("#meeting-back")
+    await page.locator(f"#cal-week .cal-block.st-cancelled[data-meeting-id='{m.id}']").wait_for(timeout=10_000)
     assert chromium.unexpected == []
 
 
@@ -379,7 +404,8 @@ async def test_invitations_by_mail_show_each_sites_outcome(make_api: ApiFactory,
                 outcomes = await rows.evaluate_all("rs => Object.fromEntries(rs.map((r) => [r.dataset.siteId, "
                                                    "r.dataset.outcome]))")
                 assert outcomes == {A: "sent", B: "failed", HOST: "no_email"}
-                assert "Đã gửi tới xa-an-binh@example.vn" in await rows.and_(page.locator(f"[data-site-id='{A}']")).inner_text()
+                sent = await page.locator(f".inv-row[data-site-id='{A}']").inner_text()
+                assert "Đã gửi tới xa-an-binh@example.vn" in sent, sent
                 failed = await page.locator(f".inv-row[data-site-id='{B}']").inner_text()
                 assert "Không gửi được tới khong-ton-tai@example.vn" in failed, failed
                 assert "chưa có địa chỉ e-mail" in await page.locator(f".inv-row[data-site-id='{HOST}']").inner_text()
@@ -418,10 +444,15 @@ async def test_monitoring_with_no_meeting_then_a_connected_site(api: Api, chromi
             assert await empty.is_hidden()
             head = await page.locator(f".mon-room[data-room-id='{ROOM}'] .mon-room-facts").inner_text()
             assert m["title"] in head and "1/3 điểm cầu đang kết nối" in head, head
-            await until(lambda: tile.locator(".mon-up dd").inner_text(), "the host's upload figure")
-            await until(lambda: page.evaluate(
-                "() => /kbit|Mbit/.test(document.querySelector('.mon-tile .mon-up dd').textContent)"),
-                "an upload bitrate", wait_s=15)
+            # Its media arrives: a real upload bitrate (vi-VN numbers), and a sparkline being drawn.
+            async def upload() -> str | None:
+                text = str(await tile.locator(".mon-up dd").inner_text())
+                return text if re.fullmatch(r"[1-9][\d.]*(,\d)? kbit/s|\d+(,\d)? Mbit/s", text) else None
+
+            await until(upload, "the host's upload bitrate", wait_s=15)
+            await until(lambda: tile.evaluate(
+                "(t) => t.querySelector('.spark-up').getAttribute('points').split(' ').length >= 2"),
+                "the bitrate sparkline")
             await clean_text(page)
             await shoot(page, "console-schedule-monitor.png")
             phone = await chromium.page(PHONE, is_mobile=True)

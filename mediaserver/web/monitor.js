@@ -54,7 +54,6 @@ export async function mount(body) {
   stop();
   const p = { poll: null, history: new Map(), rooms: new Map() };
   page = p;
-  window.__monitor = p;
   body.replaceChildren(h('p', { class: 'loading' }, t('loading')));
   let refs;
   try {

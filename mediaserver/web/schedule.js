@@ -412,6 +412,7 @@ function openForm(refs, meeting, { day, start } = {}) {
   const form = h('form', { id: 'meeting-form', class: 'meeting-form', novalidate: true, onsubmit: async (ev) => {
     ev.preventDefault();
     clearErrors();
+    if (!title.value.trim()) return showError('title', t('fe.title'));
     if (!date.value) return showError('date', t('fe.date'));
     if (!startIn.value) return showError('start', t('fe.startMissing'));
     if (!endIn.value) return showError('end', t('fe.endMissing'));
