@@ -68,15 +68,16 @@ class Pages:
     async def token(self, site: str, room: str = ROOM, ttl_s: float | None = None) -> str:
         return (await self.api.app[TOKENS_KEY].issue_join(site, room, ttl_s))[0]
 
-    async def open(self, name: str, token: str) -> Any:
+    async def open(self, name: str, token: str, viewport: tuple[int, int] = (1280, 720), path: str = "/join") -> Any:
         ctx = await self.browser.new_context(permissions=["camera", "microphone"],
-                                             viewport={"width": 1280, "height": 720}, base_url=self.base)
+                                             viewport={"width": viewport[0], "height": viewport[1]},
+                                             base_url=self.base, is_mobile=viewport[0] < 600)
         self.contexts.append(ctx)
         page = await ctx.new_page()
         log = self.console.setdefault(name, [])
         page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
-        await page.goto(f"/join#token={token}")
+        await page.goto(f"{path}#token={token}")
         return page
 
     def assert_no_script_errors(self) -> None:
