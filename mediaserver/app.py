@@ -119,6 +119,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                                                     app[CONFERENCE_KEY].published)
     app[CONFERENCE_KEY].add_listener(app[MEETING_RECORDINGS_KEY])
     app[SCHEDULER_KEY].register(ROOM_RECORD_ACTION, app[MEETING_RECORDINGS_KEY].run_job)
+    # E-mails scheduled meetings' reminders: one system job, every minute (see _scheduler_ctx).
+    app[scheduled.REMINDERS_KEY] = scheduled.Reminders(app)
+    app[SCHEDULER_KEY].register(scheduled.REMIND_ACTION, app[scheduled.REMINDERS_KEY].run_job)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
     # Analyses every camera's sub stream for motion (events indexed as they happen).
@@ -197,6 +200,8 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler.register("index.maintenance", maintenance)
     await scheduler.add_job(MAINTENANCE_JOB, "index.maintenance", "interval", str(MAINTENANCE_EVERY_S),
                             grace_s=MAINTENANCE_EVERY_S, source="system")
+    await scheduler.add_job(scheduled.REMIND_JOB, scheduled.REMIND_ACTION, "interval", f"{scheduled.REMIND_EVERY_S:g}",
+                            grace_s=scheduled.REMIND_EVERY_S, source="system")
     await scheduler.sync_config(cfg.schedules)
     await scheduler.start()
     metrics.jobs_running.set_function(lambda: len(scheduler.status().get("running_jobs", [])))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import logging
 import time
-from dataclasses import replace
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from email.message import EmailMessage
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -14,16 +18,19 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from bridges.attendance import Interval, roll_call
-from bridges.invitations import MeetingInfo, invitation, qr_svg
+from bridges.invitations import MeetingInfo, invitation, qr_svg, reminder
 from mediaserver.api.common import Body, iso
 from mediaserver.api.conference import join_url
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFERENCE_KEY, CONFIG_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import AUDIT_KEY, CONFERENCE_KEY, CONFIG_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import Role
 from mediaserver.mail import Mailer
+from mediaserver.scheduler import JobContext
 from mediaserver.storage.meetings import Meeting
 from mediaserver.storage.repos import Room
+
+logger = logging.getLogger(__name__)
 
 STAFF = (Role.ADMIN, Role.OPERATOR)
 MAX_MEETING_S = 24 * 3600.0
@@ -156,19 +163,47 @@ class InviteList(BaseModel):
 LINK_AFTER_END_S = 86400.0
 
 
-async def _links(ctx: Ctx, m: Meeting) -> list[LinkItem]:
-    sites = {s.id: s for s in await ctx.app[STORE_KEY].sites.all()}
+async def _links(app: web.Application, m: Meeting, url_for: Callable[[str], str],
+                 only: Collection[str] | None = None, known: dict[str, str] | None = None) -> list[LinkItem]:
+    """Return the join link of each invited site (of those in ``only``), issuing a join token per site.
+
+    ``known`` maps sites to links issued before (kept by the caller for a retry): those are reused, and links
+    issued now are added to it.
+    """
+    sites = {s.id: s for s in await app[STORE_KEY].sites.all()}
     ttl = max(3600.0, m.ends_at + LINK_AFTER_END_S - time.time())
     out = []
     for site_id in m.invited:
         site = sites.get(site_id)
-        if site is None:
+        if site is None or (only is not None and site_id not in only):
             continue
-        token, _ = await ctx.app[TOKENS_KEY].issue_join(site_id, m.room_id, ttl)
-        url = join_url(ctx, token)
+        url = known.get(site_id) if known is not None else None
+        if url is None:
+            token, _ = await app[TOKENS_KEY].issue_join(site_id, m.room_id, ttl)
+            url = url_for(token)
+            if known is not None:
+                known[site_id] = url
         out.append(LinkItem(site_id=site_id, name=site.name, name_en=site.name_en, email=site.email, join_url=url,
                             qr_svg=qr_svg(url)))
     return out
+
+
+Compose = Callable[[MeetingInfo, str, str, str, str, str], EmailMessage]
+
+
+async def _mail_letters(app: web.Application, m: Meeting, links: list[LinkItem], compose: Compose,
+                        mailer: Mailer | None = None) -> list[tuple[LinkItem, str | None]]:
+    """E-mail every link that has an address its letter (one SMTP connection); return (link, None or why not)."""
+    cfg = app[CONFIG_KEY].mail
+    store = app[STORE_KEY]
+    room = await store.rooms.get(m.room_id)
+    chair = next((s for s in await store.sites.all(include_inactive=True) if s.id == m.chair_site_id), None)
+    info = MeetingInfo(m.title, m.agenda, room.name if room else m.room_id, m.starts_at, m.ends_at,
+                       round(m.test_before_s / 60), chair.name if chair else m.chair_site_id)
+    with_mail = [x for x in links if x.email]
+    messages = [compose(info, x.name, x.email or "", x.join_url, cfg.sender, cfg.sender_name) for x in with_mail]
+    errors = await (mailer or Mailer(cfg)).send(messages)
+    return list(zip(with_mail, errors, strict=True))
 
 
 def _meeting_id(ctx: Ctx) -> int:
@@ -185,9 +220,9 @@ async def _get(ctx: Ctx) -> Meeting:
     return m
 
 
-async def _outs(ctx: Ctx, meetings: list[Meeting]) -> list[MeetingOut]:
-    store = ctx.app[STORE_KEY]
-    conference = ctx.app[CONFERENCE_KEY]
+async def _outs(app: web.Application, meetings: list[Meeting]) -> list[MeetingOut]:
+    store = app[STORE_KEY]
+    conference = app[CONFERENCE_KEY]
     held = await store.meetings.held(m.id for m in meetings)
     recorded = await store.meetings.recorded(sid for _, _, sids in held.values() for sid in sids)
     rooms = {r.id: r for r in await store.rooms.all()}
@@ -219,7 +254,7 @@ async def _outs(ctx: Ctx, meetings: list[Meeting]) -> list[MeetingOut]:
 
 
 async def _out(ctx: Ctx, m: Meeting) -> MeetingOut:
-    return (await _outs(ctx, [m]))[0]
+    return (await _outs(ctx.app, [m]))[0]
 
 
 async def _checked(ctx: Ctx, m: Meeting) -> Meeting:
@@ -329,7 +364,7 @@ def register(api: Api) -> None:
         if until <= since or until - since > MAX_RANGE_S:
             raise ApiError(422, "invalid_input", "'to' must be after 'from', at most 62 days", "to")
         items = await ctx.app[STORE_KEY].meetings.between(since, until, q.room_id)
-        return MeetingList(items=await _outs(ctx, items))
+        return MeetingList(items=await _outs(ctx.app, items))
 
     @api.route("POST", "/api/v1/scheduled-meetings", roles=STAFF, body=MeetingIn, response=MeetingOut,
                status=201, tag="schedule", summary="Schedule a meeting in a room.")
@@ -348,7 +383,6 @@ def register(api: Api) -> None:
         _overlaps(ctx, m, await store.meetings.for_room(m.room_id, m.opens_at))
         m = await store.meetings.create(m)
         await ctx.audit("meeting.create", str(m.id), room=m.room_id, title=m.title, starts_at=iso(m.starts_at))
-        await _after_change(ctx, m)
         return await _out(ctx, m)
 
     @api.route("GET", "/api/v1/scheduled-meetings/{meeting_id}", roles=STAFF, response=MeetingOut,
@@ -388,7 +422,6 @@ def register(api: Api) -> None:
         await ctx.audit("meeting.update", str(m.id), fields=sorted(b.model_fields_set))
         got = await store.meetings.get(m.id)
         assert got is not None
-        await _after_change(ctx, got)
         return await _out(ctx, got)
 
     @api.route("DELETE", "/api/v1/scheduled-meetings/{meeting_id}", roles=STAFF, status=204, tag="schedule",
@@ -397,7 +430,6 @@ def register(api: Api) -> None:
         m = await _get(ctx)
         await ctx.app[STORE_KEY].meetings.cancel(m.id)
         await ctx.audit("meeting.cancel", str(m.id))
-        await _after_change(ctx, replace(m, cancelled=True))
 
     @api.route("GET", "/api/v1/scheduled-meetings/{meeting_id}/attendance", roles=STAFF, response=AttendanceOut,
                tag="schedule", summary="Roll call: each invited site present, late, absent or not yet in.")
@@ -430,7 +462,7 @@ def register(api: Api) -> None:
                tag="schedule", summary="Each invited site's join link and its QR code (for the printed invitations).")
     async def links(ctx: Ctx) -> LinkList:
         m = await _get(ctx)
-        items = await _links(ctx, m)
+        items = await _links(ctx.app, m, lambda token: join_url(ctx, token))
         await ctx.audit("meeting.links", str(m.id), sites=len(items))
         return LinkList(items=items)
 
@@ -438,24 +470,13 @@ def register(api: Api) -> None:
                tag="schedule", summary="E-mail every invited site its join link (one SMTP connection).")
     async def invite(ctx: Ctx) -> InviteList:
         m = await _get(ctx)
-        cfg = ctx.app[CONFIG_KEY].mail
-        if not cfg.enabled:
+        if not ctx.app[CONFIG_KEY].mail.enabled:
             raise ApiError(409, "mail_disabled", "e-mail is not configured (config.yaml: mail.enabled)")
-        store = ctx.app[STORE_KEY]
-        room = await store.rooms.get(m.room_id)
-        sites = {s.id: s for s in await store.sites.all()}
-        chair = sites.get(m.chair_site_id)
-        info = MeetingInfo(m.title, m.agenda, room.name if room else m.room_id, m.starts_at, m.ends_at,
-                           round(m.test_before_s / 60), chair.name if chair else m.chair_site_id)
-        links = [x for x in await _links(ctx, m)]
-        with_mail = [x for x in links if x.email]
-        messages = [invitation(info, x.name, x.email or "", x.join_url, cfg.sender, cfg.sender_name)
-                    for x in with_mail]
-        errors = await Mailer(cfg).send(messages)
-        result = {x.site_id: e for x, e in zip(with_mail, errors, strict=True)}
+        links = await _links(ctx.app, m, lambda token: join_url(ctx, token))
+        result = {x.site_id: e for x, e in await _mail_letters(ctx.app, m, links, invitation)}
         items = [InviteItem(site_id=x.site_id, email=x.email, sent=x.site_id in result and result[x.site_id] is None,
                             error=result.get(x.site_id) if x.email else "no_email") for x in links]
-        await store.meetings.record_invitations(m.id, [(i.site_id, i.error) for i in items])
+        await ctx.app[STORE_KEY].meetings.record_invitations(m.id, [(i.site_id, i.error) for i in items])
         await ctx.audit("meeting.invite", str(m.id), sent=sum(i.sent for i in items), total=len(items))
         return InviteList(items=items)
 
@@ -470,11 +491,108 @@ def register(api: Api) -> None:
                                "to": "all" if r.to_site is None else r.to_site, "text": r.text} for r in rows])
 
 
-async def _after_change(ctx: Ctx, m: Meeting) -> None:
-    """Keep the meeting's reminder job in step with it (see mediaserver.api.invitations)."""
-    hook = ctx.app.get(REMINDER_HOOK_KEY)
-    if hook is not None:
-        await hook(m)
+# ---------------------------------------------------------------------------------------- reminders
+
+REMIND_ACTION = "meeting.remind"
+REMIND_JOB = "meeting-reminders"
+REMIND_EVERY_S = 60.0
 
 
-REMINDER_HOOK_KEY: web.AppKey[Any] = web.AppKey("meeting_reminder_hook", object)
+@dataclass
+class ReminderRun:
+    """What one run did for one meeting: the sites reminded now, and those that failed (retried next run)."""
+
+    meeting_id: int
+    sent: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class Reminders:
+    """The ``meeting.remind`` job: e-mail each invited site its reminder once the meeting's reminder time comes.
+
+    A meeting is due from ``starts_at - remind_before_s`` until it ends, unless cancelled or already done. Each
+    site's reminder is recorded as it is accepted by the SMTP server, so it goes out once, restarts included;
+    one that failed (the server down, a refused recipient) is logged and tried again on the next run, with the
+    same link. When every invited site with an address has had its reminder the meeting is marked done. Runs
+    are serialised, so a run the scheduler starts and one started by hand never send twice.
+    """
+
+    def __init__(self, app: web.Application, clock: Callable[[], float] = time.time) -> None:
+        self._app = app
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        # Links issued for a reminder that has not gone out yet, per meeting: a retry reuses them, so an SMTP
+        # outage does not mint a join token per site per minute.
+        self._links: dict[int, dict[str, str]] = {}
+        self._mailer: Mailer | None = None
+
+    async def run_job(self, job: JobContext) -> None:
+        """The scheduler's handler."""
+        await self.run()
+
+    def _url(self, token: str) -> str:
+        server = self._app[CONFIG_KEY].server
+        scheme = "https" if server.tls.mode != "off" else "http"
+        base = server.public_url or f"{scheme}://{server.host}:{server.port}"
+        return f"{base.rstrip('/')}/join#token={token}"
+
+    async def run(self) -> list[ReminderRun]:
+        """Send every reminder that is due; return what was done per meeting (nothing while mail is off)."""
+        async with self._lock:
+            cfg = self._app[CONFIG_KEY].mail
+            if not cfg.enabled:
+                return []
+            if self._mailer is None:
+                self._mailer = Mailer(cfg)  # one per server: a failing SMTP server is logged once, not per run
+            now = self._clock()
+            due = await self._app[STORE_KEY].meetings.due_reminders(now)
+            out = []
+            for m in due:
+                try:
+                    run = await self._remind(m, self._mailer)
+                except Exception:
+                    # One meeting's trouble (a bug, the database briefly locked) must not stop the others.
+                    logger.exception("meeting %d: reminders failed; retrying on the next run", m.id)
+                    continue
+                if run is not None:
+                    out.append(run)
+            return out
+
+    async def _remind(self, m: Meeting, mailer: Mailer) -> ReminderRun | None:
+        store = self._app[STORE_KEY]
+        status = (await _outs(self._app, [m]))[0].status
+        if status in ("ended", "cancelled"):  # e.g. the chair ended it early: nothing to remind of
+            self._links.pop(m.id, None)
+            return None
+        emails = {s.id: s.email for s in await store.sites.all()}
+        done = {i.site_id for i in await store.meetings.invitees(m.id) if i.reminded_at is not None}
+        pending = [s for s in m.invited if emails.get(s) and s not in done]
+        run = ReminderRun(m.id)
+        if pending:
+            known = self._links.setdefault(m.id, {})
+            links = await _links(self._app, m, self._url, only=pending, known=known)
+            for link, error in await _mail_letters(self._app, m, links, reminder, mailer):
+                if error is None:
+                    run.sent.append(link.site_id)
+                    known.pop(link.site_id, None)
+                else:
+                    run.failed[link.site_id] = error
+            await store.meetings.record_reminders(
+                m.id, [*((s, None) for s in run.sent), *run.failed.items()], done=not run.failed)
+            await self._app[AUDIT_KEY](actor="system", actor_role="system", action="meeting.remind",
+                                       target=str(m.id), detail={"sent": run.sent, "failed": run.failed},
+                                       remote="")
+        else:
+            await store.meetings.record_reminders(m.id, [], done=True)
+        if run.failed:
+            logger.warning("meeting %d: reminder not sent to %d of %d site(s), retrying on the next run: %s",
+                           m.id, len(run.failed), len(pending),
+                           "; ".join(f"{site}: {err}" for site, err in sorted(run.failed.items())))
+        else:
+            self._links.pop(m.id, None)
+            if run.sent:
+                logger.info("meeting %d: reminder sent to %d site(s)", m.id, len(run.sent))
+        return run
+
+
+REMINDERS_KEY: web.AppKey[Reminders] = web.AppKey("meeting_reminders", Reminders)

@@ -26,6 +26,7 @@ class Meeting:
     invitations_sent_at: float | None
     created_by: str
     invited: tuple[str, ...]
+    reminded_at: float | None = None  # every invited site with an e-mail address has had its reminder
 
     @property
     def opens_at(self) -> float:
@@ -40,6 +41,8 @@ class Invitee:
     absence_reason: str | None
     invited_at: float | None
     invite_error: str | None
+    reminded_at: float | None = None
+    remind_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ class MeetingRepo:
                                        (r["id"],))
         return Meeting(r["id"], r["room_id"], r["title"], r["agenda"], r["starts_at"], r["ends_at"],
                        r["chair_site_id"], r["test_before_s"], r["remind_before_s"], r["mode"], bool(r["cancelled"]),
-                       r["invitations_sent_at"], r["created_by"], tuple(s[0] for s in sites))
+                       r["invitations_sent_at"], r["created_by"], tuple(s[0] for s in sites), r["reminded_at"])
 
     async def create(self, m: Meeting) -> Meeting:
         """Store a new scheduled meeting with its invited sites; return it with its id."""
@@ -93,11 +96,19 @@ class MeetingRepo:
         return got
 
     async def update(self, m: Meeting) -> None:
-        """Replace a meeting's editable fields and invited sites (roll-call notes of kept sites stay)."""
+        """Replace a meeting's editable fields and invited sites (roll-call notes of kept sites stay).
+
+        The reminder job looks at the meeting again (a newly invited site gets its reminder); a new start time
+        means a new reminder for every site.
+        """
         async with self.db.transaction() as conn:
             await conn.execute(
+                "UPDATE meeting_sites SET reminded_at = NULL, remind_error = NULL WHERE meeting_id = ?"
+                " AND (SELECT starts_at FROM meetings WHERE id = ?) != ?", (m.id, m.id, m.starts_at))
+            await conn.execute(
                 "UPDATE meetings SET room_id = ?, title = ?, agenda = ?, starts_at = ?, ends_at = ?,"
-                " chair_site_id = ?, test_before_s = ?, remind_before_s = ?, mode = ?, updated_at = ? WHERE id = ?",
+                " chair_site_id = ?, test_before_s = ?, remind_before_s = ?, mode = ?, updated_at = ?,"
+                " reminded_at = NULL WHERE id = ?",
                 (m.room_id, m.title, m.agenda, m.starts_at, m.ends_at, m.chair_site_id, m.test_before_s,
                  m.remind_before_s, m.mode, time.time(), m.id),
             )
@@ -137,8 +148,8 @@ class MeetingRepo:
         """Return the invited sites with their roll-call notes."""
         rows = await self.db.fetchall("SELECT * FROM meeting_sites WHERE meeting_id = ? ORDER BY site_id",
                                       (meeting_id,))
-        return [Invitee(r["meeting_id"], r["site_id"], r["absence_reason"], r["invited_at"], r["invite_error"])
-                for r in rows]
+        return [Invitee(r["meeting_id"], r["site_id"], r["absence_reason"], r["invited_at"], r["invite_error"],
+                        r["reminded_at"], r["remind_error"]) for r in rows]
 
     async def set_absence_reason(self, meeting_id: int, site_id: str, reason: str | None) -> bool:
         """Record why an invited site was absent; return False if it was not invited."""
@@ -155,6 +166,25 @@ class MeetingRepo:
                 " invite_error = ? WHERE meeting_id = ? AND site_id = ?",
                 [(err, now, err, meeting_id, site) for site, err in results])
             await conn.execute("UPDATE meetings SET invitations_sent_at = ? WHERE id = ?", (now, meeting_id))
+
+    async def due_reminders(self, now: float) -> list[Meeting]:
+        """Return meetings not cancelled nor over whose reminder time has come and whose reminder is not done."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM meetings WHERE reminded_at IS NULL AND cancelled = 0 AND remind_before_s IS NOT NULL"
+            " AND starts_at - remind_before_s <= ? AND ends_at > ? ORDER BY starts_at, id", (now, now))
+        return [await self._meeting(r) for r in rows]
+
+    async def record_reminders(self, meeting_id: int, results: Iterable[tuple[str, str | None]],
+                               done: bool) -> None:
+        """Record each site's reminder outcome (None: sent); ``done``: no site is left to remind."""
+        now = time.time()
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "UPDATE meeting_sites SET reminded_at = CASE WHEN ? IS NULL THEN ? ELSE reminded_at END,"
+                " remind_error = ? WHERE meeting_id = ? AND site_id = ?",
+                [(err, now, err, meeting_id, site) for site, err in results])
+            if done:
+                await conn.execute("UPDATE meetings SET reminded_at = ? WHERE id = ?", (now, meeting_id))
 
     async def session_ids(self, meeting_id: int) -> list[int]:
         """Return the held sessions (room_sessions) of a scheduled meeting, oldest first."""
