@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from mediaserver.api.live import warnings_for
 from mediaserver.engine import aiortc_hooks as hooks
 from mediaserver.engine.engine import LATENCY_BUCKETS_S
 
@@ -129,8 +130,30 @@ class _ConferenceCollector(Collector):
                                       labels=labels),
         }
         speaker = GaugeMetricFamily("mediaserver_room_speaker", "1 for the room's active speaker", labels=labels)
-        for room_id, room in self.conference.rooms.items():
-            for site, session in room.sessions.items():
+        # The same numbers in base units, as GET /api/v1/rooms/{room}/live shows them per site.
+        base = {
+            "rtt": GaugeMetricFamily("mediaserver_site_rtt_seconds", "Round-trip time to a site (RTCP)",
+                                     labels=labels),
+            "loss": GaugeMetricFamily("mediaserver_site_loss_ratio", "Share of a site's uplink packets lost (0-1)",
+                                      labels=labels),
+            "fps": GaugeMetricFamily("mediaserver_site_fps", "Camera frames per second arriving from a site",
+                                     labels=labels),
+            "fps_sent": GaugeMetricFamily("mediaserver_site_fps_sent", "Frames per second a site's page reports "
+                                          "its camera encodes", labels=labels),
+            "width": GaugeMetricFamily("mediaserver_site_video_width_pixels", "Camera width a site reports sending",
+                                       labels=labels),
+            "height": GaugeMetricFamily("mediaserver_site_video_height_pixels",
+                                        "Camera height a site reports sending", labels=labels),
+            "lost": GaugeMetricFamily("mediaserver_site_media_lost", "1 while a connected site's media has stopped "
+                                      "arriving (no packet for 2 s)", labels=labels),
+        }
+        bitrate = GaugeMetricFamily("mediaserver_site_bitrate_bps", "Media bitrate, in: a site sends us, out: we "
+                                    "send it", labels=[*labels, "direction"])
+        warning = GaugeMetricFamily("mediaserver_site_warning", "1 for each quality warning a site has now "
+                                    "(media_lost, high_loss, high_rtt, low_fps, low_bitrate)",
+                                    labels=[*labels, "warning"])
+        for room_id, room in list(self.conference.rooms.items()):
+            for site, session in list(room.sessions.items()):
                 st = session.stats
                 for key, value in (("in", st.bitrate_in_kbps), ("out", st.bitrate_out_kbps),
                                    ("loss", st.packet_loss_pct), ("rtt", st.rtt_ms),
@@ -138,8 +161,27 @@ class _ConferenceCollector(Collector):
                     if value is not None:
                         fams[key].add_metric([room_id, site], float(value))
                 speaker.add_metric([room_id, site], 1.0 if room.current_speaker == site else 0.0)
+                ids = [room_id, site]
+                answered = session.state == "answered"
+                if st.rtt_ms is not None:
+                    base["rtt"].add_metric(ids, st.rtt_ms / 1000)
+                base["loss"].add_metric(ids, st.packet_loss_pct / 100)
+                base["fps"].add_metric(ids, st.fps_in)
+                for key, reported in (("fps_sent", st.fps_sent), ("width", st.width), ("height", st.height)):
+                    if reported is not None:
+                        base[key].add_metric(ids, float(reported))
+                base["lost"].add_metric(ids, 1.0 if answered and session.media_lost else 0.0)
+                bitrate.add_metric([*ids, "in"], st.bitrate_in_kbps * 1000)
+                bitrate.add_metric([*ids, "out"], st.bitrate_out_kbps * 1000)
+                media = None if not answered else "lost" if session.media_lost else "ok"
+                for code in warnings_for(media, st.packet_loss_pct, st.rtt_ms, st.fps_in, st.bitrate_in_kbps,
+                                         session.muted["video"] or session.moderated["video"]):
+                    warning.add_metric([*ids, code], 1.0)
         yield from fams.values()
         yield speaker
+        yield from base.values()
+        yield bitrate
+        yield warning
         packets = sum(hooks.sender_counters(slot.transceiver.sender)[0]
                       for room in self.conference.rooms.values() for session in room.sessions.values()
                       for slot in session.slots)
