@@ -171,8 +171,12 @@ async def serve_site(request: web.Request, room_id: str, conference: Conference,
         return ws
     await audit(actor=f"site:{grant.site_id}", actor_role="participant", action="conference.join",
                 target=room_id, detail={}, remote=request.remote or "")
+    async def site_audit(action: str, **detail: Any) -> None:
+        await audit(actor=f"site:{grant.site_id}", actor_role="participant", action=action, target=room_id,
+                    detail=detail, remote=request.remote or "")
+
     try:
-        await _run(ws, room, session)
+        await _run(ws, room, session, site_audit)
     finally:
         await room.leave(session, "disconnected")
     return ws
@@ -226,7 +230,10 @@ def _brief(exc: Exception) -> str:
     return str(exc)
 
 
-async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession) -> None:
+SiteAudit = Callable[..., Awaitable[None]]
+
+
+async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, audit: SiteAudit) -> None:
     policy = room.policy
     await _send(ws, {
         "type": "welcome", "v": PROTOCOL_VERSION, "room": policy.room_id, "room_name": policy.name,
@@ -263,14 +270,15 @@ async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession) 
             await _error(ws, "bad_message", f"{kind}: {_brief(exc)}")
             continue
         try:
-            await _handle(ws, room, session, msg)
+            await _handle(ws, room, session, msg, audit)
         except ChatRefused as exc:
             await _error(ws, exc.code, exc.message)
         except ValueError as exc:
             await _error(ws, "bad_sdp" if isinstance(msg, AnswerMsg) else "bad_message", str(exc))
 
 
-async def _handle(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, msg: _Msg) -> None:
+async def _handle(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, msg: _Msg,
+                  audit: SiteAudit) -> None:
     if isinstance(msg, AnswerMsg):
         if session.pc.remoteDescription is not None:
             raise ValueError("an answer was already applied to this session")
@@ -287,11 +295,13 @@ async def _handle(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSessio
     elif isinstance(msg, PingMsg):
         await _send(ws, {"type": "pong"})
     elif isinstance(msg, LeaveMsg):
+        await audit("conference.leave")  # first: leaving closes this socket
         await room.leave(session, "left")
     elif isinstance(msg, HandMsg):
         if session.is_host:
             raise ChatRefused("not_allowed", "the chair gives the floor; it does not ask for it")
         await room.hand(session.site_id, msg.up)
+        await audit("conference.hand_up" if msg.up else "conference.hand_down")
     elif isinstance(msg, ChatMsg):
         await room.chat(session.site_id, msg.text, msg.to)
     elif isinstance(msg, StatsMsg):

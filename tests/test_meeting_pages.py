@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from mediaserver.app_keys import CONFERENCE_KEY
+from mediaserver.app_keys import CONFERENCE_KEY, STORE_KEY
 from tests.browser import ARTIFACTS, until
 from tests.conf_peer import SitePeer, encode_video
 from tests.conftest import Api
@@ -193,6 +193,12 @@ async def test_lobby_remove_readmit_leave_and_end(api: Api, browser: Any) -> Non
         again = await pages.open(f"{A}-again", a_token)
         await shown(again, '#error[data-code="meeting_ended"]', has_text="Cuộc họp đã kết thúc")
         assert api.app[CONFERENCE_KEY].live(ROOM) is None or api.app[CONFERENCE_KEY].live(ROOM).sessions == {}
+        # Every step is in the audit log, the sites' own (leave) as well as the chair's.
+        done = {(a.action, a.actor) for a in await api.app[STORE_KEY].audit.all(limit=500, action_prefix="conference.")}
+        for action, actor in [("conference.lobby_admit", f"site:{HOST}"), ("conference.remove", f"site:{HOST}"),
+                              ("conference.readmit", f"site:{HOST}"), ("conference.leave", f"site:{A}"),
+                              ("conference.lobby_refuse", f"site:{HOST}"), ("conference.end", f"site:{HOST}")]:
+            assert (action, actor) in done, (action, actor, sorted(done))
         pages.assert_no_script_errors()
     finally:
         await pages.close()
@@ -251,7 +257,8 @@ async def test_not_open_yet_page_says_when_and_speaks_english(api: Api, browser:
         page = await pages.open(A, await pages.token(A))
         box = await shown(page, '#waiting[data-kind="not_open"]', has_text="Cuộc họp chưa bắt đầu")
         text = await box.inner_text()
-        assert "«Hội nghị sơ kết quý IV»" in text and "Bắt đầu lúc" in text and re.search(r"Phòng mở sau (1 giờ 5\d phút|2 giờ)", text)
+        assert "«Hội nghị sơ kết quý IV»" in text and "Bắt đầu lúc" in text
+        assert re.search(r"Phòng mở sau (1 giờ 5\d phút|2 giờ)", text), text
         await page.locator("#lang-toggle").click()
         await shown(page, "#waiting", has_text="The meeting has not started")
         assert re.search(r"Opens in (1 h 5\d min|2 h)", await page.locator("#waiting").inner_text())
