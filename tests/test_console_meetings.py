@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 from playwright import async_api as playwright_api
 
-from mediaserver.app_keys import MEETING_RECORDINGS_KEY, STORE_KEY
+from mediaserver.app_keys import MEETING_RECORDINGS_KEY, STORE_KEY, TOKENS_KEY
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.conf_peer import SitePeer, encode_video
 from tests.conftest import STRONG_PASSWORD, Api
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 ROOM = "hop-huyen"
 USER = "dieu-hanh"
@@ -48,9 +52,29 @@ async def test_operator_records_a_room_and_finds_its_past_meetings(api: Api) -> 
             assert api.app[MEETING_RECORDINGS_KEY].state(ROOM) is not None
             ARTIFACTS.mkdir(exist_ok=True)
             await page.screenshot(path=str(ARTIFACTS / "console-meetings.png"))
+            # A site joins: the armed recording starts with the meeting, and the console follows the server.
+            async with aiohttp.ClientSession() as http:
+                token = (await api.app[TOKENS_KEY].issue_join("xa-an-binh", ROOM))[0]
+                peer = SitePeer(http, base, ROOM, token, video=encode_video("vp8", 40, 5, gop=10))
+                try:
+                    await peer.join()
+                    await page.locator("#room-recording", has_text="Đang ghi hình").wait_for(timeout=15_000)
+                    rec = api.app[MEETING_RECORDINGS_KEY].state(ROOM)
+                    assert rec is not None and rec.room_session_id is not None
+                    live = page.locator(f"#meeting-list a[data-session-id='{rec.room_session_id}']")
+                    await live.wait_for(timeout=10_000)
+                    assert "Đang ghi hình" in await live.inner_text()
+                    await asyncio.sleep(3)  # a few seconds of the site's media on disk
+                finally:
+                    await peer.close()
+            # Stopped: the note goes, and the meeting that was recorded offers its player.
             await toggle.click()
             await page.locator("#room-record-toggle", has_text="Ghi hình cuộc họp").wait_for(timeout=5_000)
             assert api.app[MEETING_RECORDINGS_KEY].state(ROOM) is None
+            assert await page.locator("#room-recording").inner_text() == ""
+            done = page.locator(f"#meeting-list a[data-session-id='{rec.room_session_id}'][data-recorded='true']")
+            await done.wait_for(timeout=10_000)
+            assert "Xem bản ghi" in await done.inner_text()
             assert errors == []
         finally:
             await browser.close()
