@@ -295,3 +295,21 @@ async def test_links_and_invitations_by_mail(make_api: Any, config: Any) -> None
         assert inbox.rcpt == ["xa-an-binh@example.vn"]
     finally:
         smtp.stop()
+
+
+async def test_talking_names_only_who_speaks_now(api: Api, sites: Sites) -> None:
+    """'Đang phát biểu' follows the audio: a silent site never, a loud one until the chair mutes it."""
+    host = await sites.join(HOST)
+    await sites.join(A, loud=True)
+    await sites.join(B)  # silent tone
+    await host.wait_for("talking", wait_s=10, where=lambda m_: A in m_["sites"])
+    assert all(B not in m_["sites"] for m_ in host.messages if m_["type"] == "talking")
+    room = api.app[CONFERENCE_KEY].live(ROOM)
+    assert room is not None
+    muted_at = time.monotonic()
+    before = len(host.messages)
+    room.moderate_mute(A, "audio", True)
+    await until(lambda: any(m_["type"] == "talking" and A not in m_["sites"] for m_ in host.messages[before:]),
+                "the label to leave the muted site", wait_s=5)
+    assert time.monotonic() - muted_at < 2.0
+    assert A not in room.talking
