@@ -322,6 +322,25 @@ async def test_roll_call_absence_reason_report_and_csv(api: Api, chromium: Brows
     await shoot(page, "console-schedule-attendance-print.png")
     await page.click("#print-back")
     await page.locator("#meeting-page").wait_for(timeout=10_000)
+
+    # A meeting that ended with nobody in: every site absent, a reason can be entered, the report is final.
+    past = await api_meeting(api, title="Họp đã kết thúc", starts_at=at(-4 * 3600), ends_at=at(-3 * 3600))
+    await page.goto(f"/#/meetings?id={past['id']}")
+    await page.locator("#meeting-page[data-status='ended']").wait_for(timeout=10_000)
+    assert await page.locator("#meeting-edit, #meeting-cancel").count() == 0
+    absent = page.locator(f"#att-grid .att-tile[data-site-id='{A}'][data-status='absent']")
+    await absent.wait_for(timeout=10_000)
+    assert "Vắng mặt" in await absent.locator(".att-status").inner_text()
+    assert await page.locator("#att-counts [data-status='absent'] strong").inner_text() == "3"
+    await absent.locator(".att-reason-input").fill("Mất điện")
+    await absent.locator(".att-reason-input").press("Enter")
+    await absent.locator(".att-reason-status", has_text="Đã lưu").wait_for(timeout=5_000)
+    await page.goto(f"/#/print/attendance?id={past['id']}")
+    await page.locator("#attendance-report").wait_for(timeout=10_000)
+    statuses = await page.locator("#rep-table tbody tr").evaluate_all("rs => rs.map((r) => r.dataset.status)")
+    assert statuses == ["absent"] * 3
+    assert "Mất điện" in await page.locator(f"#rep-table tr[data-site-id='{A}']").inner_text()
+    assert "chưa kết thúc" not in await page.locator("#attendance-report").inner_text()
     assert chromium.unexpected == []
 
 
