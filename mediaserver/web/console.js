@@ -165,7 +165,6 @@ function langToggle() {
 
 function setLang(lang) {
   state.lang = lang;
-  localStorage.setItem('console.lang', lang);
   const kept = {};
   app.querySelectorAll('input[id]').forEach((i) => { kept[i.id] = i.value; });
   route().then(() => {

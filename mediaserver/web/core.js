@@ -1,19 +1,22 @@
-// Shared core of the console's ES modules: session state, translations, the API client, DOM and formatting helpers.
+// Shared core of the console's ES modules: session state, the API client, DOM and formatting helpers; translations
+// and the language come from i18n.js, the same module the join page uses.
 // console.js (the app shell) registers its strings and the session hooks; feature modules (schedule.js,
 // attendance.js, invitations.js, monitor.js) import what they need from here and add their own strings.
 
-export const TZ = 'Asia/Ho_Chi_Minh';
+import * as i18n from './i18n.js';
+import { TZ, addStrings, t, locale } from './i18n.js';
+
+// One translation registry, language and locale for the console and the join page (i18n.js).
+export { TZ, addStrings, t, locale };
 /** Vietnam has kept UTC+7 without daylight saving since 1975: calendar arithmetic can use the fixed offset. */
 export const VN_OFFSET_MIN = 7 * 60;
-
-/** The strings of every module, by language; modules add theirs with addStrings(). */
-export const I18N = { vi: {}, en: {} };
-export function addStrings(strings) {
-  for (const lang of Object.keys(I18N)) Object.assign(I18N[lang], strings[lang] || {});
-}
+const LANG_KEY = 'console.lang';
+i18n.initLang(LANG_KEY);
 
 export const state = {
-  lang: localStorage.getItem('console.lang') === 'en' ? 'en' : 'vi',
+  /** The reader's language, kept by i18n.js (and remembered on this browser when set). */
+  get lang() { return i18n.lang(); },
+  set lang(value) { i18n.setLang(value, LANG_KEY); },
   token: sessionStorage.getItem('console.token'), me: null, flash: null, data: {}, joins: {}, room: null,
   lockUntil: 0, expiryTimer: null, next: null, recording: {},
 };
@@ -21,12 +24,7 @@ export const state = {
 /** Set by the app shell: what to do when the session ends (401) or must change its password, and the router. */
 export const hooks = { endSession: () => {}, passwordChange: () => {}, route: () => {} };
 
-export function t(key, vars) {
-  let s = I18N[state.lang][key] ?? I18N.vi[key] ?? key;
-  for (const [k, v] of Object.entries(vars || {})) s = s.replaceAll(`{${k}}`, String(v));
-  return s;
-}
-export const tOr = (key, fallback, vars) => (key in I18N.vi ? t(key, vars) : fallback);
+export const tOr = (key, fallback, vars) => (i18n.hasText(key) ? i18n.t(key, vars) : fallback);
 
 export function h(tag, props, ...kids) {
   const svg = tag.startsWith('svg:');
@@ -94,8 +92,6 @@ export function hashParams() {
 }
 
 // ------------------------------------------------------------------------------------------ formatting
-export const locale = () => (state.lang === 'en' ? 'en-GB' : 'vi-VN');
-
 export function fmt(iso, opts) {
   if (!iso) return '—';
   const d = new Date(iso);
@@ -171,7 +167,7 @@ export function vnIso(day, time = '00:00') {
 }
 
 /** A site's name in the reader's language. */
-export const siteName = (s) => (s ? (state.lang === 'en' && s.name_en ? s.name_en : s.name) : '');
+export const siteName = i18n.nameOf;
 
 // ------------------------------------------------------------------------------------------ helpers
 /** Save a blob the browser got with the bearer token as a file. */
