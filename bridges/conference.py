@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -52,6 +52,10 @@ class Conference:
         self.store = store
         self.engine = engine
         self.ice_servers = ice_servers
+        # What each site's welcome tells its browser (the app sets them from server.ice_servers and
+        # server.ice_transport_policy): RTCIceServer dicts for one site, with fresh TURN credentials, and the policy.
+        self.browser_ice_servers: Callable[[str], list[dict[str, Any]]] = lambda site_id: []
+        self.ice_transport_policy = "all"
         self.rooms: dict[str, LiveRoom] = {}
         self._room_sessions: dict[str, int] = {}
         self._meeting_of: dict[str, int | None] = {}  # room → the scheduled meeting its live room holds

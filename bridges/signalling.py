@@ -3,11 +3,13 @@
 Protocol v1 (client → server): ``join {v, token}`` first, within JOIN_TIMEOUT_S; then ``answer {sdp}``,
 ``screen {on}``, ``state {audio_muted, video_muted}``, ``ping``, ``leave`` (on purpose: no grace re-entry),
 ``hand {up}`` (a speaking request), ``chat {text, to}`` (``to``: all, chair, or — from the chair — a site),
-``stats {width, height, fps}``. Server → client: ``welcome``, ``offer``, ``slots``, ``speaker``, ``talking``,
-``roster``, ``screen``, ``pinned``, ``moderation``, ``floor``, ``chat``, ``chat_history``, ``lobby_waiting``
-(to the chair), ``error {code, message, …}``, ``bye {reason}``, ``pong``. A site that must wait (a locked room,
-not invited) gets ``lobby {reason}`` instead of ``welcome`` and may only ``ping`` or ``leave`` until the chair
-decides: ``admitted`` (then ``welcome`` as usual) or ``error {code: refused}`` and close.
+``stats {width, height, fps}``. Server → client: ``welcome`` (with ``ice_servers``, the browser's
+``RTCIceServer`` list with this join's own TURN credentials, and ``ice_transport_policy``), ``offer``, ``slots``,
+``speaker``, ``talking``, ``roster``, ``screen``, ``pinned``, ``moderation``, ``floor``, ``chat``,
+``chat_history``, ``lobby_waiting`` (to the chair), ``error {code, message, …}``, ``bye {reason}``, ``pong``.
+A site that must wait (a locked room, not invited) gets ``lobby {reason}`` instead of ``welcome`` and may only
+``ping`` or ``leave`` until the chair decides: ``admitted`` (then ``welcome`` as usual) or ``error {code: refused}``
+and close.
 A bad message gets an ``error`` and the session carries on; only a bad or missing ``join`` closes the
 socket, and the server closes it after every ``bye``. A site that reconnects (same token, same site)
 replaces its old session. Because the room works in the background, ``slots``,
@@ -175,8 +177,11 @@ async def serve_site(request: web.Request, room_id: str, conference: Conference,
         await audit(actor=f"site:{grant.site_id}", actor_role="participant", action=action, target=room_id,
                     detail=detail, remote=request.remote or "")
 
+    # Fresh per join: the TURN REST credentials in it expire (server.ice_servers' credential_ttl_s).
+    ice = {"ice_servers": conference.browser_ice_servers(grant.site_id),
+           "ice_transport_policy": conference.ice_transport_policy}
     try:
-        await _run(ws, room, session, site_audit)
+        await _run(ws, room, session, site_audit, ice)
     finally:
         await room.leave(session, "disconnected")
     return ws
@@ -233,7 +238,8 @@ def _brief(exc: Exception) -> str:
 SiteAudit = Callable[..., Awaitable[None]]
 
 
-async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, audit: SiteAudit) -> None:
+async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, audit: SiteAudit,
+               ice: dict[str, Any]) -> None:
     policy = room.policy
     await _send(ws, {
         "type": "welcome", "v": PROTOCOL_VERSION, "room": policy.room_id, "room_name": policy.name,
@@ -241,6 +247,7 @@ async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, 
         "site_name_en": policy.names_en.get(session.site_id),
         "host": session.is_host, "host_site": policy.host_site, "codec": policy.video_codec,
         "mode": room.floor.mode, "meeting": policy.meeting.wire() if policy.meeting else None,
+        **ice,  # ice_servers: [{urls, username?, credential?}], ice_transport_policy: "all" | "relay"
     })
     await _send(ws, {"type": "chat_history", "messages": room.chat_history(session.site_id)})
     try:

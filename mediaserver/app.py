@@ -7,13 +7,13 @@ awaited, so the scheduler stops before the index it writes to is flushed and clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
-from aiortc import RTCIceServer
 
 from bridges.conference import Conference
 from cameras.live import LiveViews
@@ -60,6 +60,7 @@ from mediaserver.app_keys import (
 from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
 from mediaserver.config import Config, RecordSettings
 from mediaserver.engine import Engine
+from mediaserver.ice import IceServers, configure, host_addresses, settings_for
 from mediaserver.loopmon import LoopMonitor
 from mediaserver.metrics import Metrics, camera_collector, conference_collector, metrics_middleware
 from mediaserver.scheduler import JobContext, Scheduler
@@ -74,6 +75,8 @@ from recordings.recorder import SET_MODE_ACTION, Recorders
 from recordings.retention import GB_BYTES, RetentionSweeper
 
 logger = logging.getLogger(__name__)
+
+ICE_SERVERS_KEY = web.AppKey("ice_servers", IceServers)
 
 MAINTENANCE_JOB = "index-maintenance"
 MAINTENANCE_EVERY_S = 6 * 3600.0
@@ -110,10 +113,13 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                              clock=clock)
     app[SCHEDULER_KEY] = Scheduler(store, config.timezone, clock=clock)
     engine = app[ENGINE_KEY] = Engine()
-    ice = [RTCIceServer(urls=s.urls, username=s.username,
-                        credential=s.credential.get_secret_value() if s.credential else None)
-           for s in config.server.ice_servers]
+    # STUN/TURN: the server's own peer connections share one list (TURN REST credentials renewed by _ice_ctx);
+    # each site's welcome gets fresh time-limited credentials of its own (bridges/signalling.py).
+    ice_servers = app[ICE_SERVERS_KEY] = IceServers(config.server.ice_servers, clock=clock)
+    ice = ice_servers.server_list
     app[CONFERENCE_KEY] = Conference(store, engine, ice)
+    app[CONFERENCE_KEY].browser_ice_servers = ice_servers.for_browser
+    app[CONFERENCE_KEY].ice_transport_policy = config.server.ice_transport_policy
     # Records meetings (API, the room.record action, auto_record rooms); the conference tells it of sites.
     app[MEETING_RECORDINGS_KEY] = MeetingRecordings(store, engine, config.storage.data_dir,
                                                     app[CONFERENCE_KEY].published)
@@ -150,6 +156,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     retention = app[RETENTION_KEY]
     app[RECORDERS_KEY].on_segment = lambda _segment: retention.request_disk_check()  # never waits for the sweep
     app.cleanup_ctx.append(_loop_monitor_ctx)  # first up, last down: it watches everything else
+    app.cleanup_ctx.append(_ice_ctx)  # before anything gathers ICE candidates
     app.cleanup_ctx.append(_index_ctx)
     app.cleanup_ctx.append(_scheduler_ctx)
     app.cleanup_ctx.append(_recordings_ctx)
@@ -170,6 +177,40 @@ async def _loop_monitor_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await monitor.stop()
+
+
+async def _ice_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Bind WebRTC media within the RTP port range and advertise the configured addresses (mediaserver/ice.py)
+    while the app runs; renew the server's own TURN REST credentials."""
+    server = app[CONFIG_KEY].server
+    settings = settings_for(server)
+    previous = configure(settings)
+    addresses = await asyncio.to_thread(host_addresses, settings)
+    logger.info("WebRTC media: UDP %d–%d on %s%s", server.rtp_port_min, server.rtp_port_max,
+                ", ".join(addresses) or "no address (check server.ice_interfaces)",
+                f", advertised through NAT as {server.nat_address}" if server.nat_address else "")
+    needed = sum(r.max_sites for r in app[CONFIG_KEY].rooms.values()) * max(1, len(addresses))
+    if settings.ports.size < needed:
+        logger.warning("server.rtp_port_min–rtp_port_max has %d ports; full rooms need about %d (one per site and "
+                       "address, plus cameras' RTP and live views): widen the range", settings.ports.size, needed)
+    servers = app[ICE_SERVERS_KEY]
+    every = servers.refresh_every_s
+    refresher = None
+    if every is not None:
+        async def refresh() -> None:
+            while True:
+                await asyncio.sleep(every)
+                servers.refresh()
+
+        refresher = asyncio.ensure_future(refresh())
+    try:
+        yield
+    finally:
+        if refresher is not None:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+        configure(previous)
 
 
 async def _index_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ the environment with ``${VAR}`` or ``${VAR:-default}``; they are never printed o
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -66,8 +67,26 @@ class IceServerConfig(_Strict):
     urls: list[Annotated[str, StringConstraints(pattern=r"^(stun|stuns|turn|turns):")]] = Field(
         ..., min_length=1, description="stun:/turn: URLs of one ICE server."
     )
-    username: str | None = Field(None, max_length=256, description="TURN username.")
-    credential: SecretStr | None = Field(None, description="TURN credential (use ${ENV_VAR}).")
+    username: str | None = Field(None, max_length=256, description="Static TURN username (prefer shared_secret).")
+    credential: SecretStr | None = Field(
+        None, description="Static TURN credential (use ${ENV_VAR}); given as-is to every site's browser."
+    )
+    shared_secret: SecretStr | None = Field(
+        None,
+        description="TURN REST API secret (coturn's use-auth-secret / static-auth-secret; use ${ENV_VAR}): each "
+        "join gets its own username '<expiry unix time>:<site id>' and credential base64(HMAC-SHA1(secret, "
+        "username)); excludes username/credential.",
+    )
+    credential_ttl_s: int = Field(
+        86400, ge=60, le=7 * 86400,
+        description="Lifetime of a generated TURN credential; longer than the longest meeting (TURN servers "
+        "check it when an allocation is refreshed, too).",
+    )
+    use_on_server: bool = Field(
+        True,
+        description="Also used by the server's own peer connections (aiortc uses the first STUN and the first "
+        "TURN URL). Set false for a TURN server only the browsers need (the server has a reachable address).",
+    )
 
 
 class ServerConfig(_Strict):
@@ -78,15 +97,33 @@ class ServerConfig(_Strict):
     )
     tls: TlsConfig = Field(default_factory=TlsConfig, description="HTTPS settings.")
     ice_servers: list[IceServerConfig] = Field(
-        default_factory=list, max_length=16, description="STUN/TURN servers offered to browsers."
+        default_factory=list, max_length=16,
+        description="STUN/TURN servers offered to browsers in each site's welcome (and used by the server's own "
+        "peer connections unless use_on_server is false).",
     )
     rtp_port_min: int = Field(
         40000, ge=1024, le=65535,
-        description="Lowest UDP port for media, for firewall planning. Camera RTP over UDP (streams.transport: "
-        "udp) binds within this range. WebRTC does not yet: aiortc 1.16's ICE layer (aioice 0.13) binds "
-        "ephemeral ports; open the ephemeral range or use a TURN server.",
+        description="Lowest UDP port for media, for firewall planning: WebRTC (every ICE socket: host candidates "
+        "and TURN client sockets, see mediaserver/ice.py) and camera RTP over UDP (streams.transport: udp) bind "
+        "within rtp_port_min–rtp_port_max. A WebRTC peer takes one port per advertised address.",
     )
     rtp_port_max: int = Field(40999, ge=1024, le=65535, description="Highest UDP port for media (see rtp_port_min).")
+    nat_address: str | None = Field(
+        None, min_length=2, max_length=45,
+        description="Public IP address of this server behind a 1:1 NAT or port forward of the RTP range (same "
+        "ports): advertised in ICE candidates beside the host addresses (a srflx candidate per host candidate).",
+    )
+    ice_interfaces: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32,
+        description="Addresses WebRTC advertises: interface names (shell patterns, e.g. eth0, ens*), IP addresses "
+        "or CIDRs. Empty: every interface but loopback and virtual bridges (docker*, br-*, veth*, virbr*, …), "
+        "plus 127.0.0.1 when host is a loopback address.",
+    )
+    ice_transport_policy: Literal["all", "relay"] = Field(
+        "all",
+        description="iceTransportPolicy the join page uses: relay sends all media through the TURN server "
+        "(for testing TURN, or a deployment that must relay); all: direct when possible.",
+    )
     max_body_bytes: int = Field(
         1 << 20, ge=1024, le=64 << 20, description="Largest accepted HTTP request body, in bytes."
     )
@@ -474,6 +511,13 @@ def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
     _check_timezone(cfg.timezone, "timezone", problems)
     if cfg.server.rtp_port_min > cfg.server.rtp_port_max:
         problems.append(Problem("server.rtp_port_max", "must be >= server.rtp_port_min"))
+    else:
+        ports = cfg.server.rtp_port_max - cfg.server.rtp_port_min + 1
+        largest = max((r.max_sites for r in cfg.rooms.values()), default=0)
+        if ports < largest:
+            problems.append(Problem("server.rtp_port_max", f"the range has {ports} port(s); a room of {largest} "
+                                    "sites needs at least one UDP port per site and advertised address"))
+    _check_ice(cfg.server, problems)
     tls = cfg.server.tls
     if tls.mode == "files":
         for field in ("cert_file", "key_file"):
@@ -509,6 +553,39 @@ def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
             problems.append(Problem(f"schedules.{jid}.cron", f"not a valid cron expression: {job.cron!r}"))
         if job.timezone is not None:
             _check_timezone(job.timezone, f"schedules.{jid}.timezone", problems)
+
+
+_INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.:@*?\[\]-]{1,64}$")
+
+
+def _check_ice(server: ServerConfig, problems: list[Problem]) -> None:
+    if server.nat_address is not None:
+        try:
+            nat = ipaddress.ip_address(server.nat_address)
+        except ValueError:
+            problems.append(Problem("server.nat_address", "must be an IP address (e.g. 203.0.113.10)"))
+        else:
+            if nat.is_unspecified or nat.is_multicast:
+                problems.append(Problem("server.nat_address", "must be a unicast address"))
+    for i, entry in enumerate(server.ice_interfaces):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if not _INTERFACE_RE.match(entry):
+                problems.append(Problem(f"server.ice_interfaces.{i}",
+                                        "must be an interface name (pattern), an IP address or a CIDR"))
+    for i, ice in enumerate(server.ice_servers):
+        if ice.shared_secret is not None:
+            if ice.username is not None or ice.credential is not None:
+                problems.append(Problem(f"server.ice_servers.{i}.shared_secret",
+                                        "excludes username and credential (they are generated from it)"))
+            if not ice.shared_secret.get_secret_value():
+                problems.append(Problem(f"server.ice_servers.{i}.shared_secret", "must not be empty"))
+            if not any(u.startswith(("turn:", "turns:")) for u in ice.urls):
+                problems.append(Problem(f"server.ice_servers.{i}.urls", "a shared_secret needs a turn: URL"))
+    if server.ice_transport_policy == "relay" and not any(
+            u.startswith(("turn:", "turns:")) for ice in server.ice_servers for u in ice.urls):
+        problems.append(Problem("server.ice_transport_policy", "relay needs a turn: server in server.ice_servers"))
 
 
 def _merge(default: _M, override: _M | None) -> _M:
