@@ -28,7 +28,7 @@ from aiortc import RTCIceServer
 from bridges.chat import HISTORY_LIMIT, ChatMessage, ChatRefused, RateLimit, clean_text, recipient
 from bridges.floor import MODES, Floor, Mode, Request
 from bridges.lobby import Lobby, Waiting
-from bridges.session import SendJson, SiteSession
+from bridges.session import CAMERA_LAYERS, SendJson, SiteSession
 from bridges.speaker import SpeakerDetector
 from mediaserver.engine import Engine, Source
 from mediaserver.errors import CodedError
@@ -392,7 +392,8 @@ class LiveRoom:
 
     def _apply_mute(self, session: SiteSession, kind: str, muted: bool) -> None:
         session.moderated[kind] = muted
-        session.sources["audio" if kind == "audio" else "video"].set_enabled(not muted)
+        for name in ("audio",) if kind == "audio" else CAMERA_LAYERS:
+            session.sources[name].set_enabled(not muted)
         self._notify(session, {"type": "moderation", "action": f"{'mute' if muted else 'unmute'}_{kind}"})
 
     def pin(self, site: str | None) -> None:

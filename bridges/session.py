@@ -1,7 +1,7 @@
 """One site's connection to a room: its peer connection, the tracks it publishes and the slots it watches.
 
 The server makes the offer. Its m-lines are fixed for the life of the session, so nothing is ever
-renegotiated: three *publish* lines (server recvonly: microphone, camera, screen) and a number of *slots*
+renegotiated: four *publish* lines (server recvonly: microphone, camera, screen, camera thumbnail) and a number of *slots*
 (server sendonly), each a forwarding sender fed by an engine sink whose source the room switches:
 - the host site: one video slot per other site, a screen slot, and ``audible_sites`` audio slots;
 - every other site: a host video slot, a speaker video slot, a screen slot, a host audio slot and
@@ -37,7 +37,11 @@ from mediaserver.engine.frames import OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ
 logger = logging.getLogger(__name__)
 
 STATS_INTERVAL_S = 2.0
-PUBLISH_KINDS = (("audio", "audio"), ("video", "video"), ("screen", "video"))
+# The camera is published twice (issue 12): "video", the high layer (up to 1280x720), and "thumb", a 320x180
+# copy for the chair's grid; aiortc cannot receive RID simulcast, so each layer has its own m-line. "thumb"
+# comes last so the older lines keep their mids.
+PUBLISH_KINDS = (("audio", "audio"), ("video", "video"), ("screen", "video"), ("thumb", "video"))
+CAMERA_LAYERS = ("video", "thumb")
 
 SendJson = Callable[[dict[str, Any]], Awaitable[None]]
 

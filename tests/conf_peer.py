@@ -198,10 +198,11 @@ class SitePeer:
     def __init__(self, http: aiohttp.ClientSession, base: str, room: str, token: str, *,
                  video: list[bytes] | None = None, loud: bool = False, codec: str = "vp8", audio: bool = True,
                  count_only: bool = False, opus: list[bytes] | None = None,
-                 screen: list[bytes] | None = None) -> None:
+                 screen: list[bytes] | None = None, thumb: list[bytes] | None = None) -> None:
         self.http, self.base, self.room, self.token, self.codec = http, base, room, token, codec
         self.video = PacketTrack(video) if video else None
         self.screen = PacketTrack(screen) if screen else None
+        self.thumb = PacketTrack(thumb) if thumb else None  # the camera's second, 320x180 layer
         self.audio = ToneTrack(loud) if audio and opus is None else None
         self.opus = OpusLoop(opus, loud) if opus is not None else None
         self.count_only = count_only  # benchmarks: count frames (marker bits), keep no bytes
@@ -274,7 +275,7 @@ class SitePeer:
         for t in pc.getTransceivers():
             if t.mid in publish:
                 name = publish[t.mid]
-                track = {"audio": self.audio, "video": self.video, "screen": self.screen}[name]
+                track = {"audio": self.audio, "video": self.video, "screen": self.screen, "thumb": self.thumb}.get(name)
                 if name == "audio" and self.opus is not None:
                     t.sender.replaceTrack(hooks.PlaceholderTrack("audio"))
                     hooks.make_forwarding_sender(t.sender, self.opus.next_frame, lambda: None)

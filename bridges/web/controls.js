@@ -4,7 +4,7 @@ import { renderHand } from './floor.js';
 import { renderTiles } from './layout.js';
 import { publishTransceiver } from './peer.js';
 import { finish, send, sendState } from './signalling.js';
-import { $, S, icon, setHtml, setText, toast } from './state.js';
+import { $, CAMERA, S, SCREEN, icon, setHtml, setText, toast } from './state.js';
 import { renderMediaWarning, renderStatus } from './ui.js';
 
 // ------------------------------------------------------------------------------------------ local media
@@ -26,7 +26,7 @@ export async function openLocalMedia() {
     renderMediaWarning();
     return;
   }
-  const video = { width: 640, height: 360, frameRate: 25 };
+  const video = { width: { ideal: CAMERA.width }, height: { ideal: CAMERA.height }, frameRate: CAMERA.frameRate };
   let stream = null;
   let firstErr = null;
   try {
@@ -183,7 +183,7 @@ export async function startShare() {
   }
   let stream;
   try {
-    stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+    stream = await navigator.mediaDevices.getDisplayMedia({ video: SCREEN, audio: false });
   } catch (err) {
     toast(err && err.name === 'NotAllowedError' ? t('screenCancelled') : t('screenFailed', { m: err && err.message }), 'warn');
     return;

@@ -4,7 +4,10 @@ import { num, t } from '/console/i18n.js';
 import { renderControls } from './controls.js';
 import { connected, ensureSlotElements, renderTiles, setupLayout } from './layout.js';
 import { reconnectNow, send, sendState } from './signalling.js';
-import { $, CAMERA_MAX_BPS, ICE_WAIT_MS, MEDIA_CONNECT_MS, MEDIA_GRACE_MS, S, SCREEN_MAX_BPS, setText } from './state.js';
+import {
+  $, CAMERA_MAX_BPS, ICE_WAIT_MS, MEDIA_CONNECT_MS, MEDIA_GRACE_MS, S, SCREEN_FPS, SCREEN_MAX_BPS, setText,
+  THUMB_FPS, THUMB_MAX_BPS, THUMB_WIDTH,
+} from './state.js';
 import { hideError, renderStatus, setBanner, setPhase } from './ui.js';
 
 // ------------------------------------------------------------------------------------------ peer connection
@@ -54,7 +57,9 @@ export async function onOffer(msg, gen) {
   ensureSlotElements();
   renderTiles();
 
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  // STUN/TURN from the server (fresh TURN credentials per join); 'relay' forces a TURN path (strict NATs, tests).
+  const w = S.welcome || {};
+  const pc = new RTCPeerConnection({ iceServers: w.ice_servers || [], iceTransportPolicy: w.ice_transport_policy || 'all' });
   S.pc = pc;
   pc.ontrack = (ev) => onTrack(ev);
   pc.onconnectionstatechange = () => onPcState(pc);
@@ -70,7 +75,8 @@ export async function onOffer(msg, gen) {
     if (mid != null && mid in pubByMid) {
       tr.direction = 'sendonly';
       const name = pubByMid[mid];
-      const track = name === 'audio' ? S.mic : name === 'video' ? S.cam : S.screenTrack;
+      // The camera goes out twice: 'video' (the high layer) and 'thumb' (a 320x180 copy for the chair's grid).
+      const track = name === 'audio' ? S.mic : (name === 'video' || name === 'thumb') ? S.cam : S.screenTrack;
       await tr.sender.replaceTrack(track || null);
     } else if (mid != null && mid in S.slotsByMid) {
       tr.direction = 'recvonly';
@@ -89,7 +95,8 @@ export async function onOffer(msg, gen) {
     send({ type: 'screen', on: true });
   }
   limitBitrate('video', CAMERA_MAX_BPS);
-  limitBitrate('screen', SCREEN_MAX_BPS, 15);
+  limitBitrate('thumb', THUMB_MAX_BPS, THUMB_FPS, thumbScale());
+  limitBitrate('screen', SCREEN_MAX_BPS, SCREEN_FPS);
   renderControls();
   clearTimeout(S.mediaTimer);
   S.mediaTimer = setTimeout(() => {
@@ -103,7 +110,13 @@ export function publishTransceiver(name) {
   return S.pc.getTransceivers().find((tr) => tr.mid === mid) || null;
 }
 
-export async function limitBitrate(name, maxBitrate, maxFramerate) {
+// How much the thumbnail scales the camera down: to THUMB_WIDTH wide, whatever the camera gives.
+export function thumbScale() {
+  const w = S.cam && S.cam.getSettings ? S.cam.getSettings().width : null;
+  return w && w > THUMB_WIDTH ? w / THUMB_WIDTH : 1;
+}
+
+export async function limitBitrate(name, maxBitrate, maxFramerate, scaleDown) {
   const tr = publishTransceiver(name);
   if (!tr) return;
   try {
@@ -111,6 +124,7 @@ export async function limitBitrate(name, maxBitrate, maxFramerate) {
     if (!params.encodings || !params.encodings.length) return;
     params.encodings[0].maxBitrate = maxBitrate;
     if (maxFramerate) params.encodings[0].maxFramerate = maxFramerate;
+    if (scaleDown) params.encodings[0].scaleResolutionDownBy = scaleDown;
     await tr.sender.setParameters(params);
   } catch (_) { /* not supported here: the browser's own rate control applies */ }
 }

@@ -14,8 +14,16 @@ export const PING_MS = 15000;
 export const SILENCE_MS = 45000;          // no message at all for this long: the socket is dead
 export const MEDIA_CONNECT_MS = 20000;    // ICE must connect within this after the answer
 export const MEDIA_GRACE_MS = 8000;       // 'disconnected' for this long: rebuild
-export const CAMERA_MAX_BPS = 900000;
-export const SCREEN_MAX_BPS = 1500000;
+// The camera's two layers (issue 12): HD for the picture people look at, a thumbnail for the chair's grid.
+export const CAMERA = { width: 1280, height: 720, frameRate: 25 };
+export const CAMERA_MAX_BPS = 1300000;
+export const THUMB_WIDTH = 320;
+export const THUMB_MAX_BPS = 150000;
+export const THUMB_FPS = 15;
+// Screen sharing in HD at a low frame rate: slides and documents, one layer.
+export const SCREEN = { width: { max: 1920 }, height: { max: 1080 }, frameRate: { max: 15 } };
+export const SCREEN_MAX_BPS = 2500000;
+export const SCREEN_FPS = 15;
 
 export const S = {
   token: null, claims: {}, room: null, site: null,
