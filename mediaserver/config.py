@@ -585,7 +585,8 @@ def _check_ice(server: ServerConfig, problems: list[Problem]) -> None:
                 problems.append(Problem(f"server.ice_servers.{i}.urls", "a shared_secret needs a turn: URL"))
     if server.ice_transport_policy == "relay" and not any(
             u.startswith(("turn:", "turns:")) for ice in server.ice_servers for u in ice.urls):
-        problems.append(Problem("server.ice_transport_policy", "relay needs a turn: server in server.ice_servers"))
+        problems.append(Problem("server.ice_transport_policy", "'relay' needs a turn: or turns: URL in "
+                                "server.ice_servers (browsers then send all media through that TURN server)"))
 
 
 def _merge(default: _M, override: _M | None) -> _M:
