@@ -10,8 +10,10 @@ set -euo pipefail
 # x264enc is in plugins-ugly; python3-numpy draws the simulator's scripted scenes.
 # ffmpeg: the recording benchmark's baseline (`ffmpeg -c copy` recording the same RTSP streams); the
 # server itself never runs it (PyAV links its own FFmpeg).
+# coturn: the TURN relay test starts its own `turnserver` on 127.0.0.1 and a free port; the packaged system
+# service is kept from starting (below), so nothing holds port 3478 afterwards.
 PACKAGES=(sqlite3 chromium fonts-noto-core python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
-          gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-numpy ffmpeg)
+          gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-numpy ffmpeg coturn)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -27,4 +29,16 @@ fi
 echo "installing system packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# No package's daemon starts while installing (coturn's would listen on 3478 for good): the standard
+# policy-rc.d veto, in place only for this install unless the machine already has one.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# On systemd, deb-systemd-helper still enables coturn.service for the next boot: the tests run their own.
+if [[ " ${missing[*]} " == *" coturn "* ]] && [ -d /run/systemd/system ]; then
+  systemctl disable --now coturn.service >/dev/null 2>&1 || true
+fi
