@@ -36,7 +36,7 @@ from mediaserver.app_keys import TOKENS_KEY
 from mediaserver.config import Config, ConfigError, IceServerConfig, parse_config
 from tests.browser import until as page_until
 from tests.conf_peer import SitePeer, encode_video
-from tests.conftest import Api, ApiFactory
+from tests.conftest import ROOT, Api, ApiFactory
 from tests.test_browser import DECODED_JS, Pages, browser  # noqa: F401  (the browser fixture)
 
 ROOM = "hop-huyen"
@@ -462,3 +462,17 @@ def test_good_network_settings_are_accepted() -> None:
         "      shared_secret: ${TURN_SECRET}\n", env={"TURN_SECRET": "a-long-shared-secret"})
     assert cfg.server.nat_address == "203.0.113.10"
     assert cfg.server.ice_servers[0].shared_secret is not None
+
+
+def test_the_shipped_configs_commented_network_examples_are_valid() -> None:
+    """config.yaml's commented nat_address / ice_* examples, uncommented, pass the config check."""
+    text = (ROOT / "config.yaml").read_text(encoding="utf-8")
+    keys = ("nat_address", "ice_interfaces", "ice_servers", "ice_transport_policy")
+    uncommented, n = re.subn(rf"^  # ({'|'.join(keys)}):", r"  \1:", text, flags=re.M)
+    assert n == len(keys), f"config.yaml documents {n} of {keys}"
+    uncommented = re.sub(r"^  #   - ", "    - ", uncommented, flags=re.M)
+    uncommented = re.sub(r"^  #     (\w+):", r"      \1:", uncommented, flags=re.M)
+    cfg = parse_config(uncommented, env={"TURN_SECRET": "a-shared-secret-for-coturn"})
+    s = cfg.server
+    assert s.nat_address and s.ice_interfaces and s.ice_transport_policy == "all"
+    assert [bool(i.shared_secret) for i in s.ice_servers] == [False, True]
