@@ -60,7 +60,7 @@ from mediaserver.app_keys import (
 from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
 from mediaserver.config import Config, RecordSettings
 from mediaserver.engine import Engine
-from mediaserver.ice import IceServers, configure, host_addresses, settings_for
+from mediaserver.ice import IceServers, configure, host_addresses, nat_mapped, settings_for
 from mediaserver.loopmon import LoopMonitor
 from mediaserver.metrics import Metrics, camera_collector, conference_collector, metrics_middleware
 from mediaserver.scheduler import JobContext, Scheduler
@@ -189,11 +189,17 @@ async def _ice_ctx(app: web.Application) -> AsyncIterator[None]:
     logger.info("WebRTC media: UDP %d–%d on %s%s", server.rtp_port_min, server.rtp_port_max,
                 ", ".join(addresses) or "no address (check server.ice_interfaces)",
                 f", advertised through NAT as {server.nat_address}" if server.nat_address else "")
-    needed = sum(r.max_sites for r in app[CONFIG_KEY].rooms.values()) * max(1, len(addresses))
+    if server.nat_address and not any(nat_mapped(a, server.nat_address) for a in addresses):
+        logger.warning("server.nat_address %s is not advertised: no advertised address of its family that a NAT "
+                       "forwards to (not loopback or link-local); check server.ice_interfaces", server.nat_address)
+    servers = app[ICE_SERVERS_KEY]
+    # One socket per site and advertised address, and one more per site for the server's TURN client, if any.
+    per_site = max(1, len(addresses)) + (1 if servers.server_uses_turn else 0)
+    needed = sum(r.max_sites for r in app[CONFIG_KEY].rooms.values()) * per_site
     if settings.ports.size < needed:
         logger.warning("server.rtp_port_min–rtp_port_max has %d ports; full rooms need about %d (one per site and "
-                       "address, plus cameras' RTP and live views): widen the range", settings.ports.size, needed)
-    servers = app[ICE_SERVERS_KEY]
+                       "address, and per TURN client, plus cameras' RTP and live views): widen the range",
+                       settings.ports.size, needed)
     every = servers.refresh_every_s
     refresher = None
     if every is not None:

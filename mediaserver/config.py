@@ -575,6 +575,19 @@ def _check_ice(server: ServerConfig, problems: list[Problem]) -> None:
                 problems.append(Problem(f"server.ice_interfaces.{i}",
                                         "must be an interface name (pattern), an IP address or a CIDR"))
     for i, ice in enumerate(server.ice_servers):
+        if ice.use_on_server:
+            # The server's own peer connections parse every URL with aiortc, which raises on what it cannot read
+            # (an IPv6 literal, a transport on a stun: URL): every join would then fail.
+            from aiortc.rtcicetransport import parse_stun_turn_uri
+
+            for j, url in enumerate(ice.urls):
+                try:
+                    parse_stun_turn_uri(url)
+                except ValueError:
+                    problems.append(Problem(
+                        f"server.ice_servers.{i}.urls.{j}",
+                        "the server's WebRTC stack (aiortc) cannot use this URL: write turn:<host name or IPv4>"
+                        "[:port][?transport=udp|tcp] (stun: without transport), or set use_on_server: false"))
         if ice.shared_secret is not None:
             if ice.username is not None or ice.credential is not None:
                 problems.append(Problem(f"server.ice_servers.{i}.shared_secret",

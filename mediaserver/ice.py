@@ -18,10 +18,14 @@ than binding ports a firewall planned from the config does not open):
   ``get_running_loop()`` returns that loop while a managed gathering runs (a context variable).
 
 The NAT address is advertised as an extra *server-reflexive* candidate (``typ srflx raddr <host> rport <port>``,
-the same port as its host candidate), as Jitsi's NAT harvester does: browsers pair remote srflx candidates like
+the same port as its host candidate; none for loopback or link-local host candidates, which no NAT forwards to),
+as Jitsi's NAT harvester does: browsers pair remote srflx candidates like
 any other, a site outside reaches the public address, and a site on the server's own LAN still uses the host
 candidate without needing the NAT to hairpin. It is what a STUN query would have found behind a port-preserving
 1:1 NAT or port forward, without depending on a STUN server being reachable.
+
+The one UDP socket outside the range is aioice's mDNS resolver (port 5353, multicast on the LAN), opened only to
+resolve a browser's ``.local`` host candidates; no firewall needs to let it in from outside.
 
 What the patch does comes from ``configure(settings)`` (the app sets it while it runs and restores the previous
 value at shutdown); with no settings, or inside ``unmanaged()`` (aiortc client peers a test runs in the server's
@@ -54,6 +58,7 @@ import aioice.turn
 import ifaddr
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aiortc import RTCIceServer
+from aiortc.rtcicetransport import connection_kwargs
 
 if TYPE_CHECKING:
     from mediaserver.config import IceServerConfig, ServerConfig
@@ -188,12 +193,19 @@ def host_addresses(settings: IceSettings, use_ipv4: bool = True, use_ipv6: bool 
     return out
 
 
+def nat_mapped(host: str, nat_address: str) -> bool:
+    """Return whether a NAT at ``nat_address`` can forward to the local address ``host``: the same family, and
+    neither loopback nor link-local (a NAT never forwards to those)."""
+    ip, nat = ipaddress.ip_address(host), ipaddress.ip_address(nat_address)
+    return ip.version == nat.version and ip != nat and not ip.is_loopback and not ip.is_link_local
+
+
 def nat_candidates(candidates: Sequence[Candidate], nat_address: str) -> list[Candidate]:
-    """Return a server-reflexive candidate at ``nat_address`` (same port) for each host candidate of its family."""
-    nat = ipaddress.ip_address(nat_address)
+    """Return a server-reflexive candidate at ``nat_address`` (same port) for each host candidate a NAT can
+    forward to (``nat_mapped``)."""
     out = []
     for c in candidates:
-        if c.type != "host" or ipaddress.ip_address(c.host).version != nat.version or c.host == nat_address:
+        if c.type != "host" or not nat_mapped(c.host, nat_address):
             continue
         out.append(Candidate(
             foundation=candidate_foundation("srflx", "udp", c.host), component=c.component, transport=c.transport,
@@ -386,6 +398,12 @@ class IceServers:
             server.username, server.credential = self._credentials(cfg, SERVER_TURN_USER)
 
     @property
+    def server_uses_turn(self) -> bool:
+        """Whether the server's own peer connections allocate on a TURN server (one more UDP socket each)."""
+        chosen = connection_kwargs(self.server_list)  # what aiortc picks: the first usable TURN URL
+        return "turn_server" in chosen and chosen["turn_transport"] == "udp" and not chosen["turn_ssl"]
+
+    @property
     def refresh_every_s(self) -> float | None:
         """How often ``refresh()`` must run (a quarter of the shortest TTL), None when no credential expires."""
         ttls = [c.credential_ttl_s for c, _ in self._server if c.shared_secret is not None]
@@ -411,5 +429,5 @@ class IceServers:
 
 
 __all__ = ["IceServers", "IceSettings", "PortRange", "PortRangeExhausted", "advertised", "configure", "current",
-           "host_addresses", "install", "nat_candidates", "rest_credential", "settings_for", "turn_credentials",
-           "unmanaged"]
+           "host_addresses", "install", "nat_candidates", "nat_mapped", "rest_credential", "settings_for",
+           "turn_credentials", "unmanaged"]

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import ifaddr
 import pytest
+from aioice.candidate import Candidate
 from pydantic import SecretStr
 
 from mediaserver import ice
@@ -236,11 +237,17 @@ def candidates(sdp: str) -> list[dict[str, Any]]:
 @pytest.mark.timeout(60)
 async def test_nat_address_is_advertised_and_excluded_interfaces_are_not(make_api: ApiFactory, config: Config,
                                                                          sites_of: Any) -> None:
-    excluded = local_addresses() - {"127.0.0.1"}
-    assert excluded, "this machine has no address but 127.0.0.1 (not even ::1): nothing to exclude"
+    local = local_addresses()
+    # A NAT forwards to a LAN address, never to loopback: advertise one IPv4 LAN address of this machine only.
+    lan = sorted(a for a in local if ice.nat_mapped(a, NAT))
+    if not lan:
+        pytest.skip(f"this machine has no non-loopback IPv4 address for a NAT to forward to (only {sorted(local)})")
+    wanted = lan[0]
+    excluded = local - {wanted}
+    assert excluded, "the machine has 127.0.0.1 at least: excluded by server.ice_interfaces"
     config = ranged(config)
     config.server.nat_address = NAT
-    config.server.ice_interfaces = ["127.0.0.0/8"]
+    config.server.ice_interfaces = [f"{wanted}/32"]
     api = await make_api(config)
     sites = await sites_of(api)
     video = encode_video("vp8", 20, 5)
@@ -251,7 +258,7 @@ async def test_nat_address_is_advertised_and_excluded_interfaces_are_not(make_ap
         cands = candidates(offer["sdp"])
         hosts = [c for c in cands if c["type"] == "host"]
         nat = [c for c in cands if c["host"] == NAT]
-        assert hosts and all(c["host"] == "127.0.0.1" and LOW <= c["port"] <= HIGH for c in hosts), cands
+        assert hosts and all(c["host"] == wanted and LOW <= c["port"] <= HIGH for c in hosts), cands
         # The NAT address: a srflx candidate per host candidate, on the same port (a 1:1 NAT or port forward).
         assert nat and all(c["type"] == "srflx" for c in nat), cands
         assert {(c["raddr"], c["rport"], c["port"]) for c in nat} == {(h["host"], h["port"], h["port"])
@@ -260,6 +267,15 @@ async def test_nat_address_is_advertised_and_excluded_interfaces_are_not(make_ap
         assert not leaked, f"excluded addresses advertised: {leaked}"
     # The sites still reach the server on the one advertised host address.
     await until(lambda: len(site.slot("host").frames) >= 5, "media through the advertised address")
+
+
+async def test_a_nat_address_no_advertised_address_can_carry_is_warned_of(
+        make_api: ApiFactory, config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    config = ranged(config)
+    config.server.nat_address = NAT
+    config.server.ice_interfaces = ["127.0.0.0/8"]  # loopback only: no NAT forwards there
+    await make_api(config)
+    assert f"server.nat_address {NAT} is not advertised" in caplog.text
 
 
 # ------------------------------------------------------------------------------------------ TURN relay
@@ -443,6 +459,10 @@ ROOM_OF_10 = ("sites: {h: {name: H, role: host}}\n"
         ("server: {ice_servers: [{urls: ['turn:t.example.vn'], shared_secret: s, username: u}]}",
          "server.ice_servers.0.shared_secret: excludes username and credential"),
         ("server: {ice_servers: [{urls: ['http://t.example.vn']}]}", "server.ice_servers.0.urls.0: must match"),
+        ("server: {ice_servers: [{urls: ['turn:[2001:db8::1]:3478'], username: u, credential: c}]}",
+         "server.ice_servers.0.urls.0: the server's WebRTC stack (aiortc) cannot use this URL"),
+        ("server: {ice_servers: [{urls: ['stun:stun.example.vn?transport=udp']}]}",
+         "server.ice_servers.0.urls.0: the server's WebRTC stack (aiortc) cannot use this URL"),
         ("server: {ice_interfaces: ['eth 0']}",
          "server.ice_interfaces.0: must be an interface name (pattern), an IP address or a CIDR"),
     ],
@@ -454,6 +474,17 @@ def test_bad_network_settings_are_refused_precisely(text: str, expected: str) ->
     assert any(p.startswith(expected) for p in found), found
 
 
+def test_nat_candidates_only_for_addresses_a_nat_forwards_to() -> None:
+    def host(address: str, port: int) -> Candidate:
+        return Candidate("f", 1, "udp", 1, address, port, "host")
+
+    got = ice.nat_candidates([host("127.0.0.1", 41000), host("192.168.1.5", 41001), host("fd00::5", 41002),
+                              host("169.254.3.4", 41003), host("192.168.1.5", 41004)], NAT)
+    assert [(c.type, c.host, c.port, c.related_address, c.related_port) for c in got] == [
+        ("srflx", NAT, 41001, "192.168.1.5", 41001), ("srflx", NAT, 41004, "192.168.1.5", 41004)]
+    assert [c.host for c in ice.nat_candidates([host("fd00::5", 41002)], "2001:db8::7")] == ["2001:db8::7"]
+
+
 def test_good_network_settings_are_accepted() -> None:
     cfg = parse_config(
         ROOM_OF_10 + "server:\n  rtp_port_min: 41000\n  rtp_port_max: 41009\n  nat_address: 203.0.113.10\n"
@@ -462,6 +493,9 @@ def test_good_network_settings_are_accepted() -> None:
         "      shared_secret: ${TURN_SECRET}\n", env={"TURN_SECRET": "a-long-shared-secret"})
     assert cfg.server.nat_address == "203.0.113.10"
     assert cfg.server.ice_servers[0].shared_secret is not None
+    # An IPv6 literal is fine for browsers only (aiortc cannot parse it).
+    parse_config("server: {ice_servers: [{urls: ['turn:[2001:db8::1]:3478'], shared_secret: s, "
+                 "use_on_server: false}]}", env={})
 
 
 def test_the_shipped_configs_commented_network_examples_are_valid() -> None:
