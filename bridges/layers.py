@@ -21,7 +21,7 @@ receiver estimate (REMB, what its browser says it can take) and loss (RTCP recei
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 DOWN_HOLD_S = 2.0  # a bad link for this long moves the subscriber to the thumbnail
 LOSS_DOWN = 0.08  # fraction of packets lost (RTCP fraction_lost / 256) that counts as bad
@@ -33,7 +33,7 @@ PROBE_GRACE_S = 8.0  # a fall this soon after climbing back means the probe fail
 BANDWIDTH_GRACE_S = 6.0  # after a join or a layer change, only loss counts (the estimate is still ramping)
 
 
-class Layer(str, Enum):
+class Layer(StrEnum):
     """A camera layer."""
 
     HIGH = "high"

@@ -5,7 +5,11 @@ The layout policy, recomputed whenever something changes and every ``LAYOUT_TICK
   loudest ``audible_sites`` sites;
 - every other site sees the host and a speaker slot (the pinned site, else the active speaker, else the
   last one; never itself), and hears the host plus the loudest sites (never itself);
-- everybody sees the current screen share.
+- everybody sees the current screen share;
+- each site publishes its camera in two layers (HD and a thumbnail): the host's grid tiles carry thumbnails,
+  its spotlighted tile (pinned, else speaking) and every site's host and speaker slots carry HD — unless that
+  subscriber's link cannot take HD (``SiteSession.layer``, from its REMB and receiver reports), then thumbnails.
+  A switch is a slot changing source, so it happens on a keyframe, without renegotiation.
 
 Meeting control lives here too, each rule in its own module: who waits in the lobby (``lobby``), who may
 speak (``floor``), the chat (``chat``). A site the chair removed stays out until readmitted; a site that left
@@ -44,6 +48,7 @@ MEDIA_CHECK_S = 0.5
 # A connected site from which no media packet arrived for this long is shown as "Mất kết nối" (the chair must
 # know within 3 s; browsers send audio every 20 ms even when muted, so 2 s of nothing is a dead link).
 MEDIA_LOST_S = 2.0
+THUMB_FRESH_S = 2.0  # a site's thumbnail layer with no frame for this long is not used (its HD layer is)
 MEDIA_FIRST_S = 10.0  # after the answer, time for ICE and the first packet before a site counts as lost
 
 
@@ -278,6 +283,7 @@ class LiveRoom:
         """Mark sites whose media stopped, and tell everyone who is talking now (both change the tiles)."""
         lost_changed = False
         for site, s in self.sessions.items():
+            s.watch_link(now)  # its layer; the next relayout (every LAYOUT_TICK_S) applies it
             if s.watch_media(now, MEDIA_LOST_S, MEDIA_FIRST_S):
                 lost_changed = True
                 logger.info("room %s site %s: media %s", self.policy.room_id, site,
@@ -325,14 +331,24 @@ class LiveRoom:
         def put_site(slot_name: str, who: str | None, source_name: str) -> None:
             put(slot_name, who, self._source(who, source_name))
 
+        high = session.wants_high
+
+        def camera(who: str | None, wanted: bool) -> str:
+            # The thumbnail only where wanted and where it flows: a site that publishes one layer (an older
+            # page, an aiortc peer) is shown from its camera everywhere.
+            return "video" if wanted or not self._thumb_flows(who, now) else "thumb"
+
         if session.is_host:
+            spot = self.pinned or speaker  # the chair's main view: enlarged in its grid, in HD
             for slot in session.slots:
                 if slot.name.startswith("site:"):
                     other = slot.name[5:]
-                    put_site(slot.name, other if other in self.sessions else None, "video")
+                    who = other if other in self.sessions else None
+                    put_site(slot.name, who, camera(who, high and other == spot))
         else:
-            put_site("host", host if host in self.sessions else None, "video")
-            put_site("speaker", self._speaker_for(site, session, speaker), "video")
+            put_site("host", host if host in self.sessions else None, camera(host, high))
+            who = self._speaker_for(site, session, speaker)
+            put_site("speaker", who, camera(who, high))
             put_site("host-audio", host if host in self.sessions and host != site else None, "audio")
         screen = self.screen_site if self.screen_site != site else None
         if screen is None and self.presented is not None and not self.presented.closed:
@@ -344,6 +360,10 @@ class LiveRoom:
             put_site(f"audio:{i}", audible[i] if i < len(audible) else None, "audio")
         if changes:
             self._notify(session, {"type": "slots", "assign": changes})
+
+    def _thumb_flows(self, site: str | None, now: float) -> bool:
+        thumb = self._source(site, "thumb")
+        return thumb is not None and thumb.frames > 0 and now - thumb.last_frame_at < THUMB_FRESH_S
 
     def send_assignments(self, session: SiteSession) -> None:
         """Send a site the full slot → site map (after its answer, so nothing sent earlier can be missed)."""

@@ -1,8 +1,8 @@
 """One site's connection to a room: its peer connection, the tracks it publishes and the slots it watches.
 
 The server makes the offer. Its m-lines are fixed for the life of the session, so nothing is ever
-renegotiated: four *publish* lines (server recvonly: microphone, camera, screen, camera thumbnail) and a number of *slots*
-(server sendonly), each a forwarding sender fed by an engine sink whose source the room switches:
+renegotiated: four *publish* lines (server recvonly: microphone, camera, screen, camera thumbnail) and a
+number of *slots* (server sendonly), each a forwarding sender fed by an engine sink whose source the room switches:
 - the host site: one video slot per other site, a screen slot, and ``audible_sites`` audio slots;
 - every other site: a host video slot, a speaker video slot, a screen slot, a host audio slot and
   ``audible_sites`` audio slots.
@@ -26,17 +26,20 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 
-from mediaserver.engine import EncodedFrame, Engine, FrameAssembler, Sink, Source
+from bridges.layers import Layer, LayerChoice, LinkReport
+from mediaserver.engine import EncodedFrame, Engine, FrameAssembler, Sink, Source, rtcp_feedback
 from mediaserver.engine import aiortc_hooks as hooks
 from mediaserver.engine.frames import OPUS_CLOCK_HZ, VIDEO_CLOCK_HZ
 
 logger = logging.getLogger(__name__)
 
 STATS_INTERVAL_S = 2.0
+START_BITRATE_KBPS = 800  # where a browser's camera starts (x-google-start-bitrate), before the estimate says more
 # The camera is published twice (issue 12): "video", the high layer (up to 1280x720), and "thumb", a 320x180
 # copy for the chair's grid; aiortc cannot receive RID simulcast, so each layer has its own m-line. "thumb"
 # comes last so the older lines keep their mids.
@@ -84,6 +87,42 @@ class SessionStats:
     _at: float = field(default_factory=time.monotonic)
 
 
+def browser_hints(sdp: str, start_kbps: int = START_BITRATE_KBPS) -> str:
+    """Add Chrome's ``x-google-start-bitrate`` to every VP8/H.264 format of the offer a browser gets.
+
+    A browser starts sending at 300 kbit/s and climbs ~8 %/s with the estimate we send back (aiortc's REMB
+    follows the rate it receives), so HD would take ~20 s after each join. The hint is only for the page:
+    aiortc's own description is unchanged, and browsers that do not know it ignore it.
+    """
+    sections: list[list[str]] = [[]]
+    for line in sdp.split("\r\n"):
+        if line.startswith("m="):
+            sections.append([])
+        sections[-1].append(line)
+    out: list[str] = []
+    for section in sections:
+        if not section or not section[0].startswith("m=video"):
+            out += section
+            continue
+        with_fmtp = {line[7:].partition(" ")[0] for line in section if line.startswith("a=fmtp:")}
+        hinted = set()
+        for line in section:
+            if line.startswith("a=rtpmap:"):
+                pt, _, enc = line[9:].partition(" ")
+                if enc.split("/")[0].upper() in ("VP8", "H264"):
+                    hinted.add(pt)
+                    out.append(line)
+                    if pt not in with_fmtp:
+                        out.append(f"a=fmtp:{pt} x-google-start-bitrate={start_kbps}")
+                    continue
+            elif line.startswith("a=fmtp:"):
+                pt, _, params = line[7:].partition(" ")
+                if pt in hinted:
+                    line = f"a=fmtp:{pt} {params};x-google-start-bitrate={start_kbps}"
+            out.append(line)
+    return "\r\n".join(out)
+
+
 class SiteSession:
     """A site's peer connection; owns its tasks, sources and slots. ``stop()`` is idempotent."""
 
@@ -117,11 +156,18 @@ class SiteSession:
         self._media_bytes = 0
         self._media_at = 0.0
         self._answered_at: float | None = None
+        # Which camera layer this site can receive (bridges/layers.py), from its RTCP (rtcp_feedback.watch).
+        self.link = rtcp_feedback.LinkFeedback()
+        self.layer = LayerChoice()
+        self._sent_bytes = 0
+        self._sent_at = 0.0
         # Offer/answer and close never interleave: closing while ICE gathers leaks the gatherer's sockets.
         self._pc_lock = asyncio.Lock()
         # MAX_BUNDLE: every m-line on one transport. aiortc's default (BALANCED) bundles per kind first and
         # then leaves the 3rd+ transceivers of a kind on an orphaned transport when the answer bundles all.
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+        # One REMB estimate for everything the site sends (its camera layers and screen share together).
+        self._uplink_estimator = RemoteBitrateEstimator()
         self.pc.on("connectionstatechange", self._connection_changed)
         self._build(audible_sites, video_slot_sites)
 
@@ -149,7 +195,7 @@ class SiteSession:
                             else self.video_codec, OPUS_CLOCK_HZ if kind == "audio" else VIDEO_CLOCK_HZ,
                             keyframe_requester=self._keyframe_requester(name), owner=self.site_id)
             self.sources[name] = self.engine.add_source(source)
-            hooks.tap_receiver(t.receiver, self._packet_handler(name, source))
+            hooks.tap_receiver(t.receiver, self._packet_handler(name, source), self._uplink_estimator)
         video = [f"site:{s}" for s in video_slot_sites] if self.is_host else ["host", "speaker"]
         for name in [*video, "screen"]:
             self._add_slot(name, "video")
@@ -173,6 +219,7 @@ class SiteSession:
                 self.engine.request_keyframe(sink.source)
 
         hooks.make_forwarding_sender(t.sender, next_frame, keyframe_wanted)
+        rtcp_feedback.watch(t.sender, self.link)
         self.slots.append(slot)
 
     def _keyframe_requester(self, name: str) -> Callable[[], None]:
@@ -218,7 +265,7 @@ class SiteSession:
         local = self.pc.localDescription
         return {
             "type": "offer",
-            "sdp": local.sdp,
+            "sdp": browser_hints(local.sdp),
             "publish": {name: t.mid for name, t in self.publish.items()},
             "slots": {s.mid: {"name": s.name, "kind": s.kind} for s in self.slots},
         }
@@ -231,7 +278,8 @@ class SiteSession:
         except Exception as exc:  # aiortc raises ValueError, InvalidStateError, or bare errors on bad SDP
             raise ValueError(f"the answer's SDP was not accepted: {exc}") from exc
         self.state = "answered"
-        self._answered_at = self._media_at = time.monotonic()
+        self._answered_at = self._media_at = self._sent_at = time.monotonic()
+        self.layer = LayerChoice(changed_at=self._answered_at)
         self._spawn(self._stats_loop())
 
     # ------------------------------------------------------------------------------------ control
@@ -263,6 +311,30 @@ class SiteSession:
         changed = lost != self.media_lost
         self.media_lost = lost
         return changed
+
+    def watch_link(self, now: float) -> bool:
+        """Feed this tick's link report (what we sent, its REMB and loss) to the layer choice; return if it changed."""
+        if self._answered_at is None or self._stopped:
+            return False
+        sent = sum(hooks.sender_counters(slot.transceiver.sender)[1] for slot in self.slots)
+        dt = now - self._sent_at
+        if dt <= 0:
+            return False
+        report = LinkReport(now, (sent - self._sent_bytes) * 8 / dt, self.link.remb(now), self.link.worst_loss(now))
+        self._sent_bytes, self._sent_at = sent, now
+        before = self.layer.layer
+        changed = self.layer.update(report)
+        if changed:
+            logger.info("room %s site %s: receives the %s layer (%s; sent %.0f kbit/s, estimate %s, loss %s)",
+                        self.room_id, self.site_id, self.layer.layer.value, self.layer.reason,
+                        report.sending_bps / 1000, "—" if report.remb_bps is None else f"{report.remb_bps / 1000:.0f}",
+                        "—" if report.loss is None else f"{100 * report.loss:.0f} %")
+        return changed or before is not self.layer.layer
+
+    @property
+    def wants_high(self) -> bool:
+        """Return whether this site's link carries the high layer now."""
+        return self.layer.layer is Layer.HIGH
 
     def _connection_changed(self) -> None:
         state = self.pc.connectionState

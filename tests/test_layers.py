@@ -114,3 +114,17 @@ def test_the_reason_follows_the_link_while_on_the_thumbnail() -> None:
     assert (c.layer, c.reason) == (Layer.LOW, "loss")
     run(c, 105.0, 8.0, loss=0.0, remb=100_000.0, remb_step=-1_000.0)  # past the grace: a falling estimate
     assert (c.layer, c.reason) == (Layer.LOW, "bandwidth")
+
+
+def test_browser_offer_hints_a_start_bitrate_on_every_video_format_only() -> None:
+    from bridges.session import browser_hints
+
+    sdp = ("v=0\r\nm=audio 9 UDP 111\r\na=rtpmap:111 opus/48000/2\r\nm=video 9 UDP 97 98 99\r\n"
+           "a=rtpmap:97 VP8/90000\r\na=rtcp-fb:97 nack\r\na=rtpmap:98 rtx/90000\r\na=fmtp:98 apt=97\r\n"
+           "a=rtpmap:99 H264/90000\r\na=fmtp:99 packetization-mode=1\r\n")
+    lines = browser_hints(sdp, 800).split("\r\n")
+    assert lines[lines.index("a=rtpmap:97 VP8/90000") + 1] == "a=fmtp:97 x-google-start-bitrate=800"
+    assert "a=fmtp:99 packetization-mode=1;x-google-start-bitrate=800" in lines
+    assert "a=fmtp:98 apt=97" in lines  # RTX untouched
+    assert not any("start-bitrate" in line for line in lines[:4])  # nothing on the audio section
+    assert len(lines) == len(sdp.split("\r\n")) + 1

@@ -67,12 +67,19 @@ export async function openLocalMedia() {
   if (S.cam) {
     S.cam.enabled = !S.userMuted.video;
     S.cam.contentHint = 'motion';
+    // The thumbnail layer encodes a clone: Chrome adapts a track's resolution for the most constrained of
+    // its senders, so one track on both would pull the HD layer down to the thumbnail's budget.
+    S.thumb = S.cam.clone();
     $('#self-view').srcObject = new MediaStream([S.cam]);
   }
   for (const tr of stream.getTracks()) {
     tr.addEventListener('ended', () => {
       if (tr === S.mic) S.mic = null;
-      if (tr === S.cam) { S.cam = null; $('#self-view').srcObject = null; }
+      if (tr === S.cam) {
+        S.cam = null;
+        if (S.thumb) { S.thumb.stop(); S.thumb = null; }
+        $('#self-view').srcObject = null;
+      }
       renderControls();
       sendState();
     });
@@ -83,9 +90,11 @@ export async function openLocalMedia() {
 
 export function stopLocalMedia() {
   if (S.local) for (const tr of S.local.getTracks()) tr.stop();
+  if (S.thumb) S.thumb.stop();
   S.local = null;
   S.mic = null;
   S.cam = null;
+  S.thumb = null;
   $('#self-view').srcObject = null;
   stopShareTrack();
 }
@@ -172,6 +181,7 @@ export function toggleCam() {
   if (!S.cam || S.moderated.video) return;
   S.userMuted.video = !S.userMuted.video;
   S.cam.enabled = !S.userMuted.video;
+  if (S.thumb) S.thumb.enabled = S.cam.enabled;
   sendState();
   renderControls();
 }

@@ -119,6 +119,7 @@ export function iconsHtml(id, withPin) {
 export function renderTiles() {
   if (S.isHost === null) return;
   let visibleGrid = 0;
+  const spot = spotSite();
   for (const [name, tile] of S.tiles) {
     const site = slotSite(name);
     tile.dataset.site = site || '';
@@ -140,7 +141,10 @@ export function renderTiles() {
       if (talking) tagText = t('speaking');
       tile.classList.toggle('speaking', talking);
       tile.classList.toggle('pinned', Boolean(site && S.pinned === site));
-      tile.style.order = site ? '0' : '1';
+      // The spotlighted site (pinned, else speaking) comes first and large: the server sends it in HD.
+      const isSpot = Boolean(site && site === spot);
+      tile.classList.toggle('spot', isSpot);
+      tile.style.order = isSpot ? '-1' : site ? '0' : '1';
       if (site) visibleGrid += 1;
     } else if (name === 'screen') {
       setText(label, site ? t('tile.screen', { name: siteName(site) }) : t('tile.screenAnon'));
@@ -179,6 +183,7 @@ export function renderTiles() {
     grid.style.setProperty('--cols', String(cols));
     grid.style.setProperty('--rows', String(Math.max(1, Math.ceil(n / cols))));
     grid.dataset.count = String(n);
+    grid.dataset.spot = spot && n >= SPOT_MIN_TILES ? spot : '';
     const screenOn = Boolean(slotSite('screen'));
     $('#stage').dataset.layout = screenOn ? 'host-screen' : 'host-grid';
     $('#grid-empty').hidden = n > 0;
@@ -191,17 +196,28 @@ export function renderTiles() {
   $('#share-note').textContent = t('sharingNote');
 }
 
-// The host's grid: the column count and tile size that give the largest 16:9 tiles for the sites shown.
+// The chair's main view: the pinned site, else the one speaking (what the server sends in HD to the chair).
+export function spotSite() {
+  for (const c of [S.pinned, S.speaker]) if (c && c !== S.site && connected(c)) return c;
+  return null;
+}
+
+// With this many sites or more the spotlighted tile takes 2×2 cells; with fewer every tile is large anyway.
+const SPOT_MIN_TILES = 2;
+
+// The host's grid: the column count and tile size that give the largest 16:9 tiles for the sites shown
+// (the spotlighted tile counts as four cells).
 export function fitGrid() {
   const grid = $('#grid');
-  const n = Number(grid.dataset.count || 0);
+  const spotted = Boolean(grid.dataset.spot);
+  const n = Number(grid.dataset.count || 0) + (spotted ? 3 : 0);
   const clear = () => { grid.style.gridTemplateColumns = ''; grid.style.gridTemplateRows = ''; };
   if (!S.isHost || !n || $('#stage').dataset.layout !== 'host-grid') { clear(); return; }
   const gap = 8;
   const W = $('#stage').clientWidth;
   const H = $('#stage').clientHeight;
   let best = { cols: 1, rows: n, w: 0 };
-  for (let cols = 1; cols <= n; cols += 1) {
+  for (let cols = spotted ? 2 : 1; cols <= n; cols += 1) {
     const rows = Math.ceil(n / cols);
     const w = Math.min((W - gap * (cols - 1)) / cols, ((H - gap * (rows - 1)) / rows) * 16 / 9);
     if (w > best.w) best = { cols, rows, w };

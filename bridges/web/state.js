@@ -31,7 +31,7 @@ export const S = {
   welcome: null, everWelcomed: false, isHost: null, hostSite: null,
   publish: {}, slotsByMid: {}, midByName: {}, assign: {},
   roster: [], rosterMap: {}, speaker: null, pinned: null, screenSite: null, locked: false,
-  mediaReady: null, mediaSettled: false, local: null, mic: null, cam: null, mediaProblem: null,
+  mediaReady: null, mediaSettled: false, local: null, mic: null, cam: null, thumb: null, mediaProblem: null,
   userMuted: { audio: false, video: false }, moderated: { audio: false, video: false },
   screenTrack: null, shareAcked: false,
   final: null, attempt: 0, fastRetry: false, reconnectTimer: null, countdownTimer: null, byeReason: null,

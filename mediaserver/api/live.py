@@ -72,6 +72,11 @@ class SiteLive(BaseModel):
     fps_sent: float | None = None
     warnings: list[str] = Field(default_factory=list, description="media_lost, high_loss, high_rtt, low_fps, "
                                                                   "low_bitrate")
+    layer: Literal["high", "low"] | None = Field(None, description="The camera layer this site receives: high "
+                                                                   "(HD) or low (thumbnails, its link is weak).")
+    layer_reason: str | None = Field(None, description="Why: ok, probe (trying HD again), loss, bandwidth.")
+    remb_kbps: float | None = Field(None, description="The site's browser's latest estimate of its downlink.")
+    thumb: bool = Field(False, description="Whether the site publishes the thumbnail layer.")
 
 
 class LobbyEntry(BaseModel):
@@ -188,7 +193,9 @@ def register(api: Api) -> None:
                          "packet_loss_pct": round(st.packet_loss_pct, 2), "rtt_ms": st.rtt_ms,
                          "frames_forwarded": st.frames_forwarded, "frames_dropped": st.frames_dropped,
                          "fps_in": round(st.fps_in, 1), "width": st.width, "height": st.height,
-                         "fps_sent": st.fps_sent,
+                         "fps_sent": st.fps_sent, "layer": s.layer.layer.value, "layer_reason": s.layer.reason,
+                         "remb_kbps": None if s.link.remb_bps is None else round(s.link.remb_bps / 1000, 1),
+                         "thumb": s.sources["thumb"].frames > 0,
                          "warnings": warnings_for(entry["media"], st.packet_loss_pct, st.rtt_ms, st.fps_in,
                                                   st.bitrate_in_kbps, s.muted["video"] or s.moderated["video"])}
             sites.append(SiteLive(**entry, **extra))

@@ -4,8 +4,10 @@ aiortc's ``RTCDtlsTransport`` hands every RTCP packet for a sender to ``sender._
 (looked up on the instance, like the receive tap in ``aiortc_hooks``). ``watch`` wraps it: the stock handler
 still runs (RTT, NACK retransmits, PLI/FIR → keyframe relay), and the wrapper keeps, per subscriber:
 
-- the latest REMB. A browser sends one REMB for everything it receives on the transport (its SSRC list names
-  each stream), so the bitrate is the whole link's estimate, compared with what the server sends it in total;
+- the latest REMB per SSRC list. A browser sends one REMB for everything it receives on the transport (its
+  SSRC list names each stream), so its bitrate is the whole link's estimate; aiortc sends one per receiver,
+  for its own stream. The link's estimate is the sum over the distinct lists heard recently, compared with
+  what the server sends that subscriber in total;
 - each sender's latest receiver-report ``fraction_lost`` (RFC 3550: lost ÷ expected since the previous report,
   in 1/256), for the sender's own SSRC.
 
@@ -29,14 +31,14 @@ class LinkFeedback:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self.remb_bps: float | None = None
-        self.remb_at = 0.0
+        self._remb: dict[tuple[int, ...], tuple[float, float]] = {}  # SSRC list → (bitrate, when)
+        self.remb_bps: float | None = None  # the latest link estimate (the sum), for the chair's monitoring
         self._loss: dict[int, tuple[float, float]] = {}  # sender SSRC → (fraction lost, when)
         self.rtcp_packets = 0
 
-    def on_remb(self, bitrate_bps: float) -> None:
-        """Take a receiver estimate for the whole link."""
-        self.remb_bps, self.remb_at = float(bitrate_bps), self._clock()
+    def on_remb(self, bitrate_bps: float, ssrcs: tuple[int, ...]) -> None:
+        """Take a receiver estimate for the streams it names."""
+        self._remb[ssrcs] = (float(bitrate_bps), self._clock())
 
     def on_loss(self, ssrc: int, fraction_lost: int) -> None:
         """Take a receiver report's fraction lost (0–255) for one of our streams."""
@@ -47,8 +49,11 @@ class LinkFeedback:
         self._loss.pop(ssrc, None)
 
     def remb(self, now: float) -> float | None:
-        """Return the latest REMB if it is recent, else None."""
-        return self.remb_bps if self.remb_bps is not None and now - self.remb_at <= REPORT_FRESH_S else None
+        """Return the link's estimate from the recent REMBs (None: none recent)."""
+        for key in [k for k, (_, at) in self._remb.items() if now - at > REPORT_FRESH_S]:
+            del self._remb[key]
+        self.remb_bps = sum(bps for bps, _ in self._remb.values()) if self._remb else None
+        return self.remb_bps
 
     def worst_loss(self, now: float) -> float | None:
         """Return the highest recent fraction lost over this subscriber's streams (None: no recent report)."""
@@ -74,7 +79,7 @@ def watch(sender: RTCRtpSender, feedback: LinkFeedback) -> None:
                 pass  # not a REMB (another application-layer feedback): the stock handler ignores it too
             else:
                 if sender._ssrc in ssrcs:
-                    feedback.on_remb(bitrate)
+                    feedback.on_remb(bitrate, tuple(sorted(ssrcs)))
         await stock(packet)
 
     sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
