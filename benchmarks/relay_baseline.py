@@ -49,9 +49,15 @@ async def subscribe(request: web.Request) -> web.Response:
     return web.json_response({"id": id(pc), "sdp": pc.localDescription.sdp})
 
 
+async def ready(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
 async def answer(request: web.Request) -> web.Response:
     body: dict[str, Any] = await request.json()
-    pc = pending.pop(int(body["id"]))
+    pc = pending.pop(int(body["id"]), None)
+    if pc is None:  # an answer to no offer of ours: a broken set-up, said loudly (the benchmark raises on it)
+        return web.json_response({"error": f"no pending offer {body['id']!r}"}, status=404)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body["sdp"], type="answer"))
     return web.json_response({})
 
@@ -68,6 +74,7 @@ def main() -> None:
     app.router.add_post("/publish", publish)
     app.router.add_post("/subscribe", subscribe)
     app.router.add_post("/answer", answer)
+    app.router.add_get("/ready", ready)
     app.on_shutdown.append(close_all)
     web.run_app(app, host="127.0.0.1", port=args.port, print=None)
 

@@ -31,8 +31,12 @@ FPS = 25
 
 
 def encode_video(codec: str, n: int, seed: int, size: tuple[int, int] = (320, 180), gop: int = 10,
-                 bitrate: int = 300_000) -> list[bytes]:
-    """Encode ``n`` frames of moving noise (distinct per seed) with a keyframe every ``gop`` frames."""
+                 bitrate: int = 300_000, block: int = 1) -> list[bytes]:
+    """Encode ``n`` frames of moving noise (distinct per seed) with a keyframe every ``gop`` frames.
+
+    ``block`` > 1 makes the noise blocky (block x block pixels): VP8's rate control then holds the asked
+    bitrate at 1280x720 (per-pixel noise overshoots it ~1.5–3×).
+    """
     name = {"vp8": "libvpx", "h264": "libx264"}[codec]
     ctx = av.CodecContext.create(name, "w")
     ctx.width, ctx.height = size
@@ -47,7 +51,9 @@ def encode_video(codec: str, n: int, seed: int, size: tuple[int, int] = (320, 18
     else:
         ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
     rng = np.random.default_rng(seed)
-    base = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    base = rng.integers(0, 255, (size[1] // block, size[0] // block, 3), dtype=np.uint8)
+    if block > 1:
+        base = base.repeat(block, 0).repeat(block, 1)
     out: list[bytes] = []
     for i in range(n):
         img = np.roll(base, i * 4, axis=1)
@@ -198,7 +204,7 @@ class SitePeer:
     def __init__(self, http: aiohttp.ClientSession, base: str, room: str, token: str, *,
                  video: list[bytes] | None = None, loud: bool = False, codec: str = "vp8", audio: bool = True,
                  count_only: bool = False, opus: list[bytes] | None = None,
-                 screen: list[bytes] | None = None, thumb: list[bytes] | None = None) -> None:
+                 screen: list[bytes] | None = None, thumb: list[bytes] | None = None, lean: bool = False) -> None:
         self.http, self.base, self.room, self.token, self.codec = http, base, room, token, codec
         self.video = PacketTrack(video) if video else None
         self.screen = PacketTrack(screen) if screen else None
@@ -206,6 +212,11 @@ class SitePeer:
         self.audio = ToneTrack(loud) if audio and opus is None else None
         self.opus = OpusLoop(opus, loud) if opus is not None else None
         self.count_only = count_only  # benchmarks: count frames (marker bits), keep no bytes
+        # benchmarks/lean_peers.py: publish senders stay idle (the benchmark writes SRTP to the socket itself);
+        # their mids and negotiated codecs are kept here for it.
+        self.lean = lean
+        self.publish_mids: dict[str, str] = {}
+        self.publish_codecs: dict[str, Any] = {}
         self.pc: RTCPeerConnection | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.messages: list[dict[str, Any]] = []
@@ -272,8 +283,13 @@ class SitePeer:
         pc = self.pc = RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
         publish = {mid: name for name, mid in offer["publish"].items()}
+        self.publish_mids = dict(offer["publish"])
         for t in pc.getTransceivers():
-            if t.mid in publish:
+            if t.mid in publish and self.lean:
+                t.sender.replaceTrack(hooks.PlaceholderTrack(t.kind))
+                t.sender._next_encoded_frame = self._idle_sender(publish[t.mid])  # type: ignore[method-assign]
+                t.direction = "sendonly"
+            elif t.mid in publish:
                 name = publish[t.mid]
                 track = {"audio": self.audio, "video": self.video, "screen": self.screen, "thumb": self.thumb}.get(name)
                 if name == "audio" and self.opus is not None:
@@ -289,6 +305,13 @@ class SitePeer:
                 self._tap(t.receiver, rec)
         await pc.setLocalDescription(await pc.createAnswer())
         await self.send({"type": "answer", "sdp": pc.localDescription.sdp})
+
+    def _idle_sender(self, name: str) -> Any:
+        async def idle(codec: Any) -> None:
+            self.publish_codecs[name] = codec
+            await asyncio.Event().wait()
+
+        return idle
 
     async def _first(self) -> dict[str, Any]:
         while not self.messages:
