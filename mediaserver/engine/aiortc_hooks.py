@@ -27,20 +27,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiortc
+import pylibsrtp
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc import clock as aiortc_clock
 from aiortc.codecs import is_rtx
 from aiortc.codecs.h264 import H264Encoder
+from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtcrtpsender import RTCEncodedFrame
+from aiortc.rtcrtpsender import RTCEncodedFrame, random_sequence_number
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
+from aiortc.utils import random32
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +116,7 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink,
     if remb is not None and estimator is not None:
         remb = estimator
 
-    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def process(packet: RtpPacket, arrival_time_ms: int) -> None:
         if not receiver._enabled:
             return
         if remb is not None and packet.extensions.abs_send_time is not None:
@@ -118,8 +124,8 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink,
                                 payload_size=len(packet.payload) + packet.padding_size, ssrc=packet.ssrc)
             rtcp_ssrc = _private(receiver, RTCRtpReceiver, "rtcp_ssrc")
             if estimate is not None and rtcp_ssrc is not None:
-                await receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                                                         fci=pack_remb_fci(*estimate)))
+                _spawn(receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                                                          fci=pack_remb_fci(*estimate))))
         codec = codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -135,9 +141,13 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink,
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original)
             codec = codecs[apt]
         if nack is not None and nack.add(packet):
-            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing))
+            _spawn(receiver._send_rtcp_nack(packet.ssrc, sorted(nack.missing)))
         on_packet(packet, codec)
 
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        process(packet, arrival_time_ms)
+
+    receiver._mediaserver_rtp = process  # type: ignore[attr-defined]  # the fast path calls it synchronously
     receiver._handle_rtp_packet = handle  # type: ignore[method-assign]
 
     # RTCPeerConnection calls receive() once DTLS is up; it starts a decoder thread we never feed: stop it.
@@ -146,8 +156,59 @@ def tap_receiver(receiver: RTCRtpReceiver, on_packet: PacketSink,
     async def receive(parameters: Any) -> None:
         await original_receive(parameters)
         _private(receiver, RTCRtpReceiver, "stop_decoder")()
+        install_fast_rtp(receiver.transport)
 
     receiver.receive = receive  # type: ignore[method-assign]
+
+
+_TASKS: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Awaitable[Any]) -> None:
+    task = asyncio.ensure_future(coro)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
+def install_fast_rtp(dtls: RTCDtlsTransport) -> None:
+    """Take incoming SRTP (RTP, not RTCP) straight from the ICE sockets to the receive taps, synchronously.
+
+    aiortc's way: aioice's ``datagram_received`` tries to parse every datagram as STUN (a raised ValueError
+    per media packet), queues it, a DTLS task awaits the queue through two transports, unprotects, parses,
+    routes and awaits the receiver. Here, on the same sockets, an SRTP datagram is unprotected with the DTLS
+    transport's session, parsed with its extension map and routed by its RTP router exactly as
+    ``RTCDtlsTransport._handle_rtp_data`` does, and handed to the tap's ``process`` in the same callback.
+    STUN, DTLS and SRTCP keep aiortc's path (so RTCP still reaches ``sender._handle_rtcp_packet``).
+    Idempotent per socket; installed once DTLS is up (the SRTP session exists).
+    """
+    connection = dtls.transport._connection
+    router = dtls._rtp_router
+    ext_map = dtls._rtp_header_extensions_map
+    parse = RtpPacket.parse
+    for protocol in connection._protocols:
+        if getattr(protocol, "_mediaserver_fast", False):
+            continue
+        stock = protocol.datagram_received
+
+        def fast(data: bytes, addr: Any, stock: Any = stock) -> None:
+            if 127 < data[0] < 192 and not 191 < data[1] < 209 and dtls._rx_srtp is not None:
+                try:
+                    packet = parse(dtls._rx_srtp.unprotect(data), ext_map)
+                except (pylibsrtp.Error, ValueError):
+                    return
+                receiver = router.route_rtp(packet)
+                if receiver is None:
+                    return
+                process = getattr(receiver, "_mediaserver_rtp", None)
+                if process is not None:
+                    process(packet, fast_ms())
+                else:
+                    _spawn(receiver._handle_rtp_packet(packet, arrival_time_ms=fast_ms()))
+                return
+            stock(data, addr)
+
+        protocol.datagram_received = fast
+        protocol._mediaserver_fast = True
 
 
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
@@ -200,6 +261,146 @@ def make_forwarding_sender(sender: RTCRtpSender, next_frame: FrameSource,
         await original_rtcp()
 
     sender._run_rtcp = lazy_rtcp  # type: ignore[method-assign]
+    sender._run_rtp = _lean_rtp_loop(sender, next_frame, first_frame)  # type: ignore[method-assign]
+    sender._retransmit = _lean_retransmit(sender)  # type: ignore[method-assign]
+
+
+RTP_HISTORY = 128  # aiortc's RTP_HISTORY_SIZE: what a NACK can still recover
+_ABS_A, _ABS_B = 0x000000, 0xFFFFFF
+
+
+def _header_template(sender: RTCRtpSender, payload_type: int, audio: bool) -> tuple[bytes, int, int]:
+    """Serialize a sender's RTP header once; return it with the offsets of abs-send-time and audio level.
+
+    The negotiated extensions (mid, abs-send-time, audio level) are laid out by aiortc's own serializer;
+    the varying bytes are found by serializing twice with different values (-1: extension not negotiated).
+    """
+    ext_map = _private(sender, RTCRtpSender, "rtp_header_extensions_map")
+    mid = _private(sender, RTCRtpSender, "mid")
+
+    def build(abs_send: int, level: int) -> bytes:
+        p = RtpPacket(payload_type=payload_type, sequence_number=0, timestamp=0, ssrc=sender._ssrc)
+        p.extensions.mid = mid
+        p.extensions.abs_send_time = abs_send
+        if audio:
+            p.extensions.audio_level = (False, level)
+        return bytes(p.serialize(ext_map))
+
+    base = build(_ABS_A, 0x11)
+
+    def diff(other: bytes) -> int:
+        at = [i for i, (x, y) in enumerate(zip(base, other, strict=True)) if x != y]
+        return at[0] if at else -1
+
+    abs_at = diff(build(_ABS_B, 0x11))
+    level_at = diff(build(_ABS_A, 0x22)) if audio else -1
+    return base, abs_at, level_at
+
+
+def _lean_rtp_loop(sender: RTCRtpSender, next_frame: FrameSource, first_frame: asyncio.Event
+                   ) -> Callable[[RTCRtpCodecParameters], Awaitable[None]]:
+    """Replace aiortc's ``RTCRtpSender._run_rtp`` for a forwarding sender: the same packets, less per packet.
+
+    aiortc builds an ``RtpPacket`` per payload, serializes its extensions, and awaits four layers
+    (DTLS transport → ICE transport → aioice connection → protocol) per packet. Here one header template per
+    sender is serialized once (by aiortc, with the negotiated mid / abs-send-time / audio-level ids), and per
+    packet we set sequence number, timestamp, marker, abs-send-time and level in a copy, SRTP-protect with the
+    DTLS transport's session and ``sendto`` on the nominated ICE pair — what ``_send_rtp`` does, without the
+    awaits. Kept: aiortc's counters for its sender reports (packets, octets, NTP/RTP time of the last packet),
+    the 128-packet history its NACK handler retransmits from (RTX when negotiated, ``_lean_retransmit``), the
+    DTLS transport's byte and packet counters, and the payloads untouched.
+    """
+    pfx = f"_{RTCRtpSender.__name__}__"
+
+    async def run(codec: RTCRtpCodecParameters) -> None:
+        _private(sender, RTCRtpSender, "rtp_started").set()
+        audio = codec.mimeType.lower().startswith("audio/")
+        header, abs_at, level_at = _header_template(sender, codec.payloadType, audio)
+        history: list[tuple[int, int, int, bytes, int | None] | None] = [None] * RTP_HISTORY
+        sender._lean_history = history  # type: ignore[attr-defined]
+        sender._lean_payload_type = codec.payloadType  # type: ignore[attr-defined]
+        sequence_number = random_sequence_number()
+        timestamp_origin = random32()
+        pack_into = struct.pack_into
+        dtls = sender.transport
+        try:
+            while True:
+                item = await next_frame()
+                if item is None:
+                    continue
+                first_frame.set()
+                payloads, frame_ts, audio_level = item
+                if dtls._state != DtlsState.CONNECTED:
+                    raise ConnectionError("Cannot send encrypted RTP, not connected")
+                pair = dtls.transport._connection._nominated.get(1)
+                if pair is None:
+                    raise ConnectionError("Cannot send data, not connected")
+                sendto = pair.protocol.transport.sendto
+                addr = pair.remote_addr
+                protect = dtls._tx_srtp.protect
+                timestamp = (timestamp_origin + frame_ts) & 0xFFFFFFFF
+                ntp = fast_ntp_time()
+                abs_send = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
+                last = len(payloads) - 1
+                octets = sent_bytes = 0
+                for i, payload in enumerate(payloads):
+                    hdr = bytearray(header)
+                    pack_into("!HI", hdr, 2, sequence_number, timestamp)
+                    if i == last:
+                        hdr[1] |= 0x80
+                    if abs_at >= 0:
+                        hdr[abs_at:abs_at + 3] = abs_send
+                    if level_at >= 0 and audio_level is not None:
+                        hdr[level_at] = (hdr[level_at] & 0x80) | (-audio_level & 0x7F)
+                    history[sequence_number % RTP_HISTORY] = (sequence_number, timestamp, int(i == last), payload,
+                                                               audio_level)
+                    data = protect(bytes(hdr) + payload)
+                    sendto(data, addr)
+                    octets += len(payload)
+                    sent_bytes += len(data)
+                    sequence_number = (sequence_number + 1) & 0xFFFF
+                n = len(payloads)
+                d = sender.__dict__
+                d[pfx + "ntp_timestamp"] = ntp
+                d[pfx + "rtp_timestamp"] = timestamp
+                d[pfx + "octet_count"] += octets
+                d[pfx + "packet_count"] += n
+                dd = dtls.__dict__
+                dd["_RTCDtlsTransport__tx_bytes"] += sent_bytes
+                dd["_RTCDtlsTransport__tx_packets"] += n
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass
+        except Exception:  # like aiortc: the exited event must be set or stop() hangs
+            logger.exception("forwarding sender failed")
+        finally:
+            _private(sender, RTCRtpSender, "rtp_exited").set()
+
+    return run
+
+
+def _lean_retransmit(sender: RTCRtpSender) -> Callable[[int], Awaitable[None]]:
+    """Answer a NACK from the lean loop's history through aiortc's own ``_retransmit`` (RTX and all)."""
+    stock = sender._retransmit
+    aiortc_history: dict[int, RtpPacket] = _private(sender, RTCRtpSender, "rtp_history")
+
+    async def retransmit(sequence_number: int) -> None:
+        history = getattr(sender, "_lean_history", None)
+        entry = history[sequence_number % RTP_HISTORY] if history is not None else None
+        if entry is None or entry[0] != sequence_number:
+            return
+        seq, timestamp, marker, payload, audio_level = entry
+        packet = RtpPacket(payload_type=0, sequence_number=seq, timestamp=timestamp, ssrc=sender._ssrc)
+        packet.payload_type = sender._lean_payload_type  # type: ignore[attr-defined]
+        packet.marker = marker
+        packet.payload = payload
+        packet.extensions.mid = _private(sender, RTCRtpSender, "mid")
+        packet.extensions.abs_send_time = (fast_ntp_time() >> 14) & 0x00FFFFFF
+        if audio_level is not None:
+            packet.extensions.audio_level = (False, -audio_level)
+        aiortc_history[sequence_number % RTP_HISTORY] = packet
+        await stock(sequence_number)
+
+    return retransmit
 
 
 def h264_payloads(access_unit: bytes) -> list[bytes]:
