@@ -10,6 +10,12 @@ Server in its own process; client peers (aiortc, in this process) send pre-encod
    each site sees the host and the speaker (one site talks). Server CPU, frames delivered ÷ expected,
    server-added latency (frame complete → handed to the sender, from the server's histogram), peak RSS.
 3. pps_per_core — RTP packets forwarded per second per core of server CPU during (2).
+4. conference40_hd — 40 sites (a room made in the benchmark's config), each publishing pre-encoded
+   1280x720 VP8 at 25 fps (~1.4 Mbit/s), a 320x180 thumbnail (~150 kbit/s) and Opus, from lean client
+   peers in CLIENT_PROCS processes (benchmarks/lean_peers.py: SRTP written straight to the socket, received
+   RTP counted from the clear header; their CPU is reported, not counted). Server CPU, delivered, latency,
+   RSS, out Mbit/s, pps_per_core; then benchmarks/bare_forwarder.py replays the packet mix measured
+   (same payloads, rates, pacer and fan-out) → pps_ceiling_ratio; and a 100-site projection.
 Last line: one JSON object.
 """
 
@@ -342,7 +348,7 @@ async def conference40_hd(media_file: str, seconds: float) -> dict[str, Any]:
                 if os.environ.get("BENCH_PYSPY"):  # profile the server during the window (py-spy, raw stacks)
                     spy = await asyncio.create_subprocess_exec(
                         os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--pid", str(server.pid),
-                        "-d", str(int(seconds)), "-r", "50", "-f", "raw", "-o", os.environ["BENCH_PYSPY"],
+                        "-d", str(int(seconds)), "-r", "50", "--nonblocking", "-f", "raw", "-o", os.environ["BENCH_PYSPY"],
                         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
                 used = await measure_cpu(server.pid, seconds)
                 if spy is not None:
@@ -458,14 +464,14 @@ async def main() -> None:
               for i in range(4)}
     kbps = sum(len(f) for f in frames["0"]) * 8 / (len(frames["0"]) / FPS) / 1000
     log(f"  stream bitrate {kbps:.0f} kbit/s")
-    log(f"[1/2] fan-out of one stream to {SUBSCRIBERS} subscribers, {fanout_s:.0f} s each")
+    log(f"[1/3] fan-out of one stream to {SUBSCRIBERS} subscribers, {fanout_s:.0f} s each")
     relay, relay_ok = await relay_baseline(frames["0"], fanout_s)
     log(f"  aiortc MediaRelay: {100 * relay:.1f} % of a core per stream (delivered {relay_ok:.3f})")
     ours, ours_ok = await engine_fanout(frames["0"], fanout_s)
     log(f"  mediaserver engine: {100 * ours:.2f} % of a core per stream (delivered {ours_ok:.3f})")
     ratio = relay / ours if ours else float("inf")
     log(f"  relay_cpu_ratio = {ratio:.1f} (target ≥ 10)")
-    log(f"[2/2] 21-site meeting for {meeting_s:.0f} s")
+    log(f"[2/3] 21-site meeting for {meeting_s:.0f} s")
     opus = await asyncio.to_thread(encode_opus)
     c21 = await conference21(frames, opus, meeting_s)
     log(f"  server CPU {c21['cpu_pct']} % of a core (target ≤ 100), delivered {c21['delivered_ratio']} "
