@@ -175,14 +175,15 @@ def install_fast_rtp(dtls: RTCDtlsTransport) -> None:
 
     aiortc's way: aioice's ``datagram_received`` tries to parse every datagram as STUN (a raised ValueError
     per media packet), queues it, a DTLS task awaits the queue through two transports, unprotects, parses,
-    routes and awaits the receiver. Here, on the same sockets, an SRTP datagram is unprotected with the DTLS
-    transport's session, parsed with its extension map and routed by its RTP router exactly as
-    ``RTCDtlsTransport._handle_rtp_data`` does, and handed to the tap's ``process`` in the same callback.
+    routes and awaits the receiver. Here, on the same sockets, an SRTP datagram whose SSRC the RTP router maps to a
+    tapped receiver is unprotected with the DTLS transport's session, parsed with its extension map (as
+    ``RTCDtlsTransport._handle_rtp_data`` does) and handed to the tap's ``process`` in the same callback.
     STUN, DTLS and SRTCP keep aiortc's path (so RTCP still reaches ``sender._handle_rtcp_packet``).
     Idempotent per socket; installed once DTLS is up (the SRTP session exists).
     """
     connection = dtls.transport._connection
-    router = dtls._rtp_router
+    ssrc_table = dtls._rtp_router.ssrc_table
+    queue = connection._queue
     ext_map = dtls._rtp_header_extensions_map
     parse = RtpPacket.parse
     for protocol in connection._protocols:
@@ -191,20 +192,19 @@ def install_fast_rtp(dtls: RTCDtlsTransport) -> None:
         stock = protocol.datagram_received
 
         def fast(data: bytes, addr: Any, stock: Any = stock) -> None:
-            if 127 < data[0] < 192 and not 191 < data[1] < 209 and dtls._rx_srtp is not None:
-                try:
-                    packet = parse(dtls._rx_srtp.unprotect(data), ext_map)
-                except (pylibsrtp.Error, ValueError):
-                    return
-                receiver = router.route_rtp(packet)
-                if receiver is None:
-                    return
+            # Only RTP for a tapped receiver whose SSRC the router already knows (the header is in clear), and
+            # only once aiortc's queue is drained (never overtake a packet still queued): anything else (an
+            # unknown SSRC routed by mid, a receiver that decodes) keeps aiortc's path, in order.
+            if 127 < data[0] < 192 and not 191 < data[1] < 209 and dtls._rx_srtp is not None and queue.empty():
+                receiver = ssrc_table.get(int.from_bytes(data[8:12], "big"))
                 process = getattr(receiver, "_mediaserver_rtp", None)
                 if process is not None:
+                    try:
+                        packet = parse(dtls._rx_srtp.unprotect(data), ext_map)
+                    except (pylibsrtp.Error, ValueError):
+                        return
                     process(packet, fast_ms())
-                else:
-                    _spawn(receiver._handle_rtp_packet(packet, arrival_time_ms=fast_ms()))
-                return
+                    return
             stock(data, addr)
 
         protocol.datagram_received = fast
