@@ -347,8 +347,9 @@ async def conference40_hd(media_file: str, seconds: float) -> dict[str, Any]:
                 spy = None
                 if os.environ.get("BENCH_PYSPY"):  # profile the server during the window (py-spy, raw stacks)
                     spy = await asyncio.create_subprocess_exec(
-                        os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--pid", str(server.pid),
-                        "-d", str(int(seconds)), "-r", "50", "--nonblocking", "-f", "raw", "-o", os.environ["BENCH_PYSPY"],
+                        os.path.join(os.path.dirname(sys.executable), "py-spy"), "record",
+                        "--pid", str(server.pid), "-d", str(int(seconds)), "-r", "50", "--nonblocking",
+                        "-f", "raw", "-o", os.environ["BENCH_PYSPY"],
                         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
                 used = await measure_cpu(server.pid, seconds)
                 if spy is not None:

@@ -207,8 +207,8 @@ def install_fast_rtp(dtls: RTCDtlsTransport) -> None:
                     return
             stock(data, addr)
 
-        protocol.datagram_received = fast
-        protocol._mediaserver_fast = True
+        protocol.datagram_received = fast  # type: ignore[method-assign,assignment]
+        protocol._mediaserver_fast = True  # type: ignore[attr-defined]
 
 
 async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
@@ -261,8 +261,8 @@ def make_forwarding_sender(sender: RTCRtpSender, next_frame: FrameSource,
         await original_rtcp()
 
     sender._run_rtcp = lazy_rtcp  # type: ignore[method-assign]
-    sender._run_rtp = _lean_rtp_loop(sender, next_frame, first_frame)  # type: ignore[method-assign]
-    sender._retransmit = _lean_retransmit(sender)  # type: ignore[method-assign]
+    sender._run_rtp = _lean_rtp_loop(sender, next_frame, first_frame)  # type: ignore[method-assign,assignment]
+    sender._retransmit = _lean_retransmit(sender)  # type: ignore[method-assign,assignment]
 
 
 RTP_HISTORY = 128  # aiortc's RTP_HISTORY_SIZE: what a NACK can still recover
@@ -315,7 +315,7 @@ def _lean_rtp_loop(sender: RTCRtpSender, next_frame: FrameSource, first_frame: a
     async def run(codec: RTCRtpCodecParameters) -> None:
         _private(sender, RTCRtpSender, "rtp_started").set()
         audio = codec.mimeType.lower().startswith("audio/")
-        header, abs_at, level_at = _header_template(sender, codec.payloadType, audio)
+        header, abs_at, level_at = _header_template(sender, int(codec.payloadType or 0), audio)
         history: list[tuple[int, int, int, bytes, int | None] | None] = [None] * RTP_HISTORY
         sender._lean_history = history  # type: ignore[attr-defined]
         sender._lean_payload_type = codec.payloadType  # type: ignore[attr-defined]
