@@ -469,6 +469,9 @@ async def test_monitoring_with_no_meeting_then_a_connected_site(api: Api, chromi
                 return text if re.fullmatch(r"[1-9][\d.]*(,\d)? kbit/s|\d+(,\d)? Mbit/s", text) else None
 
             await until(upload, "the host's upload bitrate", wait_s=15)
+            # Which picture layer it receives (an aiortc peer's link carries HD).
+            await until(lambda: tile.locator(".mon-layer dd").inner_text(), "the layer it receives")
+            assert await tile.locator(".mon-layer dd").inner_text() == "HD"
             await until(lambda: tile.evaluate(
                 "(t) => t.querySelector('.spark-up').getAttribute('points').split(' ').length >= 2"),
                 "the bitrate sparkline")

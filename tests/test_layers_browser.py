@@ -115,6 +115,12 @@ async def test_grid_gets_thumbnails_the_main_view_hd_and_a_capped_link_adapts(pa
             assert session.layer.layer.value == "low" and session.layer.reason in ("loss", "bandwidth")
             adapt_down_s = down - capped
             assert cap.dropped > 0
+            # The chair's monitoring (GET …/live) says which layer the commune receives, and why.
+            op = pages.api.auth(await pages.api.token_for("operator"))
+            live = await (await pages.api.client.get(f"/api/v1/rooms/{ROOM}/live", headers=op)).json()
+            row = next(x for x in live["sites"] if x["site"] == COMMUNE)
+            assert (row["layer"], row["layer_reason"]) == ("low", session.layer.reason), row
+            assert row["thumb"] is True and row["remb_kbps"] and row["remb_kbps"] > 0, row
             cap.lift()
             lifted = time.monotonic()
             up = await settles(commune, "host", lambda w: w >= HD_MIN_W,

@@ -8,12 +8,14 @@ import { S, setText } from './state.js';
 addStrings({
   vi: {
     'lq.tip': 'Độ trễ {rtt} · mất gói {loss} % · {fps} khung hình/giây · {res} · {kbps} kbit/s',
+    'lq.low': 'Nhận hình nhỏ (đường truyền không đủ cho HD)',
     'lq.w.media_lost': 'Mất kết nối', 'lq.w.high_loss': 'Mất gói cao', 'lq.w.high_rtt': 'Độ trễ cao',
     'lq.w.low_fps': 'Hình giật (ít khung hình)', 'lq.w.low_bitrate': 'Băng thông thấp',
     'lq.good': 'Đường truyền tốt', 'lq.fair': 'Đường truyền trung bình', 'lq.poor': 'Đường truyền kém',
   },
   en: {
     'lq.tip': 'RTT {rtt} · loss {loss} % · {fps} fps · {res} · {kbps} kbit/s',
+    'lq.low': 'Receiving thumbnails (its link cannot carry HD)',
     'lq.w.media_lost': 'Connection lost', 'lq.w.high_loss': 'High packet loss', 'lq.w.high_rtt': 'High latency',
     'lq.w.low_fps': 'Choppy video (low frame rate)', 'lq.w.low_bitrate': 'Low bandwidth',
     'lq.good': 'Good connection', 'lq.fair': 'Fair connection', 'lq.poor': 'Poor connection',
@@ -39,6 +41,7 @@ export function qualityText(q) {
     fps: num(q.fps_in || 0), res, kbps: num(q.bitrate_in_kbps || 0),
   });
   const words = (q.warnings || []).map((w) => t(`lq.w.${w}`));
+  if (q.layer === 'low') words.push(t('lq.low'));
   return [t(`lq.${levelOf(q)}`), ...words, tip].join(' — ');
 }
 

@@ -15,6 +15,10 @@ addStrings({
     monSpark: 'Băng thông {n} phút qua', monOffline: 'Không kết nối', monHost: 'Chủ tọa', monHand: '✋ Xin phát biểu',
     monMuted: 'Đã tắt micro', monSpeaking: 'Đang nói', monUpdated: 'Cập nhật lúc {t}', monFailed: 'Không lấy được số liệu: {m}',
     monMeeting: 'Cuộc họp: {t}',
+    monLayer: 'Hình nhận', monLayerHint: 'Lớp hình máy chủ gửi về điểm cầu: HD, hoặc hình nhỏ khi đường truyền của điểm cầu không đủ',
+    monEst: 'Băng thông ước tính', monEstHint: 'Trình duyệt của điểm cầu ước tính đường xuống (REMB)',
+    'layer.high': 'HD', 'layer.low': 'Hình nhỏ', 'lr.ok': '', 'lr.probe': 'đang thử lại HD', 'lr.loss': 'mất gói',
+    'lr.bandwidth': 'thiếu băng thông',
     'w.media_lost': 'Mất kết nối', 'w.high_loss': 'Mất gói cao', 'w.high_rtt': 'Trễ cao', 'w.low_fps': 'Khung hình thấp',
     'w.low_bitrate': 'Băng thông thấp',
   },
@@ -28,6 +32,10 @@ addStrings({
     monSpark: 'Bitrate, last {n} min', monOffline: 'Not connected', monHost: 'Chair', monHand: '✋ Asks to speak',
     monMuted: 'Muted', monSpeaking: 'Speaking', monUpdated: 'Updated at {t}', monFailed: 'Cannot get the figures: {m}',
     monMeeting: 'Meeting: {t}',
+    monLayer: 'Receives', monLayerHint: 'The picture layer the server sends this site: HD, or thumbnails when its link cannot carry HD',
+    monEst: 'Estimated bandwidth', monEstHint: 'The site’s browser’s estimate of its downlink (REMB)',
+    'layer.high': 'HD', 'layer.low': 'Thumbnails', 'lr.ok': '', 'lr.probe': 'trying HD again', 'lr.loss': 'packet loss',
+    'lr.bandwidth': 'not enough bandwidth',
     'w.media_lost': 'Connection lost', 'w.high_loss': 'High packet loss', 'w.high_rtt': 'High delay', 'w.low_fps': 'Low frame rate',
     'w.low_bitrate': 'Low bandwidth',
   },
@@ -149,7 +157,8 @@ function siteTile(s) {
     h('div', { class: 'mon-top' }, h('span', { class: 'mon-dot' }), h('strong', { class: 'mon-name' }), h('span', { class: 'mon-flags' })),
     h('div', { class: 'mon-warn' }),
     h('dl', { class: 'mon-stats' }, stat('rtt', t('monRtt')), stat('loss', t('monLoss')), stat('up', t('monUp'), t('monUpHint')),
-      stat('down', t('monDown'), t('monDownHint')), stat('fps', t('monFps')), stat('res', t('monRes'))),
+      stat('down', t('monDown'), t('monDownHint')), stat('fps', t('monFps')), stat('res', t('monRes')),
+      stat('layer', t('monLayer'), t('monLayerHint')), stat('est', t('monEst'), t('monEstHint'))),
     h('div', { class: 'mon-spark-wrap' }, h('svg:svg', { class: 'mon-spark', viewBox: '0 0 100 30', preserveAspectRatio: 'none', 'aria-hidden': 'true' },
       h('svg:polyline', { class: 'spark-down', points: '' }), h('svg:polyline', { class: 'spark-up', points: '' })),
     h('small', { class: 'muted' }, t('monSpark', { n: HISTORY_S / 60 }))));
@@ -179,6 +188,10 @@ function paintTile(tile, s, hist) {
   set('down', bitrate(s.bitrate_out_kbps));
   set('fps', s.fps_in == null ? '—' : t('monFpsUnit', { n: num(s.fps_in, 0) }));
   set('res', s.width && s.height ? `${s.width}×${s.height}` : '—');
+  const why = s.layer_reason ? t(`lr.${s.layer_reason}`) : '';
+  set('layer', s.layer ? `${t(`layer.${s.layer}`)}${why ? ` (${why})` : ''}` : '—');
+  tile.querySelector('.mon-layer').dataset.layer = s.connected && s.layer ? s.layer : '';
+  set('est', bitrate(s.remb_kbps));
   paintSpark(tile.querySelector('.mon-spark'), hist);
 }
 
