@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference bench-cameras bench-recordings bench-meeting-record
+.PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference bench-cameras bench-recordings bench-meeting-record try-40
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ clean:
 # Benchmarks: each prints its results beside a baseline from the same run; the last line is JSON.
 bench-api: $(STAMP)
 	QUICK=$(QUICK) $(PY) -m benchmarks.bench_api
+
+try-40: $(STAMP)
+	$(PY) -m benchmarks.try40
 
 bench-conference: $(STAMP)
 	QUICK=$(QUICK) $(PY) -m benchmarks.bench_conference
