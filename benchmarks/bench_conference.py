@@ -35,7 +35,9 @@ from typing import Any
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from benchmarks.bench_adapt import CAP_BPS, measure_adapt
 from benchmarks.common import ServerProcess, cpu_s, free_port, peak_rss_mb
+from bridges.layers import PROBE_AFTER_S
 from mediaserver.engine import aiortc_hooks as hooks
 from mediaserver.engine.engine import LATENCY_BUCKETS_S
 from tests.conf_peer import FPS, PacketTrack, SitePeer, encode_opus, encode_video
@@ -415,7 +417,7 @@ def summarize40(seconds: float, used: float, rss: float, m0: dict[str, Any], m1:
         "host_tile_kbps_mean": round(sum(tiles_kbps) / len(tiles_kbps)) if tiles_kbps else None,
         "hd_slot_kbps_mean": round(sum(hd_kbps) / len(hd_kbps)) if hd_kbps else None,
         "client_cpu_pct": [round(100 * c / seconds, 1) for c in client_cpu],
-        "adapt_s": None,  # TODO(issue 12, bridges owner): link cap → slot settles on the thumbnail, and back
+        "adapt_s": None,  # filled by main() from benchmarks/bench_adapt.py (a capped subscriber, in-process)
         "_mix": {"subscribers": len(sites), "streams": streams},
     }
 
@@ -465,14 +467,14 @@ async def main() -> None:
               for i in range(4)}
     kbps = sum(len(f) for f in frames["0"]) * 8 / (len(frames["0"]) / FPS) / 1000
     log(f"  stream bitrate {kbps:.0f} kbit/s")
-    log(f"[1/3] fan-out of one stream to {SUBSCRIBERS} subscribers, {fanout_s:.0f} s each")
+    log(f"[1/4] fan-out of one stream to {SUBSCRIBERS} subscribers, {fanout_s:.0f} s each")
     relay, relay_ok = await relay_baseline(frames["0"], fanout_s)
     log(f"  aiortc MediaRelay: {100 * relay:.1f} % of a core per stream (delivered {relay_ok:.3f})")
     ours, ours_ok = await engine_fanout(frames["0"], fanout_s)
     log(f"  mediaserver engine: {100 * ours:.2f} % of a core per stream (delivered {ours_ok:.3f})")
     ratio = relay / ours if ours else float("inf")
     log(f"  relay_cpu_ratio = {ratio:.1f} (target ≥ 10)")
-    log(f"[2/3] 21-site meeting for {meeting_s:.0f} s")
+    log(f"[2/4] 21-site meeting for {meeting_s:.0f} s")
     opus = await asyncio.to_thread(encode_opus)
     c21 = await conference21(frames, opus, meeting_s)
     log(f"  server CPU {c21['cpu_pct']} % of a core (target ≤ 100), delivered {c21['delivered_ratio']} "
@@ -480,6 +482,13 @@ async def main() -> None:
         f"latency p50 {c21['latency_p50_ms']} ms p95 {c21['latency_p95_ms']} ms "
         f"(target p95 ≤ 30), peak RSS {c21['rss_mb']} MiB, {c21['pps_per_core']} packets/s per core")
     c40, bare = await hd40_phase(opus, 30.0 if quick else 120.0)
+    log(f"[4/4] adapt_s: a subscriber's link capped at {CAP_BPS // 1000} kbit/s below HD, then lifted")
+    hd = await asyncio.to_thread(encode_video, "vp8", 100, 31, (1280, 720), 50, 1_300_000)
+    thumb = await asyncio.to_thread(encode_video, "vp8", 100, 32, (320, 180), 50, 150_000)
+    adapt = await measure_adapt(hd, thumb)
+    c40["adapt_s"] = {"down": adapt["down_s"], "up": adapt["up_s"]}
+    log(f"  cap → thumbnail in {adapt['down_s']} s ({adapt['reason']}); lift → HD in {adapt['up_s']} s "
+        f"(the first probe waits {PROBE_AFTER_S:.0f} s: hysteresis)")
     print(json.dumps({
         "bench": "conference", "quick": quick, "stream_kbps": round(kbps),
         "relay_cpu_ratio": round(ratio, 1),
@@ -487,12 +496,13 @@ async def main() -> None:
         "conference21": c21, "pps_per_core": c21["pps_per_core"],
         "conference40_hd": c40, "pps_per_core_40": c40["pps_per_core"], "bare_forwarder": bare,
         "pps_ceiling_ratio": c40["pps_ceiling_ratio"], "projection_100_sites": c40["projection_100_sites"],
+        "adapt_s": c40["adapt_s"],
     }))
 
 
 async def hd40_phase(opus: list[bytes], seconds: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """conference40_hd, then the bare forwarder on the packet mix it measured, and the 100-site projection."""
-    log(f"[3/3] 40-site HD meeting for {seconds:.0f} s; encoding 1280x720 and 320x180 VP8 once…")
+    log(f"[3/4] 40-site HD meeting for {seconds:.0f} s; encoding 1280x720 and 320x180 VP8 once…")
     media = await asyncio.to_thread(hd_media, opus)
     for name, bps in (("hd", HD_BPS), ("thumb", THUMB_BPS)):
         got = sum(len(f) for f in media[name][0]) * 8 / (len(media[name][0]) / FPS) / 1000
