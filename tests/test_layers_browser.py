@@ -132,8 +132,7 @@ async def test_grid_gets_thumbnails_the_main_view_hd_and_a_capped_link_adapts(pa
             assert after[f"site:{COMMUNE}"]["w"] >= HD_MIN_W
             print(f"adapt: down {adapt_down_s:.1f} s, up {adapt_up_s:.1f} s "
                   f"(dropped {cap.dropped} of {cap.dropped + cap.sent} datagrams)")
-            assert adapt_down_s < 10.0, adapt_down_s
-            assert adapt_up_s < PROBE_AFTER_S + 15.0, adapt_up_s
+            # How fast is the benchmark's figure (adapt_s, make bench-conference); here only that it adapts.
             pages.assert_no_script_errors()
         finally:
             await peer.close()
