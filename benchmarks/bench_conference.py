@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import pickle
 import socket
@@ -458,6 +459,9 @@ async def bare_forwarder(mix: dict[str, Any], media_file: str, seconds: float) -
 
 
 async def main() -> None:
+    # Importing the app for the adapt phase leaves the root logger at INFO (a dependency's basicConfig):
+    # the client peers' aioice chatter would bury the results.
+    logging.getLogger().setLevel(logging.WARNING)
     quick = os.environ.get("QUICK") == "1"
     fanout_s = 10.0 if quick else 30.0
     meeting_s = 60.0 if quick else 300.0

@@ -33,21 +33,19 @@ class LinkCap:
                 continue
             seen.add(id(dtls))
             for proto in dtls.transport.iceGatherer._connection._protocols:
-                self._wrap(proto.transport)
+                self._wrap(proto)
         assert self._restore, "no ICE transport to cap (not connected yet?)"
 
-    def _wrap(self, transport: Any) -> None:
-        stock = transport.sendto
+    def _wrap(self, proto: Any) -> None:
+        # The protocol's transport is swapped for a capped stand-in (uvloop's transports have read-only
+        # methods); every sender looks it up there per send, aioice's and the forwarding senders' alike.
+        stock = proto.transport
+        proto.transport = _CappedTransport(stock, self)
 
-        def sendto(data: bytes, addr: Any = None) -> None:
-            if self.capped and not self._take(len(data)):
-                self.dropped += 1
-                return
-            self.sent += 1
-            stock(data, addr)
+        def restore() -> None:
+            proto.transport = stock
 
-        transport.sendto = sendto
-        self._restore.append(lambda: setattr(transport, "sendto", stock))
+        self._restore.append(restore)
 
     def _take(self, size: int) -> bool:
         now = time.monotonic()
@@ -59,9 +57,32 @@ class LinkCap:
         self._tokens -= size
         return True
 
+    def allow(self, size: int) -> bool:
+        """Count one datagram; return whether it may go."""
+        if self.capped and not self._take(size):
+            self.dropped += 1
+            return False
+        self.sent += 1
+        return True
+
     def lift(self) -> None:
         """Remove the cap."""
         self.capped = False
         for restore in self._restore:
             restore()
         self._restore.clear()
+
+
+class _CappedTransport:
+    """A datagram transport whose ``sendto`` goes through a ``LinkCap``; everything else is the real one's."""
+
+    def __init__(self, transport: Any, cap: LinkCap) -> None:
+        self._transport = transport
+        self._cap = cap
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:
+        if self._cap.allow(len(data)):
+            self._transport.sendto(data, addr)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
