@@ -489,10 +489,18 @@ async def main() -> None:
     log(f"[4/4] adapt_s: a subscriber's link capped at {CAP_BPS // 1000} kbit/s below HD, then lifted")
     hd = await asyncio.to_thread(encode_video, "vp8", 100, 31, (1280, 720), 50, 1_300_000)
     thumb = await asyncio.to_thread(encode_video, "vp8", 100, 32, (320, 180), 50, 150_000)
-    adapt = await measure_adapt(hd, thumb)
-    c40["adapt_s"] = {"down": adapt["down_s"], "up": adapt["up_s"]}
-    log(f"  cap → thumbnail in {adapt['down_s']} s ({adapt['reason']}); lift → HD in {adapt['up_s']} s "
-        f"(the first probe waits {PROBE_AFTER_S:.0f} s: hysteresis)")
+    try:
+        adapt = await measure_adapt(hd, thumb)
+    except TimeoutError:
+        # Seen once after the 40-site phase in the same process (standalone it settles in 5–9 s): say so, and
+        # still end with the JSON line.
+        log("  adapt_s: NOT MEASURED — the capped slot did not settle within 60 s "
+            "(run `python -m benchmarks.bench_adapt` alone)")
+        c40["adapt_s"] = None
+    else:
+        c40["adapt_s"] = {"down": adapt["down_s"], "up": adapt["up_s"]}
+        log(f"  cap → thumbnail in {adapt['down_s']} s ({adapt['reason']}); lift → HD in {adapt['up_s']} s "
+            f"(the first probe waits {PROBE_AFTER_S:.0f} s: hysteresis)")
     print(json.dumps({
         "bench": "conference", "quick": quick, "stream_kbps": round(kbps),
         "relay_cpu_ratio": round(ratio, 1),
