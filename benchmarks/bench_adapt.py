@@ -93,10 +93,15 @@ async def measure_adapt(hd: list[bytes], thumb: list[bytes]) -> dict[str, Any]:
             await runner.cleanup()
 
 
-async def _main() -> None:
+async def adapt_media() -> tuple[list[bytes], list[bytes]]:
+    """Encode the host's two layers once: 1280x720 at ~1.3 Mbit/s and 320x180 at ~150 kbit/s (VP8, 50-frame GOP)."""
     hd = await asyncio.to_thread(encode_video, "vp8", 100, 31, (1280, 720), 50, 1_300_000)
     thumb = await asyncio.to_thread(encode_video, "vp8", 100, 32, (320, 180), 50, 150_000)
-    print(await measure_adapt(hd, thumb))
+    return hd, thumb
+
+
+async def _main() -> None:
+    print(await measure_adapt(*await adapt_media()))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from benchmarks.bench_adapt import CAP_BPS, measure_adapt
+from benchmarks.bench_adapt import CAP_BPS, adapt_media, measure_adapt
 from benchmarks.common import ServerProcess, cpu_s, free_port, peak_rss_mb
 from bridges.layers import PROBE_AFTER_S
 from mediaserver.engine import aiortc_hooks as hooks
@@ -487,10 +487,8 @@ async def main() -> None:
         f"(target p95 ≤ 30), peak RSS {c21['rss_mb']} MiB, {c21['pps_per_core']} packets/s per core")
     c40, bare = await hd40_phase(opus, 30.0 if quick else 120.0)
     log(f"[4/4] adapt_s: a subscriber's link capped at {CAP_BPS // 1000} kbit/s below HD, then lifted")
-    hd = await asyncio.to_thread(encode_video, "vp8", 100, 31, (1280, 720), 50, 1_300_000)
-    thumb = await asyncio.to_thread(encode_video, "vp8", 100, 32, (320, 180), 50, 150_000)
     try:
-        adapt = await measure_adapt(hd, thumb)
+        adapt = await measure_adapt(*await adapt_media())
     except TimeoutError:
         # Seen once after the 40-site phase in the same process (standalone it settles in 5–9 s): say so, and
         # still end with the JSON line.

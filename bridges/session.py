@@ -322,14 +322,13 @@ class SiteSession:
             return False
         report = LinkReport(now, (sent - self._sent_bytes) * 8 / dt, self.link.remb(now), self.link.worst_loss(now))
         self._sent_bytes, self._sent_at = sent, now
-        before = self.layer.layer
         changed = self.layer.update(report)
         if changed:
             logger.info("room %s site %s: receives the %s layer (%s; sent %.0f kbit/s, estimate %s, loss %s)",
                         self.room_id, self.site_id, self.layer.layer.value, self.layer.reason,
                         report.sending_bps / 1000, "—" if report.remb_bps is None else f"{report.remb_bps / 1000:.0f}",
                         "—" if report.loss is None else f"{100 * report.loss:.0f} %")
-        return changed or before is not self.layer.layer
+        return changed
 
     @property
     def wants_high(self) -> bool:

@@ -21,6 +21,32 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
+# Every inbound video stream of a join page, by slot (the page's m-line → slot map): decoded width and frames.
+INBOUND_VIDEO_JS = """async () => {
+  const conf = window.__conf;
+  const pc = conf && conf.pc;
+  if (!pc) return {};
+  const byMid = {};
+  for (const [name, slot] of Object.entries(conf.slots)) byMid[slot.mid] = name;
+  const out = {};
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video' && s.mid in byMid) {
+      out[byMid[s.mid]] = { w: s.frameWidth || 0, decoded: s.framesDecoded || 0 };
+    }
+  });
+  return out;
+}"""
+
+
+async def inbound_video(page: Any) -> dict[str, dict[str, int]]:
+    """Return a join page's inbound video streams by slot: {"w": frameWidth, "decoded": framesDecoded}."""
+    return dict(await page.evaluate(INBOUND_VIDEO_JS))
+
+
+async def decoded(page: Any) -> dict[str, int]:
+    """Return framesDecoded of a join page's inbound video streams, by slot."""
+    return {slot: v["decoded"] for slot, v in (await inbound_video(page)).items()}
+
 
 async def until(cond: Callable[[], Awaitable[Any]], what: str, wait_s: float = 20.0, every_s: float = 0.25) -> Any:
     """Poll an async condition (a page evaluation) until it is truthy; return its value or fail naming it."""

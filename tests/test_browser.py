@@ -18,7 +18,7 @@ import pytest
 from playwright import async_api as playwright_api
 
 from mediaserver.app_keys import TOKENS_KEY
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, until
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, decoded, until
 from tests.conf_peer import SitePeer, SlotRecord, encode_video
 from tests.conftest import Api, FakeClock
 
@@ -30,19 +30,6 @@ HOST = "ubnd-huyen"
 COMMUNE = "xa-an-binh"
 AIORTC_SITE = "xa-an-hoa"
 
-# framesDecoded of every inbound video stream, by slot name (the page's m-line → slot map).
-DECODED_JS = """async () => {
-  const conf = window.__conf;
-  const pc = conf && conf.pc;
-  if (!pc) return {};
-  const byMid = {};
-  for (const [name, slot] of Object.entries(conf.slots)) byMid[slot.mid] = name;
-  const out = {};
-  (await pc.getStats()).forEach((s) => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video' && s.mid in byMid) out[byMid[s.mid]] = s.framesDecoded || 0;
-  });
-  return out;
-}"""
 
 
 @pytest.fixture
@@ -97,10 +84,6 @@ async def pages(browser: Any, api: Api) -> AsyncIterator[Pages]:
         yield p
     finally:
         await p.close()
-
-
-async def decoded(page: Any) -> dict[str, int]:
-    return dict(await page.evaluate(DECODED_JS))
 
 
 async def assert_decoding(page: Any, slots: list[str], who: str, pages: Pages) -> dict[str, int]:

@@ -18,7 +18,7 @@ import pytest
 
 from bridges.layers import PROBE_AFTER_S
 from mediaserver.app_keys import CONFERENCE_KEY
-from tests.browser import until
+from tests.browser import inbound_video, until
 from tests.conf_peer import SitePeer, encode_video
 from tests.netshape import LinkCap
 from tests.test_browser import AIORTC_SITE, COMMUNE, HOST, ROOM, Pages, browser, pages  # noqa: F401
@@ -28,49 +28,30 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 THUMB_MAX_W = 352  # the thumbnail: 320 wide (an encoder may round up)
 HD_MIN_W = 480  # the high layer, whatever the encoder's adaptation has made of 1280 (or the peer's 640)
 
-# Per inbound video stream, by slot: the decoded width and the frames decoded so far.
-INBOUND_JS = """async () => {
-  const conf = window.__conf;
-  const pc = conf && conf.pc;
-  if (!pc) return {};
-  const byMid = {};
-  for (const [name, slot] of Object.entries(conf.slots)) byMid[slot.mid] = name;
-  const out = {};
-  (await pc.getStats()).forEach((s) => {
-    if (s.type === 'inbound-rtp' && s.kind === 'video' && s.mid in byMid) {
-      out[byMid[s.mid]] = { w: s.frameWidth || 0, decoded: s.framesDecoded || 0 };
-    }
-  });
-  return out;
-}"""
 
 
 async def _async(value: bool) -> bool:
     return value
 
 
-async def inbound(page: Any) -> dict[str, dict[str, int]]:
-    return dict(await page.evaluate(INBOUND_JS))
-
-
 async def width_of(page: Any, slot: str) -> int:
-    return int((await inbound(page)).get(slot, {}).get("w", 0))
+    return int((await inbound_video(page)).get(slot, {}).get("w", 0))
 
 
 async def settles(page: Any, slot: str, ok: Any, what: str, wait_s: float) -> float:
     """Wait until a slot's decoded width satisfies ``ok`` and frames keep decoding; return when it did."""
     async def check() -> bool:
-        before = (await inbound(page)).get(slot, {})
+        before = (await inbound_video(page)).get(slot, {})
         if not before or not ok(before["w"]):
             return False
         await asyncio.sleep(0.6)
-        after = (await inbound(page)).get(slot, {})
+        after = (await inbound_video(page)).get(slot, {})
         return bool(after) and ok(after["w"]) and after["decoded"] > before["decoded"]
 
     try:
         await until(check, what, wait_s=wait_s, every_s=0.2)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; inbound={await inbound(page)}") from None
+        raise AssertionError(f"{exc}; inbound={await inbound_video(page)}") from None
     return time.monotonic()
 
 
@@ -133,7 +114,7 @@ async def test_grid_gets_thumbnails_the_main_view_hd_and_a_capped_link_adapts(pa
             adapt_up_s = up - lifted
             assert session.layer.layer.value == "high"
             # The chair's grid was never disturbed by the commune's link.
-            after = await inbound(host)
+            after = await inbound_video(host)
             assert after[f"site:{COMMUNE}"]["w"] >= HD_MIN_W
             print(f"adapt: down {adapt_down_s:.1f} s, up {adapt_up_s:.1f} s "
                   f"(dropped {cap.dropped} of {cap.dropped + cap.sent} datagrams)")

@@ -35,10 +35,11 @@ from pydantic import SecretStr
 from mediaserver import ice
 from mediaserver.app_keys import TOKENS_KEY
 from mediaserver.config import Config, ConfigError, IceServerConfig, parse_config
+from tests.browser import decoded
 from tests.browser import until as page_until
 from tests.conf_peer import SitePeer, encode_video
 from tests.conftest import ROOT, Api, ApiFactory
-from tests.test_browser import DECODED_JS, Pages, browser  # noqa: F401  (the browser fixture)
+from tests.test_browser import Pages, browser  # noqa: F401  (the browser fixture)
 
 ROOM = "hop-huyen"
 HOST = "ubnd-huyen"
@@ -354,7 +355,7 @@ def log_text(t: Turn) -> str:
 
 
 async def host_decoded(page: Any) -> dict[str, int] | None:
-    got = dict(await page.evaluate(DECODED_JS))
+    got = await decoded(page)
     return got if got.get("host", 0) > 0 else None
 
 

@@ -89,10 +89,7 @@ export function slotSite(name) {
   if (name.startsWith('site:')) { const id = name.slice(5); return connected(id) ? id : null; }
   if (name === 'host') return connected(S.hostSite) ? S.hostSite : null;
   if (name === 'screen') return S.screenSite && S.screenSite !== S.site ? S.screenSite : null;
-  if (name === 'speaker') {
-    for (const c of [S.pinned, S.speaker]) if (c && c !== S.hostSite && connected(c)) return c;
-    return null;
-  }
+  if (name === 'speaker') return spotSite(S.hostSite);
   return null;
 }
 
@@ -196,9 +193,10 @@ export function renderTiles() {
   $('#share-note').textContent = t('sharingNote');
 }
 
-// The chair's main view: the pinned site, else the one speaking (what the server sends in HD to the chair).
-export function spotSite() {
-  for (const c of [S.pinned, S.speaker]) if (c && c !== S.site && connected(c)) return c;
+// The pinned site, else the one speaking, never ``except``: a site's speaker slot (except the host) and the
+// chair's main view (except itself; the server sends it in HD).
+export function spotSite(except = S.site) {
+  for (const c of [S.pinned, S.speaker]) if (c && c !== except && connected(c)) return c;
   return null;
 }
 

@@ -76,7 +76,7 @@ export async function onOffer(msg, gen) {
       tr.direction = 'sendonly';
       const name = pubByMid[mid];
       // The camera goes out twice: 'video' (the high layer) and 'thumb' (a 320x180 copy for the chair's grid).
-      const track = { audio: S.mic, video: S.cam, thumb: S.thumb, screen: S.screenTrack }[name] || null;
+      const track = { audio: S.mic, video: S.cam, thumb: S.thumb, screen: S.screenTrack }[name];
       await tr.sender.replaceTrack(track || null);
     } else if (mid != null && mid in S.slotsByMid) {
       tr.direction = 'recvonly';
