@@ -6,9 +6,10 @@ engine frame carrying the whole access unit, packetized into RTP payloads only w
 meeting needs them (``EncodedFrame.rtp_payloads``, once per frame however many viewers), and published to
 the engine, which hands the same frame to every viewer, the recorder and the motion analyser.
 
-Concurrency, and why: each ingest is one asyncio task for its whole life — connect, stream, wait out the
-reconnect backoff, reconnect — so a camera flapping a hundred times starts nothing new, and ``stop()``
-cancels the task and awaits it. Receiving RTP costs a ``recv`` per socket buffer and a few slices per
+Concurrency, and why: each ingest is one asyncio task for its whole life — connect, stream, probe the camera
+while it is down (an OPTIONS every ``probe_interval_s``; only a camera that answers yet fails waits out a
+backoff), reconnect — so a camera flapping a hundred times starts nothing new, and ``stop()`` cancels the
+task and awaits it. Receiving RTP costs a ``recv`` per socket buffer and a few slices per
 packet, so it runs on the loop like aiortc's RTP does; FFmpeg's RTSP reader (PyAV, on a thread per camera)
 cost ~1.5× ``ffmpeg -c copy`` in GIL hand-offs and small reads (BENCHMARKS.md). A frozen camera is
 detected by a watchdog that sees no packet for ``stall_s``; an unresponsive one by ``open_timeout_s``.
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, SdpError
+from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, SdpError, probe
 from cameras.rtsp.depacketize import H264_PPS, H264_SPS, H265_PPS, H265_SPS, H265_VPS
 from mediaserver.config import redact_url
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
@@ -39,11 +40,15 @@ logger = logging.getLogger(__name__)
 
 State = Literal["connecting", "online", "offline", "auth_failed", "stopped"]
 
-# Reconnect backoff: BACKOFF_INITIAL_S doubling up to BACKOFF_MAX_S; back to the start once a connection has
-# stayed online for HEALTHY_RESET_S.
+# Reconnect backoff for the expensive work (a full OPTIONS/DESCRIBE/SETUP/PLAY session) against a camera that
+# answers yet fails: BACKOFF_INITIAL_S doubling up to BACKOFF_MAX_S; back to the start once a connection has
+# stayed online for HEALTHY_RESET_S, or the camera was unreachable and came back.
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 10.0
 HEALTHY_RESET_S = 60.0
+# While a camera is unreachable it is probed (TCP connect + OPTIONS, cameras.rtsp.probe) this often, so it is
+# streaming again within about a second of answering — never the up-to-10-s wait of a backoff.
+PROBE_INTERVAL_S = 0.5
 # No packet for this long: the camera is frozen → offline.
 STALL_S = 3.0
 # How often the watchdog looks at the packet counter (and sends keepalives when due).
@@ -202,6 +207,7 @@ class IngestStats:
     codec: str = "h264"  # 'h264' or 'h265' (as last learned from the camera)
     packets_lost: int = 0  # RTP packets that never arrived (sequence gaps), all connections
     frames_dropped: int = 0  # access units dropped for a lost packet, until the next keyframe
+    offline_since: float | None = None  # wall clock (UTC epoch s) the current outage began; None when not offline
 
 
 class CameraIngest:
@@ -211,7 +217,8 @@ class CameraIngest:
                  transport: Literal["tcp", "udp"] = "tcp", stall_s: float = STALL_S,
                  open_timeout_s: float = OPEN_TIMEOUT_S, backoff_initial_s: float = BACKOFF_INITIAL_S,
                  backoff_max_s: float = BACKOFF_MAX_S, healthy_reset_s: float = HEALTHY_RESET_S,
-                 udp_ports: tuple[int, int] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 probe_interval_s: float = PROBE_INTERVAL_S, udp_ports: tuple[int, int] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.camera_id = camera_id
         self.stream = stream
         self.url = url
@@ -224,6 +231,7 @@ class CameraIngest:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.healthy_reset_s = healthy_reset_s
+        self.probe_interval_s = probe_interval_s
         self._wall = clock
         self.source = Source(f"camera/{camera_id}/{stream}", "video", "h264", VIDEO_CLOCK_HZ,
                              keyframe_requester=None, owner=camera_id)
@@ -231,6 +239,8 @@ class CameraIngest:
         self.state: State = "stopped"
         self.error: str | None = None
         self.reconnects = 0
+        self.offline_since: float | None = None  # wall clock the current outage began
+        self.probes = 0  # reachability probes sent while the camera was down
         self._state_changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stop_lock = asyncio.Lock()
@@ -325,7 +335,7 @@ class CameraIngest:
             dropped += self.depacketizer.dropped_units
         return IngestStats(self.state, round(self._fps, 2) if fresh else 0.0,
                            round(self._kbps, 1) if fresh else 0.0, self.last_frame_at, self.reconnects,
-                           self.frames, self.error, self.source.codec, lost, dropped)
+                           self.frames, self.error, self.source.codec, lost, dropped, self.offline_since)
 
     @property
     def codec(self) -> str:
@@ -352,6 +362,10 @@ class CameraIngest:
             logger.warning("camera %s: %s -> offline: %s", self.source.id, old, reason)
         else:
             logger.info("camera %s: %s -> %s%s", self.source.id, old, state, f" ({reason})" if reason else "")
+        if state in ("offline", "auth_failed") and self.offline_since is None:
+            self.offline_since = at
+        elif state in ("online", "stopped", "connecting"):
+            self.offline_since = None
         if state in ("offline", "auth_failed") and not self._outage_open:
             self._outage_open = True
             self._index_queue.put_nowait(("open", reason or state, at))
@@ -383,7 +397,12 @@ class CameraIngest:
     # ------------------------------------------------------------------------------ connection loop
 
     async def _run(self) -> None:
-        """Connect, stream and reconnect with capped backoff until stopped (the ingest's one task)."""
+        """Connect, stream and reconnect until stopped (the ingest's one task).
+
+        After a failure the camera is probed at once: one that does not answer is probed every
+        ``probe_interval_s`` and reconnected the moment it answers; one that answers yet failed (a 503, a
+        stall, no video) gets the next full session only after a capped, doubling backoff.
+        """
         backoff = self.backoff_initial_s
         while True:
             self._attempts += 1
@@ -407,8 +426,26 @@ class CameraIngest:
             self._set_state("offline", reason)
             if self._online_at is not None and time.monotonic() - self._online_at >= self.healthy_reset_s:
                 backoff = self.backoff_initial_s
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.backoff_max_s)
+            if await self._probe():
+                await asyncio.sleep(backoff)  # it answers: only the expensive session work backs off
+                backoff = min(backoff * 2, self.backoff_max_s)
+            else:
+                await self._wait_reachable()
+                backoff = self.backoff_initial_s  # it came back: a fresh start
+
+    async def _probe(self) -> bool:
+        """Return whether the camera answers an RTSP OPTIONS now (cheap: no session is set up)."""
+        self.probes += 1
+        return await probe(self.url, min(self.open_timeout_s, 2 * self.probe_interval_s))
+
+    async def _wait_reachable(self) -> None:
+        """Probe every ``probe_interval_s`` until the camera answers again."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            if await self._probe():
+                return
+            await asyncio.sleep(max(0.0, self.probe_interval_s - (loop.time() - started)))
 
     def _describe_failure(self, exc: BaseException) -> str:
         """Return a short outage reason (never containing credentials)."""

@@ -95,6 +95,7 @@ class LiveViews:
         self.ice_servers = ice_servers
         self.views: dict[str, ViewerSession] = {}
         self._primers: dict[str, Callable[[Sink], None]] = {}
+        self._gates: dict[str, Callable[[], ViewError | None]] = {}
 
     def set_primer(self, source_id: str, prime: Callable[[Sink], None] | None) -> None:
         """Register how to prime a new viewer of a source (the ingest's GOP cache)."""
@@ -103,6 +104,13 @@ class LiveViews:
         else:
             self._primers[source_id] = prime
 
+    def set_gate(self, source_id: str, gate: Callable[[], ViewError | None] | None) -> None:
+        """Register what says a source cannot be viewed now (an offline camera), so a view fails at once."""
+        if gate is None:
+            self._gates.pop(source_id, None)
+        else:
+            self._gates[source_id] = gate
+
     async def open(self, source_id: str,
                    on_close: Callable[[], Awaitable[None]] | None = None) -> ViewerSession:
         """Start a view of a source; raise ViewError if it is not streaming (``on_close`` runs at its end)."""
@@ -110,6 +118,10 @@ class LiveViews:
         source = self.engine.sources.get(source_id)
         if source is None:
             raise ViewError("not_streaming", f"{source_id} is not streaming right now")
+        gate = self._gates.get(source_id)
+        refusal = gate() if gate is not None else None
+        if refusal is not None:  # an offline camera: say so now, not "connecting…" forever
+            raise refusal
         if len(self.views) >= MAX_VIEWS:
             raise ViewError("too_many_views", f"at most {MAX_VIEWS} live views at once")
         view = ViewerSession(self.engine, source, self.ice_servers, self._primers.get(source_id), on_close)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from cameras.ingest import CameraIngest
-from cameras.live import LiveViews
+from cameras.live import LiveViews, ViewError
 from cameras.onvif.onboarding import (
     CameraInfo,
     OnvifAuthError,
@@ -52,6 +54,7 @@ class CameraPhase(StrEnum):
     STARTING = "starting"
     ONBOARDING = "onboarding"
     STREAMING = "streaming"
+    OFFLINE = "offline"  # brought up, but no stream is online now (reported by status(), see camera_health)
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
     ERROR = "error"
@@ -108,6 +111,36 @@ def _primer(ingest: CameraIngest) -> Callable[[Sink], None]:
         ingest.gop.replay(ingest.source, sink)
 
     return prime
+
+
+def camera_health(cam: ManagedCamera) -> tuple[str, float | None, str | None]:
+    """Return a camera's phase as staff should see it, since when it is offline, and why.
+
+    A brought-up camera is ``streaming`` only while a stream is online (or still making its first connection);
+    when none is, it is ``offline`` (``auth_failed`` when the camera refused every stream's credentials), since
+    the earliest of its streams' outages.
+    """
+    error = cam.error
+    if cam.phase != CameraPhase.STREAMING or not cam.ingests:
+        return cam.phase.value, None, error
+    ingests = list(cam.ingests.values())
+    if any(i.state in ("online", "connecting") for i in ingests):
+        return cam.phase.value, None, error
+    down = [i for i in ingests if i.offline_since is not None]
+    if not down:  # stopped
+        return cam.phase.value, None, error
+    first = min(down, key=lambda i: i.offline_since or 0.0)
+    phase = CameraPhase.AUTH_FAILED if all(i.state == "auth_failed" for i in ingests) else CameraPhase.OFFLINE
+    return phase.value, first.offline_since, first.error or error
+
+
+def offline_view_error(cam: ManagedCamera) -> ViewError | None:
+    """Return why a live view of the camera cannot start now (offline since …), None when it can."""
+    phase, since, why = camera_health(cam)
+    if phase not in (CameraPhase.OFFLINE, CameraPhase.AUTH_FAILED) or since is None:
+        return None
+    at = datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return ViewError("camera_offline", f"camera {cam.id!r} is offline since {at}" + (f": {why}" if why else ""))
 
 
 class CameraManager:
@@ -184,6 +217,7 @@ class CameraManager:
                 cam.ingests[stream] = ingest
                 await ingest.start()
                 self.views.set_primer(ingest.source.id, _primer(ingest))
+                self.views.set_gate(ingest.source.id, functools.partial(offline_view_error, cam))
                 for listener in self.listeners:
                     try:
                         await listener.stream_started(cam, stream, ingest)
@@ -233,11 +267,14 @@ class CameraManager:
             st = ingest.stats()
             streams[name] = {"state": st.state, "fps": st.fps, "bitrate_kbps": st.bitrate_kbps,
                              "last_frame_at": st.last_frame_at, "reconnects": st.reconnects, "error": st.error,
+                             "offline_since": st.offline_since,
                              "codec": st.codec, "packets_lost": st.packets_lost, "frames_dropped": st.frames_dropped,
                              # H.265 cannot go to a browser as-is: the wall offers the explicit transcode.
                              "live": "needs_transcode" if st.codec == "h265" else "direct"}
-        return {"phase": cam.phase.value, "error": cam.error, "ptz": bool(cam.info and cam.info.ptz),
-                "snapshot": bool(cam.info and cam.info.snapshot_uri), "streams": streams}
+        phase, since, last_error = camera_health(cam)
+        return {"phase": phase, "error": cam.error, "offline_since": since, "last_error": last_error,
+                "ptz": bool(cam.info and cam.info.ptz), "snapshot": bool(cam.info and cam.info.snapshot_uri),
+                "streams": streams}
 
     async def ptz(self, camera_id: str, action: str, pan: float = 0.0, tilt: float = 0.0, zoom: float = 0.0,
                   preset: str | None = None) -> None:
@@ -315,9 +352,11 @@ class CameraManager:
         await asyncio.gather(*(i.stop() for i in cam.ingests.values()), return_exceptions=True)
         for ingest in cam.ingests.values():
             self.views.set_primer(ingest.source.id, None)
+            self.views.set_gate(ingest.source.id, None)
         if cam.simulator is not None:
             await cam.simulator.stop()
         self._set_phase(cam, CameraPhase.STOPPED)
 
 
-__all__ = ["CameraManager", "CameraPhase", "ManagedCamera", "OnvifError", "StreamListener"]
+__all__ = ["CameraManager", "CameraPhase", "ManagedCamera", "OnvifError", "StreamListener", "camera_health",
+           "offline_view_error"]

@@ -293,6 +293,37 @@ def camera_tls_context() -> ssl.SSLContext:
 
 
 
+# A reachability probe that takes longer than this counts as unreachable (a hung camera accepts TCP, never answers).
+PROBE_TIMEOUT_S = 1.0
+
+
+async def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Return whether an RTSP server answers OPTIONS at ``url``'s host and port (any status, 401 included).
+
+    Cheap enough to run every half second while a camera is down: one TCP connect (TLS for rtsps://), one
+    OPTIONS, no DESCRIBE (a DESCRIBE-and-hang-up probe can make a GStreamer server's next DESCRIBE fail).
+    """
+    target = RtspClient(url, lambda _packet: None)
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_connection(
+                target.host, target.port, ssl=camera_tls_context() if target.tls else None)
+            writer.write(f"OPTIONS {target.url} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: {USER_AGENT}\r\n\r\n"
+                         .encode())
+            await writer.drain()
+            line = await reader.readline()
+        return _STATUS.match(line) is not None
+    except (OSError, TimeoutError, ssl.SSLError, ValueError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await writer.wait_closed()
+
+
 class RtspClient:
     """One RTSP session pulling one video track: ``open()``, ``play()``, packets to ``on_packet``, ``close()``."""
 

@@ -1,0 +1,95 @@
+"""An offline camera says so: phase ``offline`` with since-when and why, and a live view of it fails at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cameras.simulator.rtsp import RtspServerProcess
+from mediaserver.app_keys import STORE_KEY
+from mediaserver.config import parse_config
+from tests.conftest import Api, ApiFactory
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+
+CAMERA = "cong-sau"
+
+
+def one_mount_spec(fps: int = 10) -> dict[str, Any]:
+    """Return an unauthenticated camera with one small /main mount (keyframe every second)."""
+    return {"host": "127.0.0.1", "port": 0, "auth": {"mode": "none"},
+            "mounts": [{"path": "/main", "width": 320, "height": 180, "fps": fps, "gop": fps, "bitrate_kbps": 300,
+                        "scene": {"kind": "scene", "noise": 4, "background": 80}}]}
+
+
+@pytest.fixture
+async def rtsp() -> AsyncIterator[RtspServerProcess]:
+    server = RtspServerProcess(one_mount_spec())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def camera(api: Api, headers: dict[str, str]) -> dict[str, Any]:
+    r = await api.client.get(f"/api/v1/cameras/{CAMERA}", headers=headers)
+    assert r.status == 200, await r.text()
+    return dict((await r.json())["status"] or {})
+
+
+async def wait_phase(api: Api, headers: dict[str, str], phase: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while (status := await camera(api, headers)).get("phase") != phase:
+        assert time.monotonic() < deadline, status
+        await asyncio.sleep(0.1)
+    return status
+
+
+async def test_an_offline_camera_reports_since_when_and_refuses_live_views(make_api: ApiFactory, tmp_path: Path,
+                                                                           rtsp: RtspServerProcess) -> None:
+    cfg = parse_config(f"""
+recording: {{mode: "off"}}
+motion: {{enabled: false}}
+cameras:
+  {CAMERA}: {{name: Cổng sau, streams: {{main_url: "{rtsp.url('/main')}"}}}}
+""", env={})
+    cfg.storage.data_dir = tmp_path / "data"
+    api = await make_api(cfg)
+    headers = api.auth(await api.token_for("security"))
+    status = await wait_phase(api, headers, "streaming", 20)
+    deadline = time.monotonic() + 20
+    while status["streams"]["main"]["state"] != "online":
+        assert time.monotonic() < deadline, status
+        await asyncio.sleep(0.1)
+        status = await camera(api, headers)
+    assert status["offline_since"] is None and status["last_error"] is None
+
+    killed_at = time.time()
+    await rtsp.kill()
+    status = await wait_phase(api, headers, "offline", 10)
+    assert killed_at - 1 <= status["offline_since"] <= time.time(), status
+    assert status["streams"]["main"]["offline_since"] == status["offline_since"]
+    assert status["last_error"] and "disconnected" in status["last_error"], status
+    listed = await (await api.client.get("/api/v1/cameras", headers=headers)).json()
+    assert [c["status"]["phase"] for c in listed["items"] if c["id"] == CAMERA] == ["offline"]
+
+    t0 = time.monotonic()
+    r = await api.client.post(f"/api/v1/cameras/{CAMERA}/views", headers=headers, json={"stream": "main"})
+    body = await r.json()
+    assert (r.status, body["error"]["code"]) == (409, "camera_offline"), body
+    assert "offline since" in body["error"]["message"] and time.monotonic() - t0 < 2.0
+
+    await rtsp.start()
+    await wait_phase(api, headers, "streaming", 15)
+    r = await api.client.post(f"/api/v1/cameras/{CAMERA}/views", headers=headers, json={"stream": "main"})
+    assert r.status == 201, await r.text()
+    await api.client.delete(f"/api/v1/cameras/views/{(await r.json())['view_id']}", headers=headers)
+    outages = await api.app[STORE_KEY].cameras.outages(CAMERA, 0, time.time() + 1)
+    assert len(outages) == 1 and outages[0].ended_at is not None and outages[0].reason.startswith("disconnected")
+    assert abs(outages[0].started_at - status["offline_since"]) < 1.0
