@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,6 +173,10 @@ class Export:
     created_by: str
     created_at: float
     finished_at: float | None
+    # How much of [start_at, end_at) has footage (None for exports made before this was recorded).
+    covered_s: float | None = None
+    missing_s: float | None = None
+    gaps: tuple[tuple[float, float], ...] = ()  # uncovered spans, UTC epoch seconds, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -1029,18 +1033,21 @@ class HoldRepo(_Repo):
 class ExportRepo(_Repo):
     @staticmethod
     def _export(r: sqlite3.Row) -> Export:
+        gaps = tuple((float(a), float(b)) for a, b in json.loads(r["gaps_json"])) if r["gaps_json"] else ()
         return Export(r["id"], r["camera_id"], r["start_at"], r["end_at"], r["status"], r["progress"], r["path"],
                       r["bytes"], r["sha256"], r["hold_id"], r["error"], r["created_by"], r["created_at"],
-                      r["finished_at"])
+                      r["finished_at"], r["covered_s"], r["missing_s"], gaps)
 
     async def create(self, export_id: str, camera_id: str, start_at: float, end_at: float, created_by: str,
-                     hold_id: int | None) -> Export:
-        """Record a queued export."""
+                     hold_id: int | None, *, covered_s: float | None = None, missing_s: float | None = None,
+                     gaps: Sequence[tuple[float, float]] = ()) -> Export:
+        """Record a queued export (with how much of its range has footage, when known)."""
         try:
             await self.db.execute(
-                "INSERT INTO exports (id, camera_id, start_at, end_at, status, created_by, created_at, hold_id)"
-                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (export_id, camera_id, start_at, end_at, created_by, _now(), hold_id),
+                "INSERT INTO exports (id, camera_id, start_at, end_at, status, created_by, created_at, hold_id,"
+                " covered_s, missing_s, gaps_json) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+                (export_id, camera_id, start_at, end_at, created_by, _now(), hold_id, covered_s, missing_s,
+                 json.dumps([list(g) for g in gaps]) if gaps else None),
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"export of {camera_id!r}: {exc}") from exc
