@@ -62,7 +62,13 @@ from mediaserver.config import Config, RecordSettings
 from mediaserver.engine import Engine
 from mediaserver.ice import IceServers, configure, host_addresses, nat_mapped, settings_for
 from mediaserver.loopmon import LoopMonitor
-from mediaserver.metrics import Metrics, camera_collector, conference_collector, metrics_middleware
+from mediaserver.metrics import (
+    Metrics,
+    camera_collector,
+    conference_collector,
+    metrics_middleware,
+    recording_collector,
+)
 from mediaserver.scheduler import JobContext, Scheduler
 from mediaserver.secretbox import SecretBox
 from mediaserver.storage import Database, Store
@@ -149,12 +155,17 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[AUDIT_KEY] = audit
     data_dir = config.storage.data_dir
     app[PLAYBACK_KEY] = Playback(store, data_dir)
-    app[EXPORTER_KEY] = Exporter(store, data_dir, min_free_bytes=int(config.retention.min_free_gb * GB_BYTES))
+    app[EXPORTER_KEY] = Exporter(store, data_dir, min_free_bytes=int(config.retention.min_free_gb * GB_BYTES),
+                                 timezone=config.timezone)  # file names in local time, as the UI shows
     # Registers its scheduler action now, before the scheduler loads configured jobs that may name it.
     app[RETENTION_KEY] = RetentionSweeper(store, config, app[SCHEDULER_KEY], registry=metrics.registry,
                                           reclaim=app[PLAYBACK_KEY].purge, clock=clock)
     retention = app[RETENTION_KEY]
     app[RECORDERS_KEY].on_segment = lambda _segment: retention.request_disk_check()  # never waits for the sweep
+    # A disk too full to keep new footage shows on every recording camera, /readyz and /metrics.
+    app[RECORDERS_KEY].blocked = lambda: None if retention.disk_alarm is None else (retention.disk_alarm.message,
+                                                                                    retention.disk_alarm.since)
+    metrics.registry.register(recording_collector(app[RECORDERS_KEY], retention))
     app.cleanup_ctx.append(_loop_monitor_ctx)  # first up, last down: it watches everything else
     app.cleanup_ctx.append(_ice_ctx)  # before anything gathers ICE candidates
     app.cleanup_ctx.append(_index_ctx)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from bridges.conference import Conference
     from cameras.manager import CameraManager
     from mediaserver.engine import Engine
+    from recordings.recorder import Recorders
+    from recordings.retention import RetentionSweeper
 
 REQUEST_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -107,6 +109,35 @@ class _CameraCollector(Collector):
 def camera_collector(cameras: CameraManager) -> Collector:
     """Return a collector exposing each camera stream's health."""
     return _CameraCollector(cameras)
+
+
+class _RecordingCollector(Collector):
+    """Whether new footage can be kept: retention's disk-full alarm and the cameras it blocks, at scrape time."""
+
+    def __init__(self, recorders: Recorders, retention: RetentionSweeper) -> None:
+        self.recorders = recorders
+        self.retention = retention
+
+    def collect(self) -> Any:
+        """Yield the recording-blocked gauges."""
+        alarm = self.retention.disk_alarm
+        yield GaugeMetricFamily("mediaserver_recording_disk_full", "1 while the data disk is too full to keep new "
+                                "footage (every new segment would be deleted)", value=0.0 if alarm is None else 1.0)
+        since = GaugeMetricFamily("mediaserver_recording_disk_full_since_seconds",
+                                  "UTC epoch the disk-full alarm began (absent when none)")
+        if alarm is not None:
+            since.add_metric([], alarm.since)
+        yield since
+        blocked = GaugeMetricFamily("mediaserver_camera_recording_blocked", "1 for each camera whose footage cannot "
+                                    "be kept now, by reason", labels=["camera", "reason"])
+        for cid in sorted(self.recorders.blocked_cameras()):
+            blocked.add_metric([cid, "disk_full"], 1.0)
+        yield blocked
+
+
+def recording_collector(recorders: Recorders, retention: RetentionSweeper) -> Collector:
+    """Return a collector saying whether, and for which cameras, recording is blocked by a full disk."""
+    return _RecordingCollector(recorders, retention)
 
 
 class _ConferenceCollector(Collector):

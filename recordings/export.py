@@ -21,7 +21,11 @@ export is created an evidence hold is placed on [start, end], so no retention ru
 delete its source segments while it runs or after (the export is "locked" until someone releases the
 hold). A failed export keeps its hold too: someone asked for that footage to be kept, and only a person
 releases a hold. Exports left queued or running by a crash are marked failed at start-up (re-request them).
-Export files stay in ``data_dir/exports/`` (they are evidence: no retention rule touches them).
+Export files stay in ``data_dir/exports/`` (they are evidence: no retention rule touches them). Their names
+carry the range in local time (the configured ``timezone``, as the console shows it) with its UTC offset:
+``cong-chinh_20261207T143000+0700_20261207T150000+0700_<id>.mp4``. An export whose range is not fully covered
+by footage says so from the start: ``coverage`` measures the recorded spans against the range and the export
+record keeps ``covered_s``, ``missing_s`` and the ``gaps`` (the 202 answer already carries them).
 """
 
 from __future__ import annotations
@@ -40,10 +44,12 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import av
 import av.error
 
+from mediaserver.config import DEFAULT_TIMEZONE
 from mediaserver.storage import Store
 from mediaserver.storage.repos import Export, Segment
 
@@ -57,6 +63,11 @@ PROGRESS_EVERY_S = 0.5
 HASH_CHUNK_BYTES = 1 << 20
 # How often the remux thread looks at its cancel flag and reports progress.
 CHECK_EVERY_PACKETS = 50
+# Spans between segments shorter than this are not missing footage (contiguous segments meet within a frame);
+# the segment writer calls a media-clock jump of more than GAP_MIN_S (0.5 s) an outage.
+COVERAGE_TOLERANCE_S = 0.5
+# At most this many gaps are listed per export (the totals always count them all).
+MAX_LISTED_GAPS = 50
 
 
 class FootageError(Exception):
@@ -216,8 +227,39 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _stamp(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y%m%dT%H%M%SZ")
+def local_stamp(ts: float, zone: ZoneInfo) -> str:
+    """Return ``ts`` as a file-name-safe local time with its offset: 20261207T143000+0700."""
+    return datetime.fromtimestamp(ts, zone).strftime("%Y%m%dT%H%M%S%z")
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of a range recorded footage covers."""
+
+    covered_s: float
+    missing_s: float
+    gaps: tuple[tuple[float, float], ...]  # uncovered spans (UTC epoch s), oldest first, at most MAX_LISTED_GAPS
+
+
+def coverage(segments: Sequence[Segment], start: float, end: float) -> Coverage:
+    """Return the seconds of [start, end) with and without footage, and the spans without."""
+    gaps: list[tuple[float, float]] = []
+    missing = 0.0
+    cursor = start
+    for seg in sorted(segments, key=lambda s: s.start_at):
+        if seg.end_at <= cursor:
+            continue
+        if seg.start_at >= end:
+            break
+        if seg.start_at - cursor > COVERAGE_TOLERANCE_S:
+            gaps.append((cursor, seg.start_at))
+            missing += seg.start_at - cursor
+        cursor = max(cursor, seg.end_at)
+    if end - cursor > COVERAGE_TOLERANCE_S:
+        gaps.append((cursor, end))
+        missing += end - cursor
+    missing = round(missing, 3)
+    return Coverage(round(max(0.0, end - start - missing), 3), missing, tuple(gaps[:MAX_LISTED_GAPS]))
 
 
 def check_range(start: float, end: float, max_s: float) -> None:
@@ -241,8 +283,9 @@ class Exporter:
     """Create exports (with their evidence hold) and run them one at a time; ``stop()`` is idempotent."""
 
     def __init__(self, store: Store, data_dir: Path, *, min_free_bytes: int = 0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, timezone: str = DEFAULT_TIMEZONE) -> None:
         self.store = store
+        self.zone = ZoneInfo(timezone)
         self.data_dir = data_dir
         self.dir = data_dir / EXPORTS_DIR
         self._min_free = min_free_bytes
@@ -294,12 +337,16 @@ class Exporter:
                                f"the export needs about {estimate / 1e6:.1f} MB and only {free / 1e6:.1f} MB are free "
                                f"above the disk floor of {self._min_free / 1e6:.1f} MB")
         export_id = secrets.token_hex(8)
+        covered = coverage(segments, start, end)
         hold_id = await self.store.holds.add(camera_id, start, end, f"export {export_id}: {reason}", created_by)
-        export = await self.store.exports.create(export_id, camera_id, start, end, created_by, hold_id)
+        export = await self.store.exports.create(export_id, camera_id, start, end, created_by, hold_id,
+                                                 covered_s=covered.covered_s, missing_s=covered.missing_s,
+                                                 gaps=covered.gaps)
         self._done[export_id] = asyncio.Event()
         self._queue.put_nowait(export_id)
-        logger.info("export %s of %s %s..%s queued (%d segment(s), hold %d) by %s", export_id, camera_id,
-                    _iso(start), _iso(end), len(segments), hold_id, created_by)
+        logger.info("export %s of %s %s..%s queued (%d segment(s), %.1f s without footage, hold %d) by %s",
+                    export_id, camera_id, _iso(start), _iso(end), len(segments), covered.missing_s, hold_id,
+                    created_by)
         return export
 
     async def wait(self, export_id: str) -> Export:
@@ -333,7 +380,8 @@ class Exporter:
             return
         await self.store.exports.set_progress(export_id, 0.0)
         segments = await self.store.segments.for_camera(export.camera_id, export.start_at, export.end_at)
-        name = f"{export.camera_id}_{_stamp(export.start_at)}_{_stamp(export.end_at)}_{export_id}.mp4"
+        stamps = f"{local_stamp(export.start_at, self.zone)}_{local_stamp(export.end_at, self.zone)}"
+        name = f"{export.camera_id}_{stamps}_{export_id}.mp4"
         final = self.dir / name
         part = final.with_name(name + ".part")
         shared = {"progress": 0.0}

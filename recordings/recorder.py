@@ -60,6 +60,10 @@ MotionResult = tuple[float, bytes | None]
 MotionSummary = Callable[[str, float, float], MotionResult | Awaitable[MotionResult]]
 # Told (on the loop) about every segment once it is indexed, e.g. to ask retention for a disk check.
 SegmentListener = Callable[[FinishedSegment], None]
+# Why new footage cannot be kept right now, and since when (UTC epoch s): retention's disk-full alarm; None: it can.
+BlockedReason = Callable[[], tuple[str, float] | None]
+# The recorder state shown while retention cannot keep new footage (the console: "không ghi được: đĩa đầy").
+DISK_FULL_STATE = "disk_full"
 
 
 def check_mode(mode: object, where: str) -> Mode:
@@ -321,6 +325,8 @@ class Recorders:
         self.motion_summary = motion_summary
         # Told about every finished segment (the app asks retention for a disk check).
         self.on_segment: SegmentListener | None = None
+        # Retention's disk-full alarm (set by the app): while it holds, recording cameras show disk_full.
+        self.blocked: BlockedReason | None = None
         self.sink_capacity = sink_capacity
         self._streams: dict[str, tuple[ManagedCamera, CameraIngest]] = {}
         self._recorders: dict[str, CameraRecorder] = {}
@@ -418,12 +424,26 @@ class Recorders:
         """Return a camera's recorder status (mode, state, current segment, totals, last error); None if unknown."""
         rec = self._recorders.get(camera_id)
         if rec is not None:
-            return rec.status()
+            return self._with_block(rec.status())
         mode = self.mode_of(camera_id)
         if mode is None:
             return None
         return {"mode": mode, "state": "off" if mode == "off" else "stopped", "segment_started_at": None,
-                "segments_written": 0, "bytes_written": 0, "last_segment_end": None, "last_error": None}
+                "segments_written": 0, "bytes_written": 0, "last_segment_end": None, "last_error": None,
+                "disk_full_since": None}
+
+    def _with_block(self, status: dict[str, Any]) -> dict[str, Any]:
+        """Show a camera that writes footage retention cannot keep as ``disk_full``, with since-when and why."""
+        block = self.blocked() if self.blocked is not None else None
+        status["disk_full_since"] = None
+        if block is not None and status["state"] in ("recording", "waiting"):
+            message, since = block
+            status.update(state=DISK_FULL_STATE, disk_full_since=since, last_error=message)
+        return status
+
+    def blocked_cameras(self) -> dict[str, float]:
+        """Return the cameras whose footage cannot be kept now, with since when."""
+        return {cid: st["disk_full_since"] for cid, st in self.statuses().items() if st["state"] == DISK_FULL_STATE}
 
     def statuses(self) -> dict[str, dict[str, Any]]:
         """Return every known camera's recorder status."""
@@ -444,5 +464,6 @@ class Recorders:
         await asyncio.gather(*(r.stop() for r in recs), return_exceptions=True)
 
 
-__all__ = ["SET_MODE_ACTION", "SINK_CAPACITY_FRAMES", "CameraRecorder", "MotionResult", "MotionSummary",
-           "RecorderSink", "Recorders", "SegmentListener", "check_mode", "scheduled_modes"]
+__all__ = ["DISK_FULL_STATE", "SET_MODE_ACTION", "SINK_CAPACITY_FRAMES", "BlockedReason", "CameraRecorder",
+           "MotionResult", "MotionSummary", "RecorderSink", "Recorders", "SegmentListener", "check_mode",
+           "scheduled_modes"]

@@ -15,6 +15,11 @@ Two kinds of deletion, both through ``RetentionSweeper``:
   unprotected footage is deleted — whatever the day rules say — until there is twice the headroom again
   (hysteresis, so one check frees a useful amount instead of one segment per call). Each such deletion is
   logged as a WARNING, written to the audit log (``retention.disk_emergency``) and counted in /metrics.
+- **Disk full alarm**: when even that cannot bring the disk back within its floor (another program filled it,
+  or everything left is under evidence holds), every new segment would be deleted right after it is written.
+  The sweeper then raises ``disk_alarm`` (logged as an ERROR, audited as ``retention.disk_full``): cameras show
+  ``disk_full`` instead of ``recording``, /readyz reports degraded, /metrics and the console's banner say so.
+  It clears by itself (``retention.disk_recovered``) at the first check that finds the floor kept again.
 
 Never deleted by either: a segment that an active evidence hold covers — and an export's source segments are
 covered by the hold the export places when it is created, so a locked export's footage is safe too.
@@ -159,6 +164,27 @@ def bytes_to_free(footage: int, free: int, limits: DiskLimits, *, freeing: bool 
 # ------------------------------------------------------------------------------------------ sweeper
 
 
+@dataclass(frozen=True, slots=True)
+class DiskAlarm:
+    """New footage cannot be kept: the disk stays below its floor (or footage above its quota) after freeing."""
+
+    since: float  # UTC epoch seconds of the first check that found it
+    reason: str  # 'free-space floor' | 'quota'
+    free: int  # bytes free at the last check
+    min_free: int
+    footage: int
+    quota: int | None
+
+    @property
+    def message(self) -> str:
+        """Return the alarm in one line for staff and logs."""
+        if self.reason == "quota" and self.quota is not None:
+            return (f"disk full: footage {self.footage / 1e6:.1f} MB at its quota of {self.quota / 1e6:.1f} MB and "
+                    "all of it under evidence holds: new footage cannot be kept")
+        return (f"disk full: {self.free / 1e6:.1f} MB free, floor {self.min_free / 1e6:.1f} MB: new footage cannot "
+                "be kept (free space on the data disk)")
+
+
 @dataclass
 class SweepReport:
     """What one sweep by the day rules deleted."""
@@ -235,6 +261,8 @@ class RetentionSweeper:
         self._footage_stale = True
         self._counted_at = 0.0
         self._blocked_alert_at = -BLOCKED_ALERT_EVERY_S
+        # Set while the disk stays too full to keep new footage after freeing what may be freed.
+        self.disk_alarm: DiskAlarm | None = None
         self._metrics: dict[str, Any] = {}
         if registry is not None:
             from prometheus_client import Counter, Gauge
@@ -414,7 +442,34 @@ class RetentionSweeper:
         async with self._disk_busy, self._lock:
             report = await self._check_disk()
             self._last_disk = report
-            return report
+        await self._update_alarm(report)
+        return report
+
+    async def _update_alarm(self, report: DiskReport) -> None:
+        """Raise the disk-full alarm when freeing could not keep the floor; clear it once there is room again."""
+        limits = self.limits(report.disk_total)
+        free, footage = report.free_after, report.footage_after
+        quota_hit = limits.quota is not None and footage > limits.quota - limits.headroom
+        # Blocked: everything deletable is gone (the segment just written included) and it still was not enough.
+        full = report.blocked or disk_pressure(footage, free, limits)
+        # Cleared only with the full hysteresis margin back, so a disk hovering at the floor does not flap.
+        room = free >= limits.min_free + 2 * limits.headroom and (
+            limits.quota is None or footage <= limits.quota - 2 * limits.headroom)
+        old = self.disk_alarm
+        if full or (old is not None and not room):
+            reason = "quota" if quota_hit and free >= limits.min_free + limits.headroom else "free-space floor"
+            self.disk_alarm = DiskAlarm(old.since if old is not None else self._clock(), reason, free,
+                                        limits.min_free, footage, limits.quota)
+            if old is None:
+                logger.error("recording blocked: %s", self.disk_alarm.message)
+                await self._system_audit("retention.disk_full", "", {
+                    "reason": reason, "free": free, "min_free": limits.min_free, "footage": footage})
+        elif old is not None:
+            self.disk_alarm = None
+            blocked_s = round(self._clock() - old.since, 1)
+            logger.warning("recording unblocked: %.1f MB free again (floor %.1f MB) after %.0f s", free / 1e6,
+                           limits.min_free / 1e6, blocked_s)
+            await self._system_audit("retention.disk_recovered", "", {"free": free, "blocked_s": blocked_s})
 
     async def _check_disk(self) -> DiskReport:
         footage, free, total = await self._usage()

@@ -357,3 +357,40 @@ async def test_segment_file_with_range(make_api: ApiFactory, config: Config) -> 
     assert (await api.client.get("/api/v1/recordings/999999/file", headers=api.auth(tokens["admin"]))).status == 404
     assert (await api.client.get("/api/v1/recordings/x1/file", headers=api.auth(tokens["admin"]))).status == 404
     assert api.app[EXPORTER_KEY] is not None
+
+
+async def test_an_export_names_its_file_in_local_time_and_says_how_much_footage_is_missing(
+        make_api: ApiFactory, config: Config) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    api, segs = await footage_api(make_api, config, segments=10, gap_after=3)  # 0–6 s, outage, 11–25 s
+    token = await api.token_for("security")
+    start, end = T0 + 1.0, T0 + 30.0
+    r = await api.client.post("/api/v1/exports", headers=api.auth(token),
+                              json={"camera_id": CAMERA, "start": start, "end": end, "reason": "kiểm tra"})
+    assert r.status == 202, await r.text()
+    created = await r.json()
+    outage = (segs[2].end_at, segs[3].start_at)
+    assert outage[1] - outage[0] == pytest.approx(5.0, abs=0.3)
+    assert created["missing_s"] == pytest.approx(outage[1] - outage[0] + end - segs[-1].end_at, abs=0.01)
+    assert created["covered_s"] == pytest.approx(end - start - created["missing_s"], abs=0.01)
+    assert [(g["start"], g["end"]) for g in created["gaps"]] == [
+        (iso_utc(outage[0]), iso_utc(outage[1])), (iso_utc(segs[-1].end_at), iso_utc(end))]
+    done = await wait_done(api, token, created["id"])
+    assert done["status"] == "done" and done["missing_s"] == created["missing_s"], done
+    local = datetime.fromtimestamp(start, ZoneInfo(config.timezone))
+    assert done["file_name"].startswith(f"{CAMERA}_{local:%Y%m%dT%H%M%S}+0700_"), done["file_name"]
+    r = await api.client.get(f"/api/v1/exports/{created['id']}/file", headers=api.auth(token))
+    assert done["file_name"] in r.headers["Content-Disposition"]
+    # Fully covered: nothing missing, no gaps.
+    r = await api.client.post("/api/v1/exports", headers=api.auth(token),
+                              json={"camera_id": CAMERA, "start": T0 + 12.0, "end": T0 + 20.0, "reason": "đủ"})
+    full = await r.json()
+    assert (full["missing_s"], full["gaps"], full["covered_s"]) == (0.0, [], 8.0), full
+
+
+def iso_utc(ts: float) -> str | None:
+    from mediaserver.api.common import iso
+
+    return iso(ts)

@@ -64,6 +64,11 @@ class ExportIn(Body, _Range):
     reason: str = Field(..., min_length=1, max_length=500, description="Why (kept on the evidence hold).")
 
 
+class GapOut(BaseModel):
+    start: str | None = Field(..., description="UTC, ISO 8601.")
+    end: str | None = Field(..., description="UTC, ISO 8601.")
+
+
 class ExportOut(BaseModel):
     id: str
     camera_id: str
@@ -78,6 +83,10 @@ class ExportOut(BaseModel):
     created_by: str
     created_at: str | None
     finished_at: str | None
+    file_name: str | None = Field(None, description="The download's file name (range in local time, with offset).")
+    covered_s: float | None = Field(None, description="Seconds of the range with recorded footage.")
+    missing_s: float | None = Field(None, description="Seconds of the range without footage (0: fully covered).")
+    gaps: list[GapOut] = Field(default_factory=list, description="The spans without footage, oldest first (≤ 50).")
 
 
 class ExportList(BaseModel):
@@ -120,7 +129,9 @@ def _export_out(e: Export) -> ExportOut:
     return ExportOut(id=e.id, camera_id=e.camera_id, start_at=iso(e.start_at), end_at=iso(e.end_at),
                      status=e.status, progress=e.progress, bytes=e.bytes, sha256=e.sha256, hold_id=e.hold_id,
                      error=e.error, created_by=e.created_by, created_at=iso(e.created_at),
-                     finished_at=iso(e.finished_at))
+                     finished_at=iso(e.finished_at), file_name=e.path.rsplit("/", 1)[-1] if e.path else None,
+                     covered_s=e.covered_s, missing_s=e.missing_s,
+                     gaps=[GapOut(start=iso(a), end=iso(b)) for a, b in e.gaps])
 
 
 def _hold_out(h: EvidenceHold) -> HoldOut:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from mediaserver import __version__
 from mediaserver.api.common import iso, package_file, web_files
 from mediaserver.api.routing import Api, Ctx, openapi_document
-from mediaserver.app_keys import CONFIG_KEY, METRICS_KEY, SCHEDULER_KEY, STORE_KEY
+from mediaserver.app_keys import CONFIG_KEY, METRICS_KEY, RECORDERS_KEY, RETENTION_KEY, SCHEDULER_KEY, STORE_KEY
 from mediaserver.auth import Role
 from mediaserver.config import redacted
 
@@ -24,8 +24,22 @@ class Health(BaseModel):
 
 
 class Ready(BaseModel):
-    ready: bool
+    ready: bool = Field(..., description="The index answers and the scheduler runs (false: 503).")
+    status: Literal["ready", "degraded", "not_ready"] = Field(
+        ..., description="degraded: serving, but something staff must fix (e.g. recording blocked by a full disk).")
+    reasons: list[str] = Field(..., description="Why it is degraded or not ready, one line each.")
     checks: dict[str, str]
+
+
+class Alarm(BaseModel):
+    code: Literal["disk_full"] = Field(..., description="What is wrong (the console's error catalogue: err.<code>).")
+    since: float = Field(..., description="When it began, UTC epoch seconds.")
+    message: str = Field(..., description="One line for staff (English; the console shows its own text).")
+    cameras: list[str] = Field(..., description="Cameras it affects.")
+
+
+class AlarmList(BaseModel):
+    alarms: list[Alarm]
 
 
 class AuditOut(BaseModel):
@@ -62,7 +76,8 @@ def register(api: Api) -> None:
         return Health(status="ok", version=__version__)
 
     @api.route("GET", "/readyz", roles=None, response=Ready, tag="system",
-               summary="Readiness: the index answers and the scheduler runs (503 otherwise).")
+               summary="Readiness: the index answers and the scheduler runs (503 otherwise); "
+                       "status degraded (200) while a full disk blocks recording.")
     async def readyz(ctx: Ctx) -> web.StreamResponse:
         checks: dict[str, str] = {}
         try:
@@ -73,7 +88,25 @@ def register(api: Api) -> None:
         sched = ctx.app[SCHEDULER_KEY].status()
         checks["scheduler"] = "ok" if sched["loop_alive"] else f"not running (state {sched['state']})"
         ready = all(v == "ok" for v in checks.values())
-        return web.json_response(Ready(ready=ready, checks=checks).model_dump(), status=200 if ready else 503)
+        reasons = [f"{k}: {v}" for k, v in checks.items() if v != "ok"]
+        alarm = ctx.app[RETENTION_KEY].disk_alarm
+        checks["disk"] = "ok" if alarm is None else alarm.message.replace("disk full: ", "full: ", 1)
+        if alarm is not None:
+            reasons.append(f"recording blocked: {alarm.message}")
+        status = "not_ready" if not ready else "degraded" if alarm is not None else "ready"
+        body = Ready(ready=ready, status=status, reasons=reasons, checks=checks)
+        # Degraded still answers 200: live views and the API work; staff must free the disk.
+        return web.json_response(body.model_dump(), status=200 if ready else 503)
+
+    @api.route("GET", "/api/v1/system/alarms", roles=STAFF, response=AlarmList, tag="system",
+               summary="What staff must act on now (the console's banner): a full disk blocking recording.")
+    async def alarms(ctx: Ctx) -> AlarmList:
+        items = []
+        alarm = ctx.app[RETENTION_KEY].disk_alarm
+        if alarm is not None:
+            cameras = sorted(ctx.app[RECORDERS_KEY].blocked_cameras())
+            items.append(Alarm(code="disk_full", since=alarm.since, message=alarm.message, cameras=cameras))
+        return AlarmList(alarms=items)
 
     @api.route("GET", "/metrics", roles=STAFF, tag="system", content_type="text/plain",
                summary="Prometheus metrics (scrape with a bearer token).")
