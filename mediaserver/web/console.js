@@ -7,6 +7,7 @@ import {
 } from './core.js';
 import * as schedule from './schedule.js';
 import * as monitor from './monitor.js';
+import './alarms.js'; // the alarm banner (disk full) and the camera error texts
 
 const I18N = {
   vi: {

@@ -78,6 +78,7 @@ export async function api(method, path, body, { raw = false } = {}) {
 
 export function errorText(err) {
   if (err.code === 'network') return t('network');
+  if (i18n.hasText(`err.${err.code}`)) return t(`err.${err.code}`); // the error catalogue (e.g. alarms.js)
   if (err.status === 403) return t('forbidden');
   return t('errGeneric', { m: err.message || err.code });
 }
