@@ -53,7 +53,7 @@ bench-api: $(STAMP)
 	QUICK=$(QUICK) $(PY) -m benchmarks.bench_api
 
 try-40: $(STAMP)
-	$(PY) -m benchmarks.try40
+	$(PY) -m benchmarks.try40 $(if $(URL),--url $(URL))
 
 bench-conference: $(STAMP)
 	QUICK=$(QUICK) $(PY) -m benchmarks.bench_conference

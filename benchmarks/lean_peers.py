@@ -21,6 +21,7 @@ commands on stdin (``snap``, ``quit``), one JSON line per reply on stdout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import pickle
 import struct
@@ -271,7 +272,9 @@ def main() -> None:
     import uvloop
 
     job = json.loads(sys.stdin.readline())
-    uvloop.run(run(job))
+    # Ctrl-C in try-40's terminal reaches these children too: the parent stops them, so no traceback here.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(run(job))
 
 
 if __name__ == "__main__":

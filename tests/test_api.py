@@ -271,6 +271,16 @@ async def test_sites_rooms_and_join_tokens(api: Api) -> None:
                               json={"id": "truong-thpt", "name": "Trường THPT huyện", "role": "organisation"})
     assert r.status == 201
     assert (await api.client.delete("/api/v1/sites/truong-thpt", headers=api.auth(op))).status == 204
+    # Adding a removed site back revives it (its row stays for attendance); a live or config id still conflicts.
+    r = await api.client.post("/api/v1/sites", headers=api.auth(op),
+                              json={"id": "truong-thpt", "name": "Trường THPT số 1", "role": "organisation"})
+    assert r.status == 201, await r.text()
+    listed = (await (await api.client.get("/api/v1/sites", headers=api.auth(op))).json())["items"]
+    names = {s["id"]: s["name"] for s in listed}
+    assert names["truong-thpt"] == "Trường THPT số 1"
+    for taken in ("truong-thpt", "xa-an-binh"):
+        r = await api.client.post("/api/v1/sites", headers=api.auth(op), json={"id": taken, "name": "Trùng"})
+        assert r.status == 409, taken
     assert (await api.client.post("/api/v1/rooms/hop-huyen/lock", headers=api.auth(op))).status == 200
     room = await (await api.client.get("/api/v1/rooms/hop-huyen", headers=api.auth(op))).json()
     assert room["locked"] is True

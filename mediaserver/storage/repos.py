@@ -389,7 +389,14 @@ class SiteRepo(_Repo):
                 (site.id, site.name, site.name_en, site.role, now, now, site.email),
             )
         except sqlite3.IntegrityError as exc:
-            raise Conflict(f"site {site.id!r} already exists") from exc
+            # A removed API site keeps its row (attendance and audit refer to it): adding it back revives it.
+            revived = await self.db.execute_rowcount(
+                "UPDATE sites SET name = ?, name_en = ?, role = ?, email = ?, active = 1, updated_at = ?"
+                " WHERE id = ? AND source = 'api' AND active = 0",
+                (site.name, site.name_en, site.role, site.email, now, site.id),
+            )
+            if not revived:
+                raise Conflict(f"site {site.id!r} already exists") from exc
         return Site(site.id, site.name, site.name_en, site.role, "api", True, site.email)
 
     async def get(self, site_id: str) -> Site | None:
