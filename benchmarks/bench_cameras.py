@@ -18,6 +18,12 @@ simulators' own encoding CPU is theirs, not the server's.
 5. h265_transcode_cpu_pct — the explicit live-view transcode of one 1280x720 H.265 camera (cameras/transcode.py:
    decode every frame, keep 5 fps, scale to 360 lines, libx264): this process's CPU with ingest + transcode
    minus with ingest alone, as % of one core; beside it, as a ratio, the cost of one pass-through viewer.
+6. reconnect_p50_s / reconnect_p95_s / reconnect_max_s — RECONNECT_CAMERAS cameras (mounts of one real RTSP
+   server process) while it is killed and restarted RECONNECT_RESTARTS times, down 1–4 s each time: from the
+   server answering OPTIONS again to each camera's first keyframe published (what the recorder opens its next
+   segment on), with our ingest (probe every 0.5 s while down). Beside it, from the same run, the baseline:
+   the same ingest with probing disabled, i.e. the previous capped doubling backoff (0.5 → 10 s) before
+   every full session attempt.
 Last line: one JSON object.
 """
 
@@ -403,6 +409,77 @@ async def transcode_phase() -> dict[str, Any]:
             "out_fps": round(out_fps, 1)}
 
 
+RECONNECT_CAMERAS = 8
+RECONNECT_RESTARTS = 4 if QUICK else 12
+
+
+async def _online_after(ingest: Any, back: float) -> float:
+    """Return the seconds from ``back`` (monotonic) until the ingest is online again."""
+    await ingest.wait_state("online", timeout_s=60)
+    return time.monotonic() - back
+
+
+async def reconnect_phase(probing: bool) -> dict[str, Any]:
+    """Kill and restart one RTSP server of RECONNECT_CAMERAS mounts; return time-to-stream-again figures."""
+    import random
+    import tempfile
+    from pathlib import Path
+
+    from cameras.ingest import CameraIngest
+    from mediaserver.engine import Engine
+    from mediaserver.storage import Database, Store
+
+    class BackoffOnly(CameraIngest):
+        """The ingest as it was: no reachability probe, every retry waits out the backoff."""
+
+        async def _probe(self) -> bool:
+            return True
+
+    rng = random.Random(13)
+    scene = {"kind": "scene", "noise": 4, "background": 80}
+    spec = {"host": "127.0.0.1", "port": 0, "auth": {"mode": "none"},
+            "mounts": [{"path": f"/cam{i}", "width": 320, "height": 180, "fps": 10, "gop": 10, "bitrate_kbps": 300,
+                        "scene": scene} for i in range(RECONNECT_CAMERAS)]}
+    kind = CameraIngest if probing else BackoffOnly
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(Path(tmp) / "index.db")
+        await db.open()
+        store = Store(db)
+        engine = Engine()
+        sim = RtspServerProcess(spec)
+        await sim.start()
+        ingests = []
+        try:
+            for i in range(RECONNECT_CAMERAS):
+                await store.cameras.upsert(f"r{i}", f"R{i}", "api")
+                ingests.append(kind(f"r{i}", "main", sim.url(f"/cam{i}"), engine, store))
+            for ing in ingests:
+                await ing.start()
+            await asyncio.gather(*(i.wait_state("online", timeout_s=30) for i in ingests))
+            for _ in range(RECONNECT_RESTARTS):
+                await asyncio.sleep(1.0)
+                await sim.kill()
+                await asyncio.gather(*(i.wait_state("offline", timeout_s=15) for i in ingests))
+                await asyncio.sleep(rng.uniform(1.0, 4.0))
+                await sim.start()  # returns once the server answers OPTIONS
+                back = time.monotonic()
+
+                samples += await asyncio.gather(*(_online_after(i, back) for i in ingests))
+            outages = sum([len(await store.cameras.outages(f"r{i}", 0, time.time() + 1))
+                           for i in range(RECONNECT_CAMERAS)])
+        finally:
+            await asyncio.gather(*(i.stop() for i in ingests), return_exceptions=True)
+            await sim.stop()
+            await db.close()
+    samples.sort()
+
+    def q(p: float) -> float:
+        return round(samples[min(len(samples) - 1, max(0, -(-int(p * 100) * len(samples) // 100) - 1))], 2)
+
+    return {"p50": q(0.50), "p95": q(0.95), "max": round(samples[-1], 2), "n": len(samples), "outages": outages}
+
+
 async def main() -> None:
     t_start = time.monotonic()
     log(f"camera benchmark ({'QUICK' if QUICK else 'full'}): {CAMERAS_PER_GROUP} cameras per resolution at "
@@ -422,6 +499,10 @@ async def main() -> None:
     relay = await relay_phase(frames)
     log("[3/4] the explicit H.265 → H.264 live-view transcode of one 1280x720 camera (in this process)")
     tx = await transcode_phase()
+    log(f"[3b/4] reconnect: {RECONNECT_CAMERAS} cameras on one RTSP server killed and restarted "
+        f"{RECONNECT_RESTARTS} times (ours, then the backoff-only baseline)")
+    rc = await reconnect_phase(probing=True)
+    rc_base = await reconnect_phase(probing=False)
     engine = ours["engine_per_viewer"]
     ratio = relay["per_viewer"] / engine if engine > 0 else None
     ff = ours.get("first_frames")
@@ -440,6 +521,9 @@ async def main() -> None:
     log(f"  H.265 live-view transcode (1280x720 → 360 lines at {tx['out_fps']} fps): {tx['transcode_pct']} % of a core "
         f"per camera (ingest alone {tx['ingest_pct']} %) = {'n/a' if tx_ratio is None else f'{tx_ratio:.0f}'}× one "
         f"pass-through viewer — why it is opt-in")
+    log(f"  reconnect, server back → streaming again ({rc['n']} camera returns, {rc['outages']} outages recorded): "
+        f"ours p50 {rc['p50']} s, p95 {rc['p95']} s, max {rc['max']} s (target p95 ≤ 5) vs backoff-only baseline "
+        f"p50 {rc_base['p50']} s, p95 {rc_base['p95']} s, max {rc_base['max']} s")
     log(f"  run time {time.monotonic() - t_start:.0f} s")
     print(json.dumps({
         "bench": "cameras", "quick": QUICK, "cameras_per_resolution": CAMERAS_PER_GROUP, "fps": FPS,
@@ -455,6 +539,9 @@ async def main() -> None:
         "server_peak_rss_mb": ours["rss_mb"],
         "h265_transcode_cpu_pct": tx["transcode_pct"], "h265_transcode_fps": tx["out_fps"],
         "transcode_vs_passthrough_viewer": round(tx_ratio) if tx_ratio is not None else None,
+        "reconnect_p50_s": rc["p50"], "reconnect_p95_s": rc["p95"], "reconnect_max_s": rc["max"],
+        "reconnect_baseline_p50_s": rc_base["p50"], "reconnect_baseline_p95_s": rc_base["p95"],
+        "reconnect_baseline_max_s": rc_base["max"], "reconnect_outages_recorded": rc["outages"],
     }))
 
 
