@@ -322,6 +322,11 @@ class CameraConfig(_Strict):
     motion: MotionSettings | None = Field(None, description="Overrides of the global 'motion' section.")
 
 
+class CameraGroupConfig(_Strict):
+    name: str = Field(..., min_length=1, max_length=120, description="Display name (e.g. 'Cổng và hàng rào').")
+    cameras: list[Ident] = Field(..., min_length=1, max_length=64, description="Camera ids, in wall order.")
+
+
 # ----------------------------------------------------------------------------------- storage policies
 
 
@@ -358,6 +363,9 @@ class Config(_Strict):
     sites: dict[Ident, SiteConfig] = Field(default_factory=dict, description="Conference sites by id.")
     rooms: dict[Ident, RoomConfig] = Field(default_factory=dict, description="Conference rooms by id.")
     cameras: dict[Ident, CameraConfig] = Field(default_factory=dict, description="Cameras by id.")
+    camera_groups: dict[Ident, CameraGroupConfig] = Field(
+        default_factory=dict, max_length=64, description="Camera groups by id, for every staff member's wall."
+    )
     recording: RecordSettings = Field(default_factory=RecordSettings, description="Camera recording defaults.")
     motion: MotionSettings = Field(default_factory=MotionSettings, description="Motion analysis defaults.")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Disk safety rules.")
@@ -545,6 +553,12 @@ def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
             problems.append(Problem(f"cameras.{cid}", "needs 'onvif', 'streams.main_url' or 'simulate'"))
         cam.record = _merge(cfg.recording, cam.record)
         cam.motion = _merge(cfg.motion, cam.motion)
+    for gid, group in cfg.camera_groups.items():
+        for i, cid in enumerate(group.cameras):
+            if cid not in cfg.cameras:
+                problems.append(Problem(f"camera_groups.{gid}.cameras.{i}", f"unknown camera {cid!r}"))
+        if len(set(group.cameras)) != len(group.cameras):
+            problems.append(Problem(f"camera_groups.{gid}.cameras", "lists a camera more than once"))
     for jid, job in cfg.schedules.items():
         needed = {"once": "at", "interval": "every_s", "cron": "cron"}[job.kind]
         if getattr(job, needed) is None:

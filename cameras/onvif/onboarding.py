@@ -76,12 +76,15 @@ _PREFERRED_ENCODINGS = ("H265", "H264")  # tie-break between profiles of equal r
 
 
 class OnvifError(Exception):
-    """Base of onboarding errors; `camera` and `operation` say where it failed."""
+    """Base of onboarding errors; `camera` and `operation` say where it failed, `fault` the SOAP subcode."""
 
-    def __init__(self, message: str, *, camera: str, operation: str) -> None:
+    def __init__(self, message: str, *, camera: str, operation: str, fault: str | None = None) -> None:
         super().__init__(message)
         self.camera = camera
         self.operation = operation
+        # The innermost SOAP fault subcode without its prefix ("NoToken", "TooManyPresets"), when the camera
+        # answered with a fault: what callers map to their own error codes (never show the camera's text).
+        self.fault = fault
 
 
 class OnvifAuthError(OnvifError):
@@ -215,6 +218,15 @@ def stream_url_with_credentials(uri: str, user: str, password: str) -> str:
 # ------------------------------------------------------------------------------------- error grouping
 
 
+def fault_subcode(fault: zeep.exceptions.Fault) -> str | None:
+    """Return a SOAP fault's innermost subcode without namespace or prefix ("ter:NoToken" -> "NoToken")."""
+    codes = [str(c) for c in (fault.subcodes or []) if c is not None]
+    if not codes:
+        return None
+    last = codes[-1]
+    return last.rsplit("}", 1)[-1].rsplit(":", 1)[-1] or None
+
+
 def _classify(camera: str, where: str, user: str, operation: str, exc: BaseException) -> OnvifError:
     """Map a library/network exception to one of our three groups."""
     if isinstance(exc, OnvifError):
@@ -228,7 +240,7 @@ def _classify(camera: str, where: str, user: str, operation: str, exc: BaseExcep
     if isinstance(exc, zeep.exceptions.Fault):
         return OnvifProtocolError(
             f"camera {camera!r} ({where}): {operation} failed: {stringify_onvif_error(exc)}",
-            camera=camera, operation=operation,
+            camera=camera, operation=operation, fault=fault_subcode(exc),
         )
     root: BaseException = exc
     if isinstance(exc, ONVIFError) and exc.__cause__ is not None:
@@ -682,6 +694,14 @@ async def goto_preset(
     """Move to a stored preset."""
     async with _ptz(info, user, password, timeout_s) as (s, ptz, token):
         await s.call("GotoPreset", lambda: ptz.GotoPreset({"ProfileToken": token, "PresetToken": preset_token}))
+
+
+async def remove_preset(
+    info: CameraInfo, user: str, password: str, preset_token: str, *, timeout_s: float = PTZ_TIMEOUT_S
+) -> None:
+    """Delete a stored preset from the camera."""
+    async with _ptz(info, user, password, timeout_s) as (s, ptz, token):
+        await s.call("RemovePreset", lambda: ptz.RemovePreset({"ProfileToken": token, "PresetToken": preset_token}))
 
 
 async def get_presets(

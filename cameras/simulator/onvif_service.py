@@ -2,7 +2,9 @@
 
 It answers the operations our onboarding and PTZ code use: device management (GetSystemDateAndTime,
 GetServices, GetCapabilities, GetDeviceInformation), media (GetProfiles, GetStreamUri, GetSnapshotUri) and
-PTZ (ContinuousMove, Stop, GotoPreset, SetPreset, GetPresets, GetStatus), plus an HTTP snapshot endpoint
+PTZ (ContinuousMove, Stop, GotoPreset, SetPreset, RemovePreset, GetPresets, GetStatus; preset faults as the
+ONVIF PTZ specification names them: ter:NoToken, ter:PresetExist, ter:TooManyPresets, ter:InvalidPresetName,
+ter:MovingPTZ), plus an HTTP snapshot endpoint
 guarded by HTTP Digest or Basic auth. Every SOAP call except GetSystemDateAndTime must carry a valid
 WS-Security UsernameToken whose Created time is within `CLOCK_TOLERANCE_S` of the device's own clock.
 """
@@ -50,6 +52,7 @@ PTZ_LIMIT = 1.0  # pan/tilt positions are clamped to [-1, 1], zoom to [0, 1]
 SNAPSHOT_WIDTH_PX = 160
 SNAPSHOT_HEIGHT_PX = 90
 SNAPSHOT_GRAY_LEVEL = 128  # 0..255
+MAX_PRESET_NAME_CHARS = 64  # longer names are refused with ter:InvalidPresetName
 DIGEST_REALM = "SimCamera"
 
 SOAP_CONTENT_TYPE = "application/soap+xml"
@@ -85,6 +88,7 @@ class SimCameraSpec:
     main_fps: int = 25
     sub_fps: int = 10
     ptz: bool = True
+    max_presets: int = 16  # SetPreset beyond this faults with ter:TooManyPresets
     # --- quirks
     xaddr_host: str | None = None  # "host:port" reported in XAddrs and the snapshot URI instead of the real one
     clock_offset_s: float = 0.0  # device clock minus real time
@@ -157,12 +161,32 @@ class PtzState:
         self.moving_since = None
         self.stops += 1
 
-    def set_preset(self, name: str | None, token: str | None) -> str:
-        """Store the current position as a preset; return its token."""
+    def set_preset(self, name: str | None, token: str | None, max_presets: int) -> str:
+        """Store the current position as a new preset (no token) or over an existing one; return its token.
+
+        Raises the SOAP faults a real camera sends: unknown token, a name another preset has, an invalid
+        name, a full preset table, or a head still moving.
+        """
+        if token is not None and token not in self.presets:
+            raise SoapFault("env:Sender", ("ter:InvalidArgVal", "ter:NoToken"), f"No such preset: {token}")
+        if name is not None and (not name.strip() or len(name) > MAX_PRESET_NAME_CHARS):
+            raise SoapFault("env:Sender", ("ter:InvalidArgVal", "ter:InvalidPresetName"), "Invalid preset name")
+        if name is not None and any(p.name == name and p.token != token for p in self.presets.values()):
+            raise SoapFault("env:Sender", ("ter:InvalidArgVal", "ter:PresetExist"), f"Preset {name} exists")
+        if token is None and len(self.presets) >= max_presets:
+            raise SoapFault("env:Receiver", ("ter:Action", "ter:TooManyPresets"), "Maximum number of presets", 500)
+        if self.moving:
+            raise SoapFault("env:Receiver", ("ter:Action", "ter:MovingPTZ"), "PTZ is moving", 500)
         self._settle()
         token = token or f"preset_{next(self._preset_ids)}"
-        self.presets[token] = Preset(token, name or token, self.pan, self.tilt, self.zoom)
+        old = self.presets.get(token)
+        self.presets[token] = Preset(token, name or (old.name if old else token), self.pan, self.tilt, self.zoom)
         return token
+
+    def remove_preset(self, token: str) -> None:
+        """Delete a stored preset (ter:NoToken if unknown)."""
+        if self.presets.pop(token, None) is None:
+            raise SoapFault("env:Sender", ("ter:InvalidArgVal", "ter:NoToken"), f"No such preset: {token}")
 
     def goto_preset(self, token: str) -> bool:
         """Jump to a stored preset; return False if unknown."""
@@ -205,7 +229,7 @@ def _clamp(v: float, lo: float, hi: float) -> float:
 class SoapFault(Exception):
     """A SOAP 1.2 Fault to send back."""
 
-    def __init__(self, code: str, subcode: str, reason: str, status: int = 400) -> None:
+    def __init__(self, code: str, subcode: str | tuple[str, ...], reason: str, status: int = 400) -> None:
         super().__init__(reason)
         self.code = code
         self.subcode = subcode
@@ -232,9 +256,11 @@ def _soap_response(body: str, status: int = 200) -> web.Response:
 
 
 def _fault_response(fault: SoapFault) -> web.Response:
+    subcodes = (fault.subcode,) if isinstance(fault.subcode, str) else fault.subcode
+    nested = "".join(f"<env:Subcode><env:Value>{c}</env:Value>" for c in subcodes) + "</env:Subcode>" * len(subcodes)
     body = (
         "<env:Fault><env:Code>"
-        f"<env:Value>{fault.code}</env:Value><env:Subcode><env:Value>{fault.subcode}</env:Value></env:Subcode>"
+        f"<env:Value>{fault.code}</env:Value>{nested}"
         f'</env:Code><env:Reason><env:Text xml:lang="en">{escape(fault.reason)}</env:Text></env:Reason>'
         "</env:Fault>"
     )
@@ -505,13 +531,18 @@ def _ptz_op(request: web.Request, state: SimCameraState, name: str, op: ET.Eleme
         return "<tptz:StopResponse/>"
     if name == "SetPreset":
         _profile_token(state, op, NS_TPTZ)
-        token = ptz.set_preset(_find_text(op, "tptz:PresetName"), _find_text(op, "tptz:PresetToken"))
+        token = ptz.set_preset(_find_text(op, "tptz:PresetName"), _find_text(op, "tptz:PresetToken"),
+                               state.spec.max_presets)
         return f"<tptz:SetPresetResponse>{_e('tptz:PresetToken', token)}</tptz:SetPresetResponse>"
+    if name == "RemovePreset":
+        _profile_token(state, op, NS_TPTZ)
+        ptz.remove_preset(_find_text(op, "tptz:PresetToken") or "")
+        return "<tptz:RemovePresetResponse/>"
     if name == "GotoPreset":
         _profile_token(state, op, NS_TPTZ)
         preset = _find_text(op, "tptz:PresetToken") or ""
         if not ptz.goto_preset(preset):
-            raise SoapFault("env:Sender", "ter:InvalidArgVal", f"No such preset: {preset}")
+            raise SoapFault("env:Sender", ("ter:InvalidArgVal", "ter:NoToken"), f"No such preset: {preset}")
         return "<tptz:GotoPresetResponse/>"
     if name == "GetStatus":
         _profile_token(state, op, NS_TPTZ)

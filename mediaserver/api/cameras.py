@@ -1,7 +1,8 @@
-"""Routes: the camera inventory (ingest, live view and PTZ arrive with the camera subsystem)."""
+"""Routes: the camera inventory, camera groups, live views, PTZ (moves and the camera's own presets), snapshots."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -12,7 +13,16 @@ from pydantic import BaseModel, Field
 from cameras.live import ViewError
 from cameras.manager import camera_config
 from cameras.motion.analyser import SNAPSHOT_MAX_AGE_S
-from cameras.onvif.onboarding import OnvifError, discover
+from cameras.onvif.onboarding import (
+    CameraInfo,
+    OnvifError,
+    discover,
+    get_presets,
+    goto_preset,
+    remove_preset,
+    set_preset,
+)
+from cameras.onvif.ptz_errors import ptz_problem
 from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
@@ -29,6 +39,8 @@ from mediaserver.app_keys import (
 from mediaserver.auth import Role
 from mediaserver.config import IDENT_PATTERN, redact_url
 from mediaserver.storage.repos import Camera
+
+log = logging.getLogger(__name__)
 
 CAMERA_STAFF = (Role.ADMIN, Role.SECURITY)
 # Operators may list cameras to put one into a meeting as a virtual site; they cannot change them.
@@ -74,6 +86,30 @@ class PtzIn(Body):
     tilt: float = Field(0.0, ge=-1, le=1, description="Tilt speed, -1 (down) … 1 (up).")
     zoom: float = Field(0.0, ge=-1, le=1, description="Zoom speed, -1 (out) … 1 (in).")
     preset: str | None = Field(None, max_length=64, description="Preset token (goto) or name (set).")
+
+
+class PresetOut(BaseModel):
+    token: str = Field(..., description="The camera's preset token (GotoPreset/RemovePreset take it).")
+    name: str = Field(..., description="The preset's name as the camera stores it.")
+
+
+class PresetList(BaseModel):
+    items: list[PresetOut] = Field(..., description="The camera's presets, as GetPresets lists them.")
+
+
+class PresetIn(Body):
+    name: str = Field(..., min_length=1, max_length=64, pattern=r"\S",
+                      description="Name of the new preset (the camera's current position is stored).")
+
+
+class CameraGroupOut(BaseModel):
+    id: str
+    name: str
+    cameras: list[str] = Field(..., description="Camera ids, in wall order.")
+
+
+class CameraGroupList(BaseModel):
+    items: list[CameraGroupOut] = Field(..., description="Groups from config.yaml (camera_groups), in order.")
 
 
 class OnvifIn(Body):
@@ -135,11 +171,19 @@ def register(api: Api) -> None:
     """Add the camera routes."""
     register_live(api)
     register_control(api)
+    register_presets(api)
 
     @api.route("GET", "/api/v1/cameras", roles=CAMERA_READERS, response=CameraList, tag="cameras",
                summary="List cameras.")
     async def list_cameras(ctx: Ctx) -> CameraList:
         return CameraList(items=[_out(ctx, c) for c in await ctx.app[STORE_KEY].cameras.all()])
+
+    @api.route("GET", "/api/v1/camera-groups", roles=CAMERA_READERS, response=CameraGroupList, tag="cameras",
+               summary="The camera groups of config.yaml (a wall per group in the console).")
+    async def camera_groups(ctx: Ctx) -> CameraGroupList:
+        groups = ctx.app[CONFIG_KEY].camera_groups
+        return CameraGroupList(items=[CameraGroupOut(id=gid, name=g.name, cameras=list(g.cameras))
+                                      for gid, g in groups.items()])
 
     @api.route("GET", "/api/v1/cameras/{camera_id}", roles=CAMERA_READERS, response=CameraOut, tag="cameras",
                summary="Describe one camera (never its credentials).")
@@ -223,7 +267,7 @@ def register_control(api: Api) -> None:
         except ValueError as exc:
             raise ApiError(422, "invalid_input", str(exc), "preset") from exc
         except OnvifError as exc:
-            raise ApiError(502, "camera_error", str(exc)) from exc
+            raise _ptz_error(camera_id, b.action, exc) from exc
         if b.action != "move":  # moves come many a second while a button is held; log the outcome only
             await ctx.audit(f"camera.ptz_{b.action}", camera_id, preset=b.preset)
         return Ok()
@@ -252,6 +296,75 @@ def register_control(api: Api) -> None:
         return web.Response(body=jpeg, content_type="image/jpeg",
                             headers={"Cache-Control": "no-store", "X-Snapshot-Source": "stream",
                                      "X-Snapshot-Time": f"{at:.3f}"})
+
+
+def _ptz_error(camera_id: str, what: str, exc: OnvifError) -> ApiError:
+    """Return the plain-language API error of a failed PTZ call; the camera's own (SOAP) text goes to the log."""
+    problem = ptz_problem(exc)
+    log.warning("%s: PTZ %s failed (%s): %s", camera_id, what, problem.code, exc)
+    return ApiError(problem.status, problem.code, problem.message)
+
+
+def _ptz_camera(ctx: Ctx) -> tuple[str, CameraInfo, str, str]:
+    """Return (camera id, ONVIF info, user, password) of a running PTZ camera, or raise 404/409."""
+    camera_id = ctx.param("camera_id")
+    cam = ctx.app[CAMERAS_KEY].get(camera_id)
+    if cam is None:
+        raise ApiError(404, "not_found", f"camera {camera_id!r} does not exist")
+    if cam.info is None or not cam.info.ptz:
+        raise ApiError(409, "no_ptz", f"camera {camera_id!r} has no PTZ (or was not onboarded over ONVIF yet)")
+    return camera_id, cam.info, cam.user, cam.password
+
+
+def register_presets(api: Api) -> None:
+    """Add the routes of a PTZ camera's presets: read from the camera, set, removed and gone to."""
+
+    @api.route("GET", "/api/v1/cameras/{camera_id}/presets", roles=CAMERA_STAFF, response=PresetList,
+               tag="cameras", summary="The camera's PTZ presets (ONVIF GetPresets), as the camera stores them.")
+    async def list_presets(ctx: Ctx) -> PresetList:
+        camera_id, info, user, pw = _ptz_camera(ctx)
+        try:
+            presets = await get_presets(info, user, pw)
+        except OnvifError as exc:
+            raise _ptz_error(camera_id, "GetPresets", exc) from exc
+        return PresetList(items=[PresetOut(token=k, name=v) for k, v in presets.items()])
+
+    @api.route("POST", "/api/v1/cameras/{camera_id}/presets", roles=CAMERA_STAFF, body=PresetIn,
+               response=PresetOut, status=201, tag="cameras",
+               summary="Store the camera's current position as a new named preset (ONVIF SetPreset).")
+    async def add_preset(ctx: Ctx) -> PresetOut:
+        b: PresetIn = ctx.body
+        camera_id, info, user, pw = _ptz_camera(ctx)
+        name = b.name.strip()
+        try:
+            token = await set_preset(info, user, pw, name)
+        except OnvifError as exc:
+            raise _ptz_error(camera_id, "SetPreset", exc) from exc
+        await ctx.audit("camera.preset_set", camera_id, preset=token, name=name)
+        return PresetOut(token=token, name=name)
+
+    @api.route("DELETE", "/api/v1/cameras/{camera_id}/presets/{token}", roles=CAMERA_STAFF, status=204,
+               tag="cameras", summary="Remove a preset from the camera (ONVIF RemovePreset).")
+    async def delete_preset(ctx: Ctx) -> None:
+        camera_id, info, user, pw = _ptz_camera(ctx)
+        token = ctx.param("token")
+        try:
+            await remove_preset(info, user, pw, token)
+        except OnvifError as exc:
+            raise _ptz_error(camera_id, "RemovePreset", exc) from exc
+        await ctx.audit("camera.preset_remove", camera_id, preset=token)
+
+    @api.route("POST", "/api/v1/cameras/{camera_id}/presets/{token}/goto", roles=CAMERA_STAFF, response=Ok,
+               tag="cameras", summary="Move the camera to a preset (ONVIF GotoPreset).")
+    async def goto(ctx: Ctx) -> Ok:
+        camera_id, info, user, pw = _ptz_camera(ctx)
+        token = ctx.param("token")
+        try:
+            await goto_preset(info, user, pw, token)
+        except OnvifError as exc:
+            raise _ptz_error(camera_id, "GotoPreset", exc) from exc
+        await ctx.audit("camera.ptz_goto_preset", camera_id, preset=token)
+        return Ok()
 
 
 def register_live(api: Api) -> None:
