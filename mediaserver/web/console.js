@@ -7,6 +7,7 @@ import {
 } from './core.js';
 import * as schedule from './schedule.js';
 import * as monitor from './monitor.js';
+import { presetsBox, ptzErrorText } from './ptz.js';
 import './alarms.js'; // the alarm banner (disk full) and the camera error texts
 
 const I18N = {
@@ -45,7 +46,7 @@ const I18N = {
     'col.action': 'Thao tác', 'col.target': 'Đối tượng', 'col.detail': 'Chi tiết', 'col.remote': 'Địa chỉ', sec: 'giây', min: 'phút',
     hour: 'giờ', day: 'ngày',
     wallSummary: '{live}/{n} camera đang phát trực tiếp', wallHint: 'Nhấn vào một camera để xem luồng chính và điều khiển.',
-    camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera đang mất kết nối',
+    camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera mất kết nối', camOfflineSince: 'từ {t}',
     camNeedsTranscode: 'Camera gửi H.265: trình duyệt không phát trực tiếp được', camTranscodeHint: 'Có thể xem qua chuyển mã (5 hình/giây, tốn CPU máy chủ)', camTranscodeBtn: 'Xem qua chuyển mã',
     camRetryIn: 'Tự động thử lại sau {n} giây', camFailed: 'Không xem được camera', camStalled: 'Mất tín hiệu hình, đang kết nối lại',
     camTooMany: 'Máy chủ đang phục vụ quá nhiều luồng xem', camPaused: 'Tạm dừng khi không hiển thị',
@@ -102,7 +103,7 @@ const I18N = {
     noAudit: 'No audit entries yet.', 'col.at': 'Time', 'col.actor': 'Actor', 'col.action': 'Action', 'col.target': 'Target',
     'col.detail': 'Detail', 'col.remote': 'Address', sec: 's', min: 'min', hour: 'h', day: 'd',
     wallSummary: '{live}/{n} cameras live', wallHint: 'Click a camera for its main stream and controls.',
-    camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera is disconnected', camRetryIn: 'Retrying in {n} s',
+    camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera disconnected', camOfflineSince: 'since {t}', camRetryIn: 'Retrying in {n} s',
     camNeedsTranscode: 'Camera sends H.265, which browsers cannot play live', camTranscodeHint: 'You can watch it through a transcode (5 frames/s, uses server CPU)', camTranscodeBtn: 'Watch via transcode',
     camFailed: 'Cannot show this camera', camStalled: 'Picture lost, reconnecting', camTooMany: 'The server has too many live views open',
     camPaused: 'Paused while not visible', camOpen: 'Open the main stream', mainStream: 'Main stream', close: 'Close',
@@ -646,7 +647,7 @@ class Viewer {
     this.gen += 1; // a set-up still in flight for the failed view gives up
     this.teardown();
     this.pending = false;
-    if (err.code === 'not_streaming') {
+    if (err.code === 'not_streaming' || err.code === 'camera_offline') { // no picture to show: say so, try later
       this.attempt = 0;
       this.set('offline', ['camOffline'], ['camRetryIn', { n: NOT_STREAMING_RETRY_MS / 1000 }]);
       return this.retry(NOT_STREAMING_RETRY_MS);
@@ -829,6 +830,7 @@ const wall = {
       m.ptz = has('/ptz') === false || ptzKnown === false ? 'no' : 'yes';
       m.snapshot = has('/snapshot') === false ? 'no' : 'yes';
       paintMain(m);
+      if (m.ptz === 'yes') m.presets.load();
     });
     m.el.querySelector('#cam-main-close').focus();
   },
@@ -870,7 +872,9 @@ function paintTile(e) {
   tile.querySelector('.cam-name').textContent = e.cam.name;
   tile.querySelector('.cam-dot').title = v.state === 'live' ? t('camLive') : tr(v.msg);
   tile.querySelector('.cam-msg strong').textContent = v.state === 'live' ? '' : tr(v.msg);
-  tile.querySelector('.cam-msg small').textContent = v.state === 'live' ? '' : tr(v.detail);
+  const since = v.state === 'offline' && e.cam.status?.offline_since;
+  tile.querySelector('.cam-msg small').textContent = v.state === 'live' ? ''
+    : [since && t('camOfflineSince', { t: fmtDateTime(new Date(since * 1000).toISOString()) }), tr(v.detail)].filter(Boolean).join(' · ');
   transcodeButton(tile.querySelector('.cam-msg'), v);
 }
 
@@ -913,17 +917,14 @@ function mainChrome(m) {
   };
   const zoom = (name, glyph, z) => hold(h('button', { type: 'button', class: 'ptz-btn', 'data-ptz': name, title: t(`ptz.${name}`),
     'aria-label': t(`ptz.${name}`) }, glyph), { pan: 0, tilt: 0, zoom: z * PTZ_SPEED });
-  const presets = Array.isArray(m.cam.info?.presets) && m.cam.info.presets.length
-    ? m.cam.info.presets.slice(0, 8).map((p) => (typeof p === 'object' ? { token: String(p.token ?? p.id), name: p.name } : { token: String(p) }))
-    : ['1', '2', '3', '4'].map((token) => ({ token }));
+  // The camera's own presets (ONVIF GetPresets), read when the pad is shown: none are made up here.
+  m.presets = presetsBox(m, (text) => { m.note = text; if (wall.main === m) paintMain(m); });
   const ptz = h('section', { id: 'ptz', class: 'ptz', hidden: true, 'aria-label': t('ptz') },
     h('h3', {}, t('ptz')),
     h('div', { class: 'ptz-row' },
       h('div', { class: 'ptz-pad' }, PTZ_PAD.map(padBtn)),
       h('div', { class: 'ptz-zoom' }, zoom('zoomIn', '+', 1), zoom('zoomOut', '−', -1)),
-      h('div', { class: 'ptz-presets' }, h('span', { class: 'muted' }, t('ptz.presets')), h('div', {}, presets.map((p) =>
-        h('button', { type: 'button', class: 'ptz-preset', 'data-preset': p.token, title: p.name || t('ptz.preset', { n: p.token }),
-          onclick: () => ptzSend(m, { action: 'goto_preset', preset: p.token }) }, p.name || p.token))))));
+      m.presets));
   const panel = h('div', { class: 'cam-main-panel' },
     h('header', { class: 'cam-main-head' }, h('span', { class: 'cam-dot' }), h('h2', { id: 'cam-main-title' }, m.cam.name),
       h('span', { class: 'badge' }, t('mainStream')), h('span', { class: 'spacer' }), snap, close),
@@ -963,7 +964,7 @@ function ptzSend(m, body) {
     } catch (err) {
       if (err.handled) return;
       if ([404, 405, 501].includes(err.status)) { m.ptz = 'no'; m.note = null; } // no PTZ route (yet) or no PTZ camera
-      else m.note = t('ptzFailed', { m: err.code === 'network' ? t('network') : err.message || err.code });
+      else m.note = t('ptzFailed', { m: ptzErrorText(err) });
       if (wall.main === m) paintMain(m);
     }
   });
