@@ -1,0 +1,73 @@
+"""A small detection pool shared by every camera: bounded, off the event loop, skipping (and counting) when busy.
+
+Cameras submit jobs from their own analyser threads; ``workers`` threads each own one ``ObjectModel`` (a dnn
+net is not thread-safe) and run jobs in arrival order. The queue holds at most ``queue_max`` jobs: a camera
+that submits while it is full gets False back and its skip is counted (``skipped[camera]``), so a busy box
+loses detections, never recording or live view.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from cameras.detect.model import Detection, ObjectModel
+
+Job = tuple[str, Any, Callable[[list[Detection], float], None]]  # camera, BGR picture, on_done(dets, ms)
+
+
+class DetectionPool:
+    """Bounded shared detection workers (see the module doc)."""
+
+    def __init__(self, *, workers: int = 1, queue_max: int = 4, input_px: int = 320,
+                 model_factory: Callable[[], ObjectModel] | None = None) -> None:
+        if not 1 <= workers <= 8 or not 1 <= queue_max <= 64:
+            raise ValueError("workers must be 1..8 and queue_max 1..64")
+        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_max)
+        self._factory = model_factory or (lambda: ObjectModel(input_px))
+        self.skipped: Counter[str] = Counter()
+        self.done: Counter[str] = Counter()
+        self.errors = 0
+        self._threads = [threading.Thread(target=self._work, name=f"detect-{i}", daemon=True)
+                         for i in range(workers)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, camera_id: str, bgr: Any, on_done: Callable[[list[Detection], float], None]) -> bool:
+        """Queue a detection; return False (and count a skip) when the pool is full."""
+        try:
+            self._jobs.put_nowait((camera_id, bgr, on_done))
+        except queue.Full:
+            self.skipped[camera_id] += 1
+            return False
+        return True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the workers after the queued jobs."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join(timeout_s)
+
+    def _work(self) -> None:
+        import cv2
+
+        cv2.setNumThreads(1)  # one core per worker: the pool's size is the detection budget
+        model = self._factory()
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            camera_id, bgr, on_done = job
+            t0 = time.perf_counter()
+            try:
+                found = model.detect(bgr)
+            except Exception:  # a bad picture must not kill the worker shared by every camera
+                self.errors += 1
+                continue
+            self.done[camera_id] += 1
+            on_done(found, (time.perf_counter() - t0) * 1000.0)
