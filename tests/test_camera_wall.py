@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,23 @@ async def test_the_camera_wall_plays_every_camera_and_the_main_stream(api: Api) 
                 await main.wait_for(state="detached", timeout=5_000)
                 await until(lambda: _count(views, "/main", 0), "the main view to be closed on the server", wait_s=5)
                 assert await page.evaluate("() => window.__wall.main") is None
+
+                # The wall goes full screen (Fullscreen API) with the chosen group's tiles.
+                await page.locator("#wall-fullscreen").click()
+                await page.wait_for_function("() => document.fullscreenElement?.id === 'camera-wall'", timeout=5_000)
+                await page.evaluate("() => document.exitFullscreen()")
+                await page.wait_for_function("() => !document.fullscreenElement", timeout=5_000)
+                # One click from a live tile to its recordings, one minute before now.
+                clicked = time.time()
+                await page.locator(f".cam-replay[data-camera-id='{MAIN_CAMERA}']").click()
+                await page.locator("#rec-timeline").wait_for(timeout=5_000)
+                assert await page.locator("#rec-camera").input_value() == MAIN_CAMERA
+                assert abs(await page.evaluate("() => window.__rec.playhead") - (clicked - 60)) < 5
+                # This camera has no footage in the test: the page says so for that moment.
+                await page.locator("#rec-note", has_text="Không có ghi hình lúc").wait_for(timeout=5_000)
+                await page.locator("#nav .nav-link[data-section='cameras']").click()
+                await page.locator("#camera-wall").wait_for(timeout=5_000)
+                await rising(lambda: page.evaluate(TILE_FRAMES_JS, ids), "the tiles to play again after the replay")
                 await page.locator("#logout").click()
                 await page.locator("#login-form").wait_for(timeout=5_000)
                 await until(lambda: _count(views, "", 0), "every view to be closed on the server", wait_s=5)

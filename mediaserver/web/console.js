@@ -3,7 +3,7 @@
 // the meeting schedule, roll call, invitations and monitoring are modules of their own (see SECTIONS).
 import {
   TZ, addStrings, state, hooks, t, tOr, h, api, errorText, go, hashParams, fmt, DATE_TIME, fmtDateTime,
-  relative, duration, todayIn, shiftDay, clock, span,
+  relative, duration, todayIn, shiftDay, clock, span, vnParts,
 } from './core.js';
 import * as schedule from './schedule.js';
 import * as monitor from './monitor.js';
@@ -46,7 +46,7 @@ const I18N = {
     'col.action': 'Thao tác', 'col.target': 'Đối tượng', 'col.detail': 'Chi tiết', 'col.remote': 'Địa chỉ', sec: 'giây', min: 'phút',
     hour: 'giờ', day: 'ngày',
     wallSummary: '{live}/{n} camera đang phát trực tiếp', wallHint: 'Nhấn vào một camera để xem luồng chính và điều khiển.',
-    camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera mất kết nối', camOfflineSince: 'từ {t}',
+    camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera mất kết nối', camOfflineSince: 'từ {t}', camReplay: '⏪ Xem lại 1 phút trước', allCameras: 'Tất cả camera', wallFullscreen: '⛶ Toàn màn hình',
     camNeedsTranscode: 'Camera gửi H.265: trình duyệt không phát trực tiếp được', camTranscodeHint: 'Có thể xem qua chuyển mã (5 hình/giây, tốn CPU máy chủ)', camTranscodeBtn: 'Xem qua chuyển mã',
     camRetryIn: 'Tự động thử lại sau {n} giây', camFailed: 'Không xem được camera', camStalled: 'Mất tín hiệu hình, đang kết nối lại',
     camTooMany: 'Máy chủ đang phục vụ quá nhiều luồng xem', camPaused: 'Tạm dừng khi không hiển thị',
@@ -103,7 +103,7 @@ const I18N = {
     noAudit: 'No audit entries yet.', 'col.at': 'Time', 'col.actor': 'Actor', 'col.action': 'Action', 'col.target': 'Target',
     'col.detail': 'Detail', 'col.remote': 'Address', sec: 's', min: 'min', hour: 'h', day: 'd',
     wallSummary: '{live}/{n} cameras live', wallHint: 'Click a camera for its main stream and controls.',
-    camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera disconnected', camOfflineSince: 'since {t}', camRetryIn: 'Retrying in {n} s',
+    camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera disconnected', camOfflineSince: 'since {t}', camReplay: '⏪ Replay from 1 min ago', allCameras: 'All cameras', wallFullscreen: '⛶ Full screen', camRetryIn: 'Retrying in {n} s',
     camNeedsTranscode: 'Camera sends H.265, which browsers cannot play live', camTranscodeHint: 'You can watch it through a transcode (5 frames/s, uses server CPU)', camTranscodeBtn: 'Watch via transcode',
     camFailed: 'Cannot show this camera', camStalled: 'Picture lost, reconnecting', camTooMany: 'The server has too many live views open',
     camPaused: 'Paused while not visible', camOpen: 'Open the main stream', mainStream: 'Main stream', close: 'Close',
@@ -135,7 +135,7 @@ const SECTIONS = [
   { id: 'conference', roles: ['admin', 'operator'], load: loadConference, render: renderConference, stop: stopConference },
   { id: 'meetings', roles: ['admin', 'operator'], mount: schedule.mount, stop: schedule.stop },
   { id: 'monitor', roles: ['admin', 'operator'], mount: monitor.mount, stop: monitor.stop },
-  { id: 'cameras', roles: ['admin', 'security'], load: () => api('GET', '/api/v1/cameras'), render: renderCameras },
+  { id: 'cameras', roles: ['admin', 'security'], load: loadCameras, render: renderCameras },
   { id: 'recordings', roles: ['admin', 'security'], load: loadRecordings, render: renderRecordings },
   { id: 'schedules', roles: ['admin', 'operator'], load: () => api('GET', '/api/v1/schedules'), render: renderSchedules },
   { id: 'audit', roles: ['admin'], load: () => api('GET', '/api/v1/audit?limit=50'), render: renderAudit },
@@ -549,6 +549,7 @@ const ICE_WAIT_MS = 2000;
 const WATCHDOG_MS = 4000;
 const STALL_CHECKS = 2; // watchdog rounds without a received byte before a view is re-opened
 const FIRST_FRAME_MS = 15000;
+const REPLAY_BACK_S = 60; // a tile's replay button opens the recordings this long before now
 
 let setupBusy = 0;
 const setupQueue = [];
@@ -804,7 +805,10 @@ const wall = {
     e.tile = h('article', { class: 'cam-tile', 'data-camera-id': cam.id, 'data-state': 'connecting', tabindex: 0, role: 'button',
       onclick: () => this.openMain(e.cam),
       onkeydown: (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); this.openMain(e.cam); } } },
-    video, h('div', { class: 'cam-label' }, h('span', { class: 'cam-dot' }), h('span', { class: 'cam-name' })),
+    video, h('div', { class: 'cam-label' }, h('span', { class: 'cam-dot' }), h('span', { class: 'cam-name' }),
+      h('button', { type: 'button', class: 'cam-replay', 'data-camera-id': cam.id, title: t('camReplay'), 'aria-label': t('camReplay'),
+        // One click from live to the recordings of "now minus 1 minute".
+        onclick: (ev) => { ev.stopPropagation(); go(`#/recordings?camera=${encodeURIComponent(cam.id)}&at=${Math.floor(Date.now() / 1000) - REPLAY_BACK_S}`); } }, '⏪')),
     h('div', { class: 'cam-msg' }, h('strong'), h('small')));
     return e;
   },
@@ -994,12 +998,31 @@ async function snapshot(m, btn) {
   }
 }
 
-function renderCameras(data) {
+async function loadCameras() {
+  const [cams, groups] = await Promise.all([api('GET', '/api/v1/cameras'), api('GET', '/api/v1/camera-groups').catch(() => ({ items: [] }))]);
+  return { items: cams.items, groups: groups.items };
+}
+
+const GROUP_KEY = 'console.wallGroup';
+function renderCameras(data, body) {
   if (!data.items.length) {
     wall.stop();
     return h('div', { id: 'cameras-empty', class: 'empty-state' }, h('h2', {}, t('noCameras')), h('p', {}, t('noCamerasHint')));
   }
-  return wall.render(data.items);
+  // Groups from config.yaml: one wall per group (the choice is kept on this workstation).
+  const groups = data.groups || [];
+  let current = hashParams().get('group') || localStorage.getItem(GROUP_KEY) || '';
+  if (!groups.some((g) => g.id === current)) current = '';
+  const group = groups.find((g) => g.id === current);
+  const cams = group ? group.cameras.map((id) => data.items.find((c) => c.id === id)).filter(Boolean) : data.items;
+  const pick = (id) => { localStorage.setItem(GROUP_KEY, id); body.replaceChildren(...[renderCameras(data, body)].flat().filter(Boolean)); };
+  const tabs = h('div', { id: 'wall-groups', class: 'room-list' },
+    [{ id: '', name: t('allCameras') }, ...groups].map((g) => h('button', { type: 'button', class: `room-tab${g.id === current ? ' active' : ''}`,
+      'data-group': g.id, 'aria-pressed': String(g.id === current), onclick: () => pick(g.id) }, g.name)),
+    h('span', { class: 'spacer' }),
+    h('button', { id: 'wall-fullscreen', type: 'button', onclick: () => document.getElementById('camera-wall')?.requestFullscreen?.().catch(() => {}) },
+      t('wallFullscreen')));
+  return [tabs, ...wall.render(cams)];
 }
 
 // ------------------------------------------------------------------------------------- recordings
@@ -1077,6 +1100,8 @@ function renderRecordings(data) {
   const wantDate = params.get('date');
   if (wantCam && cams.some((c) => c.id === wantCam)) rec.camera = wantCam;
   if (wantDate && /^\d{4}-\d{2}-\d{2}$/.test(wantDate)) rec.date = wantDate;
+  const wantAt = Number(params.get('at')); // from a live tile: play from this moment
+  if (Number.isFinite(wantAt) && wantAt > 0) { rec.date = vnParts(wantAt * 1000).day; rec.pendingAt = wantAt; rec.playhead = wantAt; rec.timeline = null; }
   if (!cams.some((c) => c.id === rec.camera)) rec.camera = cams[0].id;
   rec.date ??= todayIn(TZ);
   const today = todayIn(TZ);
@@ -1158,6 +1183,7 @@ async function loadDay() {
     rec.tlError = errorText(err);
   }
   paintDay();
+  if (rec.timeline && rec.pendingAt != null) { const at = rec.pendingAt; rec.pendingAt = null; playAt(at); }
   if (rec.timeline) await loadEvents(true);
 }
 
