@@ -51,6 +51,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     ("GET", r"/api/v1/(motion/region|timeline)", {"admin", "security"}),
     (".*", r"/api/v1/schedules.*", {"admin", "operator"}),
     ("GET", r"/metrics", STAFF),
+    ("GET", r"/api/v1/system/alarms", STAFF),  # the console's banner (a full disk blocking recording)
     (".*", r"/api/v1/(audit|system/config)", {"admin"}),
 ]
 
