@@ -214,6 +214,19 @@ async def test_the_camera_wall_plays_every_camera_and_the_main_stream(api: Api) 
                 await page.wait_for_function("() => document.fullscreenElement?.id === 'camera-wall'", timeout=5_000)
                 await page.evaluate("() => document.exitFullscreen()")
                 await page.wait_for_function("() => !document.fullscreenElement", timeout=5_000)
+                # Live badges come from the list's "activity" (helper D's field; answered here until it lands).
+                async def with_activity(route: Any) -> None:
+                    doc = await (await route.fetch()).json()
+                    for cam in doc["items"]:
+                        if cam["id"] == MAIN_CAMERA:
+                            cam["activity"] = {"motion": True, "objects": ["person", "car"], "since": time.time()}
+                    await route.fulfill(json=doc)
+
+                await page.route("**/api/v1/cameras", with_activity)
+                main_tile = page.locator(f".cam-tile[data-camera-id='{MAIN_CAMERA}'] .cam-badges")
+                await main_tile.locator(".cam-badge[data-object='person']", has_text="Người").wait_for(timeout=8_000)
+                assert await main_tile.inner_text() == "Chuyển động\nNgười\nÔ tô"
+                await page.unroute("**/api/v1/cameras", with_activity)
                 # One click from a live tile to its recordings, one minute before now.
                 clicked = time.time()
                 await page.locator(f".cam-replay[data-camera-id='{MAIN_CAMERA}']").click()

@@ -46,7 +46,7 @@ const I18N = {
     'col.action': 'Thao tác', 'col.target': 'Đối tượng', 'col.detail': 'Chi tiết', 'col.remote': 'Địa chỉ', sec: 'giây', min: 'phút',
     hour: 'giờ', day: 'ngày',
     wallSummary: '{live}/{n} camera đang phát trực tiếp', wallHint: 'Nhấn vào một camera để xem luồng chính và điều khiển.',
-    camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera mất kết nối', camOfflineSince: 'từ {t}', camReplay: '⏪ Xem lại 1 phút trước', allCameras: 'Tất cả camera', wallFullscreen: '⛶ Toàn màn hình',
+    camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera mất kết nối', camOfflineSince: 'từ {t}', camReplay: '⏪ Xem lại 1 phút trước', actMotion: 'Chuyển động', 'obj.person': 'Người', 'obj.bicycle': 'Xe đạp', 'obj.motorcycle': 'Xe máy', 'obj.car': 'Ô tô', 'obj.truck': 'Xe tải', 'obj.bus': 'Xe buýt', allCameras: 'Tất cả camera', wallFullscreen: '⛶ Toàn màn hình',
     camNeedsTranscode: 'Camera gửi H.265: trình duyệt không phát trực tiếp được', camTranscodeHint: 'Có thể xem qua chuyển mã (5 hình/giây, tốn CPU máy chủ)', camTranscodeBtn: 'Xem qua chuyển mã',
     camRetryIn: 'Tự động thử lại sau {n} giây', camFailed: 'Không xem được camera', camStalled: 'Mất tín hiệu hình, đang kết nối lại',
     camTooMany: 'Máy chủ đang phục vụ quá nhiều luồng xem', camPaused: 'Tạm dừng khi không hiển thị',
@@ -103,7 +103,7 @@ const I18N = {
     noAudit: 'No audit entries yet.', 'col.at': 'Time', 'col.actor': 'Actor', 'col.action': 'Action', 'col.target': 'Target',
     'col.detail': 'Detail', 'col.remote': 'Address', sec: 's', min: 'min', hour: 'h', day: 'd',
     wallSummary: '{live}/{n} cameras live', wallHint: 'Click a camera for its main stream and controls.',
-    camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera disconnected', camOfflineSince: 'since {t}', camReplay: '⏪ Replay from 1 min ago', allCameras: 'All cameras', wallFullscreen: '⛶ Full screen', camRetryIn: 'Retrying in {n} s',
+    camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera disconnected', camOfflineSince: 'since {t}', camReplay: '⏪ Replay from 1 min ago', actMotion: 'Motion', 'obj.person': 'Person', 'obj.bicycle': 'Bicycle', 'obj.motorcycle': 'Motorbike', 'obj.car': 'Car', 'obj.truck': 'Truck', 'obj.bus': 'Bus', allCameras: 'All cameras', wallFullscreen: '⛶ Full screen', camRetryIn: 'Retrying in {n} s',
     camNeedsTranscode: 'Camera sends H.265, which browsers cannot play live', camTranscodeHint: 'You can watch it through a transcode (5 frames/s, uses server CPU)', camTranscodeBtn: 'Watch via transcode',
     camFailed: 'Cannot show this camera', camStalled: 'Picture lost, reconnecting', camTooMany: 'The server has too many live views open',
     camPaused: 'Paused while not visible', camOpen: 'Open the main stream', mainStream: 'Main stream', close: 'Close',
@@ -550,6 +550,7 @@ const WATCHDOG_MS = 4000;
 const STALL_CHECKS = 2; // watchdog rounds without a received byte before a view is re-opened
 const FIRST_FRAME_MS = 15000;
 const REPLAY_BACK_S = 60; // a tile's replay button opens the recordings this long before now
+const CAMERA_POLL_MS = 5000; // the wall re-reads the camera list (activity badges, offline since) this often
 
 let setupBusy = 0;
 const setupQueue = [];
@@ -725,6 +726,8 @@ const wall = {
     this.io = null;
     clearInterval(this.watchdog);
     this.watchdog = null;
+    clearInterval(this.poll);
+    this.poll = null;
     return Promise.all(closing);
   },
 
@@ -745,6 +748,15 @@ const wall = {
 
   start() {
     if (this.watchdog) return;
+    this.poll = setInterval(async () => {
+      if (document.hidden || !this.entries.size || !state.token) return;
+      try {
+        for (const c of (await api('GET', '/api/v1/cameras')).items) {
+          const e = this.entries.get(c.id);
+          if (e) { e.cam = c; paintTile(e); }
+        }
+      } catch { /* the next round tries again */ }
+    }, CAMERA_POLL_MS);
     this.watchdog = setInterval(() => {
       if (document.hidden) return;
       for (const e of this.entries.values()) e.viewer.check();
@@ -805,7 +817,7 @@ const wall = {
     e.tile = h('article', { class: 'cam-tile', 'data-camera-id': cam.id, 'data-state': 'connecting', tabindex: 0, role: 'button',
       onclick: () => this.openMain(e.cam),
       onkeydown: (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); this.openMain(e.cam); } } },
-    video, h('div', { class: 'cam-label' }, h('span', { class: 'cam-dot' }), h('span', { class: 'cam-name' }),
+    video, h('div', { class: 'cam-label' }, h('span', { class: 'cam-dot' }), h('span', { class: 'cam-name' }), h('span', { class: 'cam-badges' }),
       h('button', { type: 'button', class: 'cam-replay', 'data-camera-id': cam.id, title: t('camReplay'), 'aria-label': t('camReplay'),
         // One click from live to the recordings of "now minus 1 minute".
         onclick: (ev) => { ev.stopPropagation(); go(`#/recordings?camera=${encodeURIComponent(cam.id)}&at=${Math.floor(Date.now() / 1000) - REPLAY_BACK_S}`); } }, '⏪')),
@@ -876,6 +888,10 @@ function paintTile(e) {
   tile.querySelector('.cam-name').textContent = e.cam.name;
   tile.querySelector('.cam-dot').title = v.state === 'live' ? t('camLive') : tr(v.msg);
   tile.querySelector('.cam-msg strong').textContent = v.state === 'live' ? '' : tr(v.msg);
+  // What the analyser sees now (the list's "activity"): motion and object badges.
+  const act = e.cam.activity || {};
+  tile.querySelector('.cam-badges').replaceChildren(...[act.motion && h('span', { class: 'cam-badge motion' }, t('actMotion')),
+    ...(act.objects || []).map((o) => h('span', { class: 'cam-badge object', 'data-object': o }, tOr(`obj.${o}`, o)))].filter(Boolean));
   const since = v.state === 'offline' && e.cam.status?.offline_since;
   tile.querySelector('.cam-msg small').textContent = v.state === 'live' ? ''
     : [since && t('camOfflineSince', { t: fmtDateTime(new Date(since * 1000).toISOString()) }), tr(v.detail)].filter(Boolean).join(' · ');
