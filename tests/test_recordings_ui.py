@@ -236,6 +236,17 @@ async def test_the_recordings_page_shows_the_day_plays_it_and_exports(api: Api) 
             assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
             await shoot(page, "recordings-export.png")
 
+            # The exports page lists it with its hold, and downloads the same file.
+            await page.locator("#nav .nav-link[data-section='exports']").click()
+            row = page.locator("#exports-table tr[data-status='done']")
+            await row.wait_for(timeout=5_000)
+            assert await row.count() == 1 and "Đang lưu giữ" in await row.inner_text()
+            async with page.expect_download() as got:
+                await row.locator(".exp-download").click()
+            assert hashlib.sha256((await (await got.value).path()).read_bytes()).hexdigest() == digest
+            await page.locator("#nav .nav-link[data-section='recordings']").click()
+            await page.locator("#rec-timeline[data-state='ready']").wait_for(timeout=10_000)
+
             # English on the toggle: the same page, the same state.
             await page.locator("#lang-toggle").click()
             await page.locator("#nav .nav-link.active", has_text="Recordings").wait_for(timeout=5_000)

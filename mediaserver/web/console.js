@@ -8,6 +8,7 @@ import {
 import * as schedule from './schedule.js';
 import * as monitor from './monitor.js';
 import { presetsBox, ptzErrorText } from './ptz.js';
+import * as exportsPage from './exports.js';
 import './alarms.js'; // the alarm banner (disk full) and the camera error texts
 
 const I18N = {
@@ -137,6 +138,7 @@ const SECTIONS = [
   { id: 'monitor', roles: ['admin', 'operator'], mount: monitor.mount, stop: monitor.stop },
   { id: 'cameras', roles: ['admin', 'security'], load: loadCameras, render: renderCameras },
   { id: 'recordings', roles: ['admin', 'security'], load: loadRecordings, render: renderRecordings },
+  { id: 'exports', roles: ['admin', 'security'], mount: exportsPage.mount, stop: exportsPage.stop },
   { id: 'schedules', roles: ['admin', 'operator'], load: () => api('GET', '/api/v1/schedules'), render: renderSchedules },
   { id: 'audit', roles: ['admin'], load: () => api('GET', '/api/v1/audit?limit=50'), render: renderAudit },
 ];
