@@ -54,6 +54,7 @@ class ServerProcess:
         cfg["storage"]["data_dir"] = str(self.dir / "data")
         cfg["server"]["log_level"] = log_level
         cfg["cameras"] = {}  # the shipped simulated cameras would compete with what is measured
+        cfg.pop("camera_groups", None)  # ... and the shipped groups name them
         cfg.update(overrides or {})
         self.config = self.dir / "config.yaml"
         self.config.write_text(yaml.safe_dump(cfg, allow_unicode=True))

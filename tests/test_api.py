@@ -45,6 +45,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     ("GET", r"/api/v1/cameras/\{camera_id\}/playback\.mp4", {"admin", "security"}),
     # A ticket URL (issued to security/admin) is itself the credential: <video src> sends no token.
     ("GET", r"/api/v1/media/\{ticket\}", None),
+    ("GET", r"/api/v1/cameras/\{camera_id\}/presets", {"admin", "security"}),  # PTZ is the security staff's
     ("GET", r"/api/v1/cameras.*", {"admin", "security", "operator"}),
     (".*", r"/api/v1/cameras.*", {"admin", "security"}),
     (".*", r"/api/v1/(recordings|events|exports|holds).*", {"admin", "security"}),
@@ -59,7 +60,7 @@ PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "ga
                "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view",
                "session_id": "999999", "meeting_id": "999999",
                "event_id": "999999", "segment_id": "999999", "export_id": "no-such-export", "hold_id": "999999",
-               "ticket": "no-such-ticket"}
+               "ticket": "no-such-ticket", "token": "no-such-preset"}
 
 
 def expected_roles(method: str, path: str) -> set[str] | None:

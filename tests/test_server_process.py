@@ -48,6 +48,7 @@ class Server:
         cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
         if not with_cameras:
             cfg["cameras"] = {}
+            cfg.pop("camera_groups", None)  # the shipped groups name the shipped cameras
         cfg["storage"]["data_dir"] = str(tmp / "data")
         cfg["auth"].pop("token_secret", None)
         cfg["server"].update(server_overrides)
