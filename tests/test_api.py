@@ -46,7 +46,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     # A ticket URL (issued to security/admin) is itself the credential: <video src> sends no token.
     ("GET", r"/api/v1/media/\{ticket\}", None),
     ("GET", r"/api/v1/cameras/\{camera_id\}/presets", {"admin", "security"}),  # PTZ is the security staff's
-    ("GET", r"/api/v1/cameras.*", {"admin", "security", "operator"}),
+    ("GET", r"/api/v1/cameras.*|/api/v1/camera-groups", {"admin", "security", "operator"}),
     (".*", r"/api/v1/cameras.*", {"admin", "security"}),
     (".*", r"/api/v1/(recordings|events|exports|holds).*", {"admin", "security"}),
     ("GET", r"/api/v1/(motion/region|timeline)", {"admin", "security"}),
