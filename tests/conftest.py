@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 
+from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.app import create_app
 from mediaserver.app_keys import PASSWORDS_KEY, STORE_KEY
 from mediaserver.auth import Passwords
@@ -95,3 +96,21 @@ async def make_api(aiohttp_client: Any, config: Config, clock: FakeClock) -> Api
 @pytest.fixture
 async def api(make_api: ApiFactory) -> Api:
     return await make_api()
+
+
+def one_mount_spec(fps: int = 10) -> dict[str, Any]:
+    """Return an unauthenticated camera with one small /main mount (keyframe every second)."""
+    return {"host": "127.0.0.1", "port": 0, "auth": {"mode": "none"},
+            "mounts": [{"path": "/main", "width": 320, "height": 180, "fps": fps, "gop": fps, "bitrate_kbps": 300,
+                        "scene": {"kind": "scene", "noise": 4, "background": 80}}]}
+
+
+@pytest.fixture
+async def rtsp() -> AsyncIterator[RtspServerProcess]:
+    """A real RTSP simulator process serving ``one_mount_spec()`` (a test module may override it)."""
+    server = RtspServerProcess(one_mount_spec())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

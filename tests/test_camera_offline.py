@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +17,6 @@ from tests.conftest import Api, ApiFactory
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 CAMERA = "cong-sau"
-
-
-def one_mount_spec(fps: int = 10) -> dict[str, Any]:
-    """Return an unauthenticated camera with one small /main mount (keyframe every second)."""
-    return {"host": "127.0.0.1", "port": 0, "auth": {"mode": "none"},
-            "mounts": [{"path": "/main", "width": 320, "height": 180, "fps": fps, "gop": fps, "bitrate_kbps": 300,
-                        "scene": {"kind": "scene", "noise": 4, "background": 80}}]}
-
-
-@pytest.fixture
-async def rtsp() -> AsyncIterator[RtspServerProcess]:
-    server = RtspServerProcess(one_mount_spec())
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def camera(api: Api, headers: dict[str, str]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.app_keys import STORE_KEY
 from mediaserver.config import parse_config
 from tests.conftest import ApiFactory
-from tests.test_camera_offline import one_mount_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -42,16 +41,6 @@ def small_disk(tmp_path: Path) -> Any:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
-
-
-@pytest.fixture
-async def rtsp() -> AsyncIterator[RtspServerProcess]:
-    server = RtspServerProcess(one_mount_spec())
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def free_mb(path: Path) -> float:

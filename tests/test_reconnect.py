@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.app_keys import CAMERAS_KEY, RECORDERS_KEY, STORE_KEY
 from mediaserver.config import parse_config
 from tests.conftest import ApiFactory
-from tests.test_camera_offline import one_mount_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -26,16 +24,6 @@ CAMERA = "hanh-lang"
 RESTARTS = 3
 DOWN_S = 2.0  # long enough that the old code's backoff had grown past the probe interval
 RESUME_BOUND_S = 15.0  # slack: the benchmark measures ~1–2 s
-
-
-@pytest.fixture
-async def rtsp() -> AsyncIterator[RtspServerProcess]:
-    server = RtspServerProcess(one_mount_spec())
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def test_recording_resumes_after_each_rtsp_server_restart(make_api: ApiFactory, tmp_path: Path,
