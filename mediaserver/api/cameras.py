@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
@@ -39,6 +39,8 @@ from mediaserver.app_keys import (
 from mediaserver.auth import Role
 from mediaserver.config import IDENT_PATTERN, redact_url
 from mediaserver.storage.repos import Camera
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -316,17 +318,22 @@ def _ptz_camera(ctx: Ctx) -> tuple[str, CameraInfo, str, str]:
     return camera_id, cam.info, cam.user, cam.password
 
 
+async def _preset_call(ctx: Ctx, operation: str, call: Callable[..., Awaitable[T]], *args: str) -> tuple[str, T]:
+    """Run one ONVIF preset call on the route's camera; return the camera id and the answer, faults as PTZ codes."""
+    camera_id, info, user, pw = _ptz_camera(ctx)
+    try:
+        return camera_id, await call(info, user, pw, *args)
+    except OnvifError as exc:
+        raise _ptz_error(camera_id, operation, exc) from exc
+
+
 def register_presets(api: Api) -> None:
     """Add the routes of a PTZ camera's presets: read from the camera, set, removed and gone to."""
 
     @api.route("GET", "/api/v1/cameras/{camera_id}/presets", roles=CAMERA_STAFF, response=PresetList,
                tag="cameras", summary="The camera's PTZ presets (ONVIF GetPresets), as the camera stores them.")
     async def list_presets(ctx: Ctx) -> PresetList:
-        camera_id, info, user, pw = _ptz_camera(ctx)
-        try:
-            presets = await get_presets(info, user, pw)
-        except OnvifError as exc:
-            raise _ptz_error(camera_id, "GetPresets", exc) from exc
+        _, presets = await _preset_call(ctx, "GetPresets", get_presets)
         return PresetList(items=[PresetOut(token=k, name=v) for k, v in presets.items()])
 
     @api.route("POST", "/api/v1/cameras/{camera_id}/presets", roles=CAMERA_STAFF, body=PresetIn,
@@ -334,35 +341,23 @@ def register_presets(api: Api) -> None:
                summary="Store the camera's current position as a new named preset (ONVIF SetPreset).")
     async def add_preset(ctx: Ctx) -> PresetOut:
         b: PresetIn = ctx.body
-        camera_id, info, user, pw = _ptz_camera(ctx)
         name = b.name.strip()
-        try:
-            token = await set_preset(info, user, pw, name)
-        except OnvifError as exc:
-            raise _ptz_error(camera_id, "SetPreset", exc) from exc
+        camera_id, token = await _preset_call(ctx, "SetPreset", set_preset, name)
         await ctx.audit("camera.preset_set", camera_id, preset=token, name=name)
         return PresetOut(token=token, name=name)
 
     @api.route("DELETE", "/api/v1/cameras/{camera_id}/presets/{token}", roles=CAMERA_STAFF, status=204,
                tag="cameras", summary="Remove a preset from the camera (ONVIF RemovePreset).")
     async def delete_preset(ctx: Ctx) -> None:
-        camera_id, info, user, pw = _ptz_camera(ctx)
         token = ctx.param("token")
-        try:
-            await remove_preset(info, user, pw, token)
-        except OnvifError as exc:
-            raise _ptz_error(camera_id, "RemovePreset", exc) from exc
+        camera_id, _ = await _preset_call(ctx, "RemovePreset", remove_preset, token)
         await ctx.audit("camera.preset_remove", camera_id, preset=token)
 
     @api.route("POST", "/api/v1/cameras/{camera_id}/presets/{token}/goto", roles=CAMERA_STAFF, response=Ok,
                tag="cameras", summary="Move the camera to a preset (ONVIF GotoPreset).")
     async def goto(ctx: Ctx) -> Ok:
-        camera_id, info, user, pw = _ptz_camera(ctx)
         token = ctx.param("token")
-        try:
-            await goto_preset(info, user, pw, token)
-        except OnvifError as exc:
-            raise _ptz_error(camera_id, "GotoPreset", exc) from exc
+        camera_id, _ = await _preset_call(ctx, "GotoPreset", goto_preset, token)
         await ctx.audit("camera.ptz_goto_preset", camera_id, preset=token)
         return Ok()
 
