@@ -90,9 +90,17 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
+    elif not sys.stdin.isatty():
+        print("no terminal to ask for the password: pipe it in with --password-stdin", file=sys.stderr)
+        return EXIT_INVALID
     else:
-        password = getpass.getpass(f"password for {args.username}: ")
-        if getpass.getpass("again: ") != password:
+        try:
+            password = getpass.getpass(f"password for {args.username}: ")
+            again = getpass.getpass("again: ")
+        except (EOFError, KeyboardInterrupt):
+            print("\nno password given", file=sys.stderr)
+            return EXIT_INVALID
+        if again != password:
             print("passwords differ", file=sys.stderr)
             return EXIT_INVALID
     problems = password_problems(password, args.username, cfg.auth.password_policy)

@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+CHATTY_LOGGERS = ("aioice", "aiortc", "zeep", "httpx")
+
 
 class JsonFormatter(logging.Formatter):
     """Format each record as one JSON object per line."""
@@ -34,4 +36,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING if level != "DEBUG" else logging.DEBUG)
+    quiet = logging.WARNING if level != "DEBUG" else logging.DEBUG
+    logging.getLogger("aiohttp.access").setLevel(quiet)
+    # aioice logs every candidate pair and check at INFO (most of a meeting's log): keep it for DEBUG runs.
+    for chatty in CHATTY_LOGGERS:
+        logging.getLogger(chatty).setLevel(quiet)

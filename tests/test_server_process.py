@@ -230,6 +230,8 @@ def test_cli_bootstraps_users_and_join_tokens(server: Server) -> None:
     assert r.returncode == 0, r.stderr
     r = server.cli("create-user", "yeu", "--role", "operator", "--password-stdin", stdin="123\n")
     assert r.returncode != 0 and "at least 10" in r.stderr
+    r = server.cli("create-user", "khongtty", "--role", "operator", stdin="")  # no terminal, no --password-stdin
+    assert r.returncode != 0 and "--password-stdin" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = server.cli("issue-join-token", "--room", "hop-huyen", "--site", "xa-tan-lap")
     assert r.returncode == 0, r.stderr
     join = r.stdout.strip()
