@@ -3,8 +3,10 @@
 - Passwords are hashed with Argon2id (memory-hard), off the event loop (a hash costs tens of ms of CPU).
 - Tokens are HS256 JWTs carrying role, expiry and a ``jti``; every issued jti is stored in the index so a
   token can be revoked (logout, password change, user disabled) before it expires.
-- Login lockout follows the Vietnamese camera-system guidance: 5 failures within 30 s lock the account and
-  the client address for 5 minutes (all configurable).
+- Login lockout follows the Vietnamese camera-system guidance, which is about the account: 5 failures within
+  30 s lock that account for 5 minutes (all configurable). A client address is never locked out (a whole
+  office shares one address: one clerk's typos must not lock out the admin); instead a token bucket slows an
+  address that fails many logins across accounts (password spraying) to one attempt every few seconds.
 """
 
 from __future__ import annotations
@@ -126,14 +128,44 @@ class Passwords:
 # ------------------------------------------------------------------------------------------- lockout
 
 
+class AddressThrottle:
+    """A token bucket of failed logins per client address: a burst, then one attempt per refill interval."""
+
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, burst: int, refill_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst = burst
+        self.refill_s = refill_s
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+
+    def _tokens(self, address: str, now: float) -> float:
+        tokens, at = self._buckets.get(address, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - at) / self.refill_s)
+
+    def wait_for(self, address: str) -> float:
+        """Return the seconds before ``address`` may try again (0: it may now)."""
+        tokens = self._tokens(address, self._clock())
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) * self.refill_s
+
+    def failure(self, address: str) -> None:
+        """Spend one attempt of ``address``."""
+        now = self._clock()
+        self._buckets[address] = (max(0.0, self._tokens(address, now) - 1.0), now)
+        if len(self._buckets) > self.MAX_ADDRESSES:  # bound memory: forget full buckets
+            for key in [a for a in self._buckets if self._tokens(a, now) >= self.burst]:
+                del self._buckets[key]
+
+
 class LoginLimiter:
-    """Counts failed logins per key (user name, client address) in a sliding window and locks keys out."""
+    """Counts failed logins per account in a sliding window and locks accounts out; slows spraying addresses."""
 
     def __init__(self, policy: LockoutConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._locked_until: dict[str, float] = {}
+        self.addresses = AddressThrottle(policy.address_burst, policy.address_refill_s, clock)
 
     def locked_for(self, *keys: str) -> float:
         """Return the seconds left on the longest lockout among ``keys`` (0 when none is locked)."""

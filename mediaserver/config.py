@@ -180,7 +180,15 @@ class MailConfig(_Strict):
 class LockoutConfig(_Strict):
     max_failures: int = Field(5, ge=1, le=100, description="Failed logins that trigger a lockout.")
     window_s: float = Field(30.0, ge=1, le=3600, description="Window in which failures are counted.")
-    lockout_s: float = Field(300.0, ge=1, le=86400, description="How long a locked account/address waits.")
+    lockout_s: float = Field(300.0, ge=1, le=86400, description="How long a locked account waits.")
+    address_burst: int = Field(
+        20, ge=5, le=1000,
+        description="Failed logins one client address may make in a burst (any accounts) before it is slowed.",
+    )
+    address_refill_s: float = Field(
+        3.0, ge=0.1, le=600,
+        description="Once slowed, an address regains one attempt every this many seconds (never a lockout).",
+    )
 
 
 class PasswordPolicy(_Strict):

@@ -173,6 +173,27 @@ async def test_login_lockout_after_five_failures(make_api: ApiFactory, config: C
     assert await api.login("guard")
 
 
+async def test_lockout_is_per_account_and_spraying_is_throttled(make_api: ApiFactory, config: Config) -> None:
+    config.auth.lockout.address_burst = 12
+    config.auth.lockout.address_refill_s = 30.0
+    api = await make_api(config)
+    await api.add_user("vanthu", "operator")
+    await api.add_user("quantri", "admin")
+    for i in range(5):  # one clerk's typos lock the clerk's account ...
+        r = await api.client.post("/api/v1/auth/login", json={"username": "vanthu", "password": f"sai-{i}"})
+    assert (r.status, (await r.json())["error"]["code"]) == (429, "locked_out")
+    # ... and not the admin who logs in with the right password from the same office address.
+    assert await api.login("quantri")
+    # A spray of many accounts from one address: slowed after the burst, with a short Retry-After.
+    codes = []
+    for i in range(10):
+        r = await api.client.post("/api/v1/auth/login", json={"username": f"nguoi-{i}", "password": "Mat-Khau-2026"})
+        codes.append((r.status, (await r.json())["error"]["code"]))
+    assert codes[:7] == [(401, "bad_credentials")] * 7, codes
+    assert codes[7:] == [(429, "login_throttled")] * 3, codes
+    assert 1 <= int(r.headers["Retry-After"]) <= 30
+
+
 async def test_initial_password_must_be_changed(api: Api) -> None:
     await api.add_user("chief", "admin", password="Khoi-Tao-123", must_change=True)
     token = await api.login("chief", "Khoi-Tao-123")

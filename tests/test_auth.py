@@ -24,13 +24,29 @@ def test_five_failures_in_thirty_seconds_lock_for_five_minutes() -> None:
     clock = FakeClock(now=1000.0)
     limiter = LoginLimiter(LockoutConfig(), clock=clock)
     for _ in range(4):
-        assert limiter.failure("user:a", "ip:1") is False
+        assert limiter.failure("user:a") is False
         clock.now += 5
-    assert limiter.failure("user:a", "ip:1") is True  # the 5th within 20 s
+    assert limiter.failure("user:a") is True  # the 5th within 20 s
     assert 299 < limiter.locked_for("user:a") <= 300
-    assert limiter.locked_for("user:b", "ip:1") > 0  # the address is locked too
+    assert limiter.locked_for("user:b") == 0  # another account is not locked
     clock.now += 301
-    assert limiter.locked_for("user:a", "ip:1") == 0
+    assert limiter.locked_for("user:a") == 0
+
+
+def test_an_address_is_slowed_after_its_burst_never_locked() -> None:
+    clock = FakeClock(now=0.0)
+    throttle = LoginLimiter(LockoutConfig(address_burst=20, address_refill_s=3.0), clock=clock).addresses
+    for _ in range(20):
+        assert throttle.wait_for("10.0.0.7") == 0
+        throttle.failure("10.0.0.7")
+    assert 2.9 < throttle.wait_for("10.0.0.7") <= 3.0  # the 21st waits one refill, not minutes
+    assert throttle.wait_for("10.0.0.8") == 0  # other addresses are untouched
+    clock.now += 3.0
+    assert throttle.wait_for("10.0.0.7") == 0
+    throttle.failure("10.0.0.7")
+    assert throttle.wait_for("10.0.0.7") > 0  # a sprayer gets one guess per refill
+    clock.now += 60.0
+    assert throttle.wait_for("10.0.0.7") == 0
 
 
 def test_failures_spread_over_the_window_do_not_lock() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from pydantic import BaseModel, Field
 
 from mediaserver.api.common import Body, Ok, iso
@@ -48,7 +50,14 @@ def register(api: Api) -> None:
     async def login(ctx: Ctx) -> LoginOut:
         body: LoginIn = ctx.body
         limiter = ctx.app[LIMITER_KEY]
-        keys = (f"user:{body.username.lower()}", f"ip:{ctx.request.remote}")
+        # The lockout is per account; the client address is only slowed (see mediaserver/auth.py).
+        keys = (f"user:{body.username.lower()}",)
+        address = ctx.request.remote or "?"
+        wait = limiter.addresses.wait_for(address)
+        if wait > 0:
+            raise ApiError(429, "login_throttled",
+                           f"too many failed logins from this address; try again in {math.ceil(wait)} s",
+                           headers={"Retry-After": str(math.ceil(wait))})
         left = limiter.locked_for(*keys)
         if left > 0:
             raise ApiError(429, "locked_out", f"too many failed logins; try again in {int(left) + 1} s",
@@ -60,6 +69,7 @@ def register(api: Api) -> None:
             ok = await ctx.app[PASSWORDS_KEY].verify(user.password_hash, body.password)
         if not ok or user is None:
             locked = limiter.failure(*keys)
+            limiter.addresses.failure(address)
             ctx.app[METRICS_KEY].logins_failed.inc()
             await ctx.audit("auth.login_failed", body.username, locked=locked)
             if locked:
