@@ -30,6 +30,7 @@ from mediaserver.api import (
     recordings,
     scheduled,
     schedules,
+    service_tokens,
     system,
     users,
 )
@@ -54,6 +55,7 @@ from mediaserver.app_keys import (
     RETENTION_KEY,
     SCHEDULER_KEY,
     SECRETS_KEY,
+    SERVICE_TOKENS_KEY,
     STORE_KEY,
     TOKENS_KEY,
 )
@@ -71,6 +73,7 @@ from mediaserver.metrics import (
 )
 from mediaserver.scheduler import JobContext, Scheduler
 from mediaserver.secretbox import SecretBox
+from mediaserver.service_tokens import ServiceTokens
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
 from recordings.export import Exporter
@@ -94,7 +97,7 @@ def build_api() -> Api:
     """Return the route table with every resource module registered."""
     api = Api()
     for module in (system, auth_routes, users, conference, live, meetings, scheduled, cameras, recordings,
-                   footage, schedules):
+                   footage, schedules, service_tokens):
         module.register(api)
     return api
 
@@ -117,6 +120,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[LIMITER_KEY] = LoginLimiter(config.auth.lockout)
     app[TOKENS_KEY] = Tokens(load_or_create_secret(config.auth, config.storage.data_dir), store, config.auth,
                              clock=clock)
+    app[SERVICE_TOKENS_KEY] = ServiceTokens(store)
     app[SCHEDULER_KEY] = Scheduler(store, config.timezone, clock=clock)
     engine = app[ENGINE_KEY] = Engine()
     # STUN/TURN: the server's own peer connections share one list (TURN REST credentials renewed by _ice_ctx);

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mediaserver.metrics import Metrics
     from mediaserver.scheduler import Scheduler
     from mediaserver.secretbox import SecretBox
+    from mediaserver.service_tokens import ServiceTokens
     from mediaserver.storage import Store
     from recordings.export import Exporter
     from recordings.meeting import MeetingRecordings
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 CONFIG_KEY: web.AppKey[Config] = web.AppKey("config")
 STORE_KEY: web.AppKey[Store] = web.AppKey("store")
 TOKENS_KEY: web.AppKey[Tokens] = web.AppKey("tokens")
+SERVICE_TOKENS_KEY: web.AppKey[ServiceTokens] = web.AppKey("service_tokens")
 PASSWORDS_KEY: web.AppKey[Passwords] = web.AppKey("passwords")
 LIMITER_KEY: web.AppKey[LoginLimiter] = web.AppKey("login_limiter")
 SCHEDULER_KEY: web.AppKey[Scheduler] = web.AppKey("scheduler")

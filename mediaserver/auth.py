@@ -63,6 +63,7 @@ class Principal:
     site_id: str | None = None
     room_id: str | None = None
     must_change_password: bool = False
+    scope: str | None = None  # a service token's scope (mediaserver/service_tokens.py); None for people
 
 
 # ------------------------------------------------------------------------------------------ passwords

@@ -34,6 +34,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     ("GET|POST", r"/api/v1/auth/(me|logout)", EVERYONE),
     ("POST", r"/api/v1/auth/password", STAFF),
     (".*", r"/api/v1/users.*", {"admin"}),
+    (".*", r"/api/v1/service-tokens.*", {"admin"}),
     ("GET", r"/api/v1/sites", {"admin", "operator", "participant"}),
     ("GET", r"/api/v1/rooms/\{room_id\}", {"admin", "operator", "participant"}),
     # Meeting recordings: started, stopped and watched by chairs; the player page signs in by itself.
@@ -60,7 +61,7 @@ PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "ga
                "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view",
                "session_id": "999999", "meeting_id": "999999",
                "event_id": "999999", "segment_id": "999999", "export_id": "no-such-export", "hold_id": "999999",
-               "ticket": "no-such-ticket", "token": "no-such-preset"}
+               "ticket": "no-such-ticket", "token": "no-such-preset", "token_id": "999999"}
 
 
 def expected_roles(method: str, path: str) -> set[str] | None:
@@ -112,6 +113,71 @@ async def test_role_matrix_every_route_every_role(api: Api) -> None:
                 assert (await r.json())["error"]["code"] == "forbidden"
             checked += 1
     assert checked > 100
+
+
+# What each service-token scope may call, written down apart from mediaserver/service_tokens.py.
+SCOPE_CAMERA_VIEW = {("GET", "/api/v1/cameras"), ("GET", "/api/v1/cameras/{camera_id}"),
+                     ("GET", "/api/v1/camera-groups"), ("GET", "/api/v1/cameras/{camera_id}/snapshot"),
+                     ("POST", "/api/v1/cameras/{camera_id}/views"), ("POST", "/api/v1/cameras/views/{view_id}/answer"),
+                     ("DELETE", "/api/v1/cameras/views/{view_id}")}
+
+
+def scope_may(scope: str, method: str, path: str) -> bool:
+    roles = expected_roles(method, path)
+    if scope == "metrics:read":
+        return (method, path) == ("GET", "/metrics")
+    if scope == "cameras:view":
+        return (method, path) in SCOPE_CAMERA_VIEW
+    return method == "GET" and roles is not None and bool(roles & {"operator", "security"})
+
+
+async def test_service_token_scopes_every_route(api: Api) -> None:
+    doc = await (await api.client.get("/api/openapi.json")).json()
+    admin = api.auth(await api.token_for("admin"))
+    tokens = {}
+    for scope in ("metrics:read", "read", "cameras:view"):
+        r = await api.client.post("/api/v1/service-tokens", headers=admin, json={"name": f"may-{scope}", "scope": scope})
+        assert r.status == 201, await r.text()
+        tokens[scope] = (await r.json())["token"]
+    checked = 0
+    for method, path in routes_of(doc):
+        if expected_roles(method, path) is None or path == "/api/v1/auth/logout":
+            continue
+        url = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
+        for scope, token in tokens.items():
+            r = await api.client.request(method, url, headers=api.auth(token), json={})
+            body = await r.text()
+            if scope_may(scope, method, path):
+                assert r.status not in (401, 403), f"{scope} refused on {method} {path}: {r.status} {body}"
+            else:
+                assert r.status == 403, f"{scope} allowed on {method} {path}: {r.status} {body}"
+                assert (await r.json())["error"]["code"] == "scope_denied"
+            checked += 1
+    assert checked > 150
+
+
+async def test_prometheus_scrapes_with_a_service_token_until_revoked(api: Api) -> None:
+    admin = api.auth(await api.token_for("admin"))
+    r = await api.client.post("/api/v1/service-tokens", headers=admin,
+                              json={"name": "prometheus", "scope": "metrics:read"})
+    made = await r.json()
+    assert made["token"].startswith("mst_") and made["scope"] == "metrics:read"
+    scrape = {"Authorization": f"Bearer {made['token']}", "Accept": "text/plain;version=0.0.4"}
+    for _ in range(2):  # as Prometheus does, again and again with the same token
+        r = await api.client.get("/metrics", headers=scrape)
+        assert r.status == 200 and "mediaserver_login_failures_total" in await r.text()
+    listed = (await (await api.client.get("/api/v1/service-tokens", headers=admin)).json())["items"]
+    [entry] = [t for t in listed if t["id"] == made["id"]]
+    assert "token" not in entry and entry["last_used_at"] is not None and entry["revoked_at"] is None
+    stored = await api.app[STORE_KEY].db.fetchall("SELECT token_sha256 FROM service_tokens")
+    assert all(made["token"] not in row[0] for row in stored)  # only the hash is kept
+    assert (await api.client.delete(f"/api/v1/service-tokens/{made['id']}", headers=admin)).status == 204
+    r = await api.client.get("/metrics", headers=scrape)
+    assert (r.status, (await r.json())["error"]["code"]) == (401, "token_revoked")
+    r = await api.client.get("/metrics", headers={"Authorization": "Bearer mst_not-a-token"})
+    assert (r.status, (await r.json())["error"]["code"]) == (401, "invalid_token")
+    actions = [e.action for e in await api.app[STORE_KEY].audit.all(limit=20)]
+    assert "service_token.create" in actions and "service_token.revoke" in actions
 
 
 async def test_participant_sees_only_its_own_room(api: Api, config: Config) -> None:

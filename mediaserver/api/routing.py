@@ -19,8 +19,9 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from mediaserver.api.errors import ApiError, error_body
-from mediaserver.app_keys import AUDIT_KEY, TOKENS_KEY
+from mediaserver.app_keys import AUDIT_KEY, SERVICE_TOKENS_KEY, TOKENS_KEY
 from mediaserver.auth import AuthError, Principal, Role
+from mediaserver.service_tokens import is_service_token, scope_allows
 
 logger = logging.getLogger(__name__)
 
@@ -159,15 +160,22 @@ class Api:
             app.router.add_route(spec.method, spec.path, _wrap(spec))
 
 
-async def authenticate(request: web.Request, roles: frozenset[Role]) -> Principal:
-    """Verify the request's bearer token and check its role; raise ApiError 401/403."""
+async def authenticate(request: web.Request, roles: frozenset[Role], path: str = "") -> Principal:
+    """Verify the request's bearer token and check its role (or a service token's scope); raise ApiError 401/403."""
     token = bearer_token(request)
     if token is None:
         raise ApiError(401, "unauthenticated", "this route needs a bearer token (Authorization: Bearer …)")
     try:
-        principal = await request.app[TOKENS_KEY].verify(token)
+        if is_service_token(token):
+            principal = await request.app[SERVICE_TOKENS_KEY].verify(token)
+        else:
+            principal = await request.app[TOKENS_KEY].verify(token)
     except AuthError as exc:
         raise ApiError(401, exc.code, exc.message) from exc
+    if principal.scope is not None:  # a service token: its scope alone decides
+        if not scope_allows(principal.scope, request.method, path, roles):
+            raise ApiError(403, "scope_denied", f"a '{principal.scope}' service token may not use this route")
+        return principal
     if principal.role not in roles:
         raise ApiError(403, "forbidden", f"role '{principal.role}' may not use this route")
     return principal
@@ -177,7 +185,7 @@ def _wrap(spec: RouteSpec) -> Callable[[web.Request], Awaitable[web.StreamRespon
     async def handler(request: web.Request) -> web.StreamResponse:
         principal = None
         if spec.roles is not None:
-            principal = await authenticate(request, spec.roles)
+            principal = await authenticate(request, spec.roles, spec.path)
             if principal.must_change_password and not spec.allow_pending_password:
                 raise ApiError(403, "password_change_required",
                                "change the initial password first (POST /api/v1/auth/password)")

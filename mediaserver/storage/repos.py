@@ -14,6 +14,7 @@ from typing import Any
 
 from mediaserver.storage.db import Database
 from mediaserver.storage.meetings import MeetingRepo
+from mediaserver.storage.service_tokens import ServiceTokenRepo
 
 ROLES = ("admin", "operator", "security", "participant")
 # No segment is longer than this (segment_seconds <= 120 plus a GOP): bounding "overlaps [since, until)" from
@@ -1086,6 +1087,10 @@ class ExportRepo(_Repo):
         rows = await self.db.fetchall("SELECT * FROM exports ORDER BY created_at DESC LIMIT ?", (limit,))
         return [self._export(r) for r in rows]
 
+    async def delete(self, export_id: str) -> bool:
+        """Remove an export's record; return whether it existed."""
+        return await self.db.execute_rowcount("DELETE FROM exports WHERE id = ?", (export_id,)) > 0
+
     async def interrupt_running(self) -> int:
         """Fail exports a crash interrupted (at start-up); return how many."""
         return await self.db.execute_rowcount(
@@ -1226,3 +1231,4 @@ class Store:
         self.jobs = JobRepo(db)
         self.audit = AuditRepo(db)
         self.meetings = MeetingRepo(db)
+        self.service_tokens = ServiceTokenRepo(db)
