@@ -22,7 +22,20 @@ export const state = {
 };
 
 /** Set by the app shell: what to do when the session ends (401) or must change its password, and the router. */
-export const hooks = { endSession: () => {}, passwordChange: () => {}, route: () => {} };
+export const hooks = { endSession: () => {}, passwordChange: () => {}, route: () => {}, showSection: () => {} };
+
+/** The object classes the detector reports (review items, live badges), in the order the console lists them. */
+export const OBJECT_LABELS = ['person', 'bicycle', 'motorcycle', 'car', 'truck', 'bus'];
+addStrings({
+  vi: {
+    'obj.person': 'Người', 'obj.bicycle': 'Xe đạp', 'obj.motorcycle': 'Xe máy', 'obj.car': 'Ô tô', 'obj.truck': 'Xe tải',
+    'obj.bus': 'Xe buýt',
+  },
+  en: {
+    'obj.person': 'Person', 'obj.bicycle': 'Bicycle', 'obj.motorcycle': 'Motorbike', 'obj.car': 'Car', 'obj.truck': 'Truck',
+    'obj.bus': 'Bus',
+  },
+});
 
 export const tOr = (key, fallback, vars) => (i18n.hasText(key) ? i18n.t(key, vars) : fallback);
 
