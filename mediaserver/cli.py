@@ -122,6 +122,22 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return asyncio.run(_with_store(cfg, go))
 
 
+def cmd_create_service_token(args: argparse.Namespace) -> int:
+    """Make a scoped service token (e.g. for Prometheus) and print it once."""
+    from mediaserver.service_tokens import ServiceTokens
+
+    cfg = _load(args.config)
+
+    async def go(store: Store) -> int:
+        token, rec = await ServiceTokens(store).issue(args.name, args.scope, "cli", args.ttl_days)
+        await store.audit.add("cli", "admin", "service_token.create", args.name, {"scope": args.scope, "id": rec.id})
+        print(token)
+        print(f"service token {rec.id} {args.name!r} ({args.scope}); shown once: store it now", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_with_store(cfg, go))
+
+
 def cmd_issue_join_token(args: argparse.Namespace) -> int:
     """Print a join token (and link) for one site to join one room."""
     cfg = _load(args.config)
@@ -214,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     cu.add_argument("--must-change", action="store_true", help="force a password change at first login")
     cu.set_defaults(fn=cmd_create_user)
+
+    st = with_config(sub.add_parser("create-service-token", help="make a scoped API token for a machine"))
+    st.add_argument("name", help="what uses it, e.g. prometheus")
+    st.add_argument("--scope", required=True, choices=["metrics:read", "read", "cameras:view"])
+    st.add_argument("--ttl-days", type=float, help="expire after this many days (default: never)")
+    st.set_defaults(fn=cmd_create_service_token)
 
     jt = with_config(sub.add_parser("issue-join-token", help="issue a join token for a site"))
     jt.add_argument("--room", required=True)

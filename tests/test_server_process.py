@@ -235,6 +235,9 @@ def test_cli_bootstraps_users_and_join_tokens(server: Server) -> None:
     r = server.cli("issue-join-token", "--room", "hop-huyen", "--site", "xa-tan-lap")
     assert r.returncode == 0, r.stderr
     join = r.stdout.strip()
+    r = server.cli("create-service-token", "prometheus", "--scope", "metrics:read")
+    assert r.returncode == 0 and "shown once" in r.stderr, r.stderr
+    scrape_token = r.stdout.strip()
     r = server.cli("issue-join-token", "--room", "hop-huyen", "--site", "nowhere")
     assert r.returncode != 0 and "unknown site" in r.stderr
     server.start()
@@ -245,6 +248,11 @@ def test_cli_bootstraps_users_and_join_tokens(server: Server) -> None:
     assert status == 200 and body["role"] == "security"
     assert server.request("GET", "/api/v1/rooms", token=body["token"])[0] == 403
     assert server.request("GET", "/api/v1/cameras", token=body["token"])[0] == 200
+    assert server.request("GET", "/api/v1/cameras", token=scrape_token)[0] == 403  # metrics only
+    scrape = urllib.request.Request(f"{server.scheme}://127.0.0.1:{server.port}/metrics",
+                                    headers={"Authorization": f"Bearer {scrape_token}"})
+    with urllib.request.urlopen(scrape, timeout=10) as r:  # as Prometheus' bearer_token_file scrape does
+        assert r.status == 200 and b"mediaserver_" in r.read()
 
 
 def test_initial_admin_password_is_never_logged(server: Server) -> None:
