@@ -294,6 +294,8 @@ class Exporter:
         self._worker: asyncio.Task[None] | None = None
         self._cancel = threading.Event()
         self._done: dict[str, asyncio.Event] = {}
+        self._cancelled: set[str] = set()  # queued or running exports asked to stop (deleted)
+        self._running: tuple[str, threading.Event] | None = None  # the export the worker runs, and its stop flag
 
     async def start(self) -> None:
         """Mark exports a crash interrupted as failed, drop their partial files and start the worker."""
@@ -313,6 +315,8 @@ class Exporter:
         if worker is None:
             return
         self._cancel.set()
+        if self._running is not None:
+            self._running[1].set()
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
@@ -349,6 +353,21 @@ class Exporter:
                     created_by)
         return export
 
+    async def cancel(self, export_id: str) -> bool:
+        """Stop an export queued or running here and wait until the worker has let go of it; return whether it was."""
+        event = self._done.get(export_id)
+        if event is None:
+            return False
+        self._cancelled.add(export_id)
+        running = self._running
+        if running is not None and running[0] == export_id:
+            running[1].set()  # the remux thread stops at its next cancel check and removes its partial file
+            await event.wait()
+        else:  # still queued: the worker skips it when its turn comes
+            self._done.pop(export_id, None)
+            event.set()
+        return True
+
     async def wait(self, export_id: str) -> Export:
         """Wait until an export queued here is done or failed; return it."""
         event = self._done.get(export_id)
@@ -376,8 +395,21 @@ class Exporter:
 
     async def _run(self, export_id: str) -> None:
         export = await self.store.exports.get(export_id)
-        if export is None or export.status != "queued":
+        if export is None or export.status != "queued" or export_id in self._cancelled:
+            self._cancelled.discard(export_id)
             return
+        cancel = threading.Event()
+        if self._cancel.is_set():
+            cancel.set()
+        self._running = (export_id, cancel)
+        try:
+            await self._remux(export, cancel)
+        finally:
+            self._running = None
+            self._cancelled.discard(export_id)
+
+    async def _remux(self, export: Export, cancel: threading.Event) -> None:
+        export_id = export.id
         await self.store.exports.set_progress(export_id, 0.0)
         segments = await self.store.segments.for_camera(export.camera_id, export.start_at, export.end_at)
         stamps = f"{local_stamp(export.start_at, self.zone)}_{local_stamp(export.end_at, self.zone)}"
@@ -391,7 +423,7 @@ class Exporter:
 
         def job() -> tuple[RemuxResult, str]:
             result = remux_range(self.data_dir, segments, export.start_at, export.end_at, part,
-                                 progress=report, cancel=self._cancel)
+                                 progress=report, cancel=cancel)
             digest = file_sha256(part)
             os.replace(part, final)
             return result, digest
@@ -405,11 +437,16 @@ class Exporter:
                     await self.store.exports.set_progress(export_id, shared["progress"])
             result, digest = work.result()
         except asyncio.CancelledError:
-            self._cancel.set()
+            cancel.set()
             with contextlib.suppress(BaseException):
                 await work  # the thread stops at its next cancel check and removes its partial file
             await asyncio.shield(self.store.exports.finish(export_id, error="interrupted by shutdown"))
             raise
+        except RemuxCancelled:
+            logger.info("export %s stopped: it was deleted while running", export_id)
+            await asyncio.to_thread(part.unlink, missing_ok=True)
+            await self.store.exports.finish(export_id, error="cancelled")
+            return
         except Exception as exc:
             message = exc.message if isinstance(exc, FootageError) else f"{type(exc).__name__}: {exc}"
             logger.error("export %s failed: %s", export_id, message)

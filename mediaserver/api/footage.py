@@ -280,6 +280,29 @@ def register(api: Api) -> None:
                                                      audit_action="export.download")
         return LinkOut(url=MEDIA_PREFIX + ticket)
 
+    @api.route("DELETE", "/api/v1/exports/{export_id}", roles=FOOTAGE_ROLES, status=204, tag="recordings",
+               summary="Delete an export: its file and its record; a queued or running export is stopped first. "
+                       "Refused (409 export_held) while the export's evidence hold is active.")
+    async def delete_export(ctx: Ctx) -> None:
+        store = ctx.app[STORE_KEY]
+        exporter = ctx.app[EXPORTER_KEY]
+        export = await store.exports.get(ctx.param("export_id"))
+        if export is None:
+            raise ApiError(404, "not_found", f"no export {ctx.param('export_id')!r}")
+        hold = await store.holds.get(export.hold_id) if export.hold_id is not None else None
+        if hold is not None and hold.released_at is None:
+            # The hold marks the export as evidence: deleting it is a deliberate second step.
+            raise ApiError(409, "export_held", f"export {export.id} is under evidence hold {hold.id}: "
+                           "release the hold first")
+        stopped = await exporter.cancel(export.id)
+        export = await store.exports.get(export.id) or export  # a run that finished meanwhile left a file
+        path = exporter.path_of(export)
+        if path is not None:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        await store.exports.delete(export.id)
+        await ctx.audit("export.delete", export.id, camera_id=export.camera_id, status=export.status,
+                        stopped=stopped, sha256=export.sha256, bytes=export.bytes)
+
     # ------------------------------------------------------------------------------------------- holds
 
     @api.route("GET", "/api/v1/holds", roles=FOOTAGE_ROLES, query=HoldQuery, response=HoldList, tag="recordings",

@@ -1,6 +1,7 @@
 // "Bản xuất video": every export (newest first) with its range, state, size, SHA-256, missing footage (R's
 // covered_s/missing_s fields when present) and its evidence hold; download through a ticket link, release a hold.
-// Deleting an export needs a DELETE route the API does not have yet (not offered here).
+// Delete (DELETE /api/v1/exports/{id}: the file and its record; a running export is stopped) after a confirm; the
+// server refuses while the export's evidence hold is active, so a held export's confirm names both steps.
 import { addStrings, t, h, api, errorText, fmtDateTime, span } from './core.js';
 
 addStrings({
@@ -9,14 +10,20 @@ addStrings({
     expRange: 'Khoảng thời gian', expState: 'Trạng thái', expSize: 'Dung lượng', expHold: 'Lưu giữ chứng cứ', expBy: 'Người xuất',
     'exp.queued': 'Đang chờ', 'exp.running': 'Đang xuất', 'exp.done': 'Đã xong', 'exp.failed': 'Thất bại', expMissing: 'Thiếu {s} không có hình',
     holdActive: 'Đang lưu giữ', holdReleased: 'Đã giải phóng', holdRelease: 'Giải phóng', holdConfirm: 'Giải phóng lưu giữ? Đoạn ghi hình gốc sẽ lại bị xóa theo chính sách lưu trữ.',
-    expDownload: '⬇ Tải về',
+    expDownload: '⬇ Tải về', expDelete: 'Xóa', expDeleteConfirm: 'Xóa vĩnh viễn bản xuất này (tệp video và thông tin của nó)?',
+    expDeleteHeldConfirm: 'Bản xuất này đang được lưu giữ làm chứng cứ. Giải phóng lưu giữ rồi xóa vĩnh viễn tệp video?',
+    expDeleteRunning: 'Bản xuất chưa xong: việc xuất sẽ bị dừng.',
+    'err.export_held': 'Bản xuất đang được lưu giữ làm chứng cứ: hãy giải phóng lưu giữ trước khi xóa.',
   },
   en: {
     'sec.exports': 'Exports', expNone: 'No exports yet. Export footage from the Recordings page.', expCamera: 'Camera',
     expRange: 'Time range', expState: 'State', expSize: 'Size', expHold: 'Evidence hold', expBy: 'Exported by',
     'exp.queued': 'Waiting', 'exp.running': 'Exporting', 'exp.done': 'Done', 'exp.failed': 'Failed', expMissing: '{s} missing: no footage',
     holdActive: 'Held', holdReleased: 'Released', holdRelease: 'Release', holdConfirm: 'Release the hold? The source footage becomes subject to retention again.',
-    expDownload: '⬇ Download',
+    expDownload: '⬇ Download', expDelete: 'Delete', expDeleteConfirm: 'Delete this export for good (its video file and record)?',
+    expDeleteHeldConfirm: 'This export is held as evidence. Release the hold and delete the video file for good?',
+    expDeleteRunning: 'The export is not finished: it will be stopped.',
+    'err.export_held': 'The export is held as evidence: release the hold before deleting it.',
   },
 });
 
@@ -60,11 +67,29 @@ function row(x, active, body) {
         try { await api('DELETE', `/api/v1/holds/${x.hold_id}`); mount(body); } catch (err) { fail(err); }
       } }, t('holdRelease'))] : t('holdReleased')),
     h('td', {}, x.created_by),
-    h('td', {}, x.status === 'done' ? h('button', { type: 'button', class: 'primary exp-download', onclick: async () => {
+    h('td', { class: 'exp-actions' }, x.status === 'done' ? h('button', { type: 'button', class: 'primary exp-download', onclick: async () => {
       try {
         const link = await api('POST', `/api/v1/exports/${encodeURIComponent(x.id)}/link`);
         const a = h('a', { href: link.url, download: '', hidden: true });
         document.body.append(a); a.click(); a.remove();
       } catch (err) { fail(err); }
-    } }, t('expDownload')) : null, note));
+    } }, t('expDownload')) : null,
+    h('button', { type: 'button', class: 'warn exp-delete', 'data-export-id': x.id, onclick: (ev) => remove(x, held, ev.currentTarget, body, fail) },
+      t('expDelete')), note));
+}
+
+/** Delete an export after a confirm that says what goes: a held export's hold is released first (both audited). */
+async function remove(x, held, btn, body, fail) {
+  const running = ['queued', 'running'].includes(x.status);
+  const ask = [held ? t('expDeleteHeldConfirm') : t('expDeleteConfirm'), running ? t('expDeleteRunning') : ''].filter(Boolean).join(' ');
+  if (!window.confirm(ask)) return;
+  btn.disabled = true;
+  try {
+    if (held) await api('DELETE', `/api/v1/holds/${x.hold_id}`).catch((err) => { if (err.status !== 409) throw err; }); // 409: released meanwhile
+    await api('DELETE', `/api/v1/exports/${encodeURIComponent(x.id)}`);
+    mount(body);
+  } catch (err) {
+    btn.disabled = false;
+    fail(err);
+  }
 }
