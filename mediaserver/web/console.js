@@ -18,6 +18,7 @@ const I18N = {
     product: 'Hệ thống hội nghị truyền hình & camera', loading: 'Đang tải…', username: 'Tên đăng nhập', password: 'Mật khẩu',
     login: 'Đăng nhập', loginTitle: 'Đăng nhập hệ thống', logout: 'Đăng xuất', badCredentials: 'Sai tên đăng nhập hoặc mật khẩu.',
     lockedOut: 'Tạm khóa do đăng nhập sai nhiều lần, thử lại sau {n} giây.',
+    loginThrottled: 'Địa chỉ này đăng nhập sai quá nhiều lần, vui lòng thử lại sau {n} giây.',
     sessionExpired: 'Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại.',
     sessionRevoked: 'Phiên đăng nhập đã bị thu hồi (có thể do đổi mật khẩu hoặc đổi quyền). Vui lòng đăng nhập lại.',
     sessionInvalid: 'Vui lòng đăng nhập lại.', loggedOut: 'Bạn đã đăng xuất.',
@@ -49,6 +50,7 @@ const I18N = {
     product: 'Video conference & camera system', loading: 'Loading…', username: 'User name', password: 'Password',
     login: 'Log in', loginTitle: 'Log in', logout: 'Log out', badCredentials: 'Wrong user name or password.',
     lockedOut: 'Temporarily locked after too many failed logins; try again in {n} seconds.',
+    loginThrottled: 'Too many failed logins from this address; try again in {n} seconds.',
     sessionExpired: 'Your session has expired. Please log in again.',
     sessionRevoked: 'Your session was revoked (password or role changed). Please log in again.',
     sessionInvalid: 'Please log in again.', loggedOut: 'You have logged out.',
@@ -168,8 +170,9 @@ async function doLogin(form, error, submit) {
   } catch (err) {
     if (err.handled) return;
     submit.disabled = false;
-    if (err.code === 'locked_out') {
+    if (err.code === 'locked_out' || err.code === 'login_throttled') { // the account, or this address, must wait
       state.lockUntil = Date.now() + (err.retryAfter || 60) * 1000;
+      state.lockText = err.code === 'login_throttled' ? 'loginThrottled' : 'lockedOut';
       return lockCountdown(error, submit);
     }
     error.textContent = err.code === 'bad_credentials' ? t('badCredentials') : errorText(err);
@@ -184,7 +187,7 @@ function lockCountdown(error, submit) {
     const left = Math.ceil((state.lockUntil - Date.now()) / 1000);
     if (!error.isConnected) return;
     if (left <= 0) { error.hidden = true; submit.disabled = false; return; }
-    error.textContent = t('lockedOut', { n: left });
+    error.textContent = t(state.lockText || 'lockedOut', { n: left });
     error.hidden = false;
     submit.disabled = true;
     setTimeout(tick, 1000);
