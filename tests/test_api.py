@@ -136,7 +136,8 @@ async def test_service_token_scopes_every_route(api: Api) -> None:
     admin = api.auth(await api.token_for("admin"))
     tokens = {}
     for scope in ("metrics:read", "read", "cameras:view"):
-        r = await api.client.post("/api/v1/service-tokens", headers=admin, json={"name": f"may-{scope}", "scope": scope})
+        r = await api.client.post("/api/v1/service-tokens", headers=admin,
+                                  json={"name": f"may-{scope}", "scope": scope})
         assert r.status == 201, await r.text()
         tokens[scope] = (await r.json())["token"]
     checked = 0
@@ -455,3 +456,19 @@ async def test_console_is_served_in_vietnamese(api: Api) -> None:
     js = await api.client.get("/console/console.js")
     assert js.status == 200 and "Đăng nhập" in await js.text()
     assert (await api.client.get("/console/../config.py")).status == 404
+
+
+async def test_405_lists_the_allowed_methods(api: Api) -> None:
+    r = await api.client.request("PUT", "/api/v1/cameras")
+    assert r.status == 405 and (await r.json())["error"]["code"] == "method_not_allowed"
+    assert set(r.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+async def test_openapi_declares_the_errors_a_route_raises(api: Api) -> None:
+    doc = await (await api.client.get("/api/openapi.json")).json()
+    login = doc["paths"]["/api/v1/auth/login"]["post"]["responses"]
+    assert {"200", "401", "429", "422"} <= set(login)  # bad password, locked out or throttled, bad body
+    user = doc["paths"]["/api/v1/users/{user_id}"]["delete"]
+    assert {"404", "409", "422"} <= set(user["responses"])
+    assert user["parameters"][0]["schema"] == {"type": "integer"}
+    assert login["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

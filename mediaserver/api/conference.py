@@ -138,7 +138,7 @@ def register(api: Api) -> None:
         return SiteList(items=[SiteOut.of(s) for s in await ctx.app[STORE_KEY].sites.all()])
 
     @api.route("POST", "/api/v1/sites", roles=CONFERENCE_STAFF, body=SiteIn, response=SiteOut, status=201,
-               tag="conference", summary="Add a site (config-defined sites are edited in config.yaml).")
+               tag="conference", errors=(409,), summary="Add a site (config-defined sites are edited in config.yaml).")
     async def create_site(ctx: Ctx) -> SiteOut:
         b: SiteIn = ctx.body
         if b.role == SiteRole.HOST:

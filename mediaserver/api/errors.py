@@ -63,7 +63,10 @@ async def error_middleware(
         message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         if exc.status == 413:
             message = f"request body too large (limit {request.app._client_max_size} bytes)"
-        return error_response(exc.status, _HTTP_CODES.get(exc.status, "http_error"), message)
+        headers = None
+        if isinstance(exc, web.HTTPMethodNotAllowed):  # RFC 9110: a 405 lists what the resource allows
+            headers = {"Allow": ", ".join(sorted(exc.allowed_methods))}
+        return error_response(exc.status, _HTTP_CODES.get(exc.status, "http_error"), message, headers=headers)
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception:

@@ -153,6 +153,7 @@ def register(api: Api) -> None:
     """Add the live-meeting routes."""
 
     @api.route("GET", "/api/v1/rooms/{room_id}/signal", roles=None, tag="live", content_type="application/json",
+               errors=(400,),  # not a WebSocket upgrade
                summary="Signalling WebSocket for one site (protocol v1; the first message carries the join "
                        "token, see bridges/signalling.py).")
     async def signal(ctx: Ctx) -> web.StreamResponse:

@@ -8,6 +8,8 @@ document is generated from, and turns results into JSON. So the document cannot 
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import logging
 import re
@@ -80,11 +82,49 @@ class RouteSpec:
     # Extra authorization that depends on the path (e.g. "the host site of this room"), run before the
     # body is read so a caller without the right never learns anything from validation errors.
     check: Callable[[Ctx], Awaitable[None]] | None = None
+    errors: frozenset[int] = frozenset()  # error statuses the route may answer beyond auth and validation
 
     @property
     def path_params(self) -> list[str]:
         """Return the names of the path's parameters."""
         return _PATH_PARAM_RE.findall(self.path)
+
+
+_RAISES_RE = re.compile(r"ApiError\(\s*(\d{3})|raise (NotFound|Conflict)\b|web\.HTTP(NotFound|Forbidden)\b")
+_CALL_RE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
+_NAMED_STATUS = {"NotFound": 404, "Conflict": 409, "Forbidden": 403}
+
+
+def raised_statuses(fn: Callable[..., Any], depth: int = 3, _seen: set[int] | None = None) -> frozenset[int]:
+    """Return the error statuses a handler visibly raises, in its own code and the module helpers it calls.
+
+    The OpenAPI document must declare every status a route answers (API clients and contract tests rely on
+    it); reading them from the code keeps the declaration from drifting as handlers change. What the scan
+    cannot see (a status raised deep inside a service) is declared with ``errors=`` on the route.
+    """
+    seen = _seen if _seen is not None else set()
+    if id(fn) in seen or depth < 0:
+        return frozenset()
+    seen.add(id(fn))
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return frozenset()
+    found: set[int] = set()
+    for m in _RAISES_RE.finditer(source):
+        code, named, http = m.groups()
+        found.add(int(code) if code else _NAMED_STATUS[named or http])
+    scope = {**getattr(fn, "__globals__", {})}
+    closure = getattr(fn, "__closure__", None) or ()
+    for name, cell in zip(getattr(getattr(fn, "__code__", None), "co_freevars", ()), closure, strict=False):
+        with contextlib.suppress(ValueError):
+            scope[name] = cell.cell_contents
+    for name in set(_CALL_RE.findall(source)):
+        target = scope.get(name)
+        if inspect.isfunction(target) and target.__module__.startswith(("mediaserver", "bridges", "cameras",
+                                                                         "recordings")):
+            found |= raised_statuses(target, depth - 1, seen)
+    return frozenset(found)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -138,16 +178,19 @@ class Api:
         content_type: str = "application/json",
         allow_pending_password: bool = False,
         check: Callable[[Ctx], Awaitable[None]] | None = None,
+        errors: Iterable[int] = (),
     ) -> Callable[[Handler], Handler]:
-        """Declare a route; ``roles=None`` makes it public."""
+        """Declare a route; ``roles=None`` makes it public; ``errors`` adds statuses the scan cannot see."""
 
         def deco(fn: Handler) -> Handler:
+            raised = raised_statuses(fn) | (raised_statuses(check) if check is not None else frozenset())
             self.specs.append(
                 RouteSpec(
                     method=method.upper(), path=path, handler=fn,
                     roles=None if roles is None else frozenset(roles), summary=summary, tag=tag, body=body,
                     query=query, response=response, status=status, content_type=content_type,
                     allow_pending_password=allow_pending_password, check=check,
+                    errors=raised | frozenset(errors),
                 )
             )
             return fn
@@ -230,6 +273,17 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str,
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+# Path parameters that are row ids: declared as integers so clients (and contract tests) send numbers.
+INT_PATH_PARAMS = frozenset({"user_id", "token_id", "meeting_id", "session_id", "segment_id", "event_id", "hold_id",
+                             "item_id"})
+ERROR_DESCRIPTIONS = {
+    404: "no such resource", 409: "conflicts with the resource's current state", 410: "gone",
+    422: "invalid input", 423: "locked", 429: "too many requests (see Retry-After)",
+    500: "internal error", 502: "the camera or another upstream failed", 503: "temporarily unavailable",
+    504: "the camera or another upstream did not answer in time", 507: "no space left",
+}
+
+
 def openapi_document(specs: list[RouteSpec], title: str, version: str) -> dict[str, Any]:
     """Return the OpenAPI 3.1 document describing ``specs``."""
     components: dict[str, Any] = {
@@ -257,7 +311,10 @@ def openapi_document(specs: list[RouteSpec], title: str, version: str) -> dict[s
             "summary": spec.summary,
             "tags": [spec.tag],
             "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in spec.path_params
+                {"name": p, "in": "path", "required": True,
+                 "schema": {"type": "integer"} if p in INT_PATH_PARAMS and spec.path.startswith("/api/")
+                 else {"type": "string"}}
+                for p in spec.path_params
             ],
             "responses": {},
         }
@@ -286,8 +343,12 @@ def openapi_document(specs: list[RouteSpec], title: str, version: str) -> dict[s
             op["x-roles"] = sorted(spec.roles)
             op["responses"]["401"] = {"description": "missing, invalid or expired token", **err}
             op["responses"]["403"] = {"description": "role not allowed", **err}
-        if spec.body is not None or spec.query is not None:
+        if spec.body is not None or spec.query is not None or spec.path_params:
             op["responses"]["422"] = {"description": "invalid input", **err}
+        if spec.path_params:
+            op["responses"]["404"] = {"description": "no such resource", **err}
+        for status in sorted(spec.errors):
+            op["responses"].setdefault(str(status), {"description": ERROR_DESCRIPTIONS.get(status, "error"), **err})
         if spec.body is not None:
             op["responses"]["400"] = {"description": "body is not JSON", **err}
             op["responses"]["413"] = {"description": "body too large", **err}
