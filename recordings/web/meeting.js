@@ -2,7 +2,7 @@
 // The recorded-meeting player: every site's recorded tracks side by side, on one shared clock.
 //
 // A <video> cannot send a bearer token, so each segment file is fetched with the staff login's token (the
-// console's, from sessionStorage; or the login form here) into a blob URL: the segment under the playhead
+// console's, from localStorage, shared by the console's tabs; or the login form here) into a blob URL: the segment under the playhead
 // and, near its end, the next one. Every element is kept within SYNC_S of the shared clock; where a track
 // has no segment (the site had not joined, had left, was muted) its tile says so.
 
@@ -34,7 +34,14 @@ const I18N = {
 };
 
 const LANG_KEY = 'console.lang'; // shared with the console: the operator's language carries over
-const TOKEN_KEY = 'console.token'; // the console's login, when opened from it in the same tab
+// The console's login, shared by every tab of this origin (localStorage), so the player opened from the
+// console in a new tab needs no second login; logging out in any tab ends it everywhere.
+const TOKEN_KEY = 'console.token';
+const session = {
+  get() { try { return localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY); } catch (_) { return null; } },
+  set(token) { try { localStorage.setItem(TOKEN_KEY, token); } catch (_) { sessionStorage.setItem(TOKEN_KEY, token); } },
+  clear() { try { localStorage.removeItem(TOKEN_KEY); } catch (_) { /* private mode */ } sessionStorage.removeItem(TOKEN_KEY); },
+};
 const TZ = 'Asia/Ho_Chi_Minh';
 const TICK_MS = 200;
 const SYNC_S = 0.35; // an element further than this from the shared clock is seeked back onto it
@@ -42,7 +49,7 @@ const PREFETCH_S = 4; // fetch the next segment this long before the current one
 
 const S = {
   lang: localStorage.getItem(LANG_KEY) === 'en' ? 'en' : 'vi',
-  token: sessionStorage.getItem(TOKEN_KEY),
+  token: session.get(),
   sessionId: (location.pathname.match(/^\/meetings\/(\d+)\/player\/?$/) || [])[1] || null,
   data: null, t: 0, start: 0, end: 0, playing: false, rate: 1, last: 0,
   players: [], timer: null, errorKey: null, errorText: '',
@@ -146,13 +153,13 @@ async function onLogin(ev) {
       return;
     }
     S.token = res.token;
-    sessionStorage.setItem(TOKEN_KEY, res.token);
+    session.set(res.token);
     $('#login').hidden = true;
     $('#password').value = '';
     await load();
   } catch (e) {
     msg.hidden = false;
-    msg.textContent = t(e.code === 'network' ? 'network' : e.code === 'account_locked' ? 'locked' : 'loginFailed');
+    msg.textContent = t(e.code === 'network' ? 'network' : (e.code === 'locked_out' || e.code === 'login_throttled') ? 'locked' : 'loginFailed');
   }
 }
 
@@ -167,7 +174,7 @@ async function load() {
     $('#status').textContent = '';
     if (e.status === 401) {
       S.token = null;
-      sessionStorage.removeItem(TOKEN_KEY);
+      session.clear();
       return showLogin();
     }
     if (e.code === 'password_change_required') return showError('changePassword');
