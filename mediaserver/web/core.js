@@ -89,6 +89,20 @@ export async function api(method, path, body, { raw = false } = {}) {
   throw err;
 }
 
+let pathsPromise = null;
+/** The API's paths from its OpenAPI document (null if unreachable): routes that do not exist yet stay hidden. */
+export function apiPaths() {
+  pathsPromise ??= fetch('/api/openapi.json').then((r) => (r.ok ? r.json() : null)).then((d) => (d?.paths ? Object.keys(d.paths) : null))
+    .catch(() => null).then((p) => { if (!p) pathsPromise = null; return p; });
+  return pathsPromise;
+}
+
+/** Whether the server has a route at ``path`` (true when its OpenAPI document cannot be read: try it). */
+export async function hasRoute(path) {
+  const paths = await apiPaths();
+  return paths ? paths.includes(path) : true;
+}
+
 export function errorText(err) {
   if (err.code === 'network') return t('network');
   if (i18n.hasText(`err.${err.code}`)) return t(`err.${err.code}`); // the error catalogue (e.g. alarms.js)

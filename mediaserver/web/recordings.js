@@ -2,10 +2,14 @@
 // motion per minute, event markers). A click plays from that moment (a ticket URL from POST …/playback in a
 // <video>: a media element cannot send the bearer token), a drag selects a range to export. The day's motion
 // events are thumbnails, filtered and paged with GET /api/v1/events. window.__rec exposes the page state.
-import { TZ, addStrings, state, t, h, api, errorText, hashParams, todayIn, shiftDay, clock, span, vnParts } from './core.js';
+import { TZ, addStrings, state, t, tOr, h, api, hasRoute, errorText, hashParams, todayIn, shiftDay, clock, span, vnParts } from './core.js';
+import { ZOOM_LEVELS, spanAround, ticks, wireZoomGestures } from './zoom.js';
 
 const I18N = {
   vi: {
+    tlZoom: 'Thu phóng dòng thời gian', tlEarlier: 'Lùi về trước', tlLater: 'Tiến về sau', 'zoom.86400': '24 giờ', 'zoom.3600': '1 giờ',
+    'zoom.600': '10 phút', spanSummary: '{from} – {to}: {m} sự kiện chuyển động, {o} lần phát hiện đối tượng',
+    objectsAt: '{what} lúc {t}',
     recCamera: 'Camera', recDay: 'Ngày', prevDay: 'Ngày trước', nextDay: 'Ngày sau', today: 'Hôm nay',
     legendRecorded: 'Có ghi hình', legendMotion: 'Chuyển động', legendOutage: 'Camera mất kết nối', legendHole: 'Không ghi hình',
     legendEvent: 'Sự kiện', tlLabel: 'Dòng thời gian trong ngày',
@@ -24,6 +28,8 @@ const I18N = {
     exportBadRange: 'Chọn thời điểm kết thúc sau thời điểm bắt đầu.', exportNeedReason: 'Nhập lý do xuất video.',
   },
   en: {
+    tlZoom: 'Timeline zoom', tlEarlier: 'Earlier', tlLater: 'Later', 'zoom.86400': '24 h', 'zoom.3600': '1 h', 'zoom.600': '10 min',
+    spanSummary: '{from} – {to}: {m} motion events, {o} object detections', objectsAt: '{what} at {t}',
     recCamera: 'Camera', recDay: 'Day', prevDay: 'Previous day', nextDay: 'Next day', today: 'Today', legendRecorded: 'Recorded',
     legendMotion: 'Motion', legendOutage: 'Camera offline', legendHole: 'Not recorded', legendEvent: 'Event',
     tlLabel: 'Timeline of the day', tlHint: 'Click the timeline to play from that moment; drag to select a range to export.',
@@ -65,7 +71,10 @@ const rec = {
   events: [], cursor: null, evLoading: false, evError: null, filters: { zone: '', minDuration: 0, minScore: 0 },
   selected: null, range: null, playing: null, playhead: null, note: null, exp: null, expTimer: null,
   thumbs: new Map(), thumbQueue: [], thumbBusy: 0, video: null,
+  zoom: ZOOM_LEVELS[0], view: null, review: [], // the visible span [start, end] of the day, and its review items
 };
+const REVIEW_LIMIT = 100; // review items of a day drawn on the timeline (newest first)
+const SPAN_LIST_MAX = 60; // rows in the list of the visible span's events
 window.__rec = rec;
 
 function recVideo() {
@@ -138,8 +147,14 @@ export function renderRecordings(data) {
     h('div', { class: 'tl-markers' }), h('canvas', { class: 'tl-canvas' }), h('div', { class: 'tl-sel', hidden: true }),
     h('div', { class: 'tl-playhead', hidden: true }), h('div', { class: 'tl-hover', hidden: true }, h('span')),
     h('div', { class: 'tl-pop', hidden: true }));
-  const hours = h('div', { class: 'tl-hours' }, Array.from({ length: 9 }, (_, i) =>
-    h('span', { style: `left:${(i * 3 / 24) * 100}%` }, `${String(i * 3).padStart(2, '0')}:00`)));
+  const hours = h('div', { id: 'rec-ticks', class: 'tl-hours' });
+  const zoomBar = h('div', { id: 'rec-zoom', class: 'tl-zoom', role: 'group', 'aria-label': t('tlZoom') },
+    h('button', { id: 'rec-pan-back', type: 'button', title: t('tlEarlier'), 'aria-label': t('tlEarlier'), onclick: () => pan(-1) }, '◀'),
+    ZOOM_LEVELS.map((level) => h('button', { type: 'button', class: 'tl-zoom-level', 'data-zoom': level, 'aria-pressed': String(level === rec.zoom),
+      onclick: () => zoomTo(level) }, t(`zoom.${level}`))),
+    h('button', { id: 'rec-pan-fwd', type: 'button', title: t('tlLater'), 'aria-label': t('tlLater'), onclick: () => pan(1) }, '▶'),
+    h('span', { id: 'rec-view', class: 'muted small' }));
+  const spanList = h('div', { id: 'rec-span-events', class: 'tl-span-events' });
   wireTimeline(tl);
   const player = h('section', { class: 'card rec-player' },
     h('div', { class: 'rec-screen' }, recVideo(), h('div', { id: 'rec-screen-msg', class: 'rec-screen-msg' })),
@@ -174,14 +189,15 @@ export function renderRecordings(data) {
       paintExport();
     } else loadDay();
   }, 0);
-  return [bar, h('section', { class: 'card tl-card' }, legend, tl, hours, h('p', { class: 'muted small tl-hint' }, t('tlHint'))),
+  return [bar, h('section', { class: 'card tl-card' }, legend, zoomBar, tl, hours, h('p', { class: 'muted small tl-hint' }, t('tlHint')), spanList),
     h('div', { class: 'rec-grid' }, h('div', { class: 'rec-col' }, player, exportCard), eventsCard)];
 }
 
 async function loadDay() {
   const gen = ++rec.gen;
   for (const got of rec.thumbs.values()) got.then((url) => url && URL.revokeObjectURL(url));
-  Object.assign(rec, { timeline: null, tlError: null, events: [], cursor: null, range: null, selected: null, thumbs: new Map(), thumbQueue: [] });
+  Object.assign(rec, { timeline: null, tlError: null, events: [], cursor: null, range: null, selected: null, thumbs: new Map(), thumbQueue: [],
+    review: [], view: null, zoom: ZOOM_LEVELS[0] });
   history.replaceState(null, '', `#/recordings?camera=${encodeURIComponent(rec.camera)}&date=${rec.date}`);
   const dateInput = document.getElementById('rec-date');
   if (dateInput) dateInput.value = rec.date;
@@ -191,11 +207,13 @@ async function loadDay() {
     const tl = await api('GET', `/api/v1/timeline?camera_id=${encodeURIComponent(rec.camera)}&date=${rec.date}`);
     if (gen !== rec.gen) return;
     rec.timeline = tl;
+    rec.view = [tl.start_ts, tl.end_ts];
   } catch (err) {
     if (err.handled || gen !== rec.gen) return;
     rec.tlError = errorText(err);
   }
   paintDay();
+  if (rec.timeline) loadReview(gen);
   if (rec.timeline && rec.pendingAt != null) { const at = rec.pendingAt; rec.pendingAt = null; playAt(at); }
   if (rec.timeline) await loadEvents(true);
 }
@@ -228,22 +246,139 @@ async function loadEvents(reset) {
   paintEvents();
 }
 
+/** The day's review items (objects seen, with their labels) for the timeline; none when the server has no queue. */
+async function loadReview(gen) {
+  const tl = rec.timeline;
+  const q = new URLSearchParams({ camera_id: rec.camera, since: tl.start_ts, until: tl.end_ts, limit: REVIEW_LIMIT });
+  if (!(await hasRoute('/api/v1/review'))) return;
+  try {
+    const res = await api('GET', `/api/v1/review?${q}`);
+    if (gen !== rec.gen) return;
+    rec.review = res.items;
+  } catch {
+    return; // no review queue (404) or not now: the motion events stand alone
+  }
+  paintMarkers();
+  paintSpanEvents();
+}
+
 // ------------------------------------------------------------------------ the timeline
 
-function timeAt(el, clientX) {
+/** The visible span of the day: [start, end] epoch seconds. */
+function view() {
   const tl = rec.timeline;
+  return rec.view || [tl.start_ts, tl.end_ts];
+}
+
+function timeAt(el, clientX) {
+  const [a, b] = view();
   const r = el.getBoundingClientRect();
   const f = Math.min(1, Math.max(0, (clientX - r.left) / r.width));
-  return tl.start_ts + f * (tl.end_ts - tl.start_ts);
+  return a + f * (b - a);
 }
 
 function pct(ts) {
+  const [a, b] = view();
+  return ((ts - a) / (b - a)) * 100;
+}
+
+const inView = (ts) => { const [a, b] = view(); return ts >= a && ts <= b; };
+
+/** Show ``level`` seconds of the day with ``at`` at fraction ``frac`` of the view (default: the playhead when it
+ * is shown, else the middle of what is shown, centred). */
+function zoomTo(level, at, frac = 0.5) {
   const tl = rec.timeline;
-  return ((ts - tl.start_ts) / (tl.end_ts - tl.start_ts)) * 100;
+  if (!tl) return;
+  const [a, b] = view();
+  const c = at ?? (rec.playhead != null && inView(rec.playhead) ? rec.playhead : (a + b) / 2);
+  rec.zoom = level;
+  rec.view = spanAround(c, level, tl.start_ts, tl.end_ts, frac);
+  paintZoom();
+}
+
+/** One zoom level in (+1) or out (-1), keeping the moment under ``clientX`` (wheel, pinch) where it is. */
+function zoomStep(dir, clientX) {
+  const el = document.getElementById('rec-timeline');
+  if (!rec.timeline || !el) return;
+  const i = Math.min(ZOOM_LEVELS.length - 1, Math.max(0, ZOOM_LEVELS.indexOf(rec.zoom) + dir));
+  if (ZOOM_LEVELS[i] === rec.zoom) return;
+  const r = el.getBoundingClientRect();
+  const frac = Math.min(1, Math.max(0, (clientX - r.left) / r.width));
+  zoomTo(ZOOM_LEVELS[i], timeAt(el, clientX), frac);
+}
+
+/** Move the visible span by half its length (-1 earlier, +1 later). */
+function pan(dir) {
+  const tl = rec.timeline;
+  if (!tl) return;
+  const [a, b] = view();
+  rec.view = spanAround((a + b) / 2 + dir * (b - a) / 2, rec.zoom, tl.start_ts, tl.end_ts);
+  paintZoom();
+}
+
+function paintZoom() {
+  paintCanvas();
+  paintMarkers();
+  paintSelection();
+  paintPlayhead();
+  paintSpanEvents();
+}
+
+/** The hour/minute labels of the visible span, as many as fit without touching (ticks() picks the step). */
+function paintTicks(widthPx) {
+  const row = document.getElementById('rec-ticks');
+  const tl = rec.timeline;
+  if (!row) return [];
+  const [a, b] = tl ? view() : [0, 86400];
+  const day0 = tl ? tl.start_ts : 0;
+  const got = tl ? ticks(a, b, widthPx, day0) : [];
+  row.replaceChildren(...got.map((k) => h('span', { style: `left:${k.frac * 100}%`, 'data-ts': k.ts }, k.label)));
+  for (const btn of document.querySelectorAll('#rec-zoom .tl-zoom-level')) btn.setAttribute('aria-pressed', String(Number(btn.dataset.zoom) === rec.zoom));
+  const label = document.getElementById('rec-view');
+  if (label) label.textContent = tl ? `${clock(a, false)} – ${b >= tl.end_ts ? '24:00' : clock(b, false)}` : '';
+  const el = document.getElementById('rec-timeline');
+  if (el) el.dataset.zoom = String(rec.zoom);
+  return got;
+}
+
+/** The visible span's motion events and review items (with their objects), in time order. */
+function spanItems() {
+  const tl = rec.timeline;
+  if (!tl) return [];
+  const [a, b] = view();
+  const motion = tl.events.filter((e) => e.start_ts <= b && (e.end_ts ?? tl.now_ts) >= a).map((e) => ({ kind: 'motion', ts: e.start_ts, e }));
+  const objects = rec.review.filter((r) => r.start_at <= b && (r.end_at ?? r.start_at) >= a).map((r) => ({ kind: 'object', ts: r.start_at, r }));
+  return [...motion, ...objects].sort((x, y) => x.ts - y.ts);
+}
+
+function paintSpanEvents() {
+  const box = document.getElementById('rec-span-events');
+  if (!box) return;
+  const tl = rec.timeline;
+  if (!tl) { box.replaceChildren(); return; }
+  const items = spanItems();
+  const [a, b] = view();
+  const nMotion = items.filter((i) => i.kind === 'motion').length;
+  const head = h('p', { id: 'rec-span-summary', class: 'small' }, t('spanSummary', {
+    from: clock(a, false), to: b >= tl.end_ts ? '24:00' : clock(b, false), m: nMotion, o: items.length - nMotion }));
+  // The whole day's list is the events card below: rows here only once zoomed in.
+  const rows = rec.zoom < ZOOM_LEVELS[0] ? items.slice(0, SPAN_LIST_MAX).map((i) => {
+    const at = clock(i.ts);
+    if (i.kind === 'motion') {
+      return h('li', {}, h('button', { type: 'button', class: 'span-ev motion', 'data-event-id': i.e.id, onclick: () => selectEvent(i.e) },
+        h('time', {}, at), ' ', h('span', { class: 'span-kind' }, t('legendMotion')), ' ', h('small', { class: 'muted' }, eventFacts(i.e))));
+    }
+    return h('li', {}, h('button', { type: 'button', class: `span-ev object ${i.r.kind}`, 'data-review-id': i.r.id,
+      onclick: () => playAt(i.r.start_at - PREROLL_S) },
+    h('time', {}, at), ' ', i.r.labels.map((l) => h('span', { class: 'rev-chip label', 'data-label': l }, tOr(`obj.${l}`, l))),
+    i.r.zones.length ? h('small', { class: 'muted' }, ` ${i.r.zones.join(', ')}`) : null));
+  }) : [];
+  box.replaceChildren(head, rows.length ? h('ol', { class: 'span-list' }, rows) : null);
 }
 
 function wireTimeline(el) {
   let down = null;
+  const gestures = wireZoomGestures(el, zoomStep);
   const hover = el.querySelector('.tl-hover');
   el.addEventListener('pointermove', (ev) => {
     if (!rec.timeline || ev.target.closest('.tl-event')) { hover.hidden = true; return; }
@@ -251,6 +386,7 @@ function wireTimeline(el) {
     hover.hidden = false;
     hover.style.left = `${pct(ts)}%`;
     hover.firstChild.textContent = clock(ts);
+    if (down && gestures.pinching()) { down = null; return; } // two fingers zoom, they do not select
     if (down && Math.abs(ev.clientX - down.x) > DRAG_PX) {
       down.drag = true;
       rec.range = [Math.min(down.ts, ts), Math.max(down.ts, ts)];
@@ -306,6 +442,7 @@ function paintDay() {
   paintSelection();
   paintPlayhead();
   paintNote();
+  paintSpanEvents();
 }
 
 let hatch = null;
@@ -336,16 +473,20 @@ function paintCanvas() {
   ctx.fillStyle = TL_COLORS.empty;
   ctx.fillRect(0, 0, w, hgt);
   const tl = rec.timeline;
-  if (!tl) return;
-  const day = tl.end_ts - tl.start_ts;
-  const x = (ts) => ((ts - tl.start_ts) / day) * w;
+  if (!tl) { paintTicks(canvas.clientWidth); return; }
+  const [v0, v1] = view();
+  const x = (ts) => ((ts - v0) / (v1 - v0)) * w;
   const { recorded, activity, count } = tl.buckets;
-  const bw = w / count;
+  const size = tl.buckets.size_s ?? (tl.end_ts - tl.start_ts) / count;
+  const bx = (i) => x(tl.start_ts + i * size); // a bucket's left edge, in canvas pixels
+  const bw = (size / (v1 - v0)) * w;
+  const first = Math.max(0, Math.floor((v0 - tl.start_ts) / size));
+  const last = Math.min(count, Math.ceil((v1 - tl.start_ts) / size)); // only the buckets of the visible span
   ctx.fillStyle = TL_COLORS.recorded;
-  for (let i = 0; i < count; i += 1) {
+  for (let i = first; i < last; i += 1) {
     if (recorded[i] <= 0) continue;
     ctx.globalAlpha = 0.35 + 0.65 * recorded[i];
-    ctx.fillRect(Math.floor(i * bw), 0, Math.ceil(bw) + 0.5, hgt);
+    ctx.fillRect(Math.floor(bx(i)), 0, Math.ceil(bw) + 0.5, hgt);
   }
   ctx.globalAlpha = 1;
   for (const g of tl.gaps) {
@@ -360,11 +501,11 @@ function paintCanvas() {
     }
   }
   ctx.fillStyle = TL_COLORS.motion;
-  for (let i = 0; i < count; i += 1) {
+  for (let i = first; i < last; i += 1) {
     const a = activity[i];
     if (a <= 0) continue;
     const bh = Math.max(2 * dpr, level(a) * hgt * 0.85);
-    ctx.fillRect(Math.floor(i * bw), hgt - bh, Math.max(1, Math.ceil(bw)), bh);
+    ctx.fillRect(Math.floor(bx(i)), hgt - bh, Math.max(1, Math.ceil(bw) - (bw > 6 * dpr ? dpr : 0)), bh);
   }
   if (tl.now_ts < tl.end_ts) {
     const xn = Math.max(0, x(tl.now_ts));
@@ -376,7 +517,7 @@ function paintCanvas() {
   ctx.strokeStyle = 'rgba(28, 36, 48, .25)';
   ctx.lineWidth = 1;
   ctx.beginPath();
-  for (let hr = 3; hr < 24; hr += 3) { const xh = Math.round((hr / 24) * w) + 0.5; ctx.moveTo(xh, 0); ctx.lineTo(xh, hgt); }
+  for (const k of paintTicks(canvas.clientWidth)) { const xk = Math.round(k.frac * w) + 0.5; ctx.moveTo(xk, 0); ctx.lineTo(xk, hgt); }
   ctx.stroke();
 }
 
@@ -385,15 +526,25 @@ function paintMarkers() {
   if (!lane) return;
   const tl = rec.timeline;
   if (!tl) { lane.replaceChildren(); return; }
-  const shown = [...tl.events].sort((a, b) => b.peak_score - a.peak_score).slice(0, MAX_MARKERS)
-    .sort((a, b) => a.start_ts - b.start_ts);
-  lane.replaceChildren(...shown.map((e) => {
+  const [v0, v1] = view();
+  const visible = (a, b) => a <= v1 && (b ?? a) >= v0;
+  const shown = tl.events.filter((e) => visible(e.start_ts, e.end_ts ?? tl.now_ts))
+    .sort((a, b) => b.peak_score - a.peak_score).slice(0, MAX_MARKERS).sort((a, b) => a.start_ts - b.start_ts);
+  const markers = shown.map((e) => {
     const label = t('eventAt', { t: clock(Math.max(e.start_ts, tl.start_ts)) });
     const m = h('button', { type: 'button', class: `tl-event${e.id === rec.selected ? ' selected' : ''}`, 'data-event-id': e.id,
       style: `left:${Math.max(0, pct(e.start_ts))}%`, title: label, 'aria-label': label,
       onclick: () => selectEvent(e), onpointerenter: () => showPop(e, m), onpointerleave: hidePop, onfocus: () => showPop(e, m), onblur: hidePop });
     return m;
-  }));
+  });
+  // Objects seen (review items): a marker of their own, named by what was seen.
+  const objects = rec.review.filter((r) => visible(r.start_at, r.end_at)).map((r) => {
+    const what = r.labels.map((l) => tOr(`obj.${l}`, l)).join(', ');
+    const label = t('objectsAt', { what, t: clock(Math.max(r.start_at, tl.start_ts)) });
+    return h('button', { type: 'button', class: `tl-obj ${r.kind}`, 'data-review-id': r.id, 'data-labels': r.labels.join(' '),
+      style: `left:${Math.max(0, pct(r.start_at))}%`, title: label, 'aria-label': label, onclick: () => playAt(r.start_at - PREROLL_S) });
+  });
+  lane.replaceChildren(...markers, ...objects);
 }
 
 function showPop(e, marker) {
@@ -418,8 +569,11 @@ function paintSelection() {
   const r = rec.range;
   sel.hidden = !(r && rec.timeline);
   if (!sel.hidden) {
-    sel.style.left = `${pct(r[0])}%`;
-    sel.style.width = `${Math.max(0.1, pct(r[1]) - pct(r[0]))}%`;
+    const a = Math.max(0, pct(r[0]));
+    const b = Math.min(100, pct(r[1]));
+    sel.hidden = b < 0 || a > 100;
+    sel.style.left = `${a}%`;
+    sel.style.width = `${Math.max(0.1, b - a)}%`;
   }
 }
 
@@ -428,7 +582,7 @@ function paintPlayhead() {
   const tl = rec.timeline;
   const at = rec.playhead;
   if (ph) {
-    ph.hidden = !(tl && at != null && at >= tl.start_ts && at <= tl.end_ts);
+    ph.hidden = !(tl && at != null && inView(at));
     if (!ph.hidden) ph.style.left = `${pct(at)}%`;
   }
   const now = document.getElementById('rec-now');

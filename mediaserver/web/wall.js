@@ -3,7 +3,7 @@
 // Views are closed (DELETE) when the section is left, on logout and on pagehide. Tiles scrolled out of
 // sight (or a hidden tab) give their view back after SUSPEND_MS, so a wall of 16+ cameras only decodes
 // what is on screen. window.__wall exposes the views for tests.
-import { addStrings, state, hooks, t, tOr, h, api, go, hashParams, fmt, DATE_TIME, fmtDateTime } from './core.js';
+import { addStrings, state, hooks, t, tOr, h, api, apiPaths, go, hashParams, fmt, DATE_TIME, fmtDateTime } from './core.js';
 import { presetsBox, ptzErrorText } from './ptz.js';
 
 const I18N = {
@@ -363,13 +363,6 @@ window.addEventListener('pageshow', (ev) => { if (ev.persisted && state.token) h
 document.addEventListener('visibilitychange', () => { for (const e of wall.entries.values()) wall.reconsider(e); });
 document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape' && wall.main) wall.closeMain(); });
 
-let pathsPromise = null;
-/** The API's paths from its OpenAPI document (null if unreachable): routes that do not exist yet stay hidden. */
-function apiPaths() {
-  pathsPromise ??= fetch('/api/openapi.json').then((r) => (r.ok ? r.json() : null)).then((d) => (d?.paths ? Object.keys(d.paths) : null))
-    .catch(() => null).then((p) => { if (!p) pathsPromise = null; return p; });
-  return pathsPromise;
-}
 
 const tr = (m) => (m ? t(m[0], m[1]) : '');
 
