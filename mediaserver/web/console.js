@@ -1,13 +1,14 @@
 // Web console of the district media server: ES modules (ES2020), no build step, no external resources.
 // This is the app shell (login, password, dashboard, schedules, audit, the router); each page of the console
-// is a module of its own (see SECTIONS): conference.js, schedule.js, monitor.js, wall.js (cameras),
-// recordings.js (timeline, events, export), exports.js.
+// is a module of its own (see SECTIONS): conference.js, schedule.js, monitor.js, wall.js (cameras), review.js
+// (the review queue and its nav badge), recordings.js (timeline, events, export), exports.js.
 import {
   addStrings, state, hooks, t, tOr, h, api, errorText, go, fmt, DATE_TIME, fmtDateTime, relative, duration,
 } from './core.js';
 import * as schedule from './schedule.js';
 import * as monitor from './monitor.js';
 import * as exportsPage from './exports.js';
+import * as review from './review.js';
 import { loadConference, renderConference, stopConference } from './conference.js';
 import { wall, loadCameras, renderCameras } from './wall.js';
 import { loadRecordings, renderRecordings, stopRecordings, resetRecordings } from './recordings.js';
@@ -87,6 +88,7 @@ const SECTIONS = [
   { id: 'meetings', roles: ['admin', 'operator'], mount: schedule.mount, stop: schedule.stop },
   { id: 'monitor', roles: ['admin', 'operator'], mount: monitor.mount, stop: monitor.stop },
   { id: 'cameras', roles: ['admin', 'security'], load: loadCameras, render: renderCameras },
+  { id: 'review', roles: ['admin', 'security'], mount: review.mount, stop: review.stop },
   { id: 'recordings', roles: ['admin', 'security'], load: loadRecordings, render: renderRecordings },
   { id: 'exports', roles: ['admin', 'security'], mount: exportsPage.mount, stop: exportsPage.stop },
   { id: 'schedules', roles: ['admin', 'operator'], load: () => api('GET', '/api/v1/schedules'), render: renderSchedules },
@@ -104,6 +106,7 @@ function endSession(flashKey) {
   wall.stop(); // while the token still works to close the live views
   resetRecordings(); // the next user of this tab sees nothing of this one's footage or exports
   for (const s of SECTIONS) s.stop?.();
+  review.stopSummary();
   Object.assign(state, { token: null, me: null, data: {}, joins: {}, recording: {}, flash: flashKey || null, next });
   clearTimeout(state.expiryTimer);
   sessionStorage.removeItem('console.token');
@@ -279,6 +282,7 @@ function renderDashboard(sec) {
   h('div', { class: 'subbar' }, nav, h('span', { class: 'spacer' }),
     sec && h('button', { id: 'refresh', type: 'button', onclick: () => { delete state.data[sec.id]; showSection(sec, body); } }, t('refresh'))),
   h('main', { id: 'main', class: 'main' }, body));
+  if (sectionsFor(me.role).some((s) => s.id === 'review')) { review.paintBadge(); review.watchSummary(); }
   if (sec) showSection(sec, body);
   else body.append(h('p', { class: 'empty' }, t('noSections')));
 }
