@@ -1,7 +1,7 @@
 // The chair's panel: every member site with its state and the moderation buttons (mute, pin, remove), the
 // lock and End buttons, and the room API the chair's page calls with its join token. The lobby, the removed
 // sites and the speaking queue have their own modules (lobby.js, floor.js) and boxes in the same panel.
-import { addStrings, nameOf, t } from '/console/i18n.js';
+import { addStrings, hasText, nameOf, t } from '/console/i18n.js';
 import { renderFloorPanel } from './floor.js';
 import { iconsHtml, siteName } from './layout.js';
 import { renderLobbyPanel } from './lobby.js';
@@ -125,7 +125,8 @@ export async function api(path, body, method = 'POST') {
     no_speaker: 'apiNoSpeaker', invalid_input: 'apiInvalid', rate_limited: 'apiTooMany',
   }[code];
   // A code without a text here is shown as its code, never as the server's English sentence.
-  throw new Error(known ? t(known) : t('apiFailed', { m: code || message }));
+  if (known) throw new Error(t(known));
+  throw new Error(hasText(`err.${code}`) ? t(`err.${code}`) : t('apiFailed', { m: code || message }));
 }
 
 export async function moderate(btn) {

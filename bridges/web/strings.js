@@ -1,4 +1,5 @@
 // The join page's own texts (each feature module adds its own): Vietnamese first, English on the toggle.
+import '/console/errors.js'; // the server's error catalogue first: the texts below, for sites, win
 import { addStrings } from '/console/i18n.js';
 
 addStrings({

@@ -1,0 +1,103 @@
+// The one catalogue of the server's error codes, in Vietnamese first and English: `err.<code>` texts for
+// errorText() (core.js) and the join page. The server's own `message` is English detail for the log and
+// the administrator: pages show these texts and offer the server's words only on demand ("Chi tiết").
+// tests/test_error_catalogue.py walks every code the server can answer and checks both languages here.
+import { addStrings, t } from './i18n.js';
+
+const ERRORS = {
+  // requests and sessions
+  bad_request: ['Yêu cầu không hợp lệ.', 'The request is not valid.'],
+  invalid_json: ['Dữ liệu gửi lên không đúng định dạng JSON.', 'The data sent is not valid JSON.'],
+  invalid_input: ['Thông tin nhập chưa hợp lệ, vui lòng kiểm tra lại.', 'Some of the input is not valid; please check it.'],
+  body_too_large: ['Dữ liệu gửi lên quá lớn.', 'The data sent is too large.'],
+  unsupported_media_type: ['Định dạng dữ liệu không được hỗ trợ.', 'This data format is not supported.'],
+  method_not_allowed: ['Thao tác này không được hỗ trợ tại địa chỉ này.', 'This operation is not supported here.'],
+  not_found: ['Không tìm thấy mục yêu cầu (có thể đã bị xóa).', 'Not found (it may have been deleted).'],
+  conflict: ['Không thực hiện được do xung đột với trạng thái hiện tại.', 'Not possible in the current state.'],
+  gone: ['Mục này không còn nữa (đã hết hạn hoặc đã bị xóa).', 'This is no longer available (expired or deleted).'],
+  too_many_requests: ['Quá nhiều yêu cầu, vui lòng thử lại sau ít phút.', 'Too many requests; please try again shortly.'],
+  http_error: ['Máy chủ từ chối yêu cầu.', 'The server refused the request.'],
+  internal: ['Máy chủ gặp lỗi nội bộ; quản trị viên xem chi tiết trong nhật ký.', 'Internal server error; the administrator can see details in the log.'],
+  cancelled: ['Thao tác đã bị hủy.', 'The operation was cancelled.'],
+  defined_in_config: ['Mục này được khai báo trong tệp cấu hình, chỉ sửa được trong tệp đó.', 'This is defined in the configuration file and can only be changed there.'],
+  // sign-in and permissions
+  unauthenticated: ['Vui lòng đăng nhập.', 'Please sign in.'],
+  bad_credentials: ['Sai tên đăng nhập hoặc mật khẩu.', 'Wrong user name or password.'],
+  locked_out: ['Tài khoản tạm khóa do đăng nhập sai nhiều lần, vui lòng thử lại sau.', 'The account is temporarily locked after too many failed logins; try again later.'],
+  login_throttled: ['Địa chỉ này đăng nhập sai quá nhiều lần, vui lòng thử lại sau vài giây.', 'Too many failed logins from this address; try again in a few seconds.'],
+  invalid_token: ['Phiên đăng nhập hoặc liên kết không hợp lệ.', 'The session or link is not valid.'],
+  token_expired: ['Phiên đăng nhập hoặc liên kết đã hết hạn, vui lòng đăng nhập lại hoặc xin liên kết mới.', 'The session or link has expired; sign in again or ask for a new link.'],
+  token_revoked: ['Phiên đăng nhập hoặc liên kết đã bị thu hồi.', 'The session or link has been revoked.'],
+  forbidden: ['Tài khoản của bạn không có quyền thực hiện thao tác này.', 'Your account may not do this.'],
+  scope_denied: ['Mã truy cập dịch vụ này không được phép dùng chức năng này.', 'This service token may not use this function.'],
+  password_change_required: ['Vui lòng đổi mật khẩu khởi tạo trước khi tiếp tục.', 'Please change the initial password first.'],
+  weak_password: ['Mật khẩu chưa đủ mạnh: tối thiểu 10 ký tự, gồm ít nhất 3 loại (chữ thường, chữ hoa, chữ số, ký hiệu).', 'The password is too weak: at least 10 characters mixing 3 of lower case, upper case, digits and symbols.'],
+  // conference
+  unknown_room: ['Không có phòng họp này.', 'There is no such meeting room.'],
+  wrong_room: ['Liên kết này dành cho phòng họp khác.', 'This link is for another meeting room.'],
+  not_a_join_token: ['Đây không phải liên kết tham gia cuộc họp.', 'This is not a meeting join link.'],
+  not_a_member: ['Điểm cầu này không thuộc phòng họp.', 'This site is not a member of the meeting room.'],
+  not_invited: ['Điểm cầu này không được mời dự cuộc họp.', 'This site is not invited to the meeting.'],
+  room_locked: ['Phòng họp đã được chủ trì khóa.', 'The chair has locked the meeting room.'],
+  room_full: ['Phòng họp đã đủ số điểm cầu tối đa.', 'The meeting room has its maximum number of sites.'],
+  lobby_full: ['Phòng chờ đã đầy, vui lòng thử lại sau.', 'The lobby is full; please try again later.'],
+  too_many_joins: ['Điểm cầu vào lại quá nhiều lần liên tiếp, vui lòng chờ giây lát.', 'Too many joins in a row; please wait a moment.'],
+  meeting_not_open: ['Cuộc họp chưa mở (phòng mở trước giờ họp để thử âm thanh, hình ảnh).', 'The meeting is not open yet (the room opens shortly before it for a sound and picture test).'],
+  meeting_ended: ['Cuộc họp đã kết thúc.', 'The meeting has ended.'],
+  meeting_overlap: ['Phòng họp đã có cuộc họp khác trùng thời gian.', 'The room already has another meeting at that time.'],
+  removed: ['Điểm cầu đã được chủ trì mời rời cuộc họp.', 'The chair has removed this site from the meeting.'],
+  not_removed: ['Điểm cầu này không bị mời rời cuộc họp.', 'This site has not been removed.'],
+  not_waiting: ['Điểm cầu này không còn ở phòng chờ.', 'This site is no longer waiting in the lobby.'],
+  not_connected: ['Điểm cầu chưa kết nối.', 'The site is not connected.'],
+  not_running: ['Cuộc họp chưa diễn ra.', 'The meeting is not in progress.'],
+  not_closed: ['Phòng họp vẫn đang mở.', 'The meeting room is still open.'],
+  no_speaker: ['Hiện không có ai đang phát biểu.', 'Nobody has the floor.'],
+  not_allowed: ['Thao tác này không được phép.', 'This is not allowed.'],
+  codec_mismatch: ['Trình duyệt không dùng được định dạng hình ảnh của cuộc họp; vui lòng dùng Chrome, Edge hoặc Firefox bản mới.', 'The browser cannot use the meeting\'s video format; please use a recent Chrome, Edge or Firefox.'],
+  unsupported_version: ['Trang tham gia đã cũ, vui lòng tải lại trang.', 'The join page is out of date; please reload it.'],
+  bad_sdp: ['Trình duyệt gửi thông số kết nối không hợp lệ.', 'The browser sent invalid connection parameters.'],
+  chat_empty: ['Tin nhắn trống.', 'The message is empty.'],
+  chat_too_long: ['Tin nhắn quá dài.', 'The message is too long.'],
+  chat_rate_limited: ['Gửi quá nhiều tin nhắn liên tiếp, vui lòng chờ vài giây.', 'Too many messages in a row; wait a few seconds.'],
+  mail_disabled: ['Máy chủ chưa cấu hình thư điện tử nên không gửi được giấy mời.', 'E-mail is not configured on the server, so invitations cannot be sent.'],
+  not_recording: ['Phòng họp không đang ghi hình.', 'The room is not being recorded.'],
+  // cameras
+  camera_offline: ['Camera mất kết nối, không xem trực tiếp được.', 'The camera is disconnected: no live view.'],
+  camera_error: ['Camera báo lỗi, vui lòng thử lại sau.', 'The camera reported an error; please try again later.'],
+  camera_unreachable: ['Camera không phản hồi (mất mạng hoặc mất điện).', 'The camera did not answer (network or power).'],
+  camera_auth_failed: ['Camera từ chối tên đăng nhập hoặc mật khẩu đã lưu.', 'The camera refused the stored user name or password.'],
+  not_streaming: ['Camera chưa truyền hình ảnh.', 'The camera is not streaming yet.'],
+  needs_transcode: ['Camera dùng H.265, trình duyệt không phát trực tiếp được; hãy chọn xem qua chuyển mã.', 'The camera sends H.265, which browsers cannot play live; choose the transcoded view.'],
+  too_many_views: ['Đã đạt số người xem trực tiếp tối đa cho camera này.', 'This camera has its maximum number of live viewers.'],
+  no_ptz: ['Camera này không điều khiển quay/quét/thu phóng được.', 'This camera has no pan/tilt/zoom.'],
+  ptz_preset_not_found: ['Camera không có điểm đặt trước này (có thể đã bị xóa).', 'The camera has no such preset (it may have been removed).'],
+  ptz_preset_exists: ['Camera đã có điểm đặt trước trùng tên.', 'The camera already has a preset with this name.'],
+  ptz_presets_full: ['Camera đã hết chỗ lưu điểm đặt trước; hãy xóa bớt một điểm.', 'The camera cannot store more presets; remove one first.'],
+  ptz_preset_name_invalid: ['Camera không chấp nhận tên điểm đặt trước này.', 'The camera does not accept this preset name.'],
+  ptz_moving: ['Camera đang chuyển động; hãy dừng lại rồi lưu điểm đặt trước.', 'The camera is still moving; stop it, then save the preset.'],
+  ptz_no_profile: ['Camera không còn cấu hình hình ảnh đã thiết lập.', 'The camera no longer has the media profile it was set up with.'],
+  ptz_not_supported: ['Camera không hỗ trợ lệnh điều khiển này.', 'The camera does not support this command.'],
+  ptz_failed: ['Camera không thực hiện được lệnh điều khiển.', 'The camera could not carry out the command.'],
+  ptz_out_of_range: ['Vị trí hoặc tốc độ vượt quá khả năng của camera.', 'The position or speed is beyond what the camera can do.'],
+  // recordings and storage
+  disk_full: ['Không ghi được: đĩa đầy.', 'Not recording: disk full.'],
+  not_ready: ['Tệp chưa sẵn sàng, vui lòng chờ xử lý xong.', 'The file is not ready yet; please wait for it to finish.'],
+  export_held: ['Bản xuất đang được giữ làm chứng cứ; hãy bỏ giữ trước khi xóa.', 'The export is under an evidence hold; release the hold before deleting it.'],
+};
+
+const vi = {};
+const en = {};
+for (const [code, [v, e]] of Object.entries(ERRORS)) {
+  vi[`err.${code}`] = v;
+  en[`err.${code}`] = e;
+}
+addStrings({
+  vi: { ...vi, 'err.details': 'Chi tiết', 'err.detailsFrom': 'Máy chủ báo ({code}): {m}' },
+  en: { ...en, 'err.details': 'Details', 'err.detailsFrom': 'The server said ({code}): {m}' },
+});
+
+/** Return the codes this catalogue knows (for tests and diagnostics). */
+export const knownCodes = () => Object.keys(ERRORS);
+
+/** Return the server's own words for an error, shown only when someone asks for the details. */
+export const errorDetail = (err) => t('err.detailsFrom', { code: err.code || '—', m: err.message || '' });
