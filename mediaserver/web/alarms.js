@@ -21,6 +21,7 @@ addStrings({
 });
 
 let banner = null;
+let names = null; // camera id → display name, read once an alarm names cameras
 
 function show(alarms) {
   const items = alarms.filter((a) => a.code === 'disk_full');
@@ -30,7 +31,7 @@ function show(alarms) {
   }
   const text = items.map((a) => t('alarmDiskFull', {
     since: fmtDateTime(new Date(a.since * 1000).toISOString()),
-    cameras: a.cameras.length ? a.cameras.join(', ') : t('alarmNoCamera'),
+    cameras: a.cameras.length ? a.cameras.map((id) => names?.get(id) || id).join(', ') : t('alarmNoCamera'),
   })).join(' ');
   if (!banner) {
     banner = h('div', { id: 'alarm-banner', role: 'alert', class: 'alarm-banner',
@@ -43,7 +44,11 @@ function show(alarms) {
 async function poll() {
   if (!state.token || document.hidden) return;
   try {
-    show((await api('GET', '/api/v1/system/alarms')).alarms || []);
+    const alarms = (await api('GET', '/api/v1/system/alarms')).alarms || [];
+    if (!names && alarms.some((a) => a.cameras?.length)) {
+      names = new Map((await api('GET', '/api/v1/cameras').catch(() => ({ items: [] }))).items.map((c) => [c.id, c.name]));
+    }
+    show(alarms);
   } catch (_) { /* a failed round keeps what is shown; the next one retries */ }
 }
 

@@ -8,7 +8,7 @@ import { presetsBox, ptzErrorText } from './ptz.js';
 
 const I18N = {
   vi: {
-    wallSummary: '{live}/{n} camera đang phát trực tiếp', wallHint: 'Nhấn vào một camera để xem luồng chính và điều khiển.',
+    camDiskFull: 'Không ghi được: đĩa đầy', wallSummary: '{live}/{n} camera đang phát trực tiếp', wallHint: 'Nhấn vào một camera để xem luồng chính và điều khiển.',
     camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera mất kết nối', camOfflineSince: 'từ {t}',
     camReplay: '⏪ Xem lại 1 phút trước', actMotion: 'Chuyển động', allCameras: 'Tất cả camera', wallFullscreen: '⛶ Toàn màn hình',
     camNeedsTranscode: 'Camera gửi H.265: trình duyệt không phát trực tiếp được',
@@ -21,7 +21,7 @@ const I18N = {
     'ptz.presets': 'Vị trí đặt sẵn', 'ptz.preset': 'Vị trí {n}', ptzFailed: 'Không điều khiển được camera: {m}',
   },
   en: {
-    wallSummary: '{live}/{n} cameras live', wallHint: 'Click a camera for its main stream and controls.',
+    camDiskFull: 'Not recording: disk full', wallSummary: '{live}/{n} cameras live', wallHint: 'Click a camera for its main stream and controls.',
     camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera disconnected', camOfflineSince: 'since {t}',
     camReplay: '⏪ Replay from 1 min ago', actMotion: 'Motion', allCameras: 'All cameras', wallFullscreen: '⛶ Full screen',
     camRetryIn: 'Retrying in {n} s', camNeedsTranscode: 'Camera sends H.265, which browsers cannot play live',
@@ -315,7 +315,7 @@ export const wall = {
       h('button', { type: 'button', class: 'cam-replay', 'data-camera-id': cam.id, title: t('camReplay'), 'aria-label': t('camReplay'),
         // One click from live to the recordings of "now minus 1 minute".
         onclick: (ev) => { ev.stopPropagation(); go(`#/recordings?camera=${encodeURIComponent(cam.id)}&at=${Math.floor(Date.now() / 1000) - REPLAY_BACK_S}`); } }, '⏪')),
-    h('div', { class: 'cam-msg' }, h('strong'), h('small')));
+    h('div', { class: 'cam-msg' }, h('strong'), h('small')), h('div', { class: 'cam-blocked', role: 'status', hidden: true }));
     return e;
   },
 
@@ -377,6 +377,12 @@ function paintTile(e) {
   tile.querySelector('.cam-msg strong').textContent = v.state === 'live' ? '' : tr(v.msg);
   // What the analyser sees now (the list's "activity"): motion and object badges.
   const act = e.cam.activity || {};
+  // A camera whose footage cannot be kept (a full disk) says so on its tile, live picture or not.
+  const blocked = e.cam.status?.recording?.state === 'disk_full';
+  tile.dataset.recording = e.cam.status?.recording?.state || '';
+  const strip = tile.querySelector('.cam-blocked');
+  strip.hidden = !blocked;
+  strip.textContent = blocked ? t('camDiskFull') : '';
   tile.querySelector('.cam-badges').replaceChildren(...[act.motion && h('span', { class: 'cam-badge motion' }, t('actMotion')),
     ...(act.objects || []).map((o) => h('span', { class: 'cam-badge object', 'data-object': o }, tOr(`obj.${o}`, o)))].filter(Boolean));
   const since = v.state === 'offline' && e.cam.status?.offline_since;
