@@ -54,7 +54,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     (".*", r"/api/v1/schedules.*", {"admin", "operator"}),
     ("GET", r"/metrics", STAFF),
     ("GET", r"/api/v1/system/alarms", STAFF),  # the console's banner (a full disk blocking recording)
-    (".*", r"/api/v1/(audit|system/config)", {"admin"}),
+    (".*", r"/api/v1/(audit|audit\.csv|system/config)", {"admin"}),
 ]
 
 PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "gate-404", "user_id": "999999",
@@ -472,3 +472,44 @@ async def test_openapi_declares_the_errors_a_route_raises(api: Api) -> None:
     assert {"404", "409", "422"} <= set(user["responses"])
     assert user["parameters"][0]["schema"] == {"type": "integer"}
     assert login["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+async def test_audit_log_reads_in_words_filters_and_exports_csv(api: Api) -> None:
+    admin = api.auth(await api.token_for("admin"))
+    await api.client.post("/api/v1/auth/login", json={"username": "nobody", "password": "Sai-Mat-Khau-1"})
+    store = api.app[STORE_KEY]
+    await store.audit.add("baove", "security", "camera.view", "cong-chinh", {"stream": "sub"}, "10.0.0.5")
+    await store.audit.add("site:xa-an-binh", "participant", "conference.join", "hop-huyen", {}, "10.0.0.9")
+    r = await api.client.get("/api/v1/audit", headers=admin, params={"target": "cong-chinh"})
+    [view] = (await r.json())["items"]
+    assert (view["action_vi"], view["action_en"], view["actor_vi"]) == ("Xem trực tiếp camera", "Watched a camera live",
+                                                                         "baove")
+    r = await api.client.get("/api/v1/audit", headers=admin, params={"actor": "site:xa-an-binh"})
+    [join] = (await r.json())["items"]
+    assert join["actor_vi"] == "Điểm cầu xa-an-binh" and join["action_vi"] == "Điểm cầu vào cuộc họp"
+    r = await api.client.get("/api/v1/audit", headers=admin, params={"action": "auth.login_failed"})
+    [failed] = (await r.json())["items"]
+    assert failed["actor_vi"] == "Chưa đăng nhập" and failed["target"] == "nobody"
+    r = await api.client.get("/api/v1/audit", headers=admin, params={"since": "10", "until": "5"})
+    assert (r.status, (await r.json())["error"]["field"]) == (422, "until")
+    r = await api.client.get("/api/v1/audit.csv", headers=admin, params={"target": "cong-chinh"})
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/csv")
+    raw = await r.read()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a BOM, so Excel reads UTF-8
+    lines = raw.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("STT,Thời gian,Người thực hiện,Vai trò,Thao tác")
+    assert len(lines) == 2 and "Xem trực tiếp camera" in lines[1] and "Bảo vệ / an ninh" in lines[1]
+    assert re.search(r",\d{2}:\d{2}:\d{2} \d{2}/\d{2}/\d{4},", lines[1])  # Vietnam time, vi-VN order
+
+
+def test_every_literal_audit_action_has_words() -> None:
+    from pathlib import Path
+
+    from mediaserver.audit_texts import ACTIONS
+
+    root = Path(__file__).resolve().parent.parent
+    literal = re.compile(r'(?:audit\(|action=|audit\.add\([^)]*?)"([a-z_]+\.[a-z_.]+)"')
+    found = {m for pkg in ("mediaserver", "bridges", "cameras", "recordings")
+             for f in (root / pkg).rglob("*.py") for m in literal.findall(f.read_text(encoding="utf-8"))}
+    assert len(found) > 40
+    assert not found - set(ACTIONS), f"audit actions without words: {sorted(found - set(ACTIONS))}"

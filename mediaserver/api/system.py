@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
+from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from mediaserver import __version__
 from mediaserver.api.common import iso, package_file, web_files
+from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx, openapi_document
 from mediaserver.app_keys import CONFIG_KEY, METRICS_KEY, RECORDERS_KEY, RETENTION_KEY, SCHEDULER_KEY, STORE_KEY
+from mediaserver.audit_texts import action_words, actor_words, role_words
 from mediaserver.auth import Role
 from mediaserver.config import redacted
+from mediaserver.storage.repos import AuditEntry
 
 STAFF = (Role.ADMIN, Role.OPERATOR, Role.SECURITY)
 _CONSOLE_FILES = web_files("mediaserver.web")
@@ -51,6 +59,17 @@ class AuditOut(BaseModel):
     target: str
     detail: dict[str, Any]
     remote: str
+    action_vi: str = Field(..., description="The action in Vietnamese words.")
+    action_en: str = Field(..., description="The action in English words.")
+    actor_vi: str = Field(..., description="Who acted, in Vietnamese words (a site, a service token, the CLI).")
+    actor_en: str = Field(..., description="Who acted, in English words.")
+
+    @classmethod
+    def of(cls, e: AuditEntry) -> AuditOut:
+        return cls(id=e.id, at=iso(e.at), actor=e.actor, actor_role=e.actor_role, action=e.action, target=e.target,
+                   detail=e.detail, remote=e.remote, action_vi=action_words(e.action, "vi"),
+                   action_en=action_words(e.action, "en"), actor_vi=actor_words(e.actor, "vi"),
+                   actor_en=actor_words(e.actor, "en"))
 
 
 class AuditList(BaseModel):
@@ -62,10 +81,39 @@ class AuditQuery(BaseModel):
     limit: int = Field(100, ge=1, le=1000)
     before_id: int | None = Field(None, ge=1)
     action: str = Field("", max_length=64, description="Only actions starting with this prefix.")
+    actor: str = Field("", max_length=128, description="Only this actor (a user name, site:<id>, service:<name>).")
+    target: str = Field("", max_length=200, description="Only targets containing this (a camera, room, user).")
+    since: float | None = Field(None, ge=0, description="From this time (epoch seconds).")
+    until: float | None = Field(None, ge=0, description="Before this time (epoch seconds).")
+
+
+class AuditCsvQuery(AuditQuery):
+    limit: int = Field(10_000, ge=1, le=100_000)
 
 
 class ConfigOut(BaseModel):
     config: dict[str, Any] = Field(..., description="The running configuration; secrets are masked.")
+
+
+async def _audit_rows(ctx: Ctx, q: AuditQuery) -> list[AuditEntry]:
+    if q.since is not None and q.until is not None and q.until <= q.since:
+        raise ApiError(422, "invalid_input", "until must be after since", "until")
+    return await ctx.app[STORE_KEY].audit.all(q.limit, q.before_id, q.action, actor=q.actor, target=q.target,
+                                              since=q.since, until=q.until)
+
+
+def audit_csv(rows: list[AuditEntry], timezone: str) -> bytes:
+    """Return audit entries as CSV for Excel: UTF-8 with BOM, Vietnamese headers and words, local time."""
+    tz = ZoneInfo(timezone)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["STT", "Thời gian", "Người thực hiện", "Vai trò", "Thao tác", "Đối tượng", "Địa chỉ máy",
+                "Chi tiết", "Mã thao tác"])
+    for n, e in enumerate(rows, start=1):
+        detail = "; ".join(f"{k}: {v}" for k, v in e.detail.items())
+        w.writerow([n, datetime.fromtimestamp(e.at, tz).strftime("%H:%M:%S %d/%m/%Y"), actor_words(e.actor),
+                    role_words(e.actor_role), action_words(e.action), e.target, e.remote, detail, e.action])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
 def register(api: Api) -> None:
@@ -123,12 +171,18 @@ def register(api: Api) -> None:
                summary="Read the audit log of operator actions, newest first.")
     async def audit(ctx: Ctx) -> AuditList:
         q: AuditQuery = ctx.query
-        rows = await ctx.app[STORE_KEY].audit.all(q.limit, q.before_id, q.action)
-        return AuditList(
-            items=[AuditOut(id=e.id, at=iso(e.at), actor=e.actor, actor_role=e.actor_role, action=e.action,
-                            target=e.target, detail=e.detail, remote=e.remote) for e in rows],
-            next_before_id=rows[-1].id if len(rows) == q.limit else None,
-        )
+        rows = await _audit_rows(ctx, q)
+        return AuditList(items=[AuditOut.of(e) for e in rows],
+                         next_before_id=rows[-1].id if len(rows) == q.limit else None)
+
+    @api.route("GET", "/api/v1/audit.csv", roles=(Role.ADMIN,), query=AuditCsvQuery, tag="system",
+               content_type="text/csv", summary="The audit log as CSV for Excel (UTF-8 with BOM, Vietnamese headers, "
+                                                "Vietnam time), with the same filters.")
+    async def audit_csv_route(ctx: Ctx) -> web.StreamResponse:
+        rows = await _audit_rows(ctx, ctx.query)
+        body = await asyncio.to_thread(audit_csv, rows, ctx.app[CONFIG_KEY].timezone)
+        return web.Response(body=body, headers={"Content-Type": "text/csv; charset=utf-8",
+                                                "Content-Disposition": 'attachment; filename="nhat-ky.csv"'})
 
     @api.route("GET", "/api/v1/system/config", roles=(Role.ADMIN,), response=ConfigOut, tag="system",
                summary="The running configuration, secrets masked.")
