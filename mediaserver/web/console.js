@@ -3,7 +3,7 @@
 // is a module of its own (see SECTIONS): conference.js, schedule.js, monitor.js, wall.js (cameras), review.js
 // (the review queue and its nav badge), recordings.js (timeline, events, export), exports.js.
 import {
-  addStrings, state, hooks, t, tOr, h, api, errorText, go, fmt, DATE_TIME, fmtDateTime, relative, duration,
+  addStrings, state, hooks, t, tOr, h, api, errorText, errorNode, storeToken, TOKEN_KEY, go, fmt, DATE_TIME, fmtDateTime, relative, duration,
 } from './core.js';
 import * as schedule from './schedule.js';
 import * as monitor from './monitor.js';
@@ -23,7 +23,7 @@ const I18N = {
     sessionExpired: 'Phiên đăng nhập đã hết hạn. Vui lòng đăng nhập lại.',
     sessionRevoked: 'Phiên đăng nhập đã bị thu hồi (có thể do đổi mật khẩu hoặc đổi quyền). Vui lòng đăng nhập lại.',
     sessionInvalid: 'Vui lòng đăng nhập lại.', loggedOut: 'Bạn đã đăng xuất.',
-    network: 'Không kết nối được máy chủ. Kiểm tra mạng rồi thử lại.', errGeneric: 'Có lỗi xảy ra: {m}',
+    network: 'Không kết nối được máy chủ. Kiểm tra mạng rồi thử lại.', errGeneric: 'Có lỗi xảy ra (mã lỗi: {m}).',
     forbidden: 'Tài khoản của bạn không có quyền thực hiện thao tác này.', pwTitle: 'Đổi mật khẩu',
     pwForcedIntro: 'Đây là lần đăng nhập đầu tiên. Bạn cần đổi mật khẩu ban đầu trước khi sử dụng hệ thống.',
     pwIntro: 'Nhập mật khẩu hiện tại và mật khẩu mới.', pwCurrent: 'Mật khẩu hiện tại', pwNew: 'Mật khẩu mới',
@@ -55,7 +55,7 @@ const I18N = {
     sessionExpired: 'Your session has expired. Please log in again.',
     sessionRevoked: 'Your session was revoked (password or role changed). Please log in again.',
     sessionInvalid: 'Please log in again.', loggedOut: 'You have logged out.',
-    network: 'Cannot reach the server. Check the network and try again.', errGeneric: 'Something went wrong: {m}',
+    network: 'Cannot reach the server. Check the network and try again.', errGeneric: 'Something went wrong (error code: {m}).',
     forbidden: 'Your account may not do this.', pwTitle: 'Change password',
     pwForcedIntro: 'This is your first login. Change the initial password before using the system.',
     pwIntro: 'Enter your current password and a new one.', pwCurrent: 'Current password', pwNew: 'New password',
@@ -98,7 +98,7 @@ const app = document.getElementById('app');
 
 function setSession(token) {
   state.token = token;
-  sessionStorage.setItem('console.token', token);
+  storeToken(token);
 }
 
 function endSession(flashKey) {
@@ -109,7 +109,7 @@ function endSession(flashKey) {
   review.stopSummary();
   Object.assign(state, { token: null, me: null, data: {}, joins: {}, recording: {}, flash: flashKey || null, next });
   clearTimeout(state.expiryTimer);
-  sessionStorage.removeItem('console.token');
+  storeToken(null);
   go('#/login');
 }
 
@@ -294,7 +294,7 @@ async function showSection(sec, body) {
     try {
       state.data[sec.id] = await sec.load();
     } catch (err) {
-      if (!err.handled && body.isConnected) body.replaceChildren(h('p', { class: 'msg error section-error' }, errorText(err)));
+      if (!err.handled && body.isConnected) body.replaceChildren(h('p', { class: 'msg error section-error' }, errorNode(err)));
       return;
     }
   }
@@ -380,4 +380,11 @@ hooks.passwordChange = () => go('#/password');
 hooks.route = route;
 hooks.showSection = (id, body) => { const sec = SECTIONS.find((s) => s.id === id); if (sec) showSection(sec, body); };
 window.addEventListener('hashchange', route);
+// Another tab of this browser logged out (the token is gone) or logged in anew: follow it.
+window.addEventListener('storage', (ev) => {
+  if (ev.key !== TOKEN_KEY && ev.key !== null) return;
+  const token = ev.key === null ? null : ev.newValue;
+  if (!token && state.token) endSession('loggedOut');
+  else if (token && token !== state.token) { state.token = token; state.me = null; route(); }
+});
 route();

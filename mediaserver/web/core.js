@@ -5,6 +5,7 @@
 
 import * as i18n from './i18n.js';
 import { TZ, addStrings, t, locale } from './i18n.js';
+import { errorDetail } from './errors.js'; // the catalogue of the server's error codes (err.<code> texts)
 
 // One translation registry, language and locale for the console and the join page (i18n.js).
 export { TZ, addStrings, t, locale };
@@ -13,11 +14,26 @@ export const VN_OFFSET_MIN = 7 * 60;
 const LANG_KEY = 'console.lang';
 i18n.initLang(LANG_KEY);
 
+export const TOKEN_KEY = 'console.token';
+/** The session's token: kept in localStorage (shared by this browser's tabs and the meeting player), or from an
+ * older tab's sessionStorage. */
+function storedToken() {
+  try { return localStorage.getItem(TOKEN_KEY) || sessionStorage.getItem(TOKEN_KEY); } catch (_) { return null; }
+}
+
+/** Keep (or, with null, forget) the session's token for every tab of this browser. */
+export function storeToken(token) {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token); else localStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(TOKEN_KEY);
+  } catch (_) { /* storage refused (private mode): this page only */ }
+}
+
 export const state = {
   /** The reader's language, kept by i18n.js (and remembered on this browser when set). */
   get lang() { return i18n.lang(); },
   set lang(value) { i18n.setLang(value, LANG_KEY); },
-  token: sessionStorage.getItem('console.token'), me: null, flash: null, data: {}, joins: {}, room: null,
+  token: storedToken(), me: null, flash: null, data: {}, joins: {}, room: null,
   lockUntil: 0, expiryTimer: null, next: null, recording: {},
 };
 
@@ -103,11 +119,19 @@ export async function hasRoute(path) {
   return paths ? paths.includes(path) : true;
 }
 
+/** The reader's text for an API error, from its code (errors.js); the server's English words are not in it. */
 export function errorText(err) {
   if (err.code === 'network') return t('network');
-  if (i18n.hasText(`err.${err.code}`)) return t(`err.${err.code}`); // the error catalogue (e.g. alarms.js)
+  if (i18n.hasText(`err.${err.code}`)) return t(`err.${err.code}`); // the error catalogue (errors.js, alarms.js)
   if (err.status === 403) return t('forbidden');
-  return t('errGeneric', { m: err.message || err.code });
+  return t('errGeneric', { m: err.code || err.status });
+}
+
+/** An error for a page: its text, and the server's own words behind a "Chi tiết" (details) toggle. */
+export function errorNode(err) {
+  const showDetail = err.code !== 'network' && (err.message || err.code);
+  return h('span', { class: 'err-text' }, errorText(err), showDetail ? [' ', h('details', { class: 'err-detail' },
+    h('summary', {}, t('err.details')), h('small', {}, errorDetail(err)))] : null);
 }
 
 export function go(hash) {
