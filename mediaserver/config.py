@@ -275,6 +275,51 @@ class MotionSettings(_Strict):
     )
 
 
+# The detector's label set (cameras/detect/model.py LABELS; the API and the console use the same names).
+ObjectLabel = Literal["person", "bicycle", "motorcycle", "car", "truck", "bus"]
+OBJECT_LABELS: tuple[ObjectLabel, ...] = ("person", "bicycle", "motorcycle", "car", "truck", "bus")
+RelCoord = Annotated[float, Field(ge=0, le=1)]
+RelPolygon = Annotated[list[tuple[RelCoord, RelCoord]], Field(min_length=3, max_length=64)]
+
+
+class ObjectSettings(_Strict):
+    """What a camera's object detector looks for on its motion, and which objects raise an alert."""
+
+    enabled: bool = Field(True, description="Run the object detector on this camera's motion (needs the weights).")
+    track: list[ObjectLabel] = Field(
+        default_factory=lambda: list(OBJECT_LABELS), min_length=1, max_length=6,
+        description="Objects kept (person, bicycle, motorcycle, car, truck, bus); others are ignored.",
+    )
+    min_score: float = Field(0.5, ge=0.05, le=1, description="Lowest detector confidence kept (0..1).")
+    min_size_pct: float = Field(0.5, ge=0, le=100, description="Smallest object box kept, % of the frame area.")
+    detect_fps: float = Field(2.0, ge=0.1, le=10, description="At most this many detections a second on this camera.")
+    alert_labels: list[ObjectLabel] | None = Field(
+        None, max_length=6, description="Objects that make a review item an alert (subset of track); null: all tracked."
+    )
+    alert_zones: list[Ident] = Field(
+        default_factory=list, max_length=32,
+        description="Motion zones an alert object must stand in (box bottom-centre); empty: anywhere.",
+    )
+    masks: list[RelPolygon] = Field(
+        default_factory=list, max_length=32,
+        description="Polygons (relative 0..1): an object whose box bottom-centre is inside one is dropped.",
+    )
+
+    def alerting(self) -> frozenset[str]:
+        """Return the labels that make an alert (every tracked label unless alert_labels narrows them)."""
+        return frozenset(self.track if self.alert_labels is None else self.alert_labels)
+
+
+class DetectionSettings(_Strict):
+    """The shared object detector: one pool of workers for every camera, bounded so recording never waits."""
+
+    enabled: bool = Field(True, description="Run object detection at all (off: motion events stay unlabelled).")
+    workers: int = Field(1, ge=1, le=8, description="Detector threads (each uses about one core when busy).")
+    queue_max: int = Field(4, ge=1, le=64, description="Crops waiting for a worker; beyond this they are skipped.")
+    input_px: int = Field(320, ge=128, le=608, multiple_of=32,
+                          description="Network input side in pixels (a multiple of 32; 320: ~35 ms a crop).")
+
+
 class OnvifConfig(_Strict):
     host: str = Field(..., min_length=1, description="Camera address.")
     port: int = Field(80, ge=1, le=65535, description="ONVIF HTTP port.")
@@ -328,6 +373,9 @@ class CameraConfig(_Strict):
     )
     record: RecordSettings | None = Field(None, description="Overrides of the global 'recording' section.")
     motion: MotionSettings | None = Field(None, description="Overrides of the global 'motion' section.")
+    objects: ObjectSettings = Field(
+        default_factory=ObjectSettings, description="Object detection on this camera's motion (labels, alerts)."
+    )
 
 
 class CameraGroupConfig(_Strict):
@@ -376,6 +424,9 @@ class Config(_Strict):
     )
     recording: RecordSettings = Field(default_factory=RecordSettings, description="Camera recording defaults.")
     motion: MotionSettings = Field(default_factory=MotionSettings, description="Motion analysis defaults.")
+    detection: DetectionSettings = Field(
+        default_factory=DetectionSettings, description="The shared object detector (workers, queue, input size)."
+    )
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Disk safety rules.")
     schedules: dict[Ident, ScheduleConfig] = Field(default_factory=dict, description="Scheduled jobs by id.")
     mail: MailConfig = Field(default_factory=MailConfig, description="Outgoing e-mail (invitations, reminders).")
@@ -561,6 +612,7 @@ def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
             problems.append(Problem(f"cameras.{cid}", "needs 'onvif', 'streams.main_url' or 'simulate'"))
         cam.record = _merge(cfg.recording, cam.record)
         cam.motion = _merge(cfg.motion, cam.motion)
+        _check_objects(cid, cam, problems)
     for gid, group in cfg.camera_groups.items():
         for i, cid in enumerate(group.cameras):
             if cid not in cfg.cameras:
@@ -575,6 +627,21 @@ def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
             problems.append(Problem(f"schedules.{jid}.cron", f"not a valid cron expression: {job.cron!r}"))
         if job.timezone is not None:
             _check_timezone(job.timezone, f"schedules.{jid}.timezone", problems)
+
+
+def _check_objects(cid: str, cam: CameraConfig, problems: list[Problem]) -> None:
+    """Check a camera's alert labels are tracked and its alert zones are motion zones it has."""
+    obj = cam.objects
+    untracked = [lb for lb in obj.alert_labels or () if lb not in obj.track]
+    if untracked:
+        problems.append(Problem(f"cameras.{cid}.objects.alert_labels", f"camera {cid!r}: {', '.join(untracked)} "
+                                f"not in objects.track ({', '.join(obj.track)})"))
+    zones = cam.motion.zones if cam.motion is not None else {}
+    for i, zone in enumerate(obj.alert_zones):
+        if zone not in zones:
+            known = ", ".join(sorted(zones)) or "none"
+            problems.append(Problem(f"cameras.{cid}.objects.alert_zones.{i}",
+                                    f"camera {cid!r} has no motion zone {zone!r} (its zones: {known})"))
 
 
 _INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.:@*?\[\]-]{1,64}$")
