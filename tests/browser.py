@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,32 @@ async def until(cond: Callable[[], Awaitable[Any]], what: str, wait_s: float = 2
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {wait_s:.0f} s waiting for {what}")
         await asyncio.sleep(every_s)
+
+
+@contextlib.asynccontextmanager
+async def console_page(base_url: str, *, width: int = 1280, height: int = 900, **context: Any) -> AsyncIterator[Any]:
+    """Open one page of headless Chromium on the console at ``base_url`` (vi-VN, Vietnam time), closed after.
+
+    The page's uncaught errors are collected in ``page.errors`` (a list of strings) for the test to check.
+    """
+    from playwright import async_api as playwright_api
+
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            ctx = await browser.new_context(viewport={"width": width, "height": height}, base_url=base_url,
+                                            locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh", **context)
+            page = await ctx.new_page()
+            page.errors = []
+            page.on("pageerror", lambda e: page.errors.append(str(e)))
+            yield page
+        finally:
+            await browser.close()
+
+
+async def console_login(page: Any, hash_: str, username: str, password: str) -> None:
+    """Open a console deep link and log in (the link is followed after login)."""
+    await page.goto(f"/{hash_}")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.locator("#login-form").evaluate("f => f.requestSubmit()")

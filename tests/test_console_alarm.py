@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright import async_api as playwright_api
 
 from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.app_keys import STORE_KEY
 from mediaserver.config import parse_config
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, until
+from tests.browser import ARTIFACTS, console_login, console_page, until
 from tests.conftest import STRONG_PASSWORD, ApiFactory
 from tests.test_disk_full import LEFT_FREE_MB, fill, small_disk  # noqa: F401  (small_disk is a fixture)
 
@@ -59,45 +58,33 @@ cameras:
 
     await until(has_segment, "a first segment", 20)
     base = str(api.client.make_url("")).rstrip("/")
-    errors: list[str] = []
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            ctx = await browser.new_context(viewport={"width": 390, "height": 844}, base_url=base, locale="vi-VN",
-                                            timezone_id="Asia/Ho_Chi_Minh", has_touch=True, is_mobile=True)
-            page = await ctx.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto("/#/cameras")
-            await page.fill("#username", "bao-ve")
-            await page.fill("#password", STRONG_PASSWORD)
-            await page.locator("#login-form").evaluate("f => f.requestSubmit()")
-            tile = page.locator(f".cam-tile[data-camera-id='{CAMERA}']")
-            await tile.wait_for(timeout=10_000)
-            phone = await page.evaluate(PHONE_JS)
-            assert phone["overflow"] <= 0 and phone["tappable"] and phone["height"] >= 40, phone
-            assert await page.locator("#alarm-banner").count() == 0
+    async with console_page(base, width=390, height=844, has_touch=True, is_mobile=True) as page:
+        await console_login(page, "#/cameras", "bao-ve", STRONG_PASSWORD)
+        tile = page.locator(f".cam-tile[data-camera-id='{CAMERA}']")
+        await tile.wait_for(timeout=10_000)
+        phone = await page.evaluate(PHONE_JS)
+        assert phone["overflow"] <= 0 and phone["tappable"] and phone["height"] >= 40, phone
+        assert await page.locator("#alarm-banner").count() == 0
 
-            hog = await asyncio.to_thread(fill, small_disk, LEFT_FREE_MB)
-            await until(lambda: _eq(state(), "disk_full"), "the camera to show disk_full", 20)
-            banner = page.locator("#alarm-banner")
-            await banner.wait_for(timeout=15_000)  # the banner polls every 10 s
-            text = await banner.inner_text()
-            assert text.startswith("Không ghi được: đĩa đầy") and NAME in text, text
-            await tile.locator(".cam-blocked", has_text="Không ghi được: đĩa đầy").wait_for(timeout=10_000)
-            phone = await page.evaluate(PHONE_JS)
-            assert phone["overflow"] <= 0 and phone["tappable"], phone  # the banner does not cover the nav
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "wall-disk-full-390.png"))
-            await page.locator("#nav .nav-link").first.tap()
-            await page.locator("#nav .nav-link.active").first.wait_for(timeout=5_000)
+        hog = await asyncio.to_thread(fill, small_disk, LEFT_FREE_MB)
+        await until(lambda: _eq(state(), "disk_full"), "the camera to show disk_full", 20)
+        banner = page.locator("#alarm-banner")
+        await banner.wait_for(timeout=15_000)  # the banner polls every 10 s
+        text = await banner.inner_text()
+        assert text.startswith("Không ghi được: đĩa đầy") and NAME in text, text
+        await tile.locator(".cam-blocked", has_text="Không ghi được: đĩa đầy").wait_for(timeout=10_000)
+        phone = await page.evaluate(PHONE_JS)
+        assert phone["overflow"] <= 0 and phone["tappable"], phone  # the banner does not cover the nav
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "wall-disk-full-390.png"))
+        await page.locator("#nav .nav-link").first.tap()
+        await page.locator("#nav .nav-link.active").first.wait_for(timeout=5_000)
 
-            await asyncio.to_thread(hog.unlink)
-            await until(lambda: _eq(state(), "recording"), "recording to resume", 20)
-            await banner.wait_for(state="detached", timeout=15_000)
-            await tile.locator(".cam-blocked").wait_for(state="hidden", timeout=10_000)
-            assert errors == []
-        finally:
-            await browser.close()
+        await asyncio.to_thread(hog.unlink)
+        await until(lambda: _eq(state(), "recording"), "recording to resume", 20)
+        await banner.wait_for(state="detached", timeout=15_000)
+        await tile.locator(".cam-blocked").wait_for(state="hidden", timeout=10_000)
+        assert page.errors == []
 
 
 async def _eq(got: Any, want: str) -> bool:

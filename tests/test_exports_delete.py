@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright import async_api as playwright_api
 
 import recordings.export as export_mod
 from mediaserver.app_keys import STORE_KEY
 from mediaserver.config import Config
 from recordings.export import EXPORTS_DIR
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, until
+from tests.browser import console_login, console_page, until
 from tests.conftest import STRONG_PASSWORD, Api, ApiFactory
 from tests.test_export import CAMERA, T0, footage_api, wait_done
 
@@ -125,48 +124,36 @@ async def test_the_exports_page_deletes_an_export_after_a_confirm(make_api: ApiF
     await _release(api, sec, free["hold_id"])
     base = str(api.client.make_url("")).rstrip("/")
     dialogs: list[str] = []
-    errors: list[str] = []
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            ctx = await browser.new_context(viewport={"width": 390, "height": 844}, base_url=base, locale="vi-VN",
-                                            timezone_id="Asia/Ho_Chi_Minh")
-            page = await ctx.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            answer = {"accept": False}
+    answer = {"accept": False}
 
-            async def on_dialog(d: Any) -> None:
-                dialogs.append(d.message)
-                await (d.accept() if answer["accept"] else d.dismiss())
+    async def on_dialog(d: Any) -> None:
+        dialogs.append(d.message)
+        await (d.accept() if answer["accept"] else d.dismiss())
 
-            page.on("dialog", on_dialog)
-            await page.goto("/#/exports")
-            await page.fill("#username", "bao-ve")
-            await page.fill("#password", STRONG_PASSWORD)
-            await page.locator("#login-form").evaluate("f => f.requestSubmit()")
-            rows = page.locator("#exports-table tbody tr")
-            await until(lambda: _eq(rows.count(), 2), "both exports listed")
-            assert (await page.locator("#nav .nav-link.active").inner_text()).strip() == "Bản xuất video"
+    async with console_page(base, width=390, height=844) as page:
+        page.on("dialog", on_dialog)
+        await console_login(page, "#/exports", "bao-ve", STRONG_PASSWORD)
+        rows = page.locator("#exports-table tbody tr")
+        await until(lambda: _eq(rows.count(), 2), "both exports listed")
+        assert (await page.locator("#nav .nav-link.active").inner_text()).strip() == "Bản xuất video"
 
-            # Dismissed: nothing is deleted. Accepted: the free export goes, file and row.
-            button = page.locator(f"tr[data-export-id='{free['id']}'] .exp-delete")
-            assert (await button.inner_text()).strip() == "Xóa"
-            await button.click()
-            await until(lambda: _true(len(dialogs) == 1), "the confirm")
-            assert dialogs[0].startswith("Xóa vĩnh viễn bản xuất này")
-            assert await rows.count() == 2
-            answer["accept"] = True
-            await button.click()
-            await until(lambda: _eq(rows.count(), 1), "the deleted export's row gone")
+        # Dismissed: nothing is deleted. Accepted: the free export goes, file and row.
+        button = page.locator(f"tr[data-export-id='{free['id']}'] .exp-delete")
+        assert (await button.inner_text()).strip() == "Xóa"
+        await button.click()
+        await until(lambda: _true(len(dialogs) == 1), "the confirm")
+        assert dialogs[0].startswith("Xóa vĩnh viễn bản xuất này")
+        assert await rows.count() == 2
+        answer["accept"] = True
+        await button.click()
+        await until(lambda: _eq(rows.count(), 1), "the deleted export's row gone")
 
-            # The held export's confirm names the hold; accepted, the hold is released and the export deleted.
-            await page.locator(f"tr[data-export-id='{held['id']}'] .exp-delete").click()
-            await until(lambda: _true(len(dialogs) == 3), "the held export's confirm")
-            assert "lưu giữ làm chứng cứ" in dialogs[2]
-            await page.locator("#exports-empty").wait_for(timeout=10_000)
-            assert errors == []
-        finally:
-            await browser.close()
+        # The held export's confirm names the hold; accepted, the hold is released and the export deleted.
+        await page.locator(f"tr[data-export-id='{held['id']}'] .exp-delete").click()
+        await until(lambda: _true(len(dialogs) == 3), "the held export's confirm")
+        assert "lưu giữ làm chứng cứ" in dialogs[2]
+        await page.locator("#exports-empty").wait_for(timeout=10_000)
+        assert page.errors == []
     assert _files(config.storage.data_dir) == []
     actions = [a.action for a in await api.app[STORE_KEY].audit.all()]
     assert actions.count("export.delete") == 2 and "hold.release" in actions

@@ -12,12 +12,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from playwright import async_api as playwright_api
 
 from mediaserver.app_keys import STORE_KEY
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, until
-from tests.conftest import Api
-from tests.test_recordings_ui import CAMERA, DAY, USER, fill_day, login
+from tests.browser import ARTIFACTS, console_login, console_page, until
+from tests.conftest import STRONG_PASSWORD, Api
+from tests.test_recordings_ui import CAMERA, DAY, USER, fill_day
 
 pytestmark = pytest.mark.slow
 
@@ -55,76 +54,67 @@ async def test_the_timeline_zooms_to_ten_minutes_with_that_spans_events_on_a_pho
     extra = [await store.events.add(CAMERA, t0 + dt, t0 + dt + 8.0, 0.3, ["cong"]) for dt in (70.0, 190.0, 520.0)]
     await api.add_user(USER, "security")
     base = str(api.client.make_url("")).rstrip("/")
-    errors: list[str] = []
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            ctx = await browser.new_context(viewport={"width": 390, "height": 844}, base_url=base, locale="vi-VN",
-                                            timezone_id="Asia/Ho_Chi_Minh", has_touch=True)
-            page = await ctx.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await login(page, f"#/recordings?camera={CAMERA}&date={DAY}")
-            await page.locator("#rec-timeline[data-state='ready']").wait_for(timeout=15_000)
+    async with console_page(base, width=390, height=844, has_touch=True) as page:
+        await console_login(page, f"#/recordings?camera={CAMERA}&date={DAY}", USER, STRONG_PASSWORD)
+        await page.locator("#rec-timeline[data-state='ready']").wait_for(timeout=15_000)
 
-            # The whole day: hour labels that fit 390 px, every event marked.
-            whole = await _labels(page)
-            assert len(whole["labels"]) >= 3 and all(lbl.endswith(":00") for lbl in whole["labels"]), whole
-            assert await page.locator("#rec-timeline .tl-event").count() == len(day["events"]) + len(extra)
-            assert [await b.inner_text() for b in await page.locator("#rec-zoom .tl-zoom-level").all()] == \
-                ["24 giờ", "1 giờ", "10 phút"]
-            assert "sự kiện chuyển động" in await page.locator("#rec-span-summary").inner_text()
+        # The whole day: hour labels that fit 390 px, every event marked.
+        whole = await _labels(page)
+        assert len(whole["labels"]) >= 3 and all(lbl.endswith(":00") for lbl in whole["labels"]), whole
+        assert await page.locator("#rec-timeline .tl-event").count() == len(day["events"]) + len(extra)
+        assert [await b.inner_text() for b in await page.locator("#rec-zoom .tl-zoom-level").all()] == \
+            ["24 giờ", "1 giờ", "10 phút"]
+        assert "sự kiện chuyển động" in await page.locator("#rec-span-summary").inner_text()
 
-            # Two wheel steps over the event: 1 h, then 10 min, the event staying under the pointer.
-            box = await page.locator("#rec-timeline canvas").bounding_box()
-            assert box is not None
-            x = box["x"] + box["width"] * (t0 - day["day0"]) / 86400
-            await page.mouse.move(x, box["y"] + box["height"] / 2)
-            await page.mouse.wheel(0, -120)
-            await until(lambda: _zoom_is(page, 3600), "the 1 h zoom")
-            await asyncio.sleep(0.3)  # one level per wheel gesture: the next one comes after the pause
-            await page.mouse.wheel(0, -120)
-            await until(lambda: _zoom_is(page, 600), "the 10 min zoom")
-            start, end = await _view(page)
-            assert end - start == pytest.approx(600) and start < t0 < end
-            under = start + (x - box["x"]) / box["width"] * 600
-            assert abs(under - t0) < 600 / box["width"] * 3  # within three pixels of where it was
-            assert await page.locator("#rec-zoom [data-zoom='600']").get_attribute("aria-pressed") == "true"
+        # Two wheel steps over the event: 1 h, then 10 min, the event staying under the pointer.
+        box = await page.locator("#rec-timeline canvas").bounding_box()
+        assert box is not None
+        x = box["x"] + box["width"] * (t0 - day["day0"]) / 86400
+        await page.mouse.move(x, box["y"] + box["height"] / 2)
+        await page.mouse.wheel(0, -120)
+        await until(lambda: _zoom_is(page, 3600), "the 1 h zoom")
+        await asyncio.sleep(0.3)  # one level per wheel gesture: the next one comes after the pause
+        await page.mouse.wheel(0, -120)
+        await until(lambda: _zoom_is(page, 600), "the 10 min zoom")
+        start, end = await _view(page)
+        assert end - start == pytest.approx(600) and start < t0 < end
+        under = start + (x - box["x"]) / box["width"] * 600
+        assert abs(under - t0) < 600 / box["width"] * 3  # within three pixels of where it was
+        assert await page.locator("#rec-zoom [data-zoom='600']").get_attribute("aria-pressed") == "true"
 
-            # Exactly the events of the span: markers and the span's list.
-            rows = [(e["id"], e["start"], e["start"] + e["duration"]) for e in day["events"]]
-            rows += [(eid, t0 + dt, t0 + dt + 8.0) for eid, dt in zip(extra, (70.0, 190.0, 520.0), strict=True)]
-            want = sorted(eid for eid, a, b in rows if a <= end and b >= start)
-            assert target["id"] in want and extra[0] in want and len(want) >= 2
-            shown = sorted(int(v) for v in await page.locator("#rec-timeline .tl-event").evaluate_all(
-                "ms => ms.map(m => m.dataset.eventId)"))
-            assert shown == want
-            listed = sorted(int(v) for v in await page.locator("#rec-span-events .span-ev.motion").evaluate_all(
-                "bs => bs.map(b => b.dataset.eventId)"))
-            assert listed == want
-            minutes = await _labels(page)
-            assert len(minutes["labels"]) >= 3 and not all(lbl.endswith(":00") for lbl in minutes["labels"])
-            summary = await page.locator("#rec-span-summary").inner_text()
-            assert f"{len(want)} sự kiện chuyển động" in summary, summary
-            ARTIFACTS.mkdir(exist_ok=True)
-            await page.screenshot(path=str(ARTIFACTS / "timeline-zoom-10min-390.png"), full_page=True)
+        # Exactly the events of the span: markers and the span's list.
+        rows = [(e["id"], e["start"], e["start"] + e["duration"]) for e in day["events"]]
+        rows += [(eid, t0 + dt, t0 + dt + 8.0) for eid, dt in zip(extra, (70.0, 190.0, 520.0), strict=True)]
+        want = sorted(eid for eid, a, b in rows if a <= end and b >= start)
+        assert target["id"] in want and extra[0] in want and len(want) >= 2
+        shown = sorted(int(v) for v in await page.locator("#rec-timeline .tl-event").evaluate_all(
+            "ms => ms.map(m => m.dataset.eventId)"))
+        assert shown == want
+        listed = sorted(int(v) for v in await page.locator("#rec-span-events .span-ev.motion").evaluate_all(
+            "bs => bs.map(b => b.dataset.eventId)"))
+        assert listed == want
+        minutes = await _labels(page)
+        assert len(minutes["labels"]) >= 3 and not all(lbl.endswith(":00") for lbl in minutes["labels"])
+        summary = await page.locator("#rec-span-summary").inner_text()
+        assert f"{len(want)} sự kiện chuyển động" in summary, summary
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "timeline-zoom-10min-390.png"), full_page=True)
 
-            # Pan half a span later; back to the day with the button, then 1 h by button around the middle.
-            await page.locator("#rec-pan-fwd").click()
-            moved = await _view(page)
-            assert moved[0] == pytest.approx(start + 300)
-            await page.locator("#rec-zoom [data-zoom='86400']").click()
-            assert await _view(page) == [at(0, 0), at(0, 0) + 86400]
-            await page.locator("#rec-zoom [data-zoom='3600']").click()
-            one = await _view(page)
-            assert one[1] - one[0] == pytest.approx(3600)
-            await _labels(page)
+        # Pan half a span later; back to the day with the button, then 1 h by button around the middle.
+        await page.locator("#rec-pan-fwd").click()
+        moved = await _view(page)
+        assert moved[0] == pytest.approx(start + 300)
+        await page.locator("#rec-zoom [data-zoom='86400']").click()
+        assert await _view(page) == [at(0, 0), at(0, 0) + 86400]
+        await page.locator("#rec-zoom [data-zoom='3600']").click()
+        one = await _view(page)
+        assert one[1] - one[0] == pytest.approx(3600)
+        await _labels(page)
 
-            # English on the toggle.
-            await page.locator("#lang-toggle").click()
-            await page.locator("#rec-zoom [data-zoom='600']", has_text="10 min").wait_for(timeout=5_000)
-            assert errors == []
-        finally:
-            await browser.close()
+        # English on the toggle.
+        await page.locator("#lang-toggle").click()
+        await page.locator("#rec-zoom [data-zoom='600']", has_text="10 min").wait_for(timeout=5_000)
+        assert page.errors == []
 
 
 async def _zoom_is(page: Any, level: int) -> bool:
