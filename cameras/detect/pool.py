@@ -8,6 +8,7 @@ loses detections, never recording or live view.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -16,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cameras.detect.model import Detection, ObjectModel
+
+logger = logging.getLogger(__name__)
 
 Job = tuple[str, Any, Callable[[list[Detection], float], None]]  # camera, BGR picture, on_done(dets, ms)
 
@@ -32,6 +35,7 @@ class DetectionPool:
         self.skipped: Counter[str] = Counter()
         self.done: Counter[str] = Counter()
         self.errors = 0
+        self.unavailable: str | None = None  # why a worker could not load the model
         self._threads = [threading.Thread(target=self._work, name=f"detect-{i}", daemon=True)
                          for i in range(workers)]
         for t in self._threads:
@@ -39,6 +43,9 @@ class DetectionPool:
 
     def submit(self, camera_id: str, bgr: Any, on_done: Callable[[list[Detection], float], None]) -> bool:
         """Queue a detection; return False (and count a skip) when the pool is full."""
+        if self.unavailable is not None:
+            self.skipped[camera_id] += 1
+            return False
         try:
             self._jobs.put_nowait((camera_id, bgr, on_done))
         except queue.Full:
@@ -57,17 +64,29 @@ class DetectionPool:
         import cv2
 
         cv2.setNumThreads(1)  # one core per worker: the pool's size is the detection budget
-        model = self._factory()
+        try:
+            model: ObjectModel | None = self._factory()
+        except Exception as exc:  # no weights, or a broken install: every job is answered with nothing
+            self.unavailable = str(exc)
+            logger.error("object detection unavailable: %s", exc)
+            model = None
         while True:
             job = self._jobs.get()
             if job is None:
                 return
             camera_id, bgr, on_done = job
             t0 = time.perf_counter()
-            try:
-                found = model.detect(bgr)
-            except Exception:  # a bad picture must not kill the worker shared by every camera
+            found: list[Detection] = []
+            if model is None:
+                self.skipped[camera_id] += 1
+            else:
+                try:
+                    found = model.detect(bgr)
+                    self.done[camera_id] += 1
+                except Exception:  # a bad picture must not kill the worker shared by every camera
+                    self.errors += 1
+            try:  # always answered: a camera waiting for all its frame's crops must not wait forever
+                on_done(found, (time.perf_counter() - t0) * 1000.0)
+            except Exception:
                 self.errors += 1
-                continue
-            self.done[camera_id] += 1
-            on_done(found, (time.perf_counter() - t0) * 1000.0)
+                logger.exception("camera %s: a detection callback failed", camera_id)
