@@ -267,9 +267,10 @@ async def test_not_open_yet_page_says_when_and_speaks_english(api: Api, browser:
         await pages.close()
 
 
-async def test_phone_pages_show_the_host_and_every_control(api: Api, browser: Any) -> None:  # noqa: F811
+@pytest.mark.parametrize("phone", [(360, 740), (414, 896)], ids=["360px", "414px"])  # the narrow and wide ends
+async def test_phone_pages_show_the_host_and_every_control(api: Api, browser: Any,  # noqa: F811
+                                                          phone: tuple[int, int]) -> None:
     pages = Pages(browser, api)
-    phone = (390, 844)
     try:
         chair = await pages.open(HOST, await pages.token(HOST), viewport=phone)
         commune = await pages.open(A, await pages.token(A), viewport=phone)
@@ -293,8 +294,8 @@ async def test_phone_pages_show_the_host_and_every_control(api: Api, browser: An
         await shown(commune, "#self-box .name", has_text="An Binh Commune")
         await commune.locator("#lang-toggle").click()
         ARTIFACTS.mkdir(exist_ok=True)
-        await commune.screenshot(path=str(ARTIFACTS / "phone-commune.png"))
-        await chair.screenshot(path=str(ARTIFACTS / "phone-chair.png"))
+        await commune.screenshot(path=str(ARTIFACTS / f"phone-{phone[0]}-commune.png"))
+        await chair.screenshot(path=str(ARTIFACTS / f"phone-{phone[0]}-chair.png"))
         # The chair's grid tile for the commune shows on the phone too.
         tile = chair.locator(f'#grid .tile[data-slot="site:{A}"]')
         tbox = await tile.bounding_box()
