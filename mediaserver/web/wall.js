@@ -5,6 +5,7 @@
 // what is on screen. window.__wall exposes the views for tests.
 import { addStrings, state, hooks, t, tOr, h, api, apiPaths, go, hashParams, fmt, DATE_TIME, fmtDateTime } from './core.js';
 import { presetsBox, ptzErrorText } from './ptz.js';
+import { localGroups, editGroups } from './wall-groups.js';
 
 const I18N = {
   vi: {
@@ -518,17 +519,19 @@ export function renderCameras(data, body) {
     wall.stop();
     return h('div', { id: 'cameras-empty', class: 'empty-state' }, h('h2', {}, t('noCameras')), h('p', {}, t('noCamerasHint')));
   }
-  // Groups from config.yaml: one wall per group (the choice is kept on this workstation).
-  const groups = data.groups || [];
+  // Groups from config.yaml and this workstation's own: one wall per group (the choice is kept here too).
+  const groups = [...(data.groups || []), ...localGroups()];
   let current = hashParams().get('group') || localStorage.getItem(GROUP_KEY) || '';
   if (!groups.some((g) => g.id === current)) current = '';
   const group = groups.find((g) => g.id === current);
   const cams = group ? group.cameras.map((id) => data.items.find((c) => c.id === id)).filter(Boolean) : data.items;
-  const pick = (id) => { localStorage.setItem(GROUP_KEY, id); body.replaceChildren(...[renderCameras(data, body)].flat().filter(Boolean)); };
+  const repaint = () => body.replaceChildren(...[renderCameras(data, body)].flat().filter(Boolean));
+  const pick = (id) => { localStorage.setItem(GROUP_KEY, id); repaint(); };
   const tabs = h('div', { id: 'wall-groups', class: 'room-list' },
     [{ id: '', name: t('allCameras') }, ...groups].map((g) => h('button', { type: 'button', class: `room-tab${g.id === current ? ' active' : ''}`,
       'data-group': g.id, 'aria-pressed': String(g.id === current), onclick: () => pick(g.id) }, g.name)),
     h('span', { class: 'spacer' }),
+    h('button', { id: 'wall-groups-edit', type: 'button', onclick: () => editGroups(data.items, data.groups || [], repaint) }, t('grpEdit')),
     h('button', { id: 'wall-fullscreen', type: 'button', onclick: () => document.getElementById('camera-wall')?.requestFullscreen?.().catch(() => {}) },
       t('wallFullscreen')));
   return [tabs, ...wall.render(cams)];
