@@ -21,8 +21,8 @@ from tests.media_fixtures import SegmentFixture
 from tests.test_recordings_ui import jpeg
 
 pytestmark = pytest.mark.slow
-# The review index (helper R's ReviewRepo, store.review) lands separately: until it does, there is nothing to show.
-pytest.importorskip("mediaserver.storage.review", reason="the review index is not built yet")
+# The review index and API (helper R) land separately: until they do, there is nothing to show.
+pytest.importorskip("mediaserver.api.review", reason="the review API is not built yet")
 
 USER = "bao-ve"
 GATE, GATE_NAME = "cong-chinh", "Cổng chính"
