@@ -42,8 +42,14 @@ class UserIn(Body):
 
 
 class UserPatch(Body):
-    role: StaffRole | None = None
-    disabled: bool | None = None
+    role: StaffRole | None = Field(None, description="New staff role.")
+    disabled: bool | None = Field(None, description="Disable (true) or enable (false) the account.")
+    must_change_password: bool | None = Field(None, description="Force (true) a password change at next login.")
+
+
+class PasswordReset(Body):
+    password: str = Field(..., min_length=1, max_length=256, description="Temporary password (policy applies).")
+    must_change_password: bool = Field(True, description="The user must change it at their next login.")
 
 
 def register(api: Api) -> None:
@@ -75,11 +81,34 @@ def register(api: Api) -> None:
         if uid == ctx.user().user_id and (body.disabled or (body.role and body.role != "admin")):
             raise ApiError(409, "conflict", "admins cannot demote or disable themselves")
         await store.users.update(uid, role=body.role, disabled=body.disabled)
+        if body.must_change_password is not None:
+            # Only the flag: the password (and when it was changed) stays as it is.
+            await store.db.execute_rowcount("UPDATE users SET must_change_password = ? WHERE id = ?",
+                                            (int(body.must_change_password), uid))
         await store.tokens.revoke_for_user(uid)
         user = await store.users.get(uid)
         assert user is not None
         await ctx.audit("user.update", user.username, **body.model_dump(exclude_none=True))
         return UserOut.of(user)
+
+    @api.route("POST", "/api/v1/users/{user_id}/password", roles=admin, body=PasswordReset, response=UserOut,
+               tag="users", summary="Set a temporary password for a user (revokes their tokens).")
+    async def reset_password(ctx: Ctx) -> UserOut:
+        body: PasswordReset = ctx.body
+        store = ctx.app[STORE_KEY]
+        user = await store.users.get(_user_id(ctx))
+        if user is None:
+            raise ApiError(404, "not_found", f"no user {ctx.param('user_id')}")
+        problems = password_problems(body.password, user.username, ctx.app[CONFIG_KEY].auth.password_policy)
+        if problems:
+            raise ApiError(422, "weak_password", "password " + "; ".join(problems), "password")
+        pw_hash = await ctx.app[PASSWORDS_KEY].hash(body.password)
+        await store.users.set_password(user.id, pw_hash, must_change=body.must_change_password)
+        await store.tokens.revoke_for_user(user.id)
+        await ctx.audit("user.password_reset", user.username, must_change_password=body.must_change_password)
+        fresh = await store.users.get(user.id)
+        assert fresh is not None
+        return UserOut.of(fresh)
 
     @api.route("DELETE", "/api/v1/users/{user_id}", roles=admin, status=204, tag="users",
                summary="Delete a user and their tokens.")
