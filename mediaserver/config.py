@@ -23,7 +23,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 _M = TypeVar("_M", bound=BaseModel)
@@ -89,6 +99,29 @@ class IceServerConfig(_Strict):
     )
 
 
+_ORIGIN = Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+$", max_length=200)]
+
+
+class SecurityConfig(_Strict):
+    """Browser-facing hardening (mediaserver/security.py)."""
+
+    frame_ancestors: list[_ORIGIN] = Field(
+        default_factory=list, max_length=16,
+        description="Origins (https://portal.example.gov.vn) allowed to embed the embeddable pages in a frame; "
+        "empty: no page may be framed by any site.",
+    )
+    embeddable_paths: list[Annotated[str, StringConstraints(pattern=r"^/", max_length=200)]] = Field(
+        default_factory=lambda: ["/meetings/", "/meeting-player/"], max_length=16,
+        description="Path prefixes frame_ancestors may embed (the meeting player by default); every other page "
+        "refuses to be framed.",
+    )
+    allowed_origins: list[_ORIGIN] = Field(
+        default_factory=list, max_length=16,
+        description="Extra origins whose pages may open the signalling WebSocket, beside this server's own "
+        "address and public_url's.",
+    )
+
+
 class ServerConfig(_Strict):
     host: str = Field("127.0.0.1", min_length=1, description="Address the HTTP server binds.")
     port: int = Field(8080, ge=0, le=65535, description="HTTP(S) port; 0 picks a free port.")
@@ -96,6 +129,7 @@ class ServerConfig(_Strict):
         None, pattern=r"^https?://", description="URL sites use to reach the server (links, join URLs)."
     )
     tls: TlsConfig = Field(default_factory=TlsConfig, description="HTTPS settings.")
+    security: SecurityConfig = Field(default_factory=SecurityConfig, description="Security headers and origins.")
     ice_servers: list[IceServerConfig] = Field(
         default_factory=list, max_length=16,
         description="STUN/TURN servers offered to browsers in each site's welcome (and used by the server's own "
@@ -172,6 +206,78 @@ class MailConfig(_Strict):
     timeout_s: float = Field(20.0, ge=1, le=120, description="Seconds one SMTP step may take before giving up.")
     verify_tls: bool = Field(True, description="Check the server's certificate and host name (starttls/tls).")
     ca_file: Path | None = Field(None, description="Extra PEM CA certificate trusted for the server (a private CA).")
+
+
+# -------------------------------------------------------------------------------------------- signing
+
+
+def _existing_file(value: Path | None, field: str) -> Path | None:
+    if value is not None and not value.is_file():
+        raise ValueError(f"signing.{field}: no such file: {value}")
+    return value
+
+
+class SigningConfig(_Strict):
+    """The organisation's signing certificate: a PKCS#12 file or a PKCS#11 token (USB token, HSM)."""
+
+    backend: Literal["none", "pkcs12", "pkcs11"] = Field(
+        "none", description="Where the signing key is: none (signing off), a PKCS#12 file, or a PKCS#11 token."
+    )
+    pkcs12_file: Path | None = Field(None, description="PKCS#12 (.p12/.pfx) file with the key and certificate.")
+    pkcs12_password: SecretStr | None = Field(
+        None, max_length=1024, description="Password of the PKCS#12 file (use ${ENV_VAR}); unset: none."
+    )
+    pkcs11_module: Path | None = Field(
+        None, description="The token vendor's PKCS#11 library (.so), e.g. /usr/lib/softhsm/libsofthsm2.so."
+    )
+    token_label: str | None = Field(None, min_length=1, max_length=32, description="Label of the PKCS#11 token.")
+    key_label: str | None = Field(
+        None, min_length=1, max_length=256, description="Label of the private key (and its certificate) on the token."
+    )
+    key_id: str | None = Field(
+        None, pattern=r"^([0-9a-fA-F]{2}){1,64}$", description="CKA_ID of the key (hex), instead of or with key_label."
+    )
+    pin: SecretStr | None = Field(None, max_length=256, description="User PIN of the token (use ${ENV_VAR}).")
+    chain_files: list[Path] = Field(
+        default_factory=list, max_length=8,
+        description="Intermediate CA certificates (PEM/DER) embedded with each signature.",
+    )
+    tsa_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2048)] | None = Field(
+        None, description="RFC 3161 timestamp authority; set: signatures get a timestamp (PAdES B-T)."
+    )
+    tsa_timeout_s: float = Field(15.0, ge=1, le=120, description="Seconds to wait for the timestamp authority.")
+    trust_roots: list[Path] = Field(
+        default_factory=list, max_length=32,
+        description="CA certificates (PEM/DER) that `mediaserver verify` trusts, e.g. the national root CA.",
+    )
+    reason: str = Field(
+        "Xác nhận biên bản", min_length=1, max_length=200, description="Default reason written in PDF signatures."
+    )
+    location: str = Field("", max_length=200, description="Default place written in PDF signatures.")
+
+    @field_validator("pkcs12_file", "pkcs11_module")
+    @classmethod
+    def _file_exists(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        return _existing_file(v, str(info.field_name))
+
+    @field_validator("chain_files", "trust_roots")
+    @classmethod
+    def _files_exist(cls, v: list[Path], info: ValidationInfo) -> list[Path]:
+        for p in v:
+            _existing_file(p, str(info.field_name))
+        return v
+
+    @model_validator(mode="after")
+    def _backend_complete(self) -> SigningConfig:
+        if self.backend == "pkcs12" and self.pkcs12_file is None:
+            raise ValueError("signing.pkcs12_file is required when backend is pkcs12")
+        if self.backend == "pkcs11":
+            missing = [n for n in ("pkcs11_module", "token_label") if getattr(self, n) is None]
+            if self.key_label is None and self.key_id is None:
+                missing.append("key_label (or key_id)")
+            if missing:
+                raise ValueError(f"backend pkcs11 needs signing.{', signing.'.join(missing)}")
+        return self
 
 
 # ----------------------------------------------------------------------------------------------- auth
@@ -430,6 +536,9 @@ class Config(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Disk safety rules.")
     schedules: dict[Ident, ScheduleConfig] = Field(default_factory=dict, description="Scheduled jobs by id.")
     mail: MailConfig = Field(default_factory=MailConfig, description="Outgoing e-mail (invitations, reminders).")
+    signing: SigningConfig = Field(
+        default_factory=SigningConfig, description="Digital signatures of minutes and evidence exports."
+    )
 
     def camera_record(self, camera_id: str) -> RecordSettings:
         """Return a camera's recording settings (global defaults merged at load)."""
