@@ -46,6 +46,13 @@ class LabelledEvent:
     detected_frames: int  # frames of this event the detector ran on
 
 
+def labelled(ev: TrackedEvent, objs: EventObjects) -> LabelledEvent:
+    """Return an ended motion event with what the detector kept in it."""
+    assert ev.end is not None
+    return LabelledEvent(ev.start, ev.end, ev.peak_score, sorted(ev.zones), objs.kind, sorted(objs.labels),
+                         objs.top_score, sorted(objs.zones), objs.boxes(), objs.detected_frames)
+
+
 @dataclass
 class PipelineStats:
     """What an ``ObjectPipeline`` did."""
@@ -128,10 +135,7 @@ class ObjectPipeline:
     def _end(self, ev: TrackedEvent) -> None:
         key = self._started.pop(ev.seq, None)
         objs = self._objects.pop(key, EventObjects()) if key is not None else EventObjects()
-        assert ev.end is not None
-        self.events.append(LabelledEvent(
-            ev.start, ev.end, ev.peak_score, sorted(ev.zones), objs.kind, sorted(objs.labels), objs.top_score,
-            sorted(objs.zones), objs.boxes(), objs.detected_frames))
+        self.events.append(labelled(ev, objs))
 
 
-__all__ = ["LabelledEvent", "ObjectPipeline", "PipelineStats"]
+__all__ = ["LabelledEvent", "ObjectPipeline", "PipelineStats", "labelled"]

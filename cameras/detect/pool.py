@@ -36,16 +36,29 @@ class DetectionPool:
         self.done: Counter[str] = Counter()
         self.errors = 0
         self.unavailable: str | None = None  # why a worker could not load the model
+        # Started at the first job: a server whose cameras never move never loads the model (~1 s of CPU).
         self._threads = [threading.Thread(target=self._work, name=f"detect-{i}", daemon=True)
                          for i in range(workers)]
-        for t in self._threads:
-            t.start()
+        self._start_lock = threading.Lock()
+        self._running = False
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the workers (each loads its model first); idempotent, and done by the first ``submit``."""
+        with self._start_lock:
+            if self._running or self._closed:
+                return
+            self._running = True
+            for t in self._threads:
+                t.start()
 
     def submit(self, camera_id: str, bgr: Any, on_done: Callable[[list[Detection], float], None]) -> bool:
         """Queue a detection; return False (and count a skip) when the pool is full."""
-        if self.unavailable is not None:
+        if self.unavailable is not None or self._closed:
             self.skipped[camera_id] += 1
             return False
+        if not self._running:
+            self.start()
         try:
             self._jobs.put_nowait((camera_id, bgr, on_done))
         except queue.Full:
@@ -54,7 +67,11 @@ class DetectionPool:
         return True
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the workers after the queued jobs."""
+        """Stop the workers after the queued jobs (blocks up to ``timeout_s`` per worker: call it off the loop)."""
+        with self._start_lock:
+            self._closed = True
+            if not self._running:
+                return
         for _ in self._threads:
             self._jobs.put(None)
         for t in self._threads:

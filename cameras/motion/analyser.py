@@ -30,6 +30,14 @@ peak frame so far), ``update`` when it ends (end, peak score, zones, boxes, the 
 recording paddings) at both moments. Each camera keeps a short history of analysed frames (time, score,
 moved cells) so the recorder can ask ``summary(camera, start, end)`` for a closed segment's peak score and
 heatmap; the history outlives the analyser so a last segment closed at shutdown is still summarised.
+
+Objects (when the camera's ``objects`` are enabled and a shared ``DetectionPool`` is given): while motion is in
+progress (a candidate or an event), at most ``objects.detect_fps`` analysed frames a second are converted to
+BGR and cut into at most two square crops around the motion (``regions``), which go to the pool — never
+waiting: a full pool is a skipped frame, counted. The pool's thread maps the crops' detections back to the
+frame, deduplicates and filters them (cameras/detect/objects.py) and posts the kept objects to the index
+writer, which joins them to the motion event and writes its review item and snapshot (ReviewWriter).
+``activity()`` is what the live badges show: motion now, and the objects seen in the last few seconds.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -51,9 +59,15 @@ import av.error
 import cv2
 import numpy as np
 
+from cameras.detect.model import Detection, ModelUnavailable, weights_dir
+from cameras.detect.objects import DetectSchedule, LiveKeys, ObjectHit, crops_of, keep
+from cameras.detect.offline import LabelledEvent
+from cameras.detect.pool import DetectionPool
+from cameras.detect.regions import PixelBox
+from cameras.detect.review_writer import ReviewWriter
 from cameras.motion.detector import BackgroundDetector, Detector, Luma, MotionResult
 from cameras.motion.events import EventTracker, Step, TrackedEvent
-from mediaserver.config import MotionSettings, RecordSettings
+from mediaserver.config import DetectionSettings, MotionSettings, ObjectSettings, RecordSettings
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.storage import Store
 from mediaserver.storage.heatmap import HEATMAP_CELLS, HEATMAP_H, HEATMAP_W, CellMask, encode
@@ -77,6 +91,9 @@ IDLE_CHECK_S = 1.0  # with no frames, the worker checks this often whether an op
 WRITES_DRAIN_TIMEOUT_S = 10.0
 # A snapshot from the analysed stream is served only if its picture is at most this old.
 SNAPSHOT_MAX_AGE_S = 10.0
+ACTIVITY_WINDOW_S = 5.0  # an object seen this recently is still "in view" for the live badges
+DETECT_DRAIN_TIMEOUT_S = 5.0  # at stop, wait this long for the pool to answer the frames already sent
+DETECT_MS_KEPT = 64  # recent per-crop detection times kept for the stats
 PTS_PER_S = 1_000_000  # packets carry their wall time as pts in µs, so reordered pictures keep theirs
 _DECODERS = {"h264": "h264", "h265": "hevc", "hevc": "hevc"}
 # Decoder output formats whose first plane is 8-bit luma, one byte per pixel.
@@ -118,6 +135,11 @@ class AnalyserStats:
     events: int
     lighting_changes: int
     backlog: int
+    object_frames: int = 0  # frames sent to the object detector
+    object_skipped: int = 0  # frames whose crops the pool refused (full) or could not detect
+    objects_kept: int = 0  # objects kept after the filters
+    object_ms: float = 0.0  # mean detector time per crop over the recent ones
+    review_items_written: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the stats as plain JSON-able values."""
@@ -194,12 +216,62 @@ def _write_file(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One item for a camera's index writer: an event start/end, or a detected frame's kept objects."""
+
+    kind: str  # "start" | "end" | "objects"
+    event: TrackedEvent | None
+    jpeg: bytes | None
+    key: int | None  # the motion's live key (LiveKeys)
+    t: float = 0.0
+    hits: tuple[ObjectHit, ...] = ()
+    picture: Any = None  # the detected frame (BGR) when it kept objects: a snapshot candidate
+
+
+class _FrameJob:
+    """One frame's crops in the detection pool: collects their answers, then hands the frame on once."""
+
+    def __init__(self, analyser: CameraAnalyser, key: int, wall: float, bgr: Any, crops: int) -> None:
+        self.analyser = analyser
+        self.key = key
+        self.wall = wall
+        self.bgr = bgr
+        self.results: list[tuple[PixelBox, list[Detection]]] = []
+        self.ms: list[float] = []
+        self.failed = False
+        self._pending = crops
+        self._lock = threading.Lock()
+
+    def callback(self, crop: PixelBox) -> Callable[[list[Detection], float], None]:
+        """Return the pool's on_done for one crop."""
+        def done(found: list[Detection], ms: float) -> None:
+            with self._lock:
+                self.results.append((crop, found))
+                self.ms.append(ms)
+            self._one_less()
+        return done
+
+    def refused(self) -> None:
+        """Count a crop the pool refused (full)."""
+        self.failed = True
+        self._one_less()
+
+    def _one_less(self) -> None:
+        with self._lock:
+            self._pending -= 1
+            last = self._pending == 0
+        if last:
+            self.analyser._frame_detected(self)
+
+
 class CameraAnalyser:
     """Analyses one camera stream for motion: owns its sink, pump task, worker thread and index writer."""
 
     def __init__(self, camera_id: str, stream: str, settings: MotionSettings, record: RecordSettings,
                  store: Store | None, engine: Engine, data_dir: Path, history: MotionHistory, *,
-                 detector: Detector | None = None) -> None:
+                 detector: Detector | None = None, objects: ObjectSettings | None = None,
+                 pool: DetectionPool | None = None) -> None:
         self.camera_id = camera_id
         self.stream = stream
         self.settings = settings
@@ -217,7 +289,7 @@ class CameraAnalyser:
         # loop side
         self._pump_task: asyncio.Task[None] | None = None
         self._writer_task: asyncio.Task[None] | None = None
-        self._writes: asyncio.Queue[tuple[str, TrackedEvent, bytes | None] | None] = asyncio.Queue()
+        self._writes: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._next_due = 0.0
         self._since_wake = 0
         self._need_keyframe = False
@@ -245,6 +317,24 @@ class CameraAnalyser:
         self._win: deque[tuple[float, int, int, float, float]] = deque()  # (t, decoded, analysed, dec s, det s)
         self._decode_cpu_s = 0.0
         self._detect_cpu_s = 0.0
+        # objects: None when the camera's detection is off (or there is no pool)
+        self.pool = pool
+        self.objects = objects if pool is not None and objects is not None and objects.enabled else None
+        self.review = ReviewWriter(camera_id, store, data_dir)
+        self._schedule = DetectSchedule(objects.detect_fps if objects is not None else 1.0)
+        self._keys = LiveKeys()  # worker thread only
+        self._seq_keys: dict[int, int] = {}  # worker thread only: tracker seq -> live key
+        self.object_frames = 0
+        self.object_skipped = 0
+        self.objects_kept = 0
+        self._object_ms: deque[float] = deque(maxlen=DETECT_MS_KEPT)
+        self._activity_lock = threading.Lock()
+        self._motion_since: float | None = None
+        self._seen: dict[str, float] = {}  # label -> wall time last kept
+        self._jobs_lock = threading.Lock()
+        self._jobs_out = 0  # frames sent to the pool and not yet answered
+        self._jobs_idle = threading.Event()
+        self._jobs_idle.set()
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -281,6 +371,8 @@ class CameraAnalyser:
                 await self._thread_done  # posted as the thread's very last act
                 while self._thread.is_alive():  # noqa: ASYNC110 - a thread, not an asyncio event
                     await asyncio.sleep(THREAD_JOIN_POLL_S)
+            if not self._jobs_idle.is_set():  # the frames in the pool still belong to this camera's events
+                await asyncio.to_thread(self._jobs_idle.wait, DETECT_DRAIN_TIMEOUT_S)
             if self._writer_task is not None:
                 self._writes.put_nowait(None)
                 try:
@@ -309,7 +401,23 @@ class CameraAnalyser:
         lighting = getattr(self.detector, "lighting_changes", 0)
         return AnalyserStats(self.camera_id, self.stream, self._started and not self._stopped, self.frames_decoded,
                              self.frames_analysed, self.frames_dropped, self.decode_errors, round(fps, 2),
-                             round(dec_ms, 3), round(det_ms, 3), self.events, int(lighting), len(self._backlog))
+                             round(dec_ms, 3), round(det_ms, 3), self.events, int(lighting), len(self._backlog),
+                             self.object_frames, self.object_skipped, self.objects_kept,
+                             round(sum(self._object_ms) / len(self._object_ms), 2) if self._object_ms else 0.0,
+                             self.review.items_written)
+
+    def activity(self, now: float | None = None) -> dict[str, Any]:
+        """Return what the camera shows now: motion (since when) and the objects kept in the last few seconds."""
+        with self._activity_lock:
+            since, seen = self._motion_since, dict(self._seen)
+        now = time.time() if now is None else now
+        labels = sorted(lb for lb, t in seen.items() if now - t <= ACTIVITY_WINDOW_S)
+        return {"motion": since is not None, "objects": labels, "since": since}
+
+    @property
+    def object_events(self) -> list[LabelledEvent]:
+        """Return the finished motion events with what the detector kept in them (also without a store)."""
+        return self.review.object_events()
 
     # ------------------------------------------------------------------------------ loop side
 
@@ -343,11 +451,15 @@ class CameraAnalyser:
                     self._since_wake = 0
                     self._cond.notify()
 
-    def _post(self, kind: str, event: TrackedEvent, jpeg: bytes | None) -> None:
+    def _post(self, kind: str, event: TrackedEvent, jpeg: bytes | None, key: int | None = None) -> None:
         """Hand an event transition to the index writer (from the worker thread)."""
+        self._post_write(_Write(kind, event, jpeg, key))
+
+    def _post_write(self, item: _Write) -> None:
+        """Queue an item for the index writer (from any thread)."""
         assert self._loop is not None
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
-            self._loop.call_soon_threadsafe(self._writes.put_nowait, (kind, event, jpeg))
+            self._loop.call_soon_threadsafe(self._writes.put_nowait, item)
 
     async def _write_events(self) -> None:
         """Index event starts and ends in order, save thumbnails and mark segments, off the frame path."""
@@ -356,17 +468,35 @@ class CameraAnalyser:
             item = await self._writes.get()
             if item is None:
                 return
-            kind, ev, jpeg = item
-            if kind == "start":
+            if item.kind == "start":
                 self.events += 1
-            if self.store is None:
-                continue
+            event_id: int | None = None
+            if item.event is not None:
+                event_id = ids.get(item.event.seq)
+                if self.store is not None:
+                    try:
+                        event_id = await self._index(item.kind, item.event, item.jpeg, ids)
+                    except Exception as exc:  # the index being unavailable must not stop the analysis
+                        logger.warning("camera %s: cannot index motion event %s: %s", self.camera_id, item.kind,
+                                       exc)
             try:
-                await self._index(kind, ev, jpeg, ids)
-            except Exception as exc:  # the index being unavailable must not stop the analysis
-                logger.warning("camera %s: cannot index motion event %s: %s", self.camera_id, kind, exc)
+                await self._review_step(item, event_id)
+            except Exception as exc:  # nor the review queue
+                logger.warning("camera %s: cannot write a review item: %s", self.camera_id, exc)
 
-    async def _index(self, kind: str, ev: TrackedEvent, jpeg: bytes | None, ids: dict[int, int]) -> None:
+    async def _review_step(self, item: _Write, event_id: int | None) -> None:
+        """Pass an event transition or a detected frame to the review writer."""
+        if item.kind == "objects":
+            assert item.key is not None
+            await self.review.detected(item.key, item.t, item.hits, item.picture)
+        elif item.event is not None and self.objects is not None:
+            if item.kind == "start":
+                await self.review.started(item.key, item.event, event_id)
+            else:
+                await self.review.ended(item.key, item.event, event_id)
+
+    async def _index(self, kind: str, ev: TrackedEvent, jpeg: bytes | None, ids: dict[int, int]) -> int | None:
+        """Index an event's start or end; return its index id (None: its start could not be indexed)."""
         assert self.store is not None
         pre, post = self.record.pre_padding_s, self.record.post_padding_s
         if kind == "start":
@@ -375,16 +505,17 @@ class CameraAnalyser:
             if jpeg is not None:
                 await self.store.events.update(event_id, thumbnail_path=await self._save_thumbnail(event_id, jpeg))
             await self.store.segments.mark_motion(self.camera_id, ev.start - pre, ev.last_motion + post)
-            return
+            return event_id
         event_id_or_none = ids.pop(ev.seq, None)
         if event_id_or_none is None:
-            return  # its start could not be indexed
+            return None  # its start could not be indexed
         event_id = event_id_or_none
         thumb = await self._save_thumbnail(event_id, jpeg) if jpeg is not None else None
         await self.store.events.update(event_id, end_at=ev.end, peak_score=ev.peak_score, zones=sorted(ev.zones),
                                        boxes=ev.boxes(), thumbnail_path=thumb)
         assert ev.end is not None
         await self.store.segments.mark_motion(self.camera_id, ev.start - pre, ev.end + post)
+        return event_id
 
     async def _save_thumbnail(self, event_id: int, jpeg: bytes) -> str:
         """Write an event's thumbnail; return its path relative to the data dir."""
@@ -453,8 +584,9 @@ class CameraAnalyser:
         finally:
             ended = self.tracker.finish()
             if ended is not None:
-                self._post("end", ended, self._end_thumbnail(ended))
+                self._post("end", ended, self._end_thumbnail(ended), self._seq_keys.pop(ended.seq, None))
             self._peak_picture = None
+            self._set_motion(None)
             if self._loop is not None:
                 with contextlib.suppress(RuntimeError):
                     self._loop.call_soon_threadsafe(self._on_thread_exit)
@@ -478,19 +610,78 @@ class CameraAnalyser:
         self._latest = (wall, picture)
         self.frames_analysed += 1
         self._detect_cpu_s += time.thread_time() - c0
+        if self.objects is not None and result.boxes:
+            key = self._keys.key(self.tracker.event or self.tracker.candidate)
+            if key is not None and self._schedule.due(wall):
+                self._submit(picture, wall, key, result.boxes)
+
+    def _submit(self, picture: av.VideoFrame, wall: float, key: int, boxes: Sequence[tuple[float, float, float, float]]
+                ) -> None:
+        """Send a frame's motion crops to the detection pool; a full pool skips the frame (counted)."""
+        assert self.pool is not None and self.objects is not None
+        try:
+            bgr = picture.to_ndarray(format="bgr24")
+        except (ValueError, av.error.FFmpegError):
+            self.object_skipped += 1
+            return
+        crops = crops_of(bgr, boxes)
+        job = _FrameJob(self, key, wall, bgr, len(crops))
+        self.object_frames += 1
+        with self._jobs_lock:
+            self._jobs_out += 1
+            self._jobs_idle.clear()
+        for crop, pixels in crops:
+            if not self.pool.submit(self.camera_id, pixels, job.callback(crop)):
+                job.refused()
+
+    def _frame_detected(self, job: _FrameJob) -> None:
+        """Filter a frame's detections and post the kept objects to the index writer (on a pool thread)."""
+        assert self.objects is not None
+        try:
+            self._kept(job)
+        finally:
+            with self._jobs_lock:
+                self._jobs_out -= 1
+                if self._jobs_out == 0:
+                    self._jobs_idle.set()
+
+    def _kept(self, job: _FrameJob) -> None:
+        assert self.objects is not None
+        if job.failed:
+            self.object_skipped += 1
+        if not job.results:
+            return
+        fh, fw = job.bgr.shape[:2]
+        hits = keep(job.results, fw, fh, self.objects, self.settings.zones)
+        self._object_ms.extend(job.ms)
+        self.objects_kept += len(hits)
+        if hits:
+            with self._activity_lock:
+                for h in hits:
+                    self._seen[h.label] = job.wall
+        self._post_write(_Write("objects", None, None, job.key, job.wall, tuple(hits), job.bgr if hits else None))
+
+    def _set_motion(self, since: float | None) -> None:
+        with self._activity_lock:
+            self._motion_since = since
 
     def _handle(self, step: Step, picture: av.VideoFrame | None) -> None:
         """Index what a tracker step changed; keep the picture of the peak in progress for its thumbnail."""
         if step.ended is not None:
             # The ended event's peak is the picture held before this one (a split starts anew here).
-            self._post("end", step.ended, self._end_thumbnail(step.ended))
+            self._post("end", step.ended, self._end_thumbnail(step.ended), self._seq_keys.pop(step.ended.seq, None))
             self._peak_picture = self._thumb_peak_at = None
         if step.peak and picture is not None:
             self._peak_picture = picture
         if step.started is not None:
             jpeg = jpeg_of(self._peak_picture) if self._peak_picture is not None else None
             self._thumb_peak_at = step.started.peak_at if jpeg is not None else None
-            self._post("start", step.started, jpeg)
+            key = self._keys.key(self.tracker.event)  # the candidate's key: its detections are this event's
+            if key is not None:
+                self._seq_keys[step.started.seq] = key
+            self._post("start", step.started, jpeg, key)
+        if step.ended is not None or step.started is not None:
+            self._set_motion(self.tracker.event.start if self.tracker.event is not None else None)
         if self.tracker.event is None and self.tracker.candidate is None:
             self._peak_picture = None  # nothing in progress: do not pin a decoded picture
 
@@ -522,7 +713,13 @@ class MotionAnalysers:
     """The motion analysis of every camera: a ``StreamListener`` the app registers with the camera manager."""
 
     def __init__(self, store: Store | None, engine: Engine, data_dir: Path, *,
-                 detector_factory: DetectorFactory = default_detector, history_s: float = HISTORY_S) -> None:
+                 detector_factory: DetectorFactory = default_detector, history_s: float = HISTORY_S,
+                 detection: DetectionSettings | None = None, pool: DetectionPool | None = None) -> None:
+        """Analyse cameras; ``detection`` (or a ready ``pool``, not closed here) turns object detection on."""
+        self.detection = detection
+        self.pool = pool
+        self._own_pool = False
+        self.detection_error: str | None = None  # why object detection is off (e.g. no weights installed)
         self.store = store
         self.engine = engine
         self.data_dir = data_dir
@@ -536,7 +733,8 @@ class MotionAnalysers:
     async def stream_started(self, cam: ManagedCamera, stream: str, ingest: CameraIngest) -> None:
         """Start analysing a camera's sub stream (its main stream when it has no sub stream)."""
         await self.analyse(cam.id, stream, ingest, cam.config.motion or MotionSettings(),
-                           cam.config.record or RecordSettings(), has_sub=_has_sub_stream(cam))
+                           cam.config.record or RecordSettings(), has_sub=_has_sub_stream(cam),
+                           objects=cam.config.objects)
 
     async def stream_stopping(self, cam: ManagedCamera, stream: str, ingest: CameraIngest) -> None:
         """Stop analysing a camera stream that is about to stop."""
@@ -546,7 +744,8 @@ class MotionAnalysers:
             await analyser.stop()
 
     async def analyse(self, camera_id: str, stream: str, feed: FrameFeed, settings: MotionSettings,
-                      record: RecordSettings, *, has_sub: bool = False) -> CameraAnalyser | None:
+                      record: RecordSettings, *, has_sub: bool = False,
+                      objects: ObjectSettings | None = None) -> CameraAnalyser | None:
         """Start analysing ``feed`` for ``camera_id`` per its settings; return the analyser (None: not analysed)."""
         if self._stopped or not settings.enabled or stream not in ("main", "sub"):
             return None
@@ -556,8 +755,9 @@ class MotionAnalysers:
         try:
             detector = self.detector_factory(settings, camera_id)
             history = self.histories.setdefault(camera_id, MotionHistory(self.history_s))
+            pool = self._detection_pool() if objects is not None and objects.enabled else None
             analyser = CameraAnalyser(camera_id, stream, settings, record, self.store, self.engine, self.data_dir,
-                                      history, detector=detector)
+                                      history, detector=detector, objects=objects, pool=pool)
         except ValueError as exc:
             self.errors[camera_id] = str(exc)
             logger.error("%s: motion analysis not started: %s", camera_id, exc)
@@ -568,8 +768,33 @@ class MotionAnalysers:
         self.analysers[camera_id] = analyser
         self.errors.pop(camera_id, None)
         await analyser.start(feed)
-        logger.info("%s: analysing the %s stream for motion at %g fps", camera_id, stream, settings.analysis_fps)
+        logger.info("%s: analysing the %s stream for motion at %g fps%s", camera_id, stream, settings.analysis_fps,
+                    f", objects at most {objects.detect_fps:g} fps" if analyser.objects is not None and objects else "")
         return analyser
+
+    def _detection_pool(self) -> DetectionPool | None:
+        """Return the shared detection pool, made at the first camera that wants it (None: detection is off)."""
+        if self.pool is not None or self.detection is None or not self.detection.enabled:
+            return self.pool
+        if self.detection_error is not None:
+            return None
+        try:
+            weights_dir()  # only located here; the workers load the model off the loop, at their first job
+        except ModelUnavailable as exc:
+            self.detection_error = str(exc)
+            logger.warning("object detection off: %s", exc)
+            return None
+        self.pool = DetectionPool(workers=self.detection.workers, queue_max=self.detection.queue_max,
+                                  input_px=self.detection.input_px)
+        self._own_pool = True
+        return self.pool
+
+    def activity(self, camera_id: str) -> dict[str, Any]:
+        """Return a camera's live activity for the badges: {"motion", "objects", "since"}."""
+        analyser = self.analysers.get(camera_id)
+        if analyser is None:
+            return {"motion": False, "objects": [], "since": None}
+        return analyser.activity()
 
     def summary(self, camera_id: str, start: float, end: float) -> tuple[float, bytes | None]:
         """Return a camera's peak motion score and heatmap over [start, end) (UTC seconds).
@@ -594,6 +819,8 @@ class MotionAnalysers:
         analysers = list(self.analysers.values())
         self.analysers.clear()
         await asyncio.gather(*(a.stop() for a in analysers), return_exceptions=True)
+        if self._own_pool and self.pool is not None:
+            await asyncio.to_thread(self.pool.close)  # joins the workers: off the loop
 
 
 __all__ = ["AnalyserStats", "CameraAnalyser", "MotionAnalysers", "MotionHistory", "luma_view"]
