@@ -25,7 +25,8 @@ LABELS_JS = """() => {
   const spans = [...document.querySelectorAll('#rec-ticks span')];
   const boxes = spans.map((s) => s.getBoundingClientRect());
   return {
-    labels: spans.map((s) => s.textContent),
+    labels: spans.map((s) => s.textContent), boxes: boxes.map((r) => [Math.round(r.left), Math.round(r.right)]),
+    tl: [Math.round(tl.left), Math.round(tl.right)],
     touching: boxes.some((r, i) => i > 0 && r.left < boxes[i - 1].right + 2),
     outside: boxes.some((r) => r.left < tl.left - 1 || r.right > tl.right + 1),
     overflow: document.documentElement.scrollWidth - window.innerWidth,
@@ -106,6 +107,24 @@ async def test_the_timeline_zooms_to_ten_minutes_with_that_spans_events_on_a_pho
         assert moved[0] == pytest.approx(start + 300)
         await page.locator("#rec-zoom [data-zoom='86400']").click()
         assert await _view(page) == [at(0, 0), at(0, 0) + 86400]
+
+        # Two fingers spreading over the timeline zoom in one level (touch events, as a phone sends them).
+        cdp = await page.context.new_cdp_session(page)
+        box = await page.locator("#rec-timeline canvas").bounding_box()  # the page may have scrolled since
+        assert box is not None
+        x = box["x"] + box["width"] * (t0 - day["day0"]) / 86400
+        y = box["y"] + box["height"] / 2
+        await cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [
+            {"x": x - 20, "y": y, "id": 1}, {"x": x + 20, "y": y, "id": 2}]})
+        for spread in (30, 35):  # 40 → 60 px apart: one level (a longer spread goes on to the next)
+            await cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
+                {"x": x - spread, "y": y, "id": 1}, {"x": x + spread, "y": y, "id": 2}]})
+        await cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        await until(lambda: _zoom_is(page, 3600), "the pinch to zoom to 1 h")
+        pinched = await _view(page)
+        assert pinched[0] < t0 < pinched[1]
+        assert await page.evaluate("() => window.__rec.range") is None  # a pinch selects nothing to export
+        await page.locator("#rec-zoom [data-zoom='86400']").click()
         await page.locator("#rec-zoom [data-zoom='3600']").click()
         one = await _view(page)
         assert one[1] - one[0] == pytest.approx(3600)

@@ -62,6 +62,7 @@ export function h(tag, props, ...kids) {
     if (v == null || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.setAttribute('class', v);
+    else if (k === 'style') el.style.cssText = String(v); // CSSOM: the CSP (style-src 'self') refuses style attributes
     else el.setAttribute(k, v === true ? '' : String(v));
   }
   for (const c of kids.flat(Infinity)) if (c != null && c !== false) el.append(c instanceof Node ? c : String(c));
