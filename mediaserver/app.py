@@ -140,8 +140,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[SCHEDULER_KEY].register(scheduled.REMIND_ACTION, app[scheduled.REMINDERS_KEY].run_job)
     app[LIVE_VIEWS_KEY] = LiveViews(engine, ice)
     app[CAMERAS_KEY] = CameraManager(config, store, engine, app[LIVE_VIEWS_KEY])
-    # Analyses every camera's sub stream for motion (events indexed as they happen).
-    app[MOTION_KEY] = MotionAnalysers(store, engine, config.storage.data_dir)
+    # Analyses every camera's sub stream for motion (events indexed as they happen), and runs the object detector
+    # on the motion (one shared pool, config.detection; each camera's config.objects) for the review queue.
+    app[MOTION_KEY] = MotionAnalysers(store, engine, config.storage.data_dir, detection=config.detection)
     app[CAMERAS_KEY].add_listener(app[MOTION_KEY])
     # Records every camera's main stream; its scheduler action is registered before configured jobs load.
     app[RECORDERS_KEY] = Recorders(store, engine, config.storage.data_dir)
