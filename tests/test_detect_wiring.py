@@ -22,6 +22,7 @@ from cameras.motion.analyser import CameraAnalyser, MotionAnalysers
 from mediaserver.config import MotionSettings, ObjectSettings, RecordSettings
 from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.storage import Database, Store
+from tests.conftest import Api
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -84,8 +85,8 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 class Feed:
     """A camera stream for the analyser: an engine source whose sink the analyser attaches."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.source = engine.add_source(Source(f"camera/{CAM}/sub", "video", "h264", 90_000))
+    def __init__(self, engine: Engine, camera_id: str = CAM) -> None:
+        self.source = engine.add_source(Source(f"camera/{camera_id}/sub", "video", "h264", 90_000))
 
     def attach_sink(self, sink: Sink) -> int:
         sink.attach(self.source)
@@ -192,3 +193,35 @@ async def test_a_full_pool_skips_and_counts_and_the_motion_event_is_still_indexe
     [indexed] = await store.events.search([CAM], 0, 2e9, limit=10)
     assert indexed.end_at is not None and indexed.thumbnail_path is not None
     assert [e.kind for e in analyser.object_events] == [None]
+
+
+@pytest.mark.timeout(40)
+async def test_the_camera_list_shows_each_cameras_activity(api: Api, clip: list[tuple[bytes, bool]]) -> None:
+    from mediaserver.app_keys import ENGINE_KEY, MOTION_KEY, STORE_KEY
+
+    store, analysers = api.app[STORE_KEY], api.app[MOTION_KEY]
+    await store.cameras.upsert(CAM, "Cổng chính", "api")
+    await store.cameras.upsert("nha-xe", "Nhà xe", "api")
+    token = await api.token_for("security")
+    feed = Feed(api.app[ENGINE_KEY])
+    # The app's own pool (config.detection), made for the first camera that detects objects.
+    analyser = await analysers.analyse(CAM, "sub", feed, MotionSettings(), RecordSettings(), objects=ObjectSettings())
+    assert analyser is not None and analyser.pool is analysers.pool is not None
+
+    async def activity() -> dict[str, dict[str, Any]]:
+        r = await api.client.get("/api/v1/cameras", headers=api.auth(token))
+        assert r.status == 200
+        return {c["id"]: c["activity"] for c in (await r.json())["items"]}
+
+    assert (await activity())[CAM] == {"motion": False, "objects": [], "since": None}
+    seen: list[dict[str, Any]] = []
+    player = asyncio.create_task(_play(feed, clip, time.time() - len(clip) / FPS, []))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (player.done() and any(a["objects"] for a in seen)):
+        now = await activity()
+        assert now["nha-xe"] == {"motion": False, "objects": [], "since": None}  # not analysed
+        seen.append(now[CAM])
+        await asyncio.sleep(0.05)
+    await player
+    assert any(a["motion"] and a["since"] is not None for a in seen), seen
+    assert any(a["objects"] == ["person"] for a in seen), seen

@@ -28,6 +28,15 @@ class _MotionCollector(Collector):
                                       labels=labels)
         lighting = CounterMetricFamily("mediaserver_motion_lighting_changes",
                                        "Global lighting changes re-baselined", labels=labels)
+        objects = CounterMetricFamily("mediaserver_objects_detected_frames",
+                                      "Frames sent to the object detector", labels=labels)
+        skipped = CounterMetricFamily("mediaserver_objects_skipped_frames",
+                                      "Frames the detection pool refused (full) or could not detect", labels=labels)
+        kept = CounterMetricFamily("mediaserver_objects_kept", "Objects kept after the camera's filters",
+                                   labels=labels)
+        object_ms = GaugeMetricFamily("mediaserver_objects_detect_ms", "Detector time per crop (recent mean)",
+                                      labels=labels)
+        reviews = CounterMetricFamily("mediaserver_review_writes", "Review item writes (upserts)", labels=labels)
         for cid, st in self.analysers.stats().items():
             key = [cid, st.stream]
             fps.add_metric(key, st.analysed_fps)
@@ -36,7 +45,12 @@ class _MotionCollector(Collector):
             events.add_metric(key, st.events)
             dropped.add_metric(key, st.frames_dropped)
             lighting.add_metric(key, st.lighting_changes)
-        yield from (fps, decode, detect, events, dropped, lighting)
+            objects.add_metric(key, st.object_frames)
+            skipped.add_metric(key, st.object_skipped)
+            kept.add_metric(key, st.objects_kept)
+            object_ms.add_metric(key, st.object_ms)
+            reviews.add_metric(key, st.review_items_written)
+        yield from (fps, decode, detect, events, dropped, lighting, objects, skipped, kept, object_ms, reviews)
 
 
 def motion_collector(analysers: MotionAnalysers) -> Collector:

@@ -49,6 +49,13 @@ CAMERA_STAFF = (Role.ADMIN, Role.SECURITY)
 CAMERA_READERS = (Role.ADMIN, Role.SECURITY, Role.OPERATOR)
 
 
+class ActivityOut(BaseModel):
+    motion: bool = Field(False, description="The analyser sees a motion event on this camera now.")
+    objects: list[str] = Field(default_factory=list, description="Objects kept in the last few seconds "
+                               "(person, bicycle, motorcycle, car, truck, bus).")
+    since: float | None = Field(None, description="When the current motion started (epoch s); null: no motion.")
+
+
 class CameraOut(BaseModel):
     id: str
     name: str
@@ -60,6 +67,8 @@ class CameraOut(BaseModel):
     info: dict[str, Any] = Field(default_factory=dict, description="What ONVIF onboarding learned.")
     status: dict[str, Any] | None = Field(None, description="Live state: phase, per stream state/fps/bitrate, and "
                                           "the recorder's (mode, state, current segment, totals, last error).")
+    activity: ActivityOut = Field(default_factory=ActivityOut, description="What the motion analyser and the "
+                                  "object detector see now (the live tiles' badges).")
 
 
 class CameraList(BaseModel):
@@ -140,12 +149,14 @@ def _out(ctx: Ctx, cam: Camera) -> CameraOut:
     status = ctx.app[CAMERAS_KEY].status(cam.id)
     if status is not None:
         status["recording"] = ctx.app[RECORDERS_KEY].status(cam.id)
+    activity = ActivityOut(**ctx.app[MOTION_KEY].activity(cam.id))
     if cfg is None:
-        return CameraOut(id=cam.id, name=cam.name, source=cam.source, info=cam.info, status=status)
+        return CameraOut(id=cam.id, name=cam.name, source=cam.source, info=cam.info, status=status,
+                         activity=activity)
     return CameraOut(
         id=cam.id, name=cam.name, source=cam.source, main_url=redact_url(cfg.streams.main_url),
         sub_url=redact_url(cfg.streams.sub_url), onvif_host=cfg.onvif.host if cfg.onvif else None,
-        record_mode=cfg.record.mode if cfg.record else None, info=cam.info, status=status,
+        record_mode=cfg.record.mode if cfg.record else None, info=cam.info, status=status, activity=activity,
     )
 
 
