@@ -31,6 +31,7 @@ RelBox = tuple[float, float, float, float]  # x, y, w, h relative to the frame (
 DEDUPE_IOU = 0.5  # two same-label boxes overlapping this much (from two crops) are one object
 MAX_BOX_FRAMES = 120  # an event keeps the boxes of at most this many detected frames (then every other one)
 COORD_DECIMALS = 4
+SCHEDULE_SLACK_S = 0.02  # a frame this close to its detection slot takes it (frame time jitter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +148,11 @@ class DetectSchedule:
 
     def due(self, wall: float) -> bool:
         """Return whether a frame at ``wall`` may be detected (and book it if so)."""
-        if wall < self._next:
+        if wall + SCHEDULE_SLACK_S < self._next:
             return False
-        # After a pause the next slot counts from this frame, so a burst never follows a quiet spell.
-        self._next = max(self._next + self.interval_s, wall + self.interval_s / 2)
+        # On time: keep the cadence. After a pause: count from this frame, so no burst follows a quiet spell.
+        late = wall - self._next >= self.interval_s
+        self._next = wall + self.interval_s if late else self._next + self.interval_s
         return True
 
 
