@@ -73,6 +73,7 @@ from mediaserver.metrics import (
 )
 from mediaserver.scheduler import JobContext, Scheduler
 from mediaserver.secretbox import SecretBox
+from mediaserver.security import SecurityHeaders
 from mediaserver.service_tokens import ServiceTokens
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
@@ -110,6 +111,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         client_max_size=config.server.max_body_bytes,
         middlewares=[metrics_middleware(metrics), error_middleware],
     )
+    app.on_response_prepare.append(SecurityHeaders(config.server).on_prepare)
     db = Database(config.storage.sqlite_path())
     store = Store(db)
     app[CONFIG_KEY] = config

@@ -446,11 +446,30 @@ class SimObjectConfig(_Strict):
     color: int = Field(220, ge=0, le=255, description="Gray level of the object.")
     from_: tuple[float, float] = Field((0.1, 0.5), alias="from", description="Start (x, y), relative 0..1.")
     to: tuple[float, float] = Field((0.9, 0.5), description="End (x, y), relative 0..1.")
+    photo: Literal["person", "motorcycle"] | None = Field(
+        None, description="Show a real photograph (scikit-image's sample photos) instead of a grey square; "
+        "size is then its height as a fraction of the frame height.",
+    )
 
 
 class SimLightingConfig(_Strict):
     at_s: float = Field(..., ge=0, description="When the lighting changes (seconds after start).")
-    level: int = Field(..., ge=0, le=255, description="New background gray level.")
+    level: int = Field(..., ge=0, le=255, description="New background gray level (with a backdrop: gain x 1/background).")
+    ramp_s: float = Field(0.0, ge=0, le=3600, description="Seconds the change takes (0: a switch; more: dusk, clouds).")
+
+
+class SimTreeConfig(_Strict):
+    """A swaying textured region in a simulated scene (foliage in the wind): motion that is no object."""
+
+    region: tuple[RelCoord, RelCoord, RelCoord, RelCoord] = Field(
+        (0.6, 0.05, 0.3, 0.5), description="Left, top, width, height, relative 0..1."
+    )
+    texture: Literal["grass", "gravel", "brick"] = Field("grass", description="Texture photo it is made of.")
+    sway: float = Field(0.04, ge=0, le=0.2, description="Largest sideways sway, as a fraction of the frame width.")
+    period_s: float = Field(1.6, ge=0.2, le=60, description="Seconds of one sway back and forth.")
+    active: list[tuple[float, float]] = Field(
+        default_factory=list, max_length=64, description="[start_s, end_s] windows (gusts) it moves in; empty: always."
+    )
 
 
 class SimulatorConfig(_Strict):
@@ -464,6 +483,10 @@ class SimulatorConfig(_Strict):
     sub_codec: Literal["h264", "h265"] = Field("h264", description="Sub stream codec.")
     noise: int = Field(6, ge=0, le=40, description="Sensor noise amplitude.")
     background: int = Field(90, ge=0, le=255, description="Background gray level.")
+    backdrop: Literal["gravel", "brick"] | None = Field(
+        None, description="A photographed backdrop (tinted texture photo) instead of flat grey."
+    )
+    trees: list[SimTreeConfig] = Field(default_factory=list, max_length=8, description="Swaying foliage regions.")
     objects: list[SimObjectConfig] = Field(default_factory=list, max_length=64, description="Moving objects.")
     lighting: list[SimLightingConfig] = Field(default_factory=list, max_length=64, description="Light changes.")
     loop_s: float | None = Field(60.0, gt=0, description="Repeat the script every this many seconds.")

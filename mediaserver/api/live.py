@@ -12,8 +12,9 @@ from bridges.signalling import Grant, serve_site
 from mediaserver.api.common import Body, Ok, package_file, web_files
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import AUDIT_KEY, CONFERENCE_KEY, ENGINE_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import AUDIT_KEY, CONFERENCE_KEY, CONFIG_KEY, ENGINE_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import AuthError, Principal, Role
+from mediaserver.security import WS_POLICY_VIOLATION, OriginCheck
 
 CHAIRS = (Role.ADMIN, Role.OPERATOR)
 # The host site's page moderates too: participant tokens are admitted, then checked to be the host's.
@@ -158,6 +159,12 @@ def register(api: Api) -> None:
                        "token, see bridges/signalling.py).")
     async def signal(ctx: Ctx) -> web.StreamResponse:
         room_id = ctx.param("room_id")
+        refused = OriginCheck(ctx.app[CONFIG_KEY].server).refused(ctx.request)
+        if refused is not None:  # a page of another site: accept, then close with the reason a page can read
+            ws = web.WebSocketResponse()
+            await ws.prepare(ctx.request)
+            await ws.close(code=WS_POLICY_VIOLATION, message=f"origin_not_allowed: {refused}"[:120].encode())
+            return ws
         tokens = ctx.app[TOKENS_KEY]
 
         async def authenticate(token: str) -> Grant:

@@ -55,6 +55,7 @@ const ERRORS = {
   not_allowed: ['Thao tác này không được phép.', 'This is not allowed.'],
   codec_mismatch: ['Trình duyệt không dùng được định dạng hình ảnh của cuộc họp; vui lòng dùng Chrome, Edge hoặc Firefox bản mới.', 'The browser cannot use the meeting\'s video format; please use a recent Chrome, Edge or Firefox.'],
   unsupported_version: ['Trang tham gia đã cũ, vui lòng tải lại trang.', 'The join page is out of date; please reload it.'],
+  origin_not_allowed: ['Trang này không được phép kết nối tới máy chủ họp (mở trang từ địa chỉ khác).', 'This page may not connect to the meeting server (it was opened from another address).'],
   bad_sdp: ['Trình duyệt gửi thông số kết nối không hợp lệ.', 'The browser sent invalid connection parameters.'],
   chat_empty: ['Tin nhắn trống.', 'The message is empty.'],
   chat_too_long: ['Tin nhắn quá dài.', 'The message is too long.'],
