@@ -188,6 +188,11 @@ class MotionHistory:
 # ------------------------------------------------------------------------------------------ one camera
 
 
+def _mean(values: Sequence[float]) -> float:
+    """Return the mean of ``values`` rounded to 0.01 (0.0 for none)."""
+    return round(sum(values) / len(values), 2) if values else 0.0
+
+
 def luma_view(picture: av.VideoFrame) -> Luma:
     """Return a decoded picture's Y plane as a (height, width) uint8 view (no copy; rows keep their stride)."""
     if picture.format.name not in LUMA_FIRST_FORMATS:  # e.g. 10-bit H.265: convert (rare, and costs more)
@@ -403,7 +408,7 @@ class CameraAnalyser:
                              self.frames_analysed, self.frames_dropped, self.decode_errors, round(fps, 2),
                              round(dec_ms, 3), round(det_ms, 3), self.events, int(lighting), len(self._backlog),
                              self.object_frames, self.object_skipped, self.objects_kept,
-                             round(sum(self._object_ms) / len(self._object_ms), 2) if self._object_ms else 0.0,
+                             _mean(tuple(self._object_ms)),
                              self.review.items_written)
 
     def activity(self, now: float | None = None) -> dict[str, Any]:
