@@ -135,6 +135,8 @@ async def test_a_walking_person_gives_a_labelled_event_and_an_alert(
     assert ev.kind == "alert" and ev.labels == ["person"] and ev.top_score >= 0.7, ev
     assert abs(ev.start - (t0 + 1.0)) <= 0.6, (ev.start - t0)
     assert "cong" in ev.zones
+    # Frames detected while the motion was still a candidate (its first second) count for the event.
+    assert min(b[0] for b in ev.boxes) < ev.start + 0.9, ev.boxes
     for t, label, score, x, y, w, h in ev.boxes:  # frame-relative boxes on the sprite's path (bottom strip)
         assert label == "person" and ev.start - 0.01 <= t <= ev.end + 0.01
         assert 0.3 <= y + h <= 1.0 and 0.0 <= x <= 1.0 and 0.05 <= w <= 0.5 and score >= 0.5
@@ -147,6 +149,7 @@ async def test_a_walking_person_gives_a_labelled_event_and_an_alert(
         [item] = await store.review.list(camera_ids=[CAM])
         assert item.event_id == indexed.id and item.kind == "alert" and item.labels == ["person"]
         assert item.snapshot_path == f"review/{CAM}/{indexed.id}.jpg" and item.end_at is not None
+        assert item.boxes == ev.boxes and item.top_score == ev.top_score and "cong" in item.zones
     # The live badge said person while the person was in view, with the motion's start.
     seen = [a for a in activity if a["objects"] == ["person"]]
     assert seen and all(a["motion"] for a in seen[:1])

@@ -3,6 +3,8 @@ the detection budget, and the per-camera objects config with its errors."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cameras.detect.model import Detection
@@ -162,3 +164,21 @@ def test_bad_detection_config_is_reported_by_field() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config("detection: {input_px: 300, workers: 0}\n", env={})
     assert {p.path for p in err.value.problems} == {"detection.input_px", "detection.workers"}
+
+
+async def test_the_review_writer_joins_early_and_late_detections_and_forgets_dead_candidates(tmp_path: Path) -> None:
+    from cameras.detect.review_writer import ReviewWriter
+    from cameras.motion.events import TrackedEvent
+
+    person = [ObjectHit("person", 0.9, 0.1, 0.1, 0.2, 0.4, (), True)]
+    car = [ObjectHit("car", 0.8, 0.5, 0.5, 0.2, 0.2, (), False)]
+    writer = ReviewWriter("cam", None, tmp_path)
+    await writer.detected(1, 10.0, car, None)  # a candidate that never becomes an event
+    await writer.detected(2, 20.0, person, None)  # detected before its event's start is known
+    await writer.started(2, TrackedEvent(1, 20.0, 21.0, 0.1, 20.0), None)
+    await writer.ended(2, TrackedEvent(1, 20.0, 24.0, 0.1, 20.0, end=24.0), None)
+    await writer.detected(2, 23.5, car, None)  # a busy pool answers after the end
+    [ev] = writer.object_events()
+    assert ev.kind == "alert" and ev.labels == ["car", "person"] and (ev.start, ev.end) == (20.0, 24.0)
+    assert [b[0] for b in ev.boxes] == [20.0, 23.5]
+    assert writer.items_written == 0 and not (tmp_path / "review").exists()  # no store: nothing written
