@@ -233,6 +233,10 @@ async def test_the_camera_wall_plays_every_camera_and_the_main_stream(api: Api) 
                 await page.locator("#rec-timeline").wait_for(timeout=5_000)
                 assert await page.locator("#rec-camera").input_value() == MAIN_CAMERA
                 assert abs(await page.evaluate("() => window.__rec.playhead") - (clicked - 60)) < 5
+                # …on the timeline zoomed to its last 10 minutes.
+                await page.wait_for_function("() => window.__rec.zoom === 600", timeout=5_000)
+                start, end = await page.evaluate("() => window.__rec.view")
+                assert start < clicked - 60 < end and end - start == 600
                 # This camera has no footage in the test: the page says so for that moment.
                 await page.locator("#rec-note", has_text="Không có ghi hình lúc").wait_for(timeout=5_000)
                 await page.locator("#nav .nav-link[data-section='cameras']").click()

@@ -214,7 +214,12 @@ async function loadDay() {
   }
   paintDay();
   if (rec.timeline) loadReview(gen);
-  if (rec.timeline && rec.pendingAt != null) { const at = rec.pendingAt; rec.pendingAt = null; playAt(at); }
+  if (rec.timeline && rec.pendingAt != null) { // from a live tile: its last minutes, zoomed in, playing
+    const at = rec.pendingAt;
+    rec.pendingAt = null;
+    zoomTo(ZOOM_LEVELS[ZOOM_LEVELS.length - 1], at, 0.7);
+    playAt(at);
+  }
   if (rec.timeline) await loadEvents(true);
 }
 
