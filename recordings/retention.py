@@ -5,9 +5,10 @@ Two kinds of deletion, both through ``RetentionSweeper``:
 - **Day rules** (the scheduled sweep, action ``recordings.retention`` every ``retention.sweep_interval_s``):
   per camera, continuous footage is kept ``retain_days``, footage with motion ``motion_retain_days`` (the
   longer of the two when a continuous segment also holds motion), motion events and their thumbnails
-  ``events_retain_days``. A segment recorded in ``motion`` mode without motion is only kept until no motion
-  event can still claim it: an event starting up to ``pre_padding_s`` after the segment's end marks it
-  (``SegmentRepo.add`` / ``mark_motion``), plus ``MOTION_SETTLE_S`` for the analyser's lag. Conference
+  ``events_retain_days`` (their review items and snapshots with them). A segment recorded in ``motion`` mode
+  without motion is only kept until no motion event can still claim it: an event starting up to
+  ``pre_padding_s`` after the segment's end marks it (``SegmentRepo.add`` / ``mark_motion``), plus
+  ``MOTION_SETTLE_S`` for the analyser's lag. Conference
   recordings have no day rule (they are kept until removed by a person or by the disk floor).
 - **Disk floor and quota** (``check_disk()``: every ``DISK_CHECK_INTERVAL_S`` on its own, and whenever the
   recorder asks after writing a segment): when free space on the data disk comes within ``headroom`` of
@@ -413,7 +414,9 @@ class RetentionSweeper:
                     events = await self.store.events.expired(camera_id, before, SWEEP_BATCH)
                     if not events:
                         break
+                    # Review items go with their events (ON DELETE CASCADE); their snapshot files go here.
                     thumbs = [t for _, t in events if t]
+                    thumbs += await self.store.review.snapshot_paths(i for i, _ in events)
                     report.thumbnails += await asyncio.to_thread(_unlink_files, self.data_dir, thumbs, ())
                     report.events += await self.store.events.delete_ids(i for i, _ in events)
                     report.cameras.add(camera_id)

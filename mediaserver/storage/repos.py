@@ -1238,3 +1238,7 @@ class Store:
         self.audit = AuditRepo(db)
         self.meetings = MeetingRepo(db)
         self.service_tokens = ServiceTokenRepo(db)
+        # Imported here: review.py uses this module's NotFound, so a top-level import would be circular.
+        from mediaserver.storage.review import ReviewRepo
+
+        self.review = ReviewRepo(db)
