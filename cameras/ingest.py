@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from cameras.failures import ERROR_CODE, NO_ANSWER_CODE, rtsp_failure_code
 from cameras.rtsp import Depacketizer, RtspAuthError, RtspClient, SdpError, probe
 from cameras.rtsp.depacketize import H264_PPS, H264_SPS, H265_PPS, H265_SPS, H265_VPS
 from mediaserver.config import redact_url
@@ -208,6 +209,7 @@ class IngestStats:
     packets_lost: int = 0  # RTP packets that never arrived (sequence gaps), all connections
     frames_dropped: int = 0  # access units dropped for a lost packet, until the next keyframe
     offline_since: float | None = None  # wall clock (UTC epoch s) the current outage began; None when not offline
+    error_code: str | None = None  # the failure as a code staff have words for (cameras/failures.py)
 
 
 class CameraIngest:
@@ -238,6 +240,7 @@ class CameraIngest:
         self.gop = GopCache()
         self.state: State = "stopped"
         self.error: str | None = None
+        self.error_code: str | None = None
         self.reconnects = 0
         self.offline_since: float | None = None  # wall clock the current outage began
         self.probes = 0  # reachability probes sent while the camera was down
@@ -335,7 +338,8 @@ class CameraIngest:
             dropped += self.depacketizer.dropped_units
         return IngestStats(self.state, round(self._fps, 2) if fresh else 0.0,
                            round(self._kbps, 1) if fresh else 0.0, self.last_frame_at, self.reconnects,
-                           self.frames, self.error, self.source.codec, lost, dropped, self.offline_since)
+                           self.frames, self.error, self.source.codec, lost, dropped, self.offline_since,
+                           self.error_code)
 
     @property
     def codec(self) -> str:
@@ -348,7 +352,7 @@ class CameraIngest:
         """Move to ``state`` (logging the transition) and record outages in the index."""
         old = self.state
         if state == "online":
-            self.error = None
+            self.error = self.error_code = None
         elif reason:
             self.error = reason
         if state == old:
@@ -414,15 +418,18 @@ class CameraIngest:
             try:
                 reason = await self._stream_once()
             except RtspAuthError as exc:
+                self.error_code = rtsp_failure_code(exc)
                 self._set_state("auth_failed", str(exc))
                 return  # bad credentials fail hard: retrying cannot fix them
             except (OSError, SdpError, TimeoutError) as exc:
                 reason = self._describe_failure(exc)
+                self.error_code = rtsp_failure_code(exc)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug: report it, and keep the camera retrying rather than dead
                 logger.exception("camera %s: ingest failed", self.source.id)
                 reason = "internal error"
+                self.error_code = ERROR_CODE
             self._set_state("offline", reason)
             if self._online_at is not None and time.monotonic() - self._online_at >= self.healthy_reset_s:
                 backoff = self.backoff_initial_s
@@ -494,10 +501,13 @@ class CameraIngest:
             now = time.monotonic()
             if client.closed.done():
                 lost = client.lost_reason
-                return self._describe_failure(lost if lost is not None else ConnectionResetError("stream ended"))
+                ended = lost if lost is not None else ConnectionResetError("stream ended")
+                self.error_code = rtsp_failure_code(ended)
+                return self._describe_failure(ended)
             if client.packets != count:
                 count, changed_at = client.packets, now
             elif now - changed_at >= self.stall_s:
+                self.error_code = NO_ANSWER_CODE
                 if self._online_at is None:
                     return f"connect failed: no video within {now - changed_at:.1f} s of PLAY"
                 return f"stalled: no packet for {now - changed_at:.1f} s"

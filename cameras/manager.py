@@ -26,6 +26,7 @@ from cameras.onvif.onboarding import (
     CameraInfo,
     OnvifAuthError,
     OnvifError,
+    OnvifProtocolError,
     OnvifUnreachable,
     continuous_move,
     fetch_snapshot,
@@ -69,6 +70,7 @@ class ManagedCamera:
     config: CameraConfig
     phase: CameraPhase = CameraPhase.STARTING
     error: str | None = None
+    error_code: str | None = None  # the failure as a code staff have words for (cameras/failures.py)
     info: CameraInfo | None = None
     ingests: dict[str, CameraIngest] = field(default_factory=dict)
     simulator: SimulatedCamera | None = None
@@ -134,6 +136,14 @@ def camera_health(cam: ManagedCamera) -> tuple[str, float | None, str | None]:
     return phase.value, first.offline_since, first.error or error
 
 
+def camera_error_code(cam: ManagedCamera) -> str | None:
+    """Return the code of why the camera is not fine: its own (ONVIF) failure, else its first down stream's."""
+    if cam.error_code is not None:
+        return cam.error_code
+    down = [i for i in cam.ingests.values() if i.error_code is not None and i.state != "online"]
+    return min(down, key=lambda i: i.offline_since or 0.0).error_code if down else None
+
+
 def offline_view_error(cam: ManagedCamera) -> ViewError | None:
     """Return why a live view of the camera cannot start now (offline since …), None when it can."""
     phase, since, why = camera_health(cam)
@@ -190,6 +200,8 @@ class CameraManager:
         if phase != cam.phase:
             logger.info("%s: %s -> %s%s", cam.id, cam.phase, phase, f" ({error})" if error else "")
         cam.phase, cam.error = phase, error
+        if error is None:
+            cam.error_code = None
 
     async def _bring_up(self, cam: ManagedCamera) -> None:
         cfg = cam.config
@@ -236,15 +248,20 @@ class CameraManager:
         assert cam.onvif_host is not None and cam.onvif_port is not None
         delay = ONBOARD_BACKOFF_INITIAL_S
         while True:
-            self._set_phase(cam, CameraPhase.ONBOARDING)
+            if cam.phase not in (CameraPhase.UNREACHABLE, CameraPhase.ERROR):  # a retry keeps saying why
+                self._set_phase(cam, CameraPhase.ONBOARDING)
             try:
                 info = await probe_camera(cam.onvif_host, cam.onvif_port, cam.user, cam.password,
                                           name=cam.config.name)
             except OnvifAuthError as exc:
+                cam.error_code = exc.code
                 self._set_phase(cam, CameraPhase.AUTH_FAILED, str(exc))  # fail hard: retrying locks accounts
                 return None
-            except OnvifUnreachable as exc:
-                self._set_phase(cam, CameraPhase.UNREACHABLE, str(exc))
+            except (OnvifUnreachable, OnvifProtocolError) as exc:
+                # Unreachable, or answering garbage (rebooting, or not a camera): this camera only, retried.
+                cam.error_code = exc.code
+                phase = CameraPhase.UNREACHABLE if isinstance(exc, OnvifUnreachable) else CameraPhase.ERROR
+                self._set_phase(cam, phase, str(exc))
                 await asyncio.sleep(delay)
                 delay = min(ONBOARD_BACKOFF_MAX_S, delay * 2)
                 continue
@@ -273,6 +290,7 @@ class CameraManager:
                              "live": "needs_transcode" if st.codec == "h265" else "direct"}
         phase, since, last_error = camera_health(cam)
         return {"phase": phase, "error": cam.error, "offline_since": since, "last_error": last_error,
+                "last_error_code": camera_error_code(cam) if last_error else None,
                 "ptz": bool(cam.info and cam.info.ptz), "snapshot": bool(cam.info and cam.info.snapshot_uri),
                 "streams": streams}
 

@@ -16,7 +16,6 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "user.update": ("Sửa người dùng", "Changed a user"),
     "user.delete": ("Xóa người dùng", "Deleted a user"),
     "user.password_reset": ("Đặt lại mật khẩu người dùng", "Reset a user's password"),
-    "user.password_reset": ("Đặt lại mật khẩu người dùng", "Reset a user's password"),
     "service_token.create": ("Tạo mã truy cập dịch vụ", "Made a service token"),
     "service_token.revoke": ("Thu hồi mã truy cập dịch vụ", "Revoked a service token"),
     "site.create": ("Thêm điểm cầu", "Added a site"),

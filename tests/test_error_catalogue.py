@@ -26,6 +26,7 @@ CODE_PATTERNS = (
     re.compile(r'\b[A-Z][A-Za-z]*(?:Error|Refused)\(\s*"([a-z_]+)"'),
     re.compile(r'"code":\s*"([a-z_]+)"'),
     re.compile(r'\bcode\s*=\s*"([a-z_]+)"'),
+    re.compile(r'^[A-Z_]+_CODE\s*=\s*"([a-z_]+)"', re.M),
 )
 VIETNAMESE_LETTERS = re.compile(r"[àáạảãâầấậẩẫăằắặẳẵèéẹẻẽêềếệểễìíịỉĩòóọỏõôồốộổỗơờớợởỡùúụủũưừứựửữỳýỵỷỹđ]", re.I)
 

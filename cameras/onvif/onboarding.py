@@ -78,10 +78,15 @@ _PREFERRED_ENCODINGS = ("H265", "H264")  # tie-break between profiles of equal r
 class OnvifError(Exception):
     """Base of onboarding errors; `camera` and `operation` say where it failed, `fault` the SOAP subcode."""
 
-    def __init__(self, message: str, *, camera: str, operation: str, fault: str | None = None) -> None:
+    code = "camera_error"  # what staff are told (cameras/failures.py, mediaserver/web/errors.js)
+
+    def __init__(self, message: str, *, camera: str, operation: str, fault: str | None = None,
+                 code: str | None = None) -> None:
         super().__init__(message)
         self.camera = camera
         self.operation = operation
+        if code is not None:
+            self.code = code
         # The innermost SOAP fault subcode without its prefix ("NoToken", "TooManyPresets"), when the camera
         # answered with a fault: what callers map to their own error codes (never show the camera's text).
         self.fault = fault
@@ -90,13 +95,19 @@ class OnvifError(Exception):
 class OnvifAuthError(OnvifError):
     """The camera rejected the credentials (do not retry until they change)."""
 
+    code = "camera_auth_failed"
+
 
 class OnvifUnreachable(OnvifError):
     """The camera could not be reached or timed out (retry with backoff)."""
 
+    code = "camera_unreachable"
+
 
 class OnvifProtocolError(OnvifError):
     """The camera answered something unusable."""
+
+    code = "camera_garbled"
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -245,9 +256,21 @@ def _classify(camera: str, where: str, user: str, operation: str, exc: BaseExcep
     root: BaseException = exc
     if isinstance(exc, ONVIFError) and exc.__cause__ is not None:
         root = exc.__cause__
+    if isinstance(root, aiohttp.ServerDisconnectedError):
+        return OnvifUnreachable(
+            f"camera {camera!r} ({where}) hung up in {operation} without an answer",
+            camera=camera, operation=operation, code="camera_closed",
+        )
     if isinstance(root, TimeoutError | aiohttp.ClientConnectionError | OSError):
         return OnvifUnreachable(
-            f"camera {camera!r} is unreachable at {where} ({operation}): {root!r}",
+            f"camera {camera!r} is unreachable at {where} ({operation}): {type(root).__name__}: {root}",
+            camera=camera, operation=operation, code="camera_no_answer" if isinstance(root, TimeoutError) else None,
+        )
+    if isinstance(root, aiohttp.ClientResponseError) and root.status == 400:
+        # aiohttp could not parse the answer (too many headers, a header too long, not HTTP at all).
+        return OnvifProtocolError(
+            f"camera {camera!r} ({where}): {operation}: the camera's answer is not valid HTTP"
+            f" ({root.message.splitlines()[0][:80] if root.message else 'unparsable'})",
             camera=camera, operation=operation,
         )
     if isinstance(root, zeep.exceptions.TransportError) and root.status_code in (401, 403):
@@ -335,7 +358,7 @@ async def _session(
     except TimeoutError as exc:
         raise OnvifUnreachable(
             f"camera {name!r} at {s.where} did not answer within {timeout_s:.0f} s ({s.operation})",
-            camera=name, operation=s.operation,
+            camera=name, operation=s.operation, code="camera_no_answer",
         ) from exc
     finally:
         await s.close()

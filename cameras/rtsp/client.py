@@ -355,6 +355,7 @@ class RtspClient:
         self._server_rtcp: tuple[str, int] | None = None
         self.reports_sent = 0
         self.desyncs = 0
+        self._answered = False  # an RTSP response has been parsed on this connection
         self._cseq = 0
         self._pending: dict[int, asyncio.Future[Response]] = {}
         self._control: _ControlProtocol | None = None
@@ -571,6 +572,7 @@ class RtspClient:
         if match is None:
             logger.debug("rtsp %s: ignoring a request from the camera: %s", self.url, first)
             return
+        self._answered = True
         cseq_text = (headers.get("cseq") or [""])[0]
         future = self._pending.get(int(cseq_text)) if cseq_text.isdigit() else None
         if future is not None and not future.done():
@@ -579,6 +581,9 @@ class RtspClient:
 
     def _connection_lost(self, exc: BaseException | None) -> None:
         if self._lost is None:
+            if exc is None and self.desyncs and not self._answered:
+                # It hung up after sending only bytes that are neither RTSP nor interleaved media.
+                exc = RtspError("the camera's answer is not RTSP")
             self._lost = exc or ConnectionResetError("the camera closed the RTSP connection")
         for future in self._pending.values():
             if not future.done():
