@@ -182,3 +182,30 @@ async def test_the_review_writer_joins_early_and_late_detections_and_forgets_dea
     assert ev.kind == "alert" and ev.labels == ["car", "person"] and (ev.start, ev.end) == (20.0, 24.0)
     assert [b[0] for b in ev.boxes] == [20.0, 23.5]
     assert writer.items_written == 0 and not (tmp_path / "review").exists()  # no store: nothing written
+
+
+async def test_the_review_writer_throttles_unchanged_updates_but_never_loses_the_last(tmp_path: Path) -> None:
+    from cameras.detect.review_writer import ReviewWriter
+    from cameras.motion.events import TrackedEvent
+    from mediaserver.storage import Database, Store
+
+    person = [ObjectHit("person", 0.9, 0.1, 0.1, 0.2, 0.4, ("cong",), True)]
+    db = Database(tmp_path / "index.db")
+    await db.open()
+    try:
+        store = Store(db)
+        await store.cameras.upsert("cam", "Cổng", "config")
+        event_id = await store.events.add("cam", 10.0, None, 0.1, [], None, [])
+        writer = ReviewWriter("cam", store, tmp_path)
+        await writer.started(1, TrackedEvent(1, 10.0, 10.0, 0.1, 10.0), event_id)
+        for i in range(5):  # two detected frames a second, same shape: at most one write a second
+            await writer.detected(1, 10.0 + i / 2, person, None)
+        assert writer.items_written == 3
+        await writer.ended(1, TrackedEvent(1, 10.0, 13.0, 0.1, 10.0, end=13.0), event_id)
+        await writer.detected(1, 12.9, person, None)  # answered after the end: written at once
+        assert writer.items_written == 5
+        [item] = await store.review.list(camera_ids=["cam"])
+        assert item.event_id == event_id and item.kind == "alert" and item.labels == ["person"]
+        assert item.end_at == 13.0 and item.start_at == 10.0 and len(item.boxes) == 6 and item.zones == ["cong"]
+    finally:
+        await db.close()

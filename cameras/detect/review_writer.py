@@ -103,7 +103,8 @@ class ReviewWriter:
             item = self._live[key] = _Item()
         item.objects.add(t, hits, picture)
         if hits and item.event is not None:
-            await self._write(item, force=False)
+            # A late answer for an ended event is written at once: no end will come to write it later.
+            await self._write(item, force=item.objects.end_at is not None)
 
     async def ended(self, key: int | None, ev: TrackedEvent, event_id: int | None) -> None:
         """The event of ``key`` ended: write its final review item and keep it a while for late detections."""
