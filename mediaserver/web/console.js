@@ -1,14 +1,18 @@
 // Web console of the district media server: ES modules (ES2020), no build step, no external resources.
 // This is the app shell (login, password, dashboard, schedules, audit, the router); each page of the console
 // is a module of its own (see SECTIONS): conference.js, schedule.js, monitor.js, wall.js (cameras), review.js
-// (the review queue and its nav badge), recordings.js (timeline, events, export), exports.js.
+// (the review queue and its nav badge), recordings.js (timeline, events, export), exports.js, users.js (with
+// tokens.js: service tokens), jobs.js (scheduled jobs), audit.js (the audit log).
 import {
-  addStrings, state, hooks, t, tOr, h, api, errorText, errorNode, storeToken, TOKEN_KEY, go, fmt, DATE_TIME, fmtDateTime, relative, duration,
+  addStrings, state, hooks, t, tOr, h, api, errorText, errorNode, storeToken, TOKEN_KEY, go,
 } from './core.js';
 import * as schedule from './schedule.js';
 import * as monitor from './monitor.js';
 import * as exportsPage from './exports.js';
 import * as review from './review.js';
+import * as users from './users.js';
+import * as jobs from './jobs.js';
+import * as audit from './audit.js';
 import { loadConference, renderConference, stopConference } from './conference.js';
 import { wall, loadCameras, renderCameras } from './wall.js';
 import { loadRecordings, renderRecordings, stopRecordings, resetRecordings } from './recordings.js';
@@ -30,22 +34,16 @@ const I18N = {
     pwConfirm: 'Nhập lại mật khẩu mới', pwSubmit: 'Đổi mật khẩu', pwRules: 'Mật khẩu mới phải:',
     ruleLength: 'Có ít nhất 10 ký tự', ruleClasses: 'Kết hợp ít nhất 3 trong 4 loại: chữ thường, chữ hoa, chữ số, ký hiệu',
     ruleUser: 'Không chứa tên đăng nhập', pwMismatch: 'Hai lần nhập mật khẩu mới không khớp.',
-    pwWrongCurrent: 'Mật khẩu hiện tại không đúng.', pwWeak: 'Mật khẩu mới chưa đạt yêu cầu:', pwServer: 'Máy chủ báo: {m}',
+    pwWrongCurrent: 'Mật khẩu hiện tại không đúng.', pwWeak: 'Mật khẩu mới chưa đạt yêu cầu:',
     cancel: 'Hủy', changePassword: 'Đổi mật khẩu', refresh: 'Làm mới', 'p.atLeast': 'phải có ít nhất {n} ký tự',
     'p.mix': 'phải kết hợp ít nhất {n} loại: chữ thường, chữ hoa, chữ số, ký hiệu', 'p.user': 'không được chứa tên đăng nhập',
-    'p.default': 'là mật khẩu mặc định phổ biến', 'p.same': 'phải khác mật khẩu hiện tại', 'role.admin': 'Quản trị viên',
-    'role.operator': 'Điều hành viên', 'role.security': 'Nhân viên an ninh', 'role.participant': 'Điểm cầu',
-    'sec.conference': 'Hội nghị', 'sec.cameras': 'Camera', 'sec.schedules': 'Lịch tự động', 'sec.audit': 'Nhật ký',
+    'p.default': 'là mật khẩu mặc định phổ biến', 'p.same': 'phải khác mật khẩu hiện tại', 'role.admin': 'Quản trị',
+    'role.operator': 'Điều hành hội nghị', 'role.security': 'Bảo vệ / an ninh', 'role.participant': 'Điểm cầu',
+    'sec.conference': 'Hội nghị', 'sec.cameras': 'Camera', 'sec.schedules': 'Lịch tự động', 'sec.audit': 'Nhật ký', 'sec.users': 'Người dùng',
     noSections: 'Tài khoản này không dùng bảng điều khiển.', noCameras: 'Chưa có camera nào',
     noCamerasHint: 'Camera được thêm trong tệp cấu hình config.yaml (mục cameras). Sau khi thêm, camera sẽ hiện ở đây.',
     recordMode: 'Chế độ ghi: {m}', 'rec.continuous': 'liên tục', 'rec.motion': 'khi có chuyển động', 'rec.off': 'tắt',
-    noSchedules: 'Chưa có lịch tự động nào',
-    noSchedulesHint: 'Lịch được khai báo trong config.yaml (mục schedules) hoặc qua API.',
-    noNextRun: 'Không có lần chạy tiếp theo', lastRun: 'Lần chạy trước: {t}', disabled: 'Đã tắt', 'kind.once': 'Một lần',
-    'kind.interval': 'Lặp lại mỗi {d}', 'kind.cron': 'Theo lịch cron: {s}', timesIn: 'Giờ Việt Nam (Asia/Ho_Chi_Minh)',
-    auditTitle: '50 thao tác gần nhất', noAudit: 'Chưa có mục nhật ký nào.', 'col.at': 'Thời gian',
-    'col.actor': 'Người thực hiện', 'col.action': 'Thao tác', 'col.target': 'Đối tượng', 'col.detail': 'Chi tiết',
-    'col.remote': 'Địa chỉ', sec: 'giây', min: 'phút', hour: 'giờ', day: 'ngày', close: 'Đóng', 'sec.recordings': 'Ghi hình',
+    sec: 'giây', min: 'phút', hour: 'giờ', day: 'ngày', close: 'Đóng', 'sec.recordings': 'Ghi hình',
   },
   en: {
     product: 'Video conference & camera system', loading: 'Loading…', username: 'User name', password: 'Password',
@@ -63,20 +61,16 @@ const I18N = {
     ruleLength: 'Be at least 10 characters long', ruleClasses: 'Mix at least 3 of: lower case, upper case, digits, symbols',
     ruleUser: 'Not contain the user name', pwMismatch: 'The two new passwords do not match.',
     pwWrongCurrent: 'The current password is wrong.', pwWeak: 'The new password is not strong enough:',
-    pwServer: 'Server says: {m}', cancel: 'Cancel', changePassword: 'Change password', refresh: 'Refresh',
+    cancel: 'Cancel', changePassword: 'Change password', refresh: 'Refresh',
     'p.atLeast': 'must be at least {n} characters', 'p.mix': 'must mix at least {n} of: lower case, upper case, digits, symbols',
     'p.user': 'must not contain the user name', 'p.default': 'is a well-known default password',
-    'p.same': 'must differ from the current password', 'role.admin': 'Administrator', 'role.operator': 'Operator',
+    'p.same': 'must differ from the current password', 'role.admin': 'Administrator', 'role.operator': 'Conference operator',
     'role.security': 'Security staff', 'role.participant': 'Site', 'sec.conference': 'Conference', 'sec.cameras': 'Cameras',
-    'sec.schedules': 'Schedules', 'sec.audit': 'Audit log', noSections: 'This account does not use the console.',
+    'sec.schedules': 'Schedules', 'sec.audit': 'Audit log', 'sec.users': 'Users', noSections: 'This account does not use the console.',
     noCameras: 'No cameras yet',
     noCamerasHint: 'Cameras are added in the config.yaml file (section cameras). They appear here once added.',
     recordMode: 'Recording: {m}', 'rec.continuous': 'continuous', 'rec.motion': 'on motion', 'rec.off': 'off',
-    noSchedules: 'No scheduled jobs', noSchedulesHint: 'Jobs are defined in config.yaml (section schedules) or through the API.',
-    noNextRun: 'No next run', lastRun: 'Last run: {t}', disabled: 'Disabled', 'kind.once': 'Once', 'kind.interval': 'Every {d}',
-    'kind.cron': 'Cron schedule: {s}', timesIn: 'Vietnam time (Asia/Ho_Chi_Minh)', auditTitle: 'Latest 50 actions',
-    noAudit: 'No audit entries yet.', 'col.at': 'Time', 'col.actor': 'Actor', 'col.action': 'Action', 'col.target': 'Target',
-    'col.detail': 'Detail', 'col.remote': 'Address', sec: 's', min: 'min', hour: 'h', day: 'd', close: 'Close',
+    sec: 's', min: 'min', hour: 'h', day: 'd', close: 'Close',
     'sec.recordings': 'Recordings',
   },
 };
@@ -91,8 +85,9 @@ const SECTIONS = [
   { id: 'review', roles: ['admin', 'security'], mount: review.mount, stop: review.stop },
   { id: 'recordings', roles: ['admin', 'security'], load: loadRecordings, render: renderRecordings },
   { id: 'exports', roles: ['admin', 'security'], mount: exportsPage.mount, stop: exportsPage.stop },
-  { id: 'schedules', roles: ['admin', 'operator'], load: () => api('GET', '/api/v1/schedules'), render: renderSchedules },
-  { id: 'audit', roles: ['admin'], load: () => api('GET', '/api/v1/audit?limit=50'), render: renderAudit },
+  { id: 'schedules', roles: ['admin', 'operator'], mount: jobs.mount, stop: jobs.stop },
+  { id: 'users', roles: ['admin'], mount: users.mount, stop: users.stop },
+  { id: 'audit', roles: ['admin'], mount: audit.mount, stop: audit.stop },
 ];
 const app = document.getElementById('app');
 
@@ -248,7 +243,7 @@ async function doPassword(form, error, submit) {
     if (err.code === 'bad_credentials') show(t('pwWrongCurrent'));
     else if (err.code === 'weak_password') {
       show(h('p', {}, t('pwWeak')), h('ul', {}, translateProblems(err.message).map((p) => h('li', {}, p))),
-        h('p', { class: 'server-msg' }, t('pwServer', { m: err.message })));
+        h('details', { class: 'err-detail server-msg' }, h('summary', {}, t('err.details')), h('small', {}, err.message)));
     } else show(errorText(err));
   }
 }
@@ -301,47 +296,6 @@ async function showSection(sec, body) {
   if (body.isConnected) body.replaceChildren(...[sec.render(state.data[sec.id], body)].flat().filter(Boolean));
 }
 
-
-// -------------------------------------------------------------------------------------- schedules
-function renderSchedules(data) {
-  if (!data.items.length) {
-    return h('div', { id: 'schedules-empty', class: 'empty-state' }, h('h2', {}, t('noSchedules')), h('p', {}, t('noSchedulesHint')));
-  }
-  const jobs = [...data.items].sort((a, b) => (a.next_run_at && a.enabled ? Date.parse(a.next_run_at) : Infinity)
-    - (b.next_run_at && b.enabled ? Date.parse(b.next_run_at) : Infinity) || a.id.localeCompare(b.id));
-  const groups = new Map();
-  for (const j of jobs) {
-    const key = j.next_run_at && j.enabled ? fmt(j.next_run_at, { weekday: 'long', day: '2-digit', month: '2-digit', year: 'numeric' }) : t('noNextRun');
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(j);
-  }
-  const kind = (j) => t(`kind.${j.kind}`, { d: duration(j.spec), s: j.spec });
-  return [h('p', { class: 'muted' }, t('timesIn')), h('ol', { id: 'schedule-timeline', class: 'timeline' }, [...groups].map(([day, items]) =>
-    h('li', { class: 'timeline-day' }, h('h3', {}, day), h('ul', {}, items.map((j) =>
-      h('li', { class: `job${j.enabled ? '' : ' disabled'}`, 'data-job-id': j.id },
-        h('time', { class: 'job-time', datetime: j.next_run_at || '' },
-          j.next_run_at && j.enabled ? fmt(j.next_run_at, { hour: '2-digit', minute: '2-digit', hour12: false }) : '—'),
-        h('div', { class: 'job-body' },
-          h('strong', {}, j.id), ' ', h('code', {}, j.action), !j.enabled && h('span', { class: 'badge' }, t('disabled')),
-          h('div', { class: 'muted' }, kind(j), j.next_run_at && j.enabled ? ` · ${relative(j.next_run_at)}` : '',
-            j.last_run_at ? ` · ${t('lastRun', { t: fmtDateTime(j.last_run_at) })}` : ''))))))))];
-}
-
-// ------------------------------------------------------------------------------------------ audit
-function renderAudit(data) {
-  if (!data.items.length) return h('p', { class: 'empty' }, t('noAudit'));
-  const cols = ['at', 'actor', 'action', 'target', 'detail', 'remote'];
-  return [h('h2', {}, t('auditTitle')), h('div', { class: 'table-wrap' }, h('table', { id: 'audit-table', class: 'audit' },
-    h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, t(`col.${c}`))))),
-    h('tbody', {}, data.items.slice(0, 50).map((e) => {
-      const detail = Object.keys(e.detail || {}).length ? JSON.stringify(e.detail) : '';
-      return h('tr', { 'data-audit-id': e.id },
-        h('td', { class: 'nowrap' }, fmt(e.at, { ...DATE_TIME, second: '2-digit' })),
-        h('td', {}, e.actor, e.actor_role && h('small', { class: 'muted' }, ` (${e.actor_role})`)),
-        h('td', {}, h('code', {}, e.action)), h('td', {}, e.target),
-        h('td', { class: 'detail', title: detail }, detail), h('td', { class: 'nowrap' }, e.remote));
-    }))))];
-}
 
 // ------------------------------------------------------------------------------------------ router
 function watchExpiry() {

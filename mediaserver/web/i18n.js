@@ -85,3 +85,13 @@ export function span(seconds) {
   }
   return parts.length ? parts.join(' ') : `0 ${units[2][0]}`;
 }
+
+// ------------------------------------------------------------------------------------------ weekdays
+/** The one table of weekday names, index 0 = Sunday (as cron and Date.getDay() count): "Thứ Bảy", never "Thứ 7". */
+export const WEEKDAYS = {
+  vi: ['Chủ Nhật', 'Thứ Hai', 'Thứ Ba', 'Thứ Tư', 'Thứ Năm', 'Thứ Sáu', 'Thứ Bảy'],
+  en: ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'],
+};
+
+/** A weekday's name in the current language (0 = Sunday … 6 = Saturday; 7 is Sunday too, as in cron). */
+export const weekdayName = (n) => WEEKDAYS[current][((Number(n) % 7) + 7) % 7];
