@@ -9,6 +9,7 @@ badge drops), then marks every item shown (the badge goes). English on the toggl
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -87,7 +88,7 @@ async def test_the_review_page_lists_filters_searches_plays_and_marks_reviewed(a
         assert "Xe máy" in text and "Người" in text and SHED_NAME in text and "cong" in text and "Cảnh báo" in text
         assert "Phát hiện" in await page.locator(f".rev-card[data-review-id='{ids['car_gate']}']").inner_text()
         stamp = await moto.locator("time").inner_text()
-        assert stamp[2] == "/" and stamp[5] == "/" and ":" in stamp, stamp  # dd/mm/yyyy hh:mm
+        assert re.fullmatch(r"\d{2}:\d{2} \d{2}/\d{2}/\d{4}", stamp), stamp  # vi-VN: 14:07 05/12/2026
         await until(lambda: page.evaluate("() => [...document.querySelectorAll('#review-list img')]"
                                           ".every(i => i.complete && i.naturalWidth > 0)"), "every snapshot")
         assert "3 mục chưa xem (2 cảnh báo)" in await page.locator("#review-summary").inner_text()

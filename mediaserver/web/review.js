@@ -234,9 +234,9 @@ function paintUnderstood() {
   const parsed = [qy.label && t('revQueryLabel', { v: tOr(`obj.${qy.label}`, qy.label) }), cam && t('revQueryCamera', { v: cam }),
     qy.zone && t('revQueryZone', { v: qy.zone }), qy.since != null && `${t('revSince')} ${when(qy.since)}`,
     qy.until != null && `${t('revUntil')} ${when(qy.until)}`].filter(Boolean);
-  box.replaceChildren(h('strong', {}, t('revUnderstood')), ' ',
-    ...(parsed.length ? parsed : qy.understood || []).map((p) => h('span', { class: 'rev-chip understood' }, p)),
-    qy.ignored?.length ? [' ', h('strong', {}, t('revIgnored')), ' ', qy.ignored.map((w) => h('span', { class: 'rev-chip ignored' }, w))] : null);
+  box.replaceChildren(h('span', {}, h('strong', {}, t('revUnderstood')), ' ',
+    (parsed.length ? parsed : qy.understood || []).map((p) => h('span', { class: 'rev-chip understood' }, p)),
+    qy.ignored?.length ? [' ', h('strong', {}, t('revIgnored')), ' ', qy.ignored.map((w) => h('span', { class: 'rev-chip ignored' }, w))] : null));
 }
 
 function paint() {
