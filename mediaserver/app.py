@@ -28,6 +28,7 @@ from mediaserver.api import (
     live,
     meetings,
     recordings,
+    review,
     scheduled,
     schedules,
     service_tokens,
@@ -98,7 +99,7 @@ def build_api() -> Api:
     """Return the route table with every resource module registered."""
     api = Api()
     for module in (system, auth_routes, users, conference, live, meetings, scheduled, cameras, recordings,
-                   footage, schedules, service_tokens):
+                   footage, review, schedules, service_tokens):
         module.register(api)
     return api
 

@@ -50,6 +50,7 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     ("GET", r"/api/v1/cameras.*|/api/v1/camera-groups", {"admin", "security", "operator"}),
     (".*", r"/api/v1/cameras.*", {"admin", "security"}),
     (".*", r"/api/v1/(recordings|events|exports|holds).*", {"admin", "security"}),
+    (".*", r"/api/v1/review(/.*)?", {"admin", "security"}),  # the review queue is footage (snapshots, clips)
     ("GET", r"/api/v1/(motion/region|timeline)", {"admin", "security"}),
     (".*", r"/api/v1/schedules.*", {"admin", "operator"}),
     ("GET", r"/metrics", STAFF),
@@ -61,7 +62,8 @@ PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "ga
                "job_id": "index-maintenance", "name": "console.js", "view_id": "no-such-view",
                "session_id": "999999", "meeting_id": "999999",
                "event_id": "999999", "segment_id": "999999", "export_id": "no-such-export", "hold_id": "999999",
-               "ticket": "no-such-ticket", "token": "no-such-preset", "token_id": "999999"}
+               "ticket": "no-such-ticket", "token": "no-such-preset", "token_id": "999999",
+               "item_id": "999999"}
 
 
 def expected_roles(method: str, path: str) -> set[str] | None:
