@@ -20,9 +20,14 @@ def rtsp_spec(cfg: SimulatorConfig, user: str, password: str) -> dict[str, Any]:
     scene: dict[str, Any] = {
         "kind": "scene", "noise": cfg.noise, "background": cfg.background,
         "objects": [{"start_s": o.start_s, "end_s": o.end_s, "size": o.size, "color": o.color,
-                     "from": list(o.from_), "to": list(o.to)} for o in cfg.objects],
-        "lighting": [{"at_s": c.at_s, "level": c.level} for c in cfg.lighting],
+                     "from": list(o.from_), "to": list(o.to), **({"photo": o.photo} if o.photo else {})}
+                    for o in cfg.objects],
+        "lighting": [{"at_s": c.at_s, "level": c.level, "ramp_s": c.ramp_s} for c in cfg.lighting],
+        "trees": [{"region": list(t.region), "texture": t.texture, "sway": t.sway, "period_s": t.period_s,
+                   "active": [list(a) for a in t.active]} for t in cfg.trees],
     }
+    if cfg.backdrop is not None:
+        scene["backdrop"] = cfg.backdrop
     if cfg.loop_s is not None:
         scene["loop_s"] = cfg.loop_s
     w, h = cfg.main_size

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import shutil
 import signal
 import tempfile
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+logger = logging.getLogger(__name__)
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).resolve().with_name("rtsp_server.py")
@@ -39,6 +42,23 @@ def default_spec(width: int = 640, height: int = 360, fps: int = 10) -> dict[str
     return {"host": "127.0.0.1", "port": 0, "auth": {"mode": "none"},
             "mounts": [{"path": "/main", "width": width, "height": height, "fps": fps, "gop": fps,
                         "bitrate_kbps": 800, "scene": {"kind": "scene", "noise": 4, "background": 64}}]}
+
+
+def _uses_pictures(scene: dict[str, Any]) -> bool:
+    """Return whether a scene shows photographs (a backdrop, photo objects or trees)."""
+    return bool(scene.get("backdrop") or scene.get("trees") or any(o.get("photo") for o in scene.get("objects", [])))
+
+
+def _without_pictures(spec: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of a spec whose scenes draw grey squares instead of photographs."""
+    out: dict[str, Any] = json.loads(json.dumps(spec))
+    for mount in out.get("mounts", []):
+        scene = mount.get("scene") or {}
+        scene.pop("backdrop", None)
+        scene.pop("trees", None)
+        for obj in scene.get("objects", []):
+            obj.pop("photo", None)
+    return out
 
 
 class RtspServerProcess:
@@ -85,6 +105,14 @@ class RtspServerProcess:
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="rtsp-sim-"))
         spec = dict(self.spec, port=self.port or 0)
+        if any(_uses_pictures(m.get("scene") or {}) for m in spec.get("mounts", [])):
+            from cameras.simulator.photos import AssetError, with_assets  # OpenCV: only for scenes with pictures
+
+            try:
+                spec = await asyncio.to_thread(with_assets, spec)  # decodes PNGs the first time
+            except AssetError as exc:  # e.g. scikit-image (dev extra) not installed: show a grey scene instead
+                logger.warning("simulated camera: %s; showing grey scenes without photographs", exc)
+                spec = _without_pictures(spec)
         if self.spec.get("tls"):  # "tls": true → a self-signed certificate for the host, made once
             spec["tls"] = {"pem": str(self._tls_pem())}
         spec_path = self._dir / "spec.json"

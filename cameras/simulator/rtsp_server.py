@@ -17,6 +17,9 @@ The spec (JSON)::
                                         "from": [0.1, 0.5], "to": [0.9, 0.5]}],
                            "lighting": [{"at_s": 12, "level": 200}]}}]}
 
+The scene may also carry a photo backdrop, photo sprites, swaying "trees" and lighting ramps: see
+``cameras/simulator/scene.py`` (``cameras.simulator.rtsp`` fills in the pictures' ``assets`` paths).
+
 Scene time is one clock started with the server and shared by every mount, so a camera's main and sub
 streams show the same scene at the same moment. Once listening it prints exactly ``READY <port>`` to stdout
 (port 0 in the spec: the bound port). SIGTERM or SIGINT stops it cleanly.
@@ -32,95 +35,24 @@ import time
 from typing import Any
 
 import gi  # type: ignore[import-not-found]  # Debian's PyGObject: not in the venv
-import numpy as np
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import Gio, GLib, Gst, GstRtsp, GstRtspServer  # type: ignore[import-not-found]  # noqa: E402
 
-NOISE_FRAMES = 6  # precomputed noise patterns, cycled
-DEFAULT_BACKGROUND = 64
+# scene.py sits beside this script (run as a script, its directory is on sys.path; imported, it is the package's).
+try:
+    from scene import Scene  # type: ignore[import-not-found,no-redef,unused-ignore]
+except ImportError:  # imported as cameras.simulator.rtsp_server (mypy, tools)
+    from cameras.simulator.scene import Scene
+
 SCENE_START = time.monotonic()  # the one scene clock, shared by every mount
 
 
 def scene_time_s() -> float:
     """Return seconds since the server started (the scene clock)."""
     return time.monotonic() - SCENE_START
-
-
-class Scene:
-    """Draws a mount's frames (the Y plane of I420) for a given scene time."""
-
-    def __init__(self, spec: dict[str, Any], width: int, height: int) -> None:
-        self.width, self.height = width, height
-        self.background = int(spec.get("background", DEFAULT_BACKGROUND))
-        self.noise = max(0, min(40, int(spec.get("noise", 0))))
-        self.objects = list(spec.get("objects", []))
-        self.lighting = sorted(spec.get("lighting", []), key=lambda c: float(c["at_s"]))
-        # Repeat the script every loop_s seconds (demos keep moving); None plays it once.
-        self.loop_s = float(spec["loop_s"]) if spec.get("loop_s") else None
-        rng = np.random.default_rng(1234)
-        if self.noise:
-            self._noise = [rng.integers(-self.noise, self.noise + 1, (height, width), dtype=np.int16)
-                           for _ in range(NOISE_FRAMES)]
-        else:
-            self._noise = []
-        self._backgrounds: dict[int, list[np.ndarray]] = {}
-        self._index = 0
-        # U and V planes: neutral chroma (a gray scene), fixed.
-        self._chroma = bytes([128]) * (2 * (width // 2) * (height // 2))
-
-    def _level(self, t: float) -> int:
-        level = self.background
-        for change in self.lighting:
-            if t >= float(change["at_s"]):
-                level = int(change["level"])
-        return max(0, min(255, level))
-
-    def _noisy_backgrounds(self, level: int) -> list[np.ndarray]:
-        frames = self._backgrounds.get(level)
-        if frames is None:
-            if self._noise:
-                frames = [np.clip(n + level, 0, 255).astype(np.uint8) for n in self._noise]
-            else:
-                frames = [np.full((self.height, self.width), level, dtype=np.uint8)]
-            self._backgrounds[level] = frames
-        return frames
-
-    def frame(self, t: float) -> bytes:
-        """Return one I420 frame for scene time ``t`` (wrapped into the loop, when there is one)."""
-        if self.loop_s:
-            t %= self.loop_s
-        return self._frame(t)
-
-    def _frame(self, t: float) -> bytes:
-        """Return one I420 frame for scene time ``t``."""
-        backgrounds = self._noisy_backgrounds(self._level(t))
-        i = self._index % len(backgrounds)
-        self._index += 1
-        y = backgrounds[i].copy()
-        for obj in self.objects:
-            start, end = float(obj.get("start_s", 0.0)), float(obj.get("end_s", 1e18))
-            if not start <= t < end:
-                continue
-            frac = (t - start) / (end - start) if end > start else 0.0
-            (x0, y0), (x1, y1) = obj.get("from", [0.5, 0.5]), obj.get("to", obj.get("from", [0.5, 0.5]))
-            cx = (x0 + (x1 - x0) * frac) * self.width
-            cy = (y0 + (y1 - y0) * frac) * self.height
-            side = max(2, int(float(obj.get("size", 0.1)) * self.height))
-            left, top = int(cx - side / 2), int(cy - side / 2)
-            r0, r1 = max(0, top), min(self.height, top + side)
-            c0, c1 = max(0, left), min(self.width, left + side)
-            if r0 >= r1 or c0 >= c1:
-                continue
-            color = int(obj.get("color", 220))
-            if self._noise:
-                patch = self._noise[i][r0:r1, c0:c1] + color
-                y[r0:r1, c0:c1] = np.clip(patch, 0, 255).astype(np.uint8)
-            else:
-                y[r0:r1, c0:c1] = color
-        return y.tobytes() + self._chroma
 
 
 class Feeder:
