@@ -640,7 +640,7 @@ class CameraAnalyser:
                 job.refused()
 
     def _frame_detected(self, job: _FrameJob) -> None:
-        """Filter a frame's detections and post the kept objects to the index writer (on a pool thread)."""
+        """Handle a frame whose crops are all answered or refused (on a pool thread); count it as answered."""
         assert self.objects is not None
         try:
             self._kept(job)
@@ -651,6 +651,7 @@ class CameraAnalyser:
                     self._jobs_idle.set()
 
     def _kept(self, job: _FrameJob) -> None:
+        """Filter a frame's detections, note the labels for the badges and post the kept objects."""
         assert self.objects is not None
         if job.failed:
             self.object_skipped += 1
@@ -662,11 +663,12 @@ class CameraAnalyser:
         self.objects_kept += len(hits)
         if hits:
             with self._activity_lock:
-                for h in hits:
-                    self._seen[h.label] = job.wall
+                for h in hits:  # pool workers may answer out of order: keep the latest sighting
+                    self._seen[h.label] = max(job.wall, self._seen.get(h.label, job.wall))
         self._post_write(_Write("objects", None, None, job.key, job.wall, tuple(hits), job.bgr if hits else None))
 
     def _set_motion(self, since: float | None) -> None:
+        """Set when the motion event in progress started (None: no event), for the badges."""
         with self._activity_lock:
             self._motion_since = since
 
