@@ -9,6 +9,7 @@ scrolls sideways. Vietnamese first, English on the toggle.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from tests.conftest import STRONG_PASSWORD, Api
 from tests.test_recordings_ui import CAMERA, DAY, USER, fill_day
 
 pytestmark = pytest.mark.slow
+# Review items (objects seen) join the span's events once the review API exists (helper R's part lands separately).
+HAS_REVIEW = importlib.util.find_spec("mediaserver.api.review") is not None
 
 LABELS_JS = """() => {
   const tl = document.getElementById('rec-timeline').getBoundingClientRect();
@@ -53,6 +56,11 @@ async def test_the_timeline_zooms_to_ten_minutes_with_that_spans_events_on_a_pho
     target = day["events"][5]  # 07:54 or so; its neighbours in fill_day are 1000 s away
     t0 = target["start"]
     extra = [await store.events.add(CAMERA, t0 + dt, t0 + dt + 8.0, 0.3, ["cong"]) for dt in (70.0, 190.0, 520.0)]
+    # Objects seen in two of those events: a person in the span, a car outside it.
+    seen_at = ((extra[0], 70.0, "alert", "person"), (extra[2], 520.0, "detection", "car"))
+    objects = [await store.review.upsert(eid, CAMERA, kind=kind, labels=[label], top_score=0.8, zones=["cong"],
+                                         boxes=[], start_at=t0 + dt, end_at=t0 + dt + 8.0)
+               for eid, dt, kind, label in seen_at]
     await api.add_user(USER, "security")
     base = str(api.client.make_url("")).rstrip("/")
     async with console_page(base, width=390, height=844, has_touch=True) as page:
@@ -94,10 +102,20 @@ async def test_the_timeline_zooms_to_ten_minutes_with_that_spans_events_on_a_pho
         listed = sorted(int(v) for v in await page.locator("#rec-span-events .span-ev.motion").evaluate_all(
             "bs => bs.map(b => b.dataset.eventId)"))
         assert listed == want
+        in_span = [oid for oid, (_, dt, _, _) in zip(objects, seen_at, strict=True) if start <= t0 + dt <= end]
+        if HAS_REVIEW:  # the person seen in the span, named in Vietnamese; a car outside it is not shown
+            assert objects[0] in in_span
+            await page.locator(f"#rec-timeline .tl-obj[data-review-id='{objects[0]}']").wait_for(timeout=5_000)
+            assert sorted(int(v) for v in await page.locator("#rec-timeline .tl-obj").evaluate_all(
+                "ms => ms.map(m => m.dataset.reviewId)")) == sorted(in_span)
+            seen = page.locator(f"#rec-span-events .span-ev.object[data-review-id='{objects[0]}']")
+            assert "Người" in await seen.inner_text() and "cong" in await seen.inner_text()
+            assert await page.locator("#rec-span-events .span-ev.object").count() == len(in_span)
         minutes = await _labels(page)
         assert len(minutes["labels"]) >= 3 and not all(lbl.endswith(":00") for lbl in minutes["labels"])
         summary = await page.locator("#rec-span-summary").inner_text()
         assert f"{len(want)} sự kiện chuyển động" in summary, summary
+        assert f"{len(in_span) if HAS_REVIEW else 0} lần phát hiện đối tượng" in summary, summary
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "timeline-zoom-10min-390.png"), full_page=True)
 
