@@ -104,6 +104,7 @@ export function mount(body) {
   more.addEventListener('click', () => run(true));
   const csv = h('button', { type: 'button', id: 'aud-csv', onclick: async () => {
     sync();
+    msg.hidden = true;
     const { q, error } = query(filters, fromEl, toEl);
     if (error) { msg.textContent = t(error); msg.hidden = false; return; }
     try {

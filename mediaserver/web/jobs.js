@@ -3,7 +3,7 @@
 // detail. A job is made or edited from simple choices (daily / some weekdays / every N / once) that become the
 // server's cron or interval; enable/disable, run now, delete (API-made jobs only: the config's are read-only),
 // and each job's last runs with their outcome in words.
-import { addStrings, t, h, api, errorNode, relative, modal } from './core.js';
+import { addStrings, t, tOr, h, api, errorNode, relative, modal } from './core.js';
 import { dateTime, weekdayName, num } from './i18n.js';
 import { dateField, timeField } from './picker.js';
 
@@ -23,12 +23,12 @@ addStrings({
     jobCron: 'Biểu thức cron', jobSpec: 'Chi tiết kỹ thuật', jobId: 'Mã lịch', jobIdHint: 'Chữ thường không dấu, chữ số, gạch ngang; ví dụ: ghi-cong-ban-dem',
     jobAction: 'Việc cần làm', jobWhen: 'Khi nào', jobSave: 'Lưu lịch', jobCancel: 'Hủy',
     'act.recording.set_mode': 'Đổi chế độ ghi của camera', 'act.room.record': 'Ghi hình phòng họp',
-    'act.index.maintenance': 'Bảo trì chỉ mục (dọn phiên đăng nhập hết hạn)', 'act.meeting.remind': 'Gửi thư nhắc lịch họp',
+    'act.index.maintenance': 'Bảo trì chỉ mục (dọn phiên đăng nhập hết hạn)', 'act.meeting.remind': 'Gửi thư nhắc lịch họp', 'act.recordings.retention': 'Dọn ghi hình cũ theo thời hạn lưu',
     jobCamera: 'Camera', jobMode: 'Chế độ ghi', 'mode.continuous': 'Ghi liên tục', 'mode.motion': 'Ghi khi có chuyển động', 'mode.off': 'Tắt ghi',
     jobRoom: 'Phòng họp', jobDuration: 'Ghi trong (phút)', jobStop: 'Dừng ghi (thay vì bắt đầu)',
     'how.daily': 'Hằng ngày', 'how.weekly': 'Vào các ngày trong tuần', 'how.interval': 'Lặp lại đều', 'how.once': 'Một lần',
     jobAt: 'Lúc (giờ:phút)', jobOnDay: 'Ngày', jobEvery: 'Mỗi', 'unit.min': 'phút', 'unit.hour': 'giờ', 'unit.day': 'ngày',
-    'w.daily': 'Hằng ngày lúc {t}', 'w.weekly': '{d} lúc {t}', 'w.every': 'Mỗi {n} {u}', 'w.once': 'Một lần lúc {t}', 'w.cron': 'Theo lịch riêng (cron)',
+    'w.daily': 'Hằng ngày lúc {t}', 'w.weekly': '{d} lúc {t}', 'w.every': 'Mỗi {n} {u}', 'w.every1': 'Mỗi {u}', 'w.once': 'Một lần lúc {t}', 'w.cron': 'Theo lịch riêng (cron)',
     'out.ok': 'Thành công', 'out.error': 'Lỗi', 'out.timeout': 'Quá thời gian cho phép', 'out.interrupted': 'Bị gián đoạn (máy chủ dừng)',
     'out.missed': 'Bỏ lỡ (máy chủ tắt quá lâu)', 'out.running': 'Đang chạy', jobLate: 'trễ {s} giây',
     jobNeedDays: 'Chọn ít nhất một ngày trong tuần.', jobBadTime: 'Giờ chưa đúng dạng giờ:phút (24 giờ).', jobBadDate: 'Ngày chưa đúng dạng ngày/tháng/năm.',
@@ -44,12 +44,12 @@ addStrings({
     jobCron: 'Cron expression', jobSpec: 'Technical detail', jobId: 'Job id', jobIdHint: 'Lower-case letters, digits, hyphens; e.g. gate-night-recording',
     jobAction: 'What to do', jobWhen: 'When', jobSave: 'Save job', jobCancel: 'Cancel',
     'act.recording.set_mode': 'Change a camera\'s recording mode', 'act.room.record': 'Record a meeting room',
-    'act.index.maintenance': 'Index maintenance (purge expired sessions)', 'act.meeting.remind': 'Send meeting reminders',
+    'act.index.maintenance': 'Index maintenance (purge expired sessions)', 'act.meeting.remind': 'Send meeting reminders', 'act.recordings.retention': 'Delete old footage (retention)',
     jobCamera: 'Camera', jobMode: 'Recording mode', 'mode.continuous': 'Record continuously', 'mode.motion': 'Record on motion', 'mode.off': 'Do not record',
     jobRoom: 'Meeting room', jobDuration: 'Record for (minutes)', jobStop: 'Stop recording (instead of starting)',
     'how.daily': 'Every day', 'how.weekly': 'On some weekdays', 'how.interval': 'Repeat every', 'how.once': 'Once',
     jobAt: 'At (hours:minutes)', jobOnDay: 'Date', jobEvery: 'Every', 'unit.min': 'minutes', 'unit.hour': 'hours', 'unit.day': 'days',
-    'w.daily': 'Every day at {t}', 'w.weekly': '{d} at {t}', 'w.every': 'Every {n} {u}', 'w.once': 'Once at {t}', 'w.cron': 'Custom schedule (cron)',
+    'w.daily': 'Every day at {t}', 'w.weekly': '{d} at {t}', 'w.every': 'Every {n} {u}', 'w.every1': 'Every {u}', 'unit1.min': 'minute', 'unit1.hour': 'hour', 'unit1.day': 'day', 'w.once': 'Once at {t}', 'w.cron': 'Custom schedule (cron)',
     'out.ok': 'Succeeded', 'out.error': 'Failed', 'out.timeout': 'Took too long', 'out.interrupted': 'Interrupted (server stopped)',
     'out.missed': 'Missed (server was off too long)', 'out.running': 'Running', jobLate: '{s} s late',
     jobNeedDays: 'Choose at least one weekday.', jobBadTime: 'The time is not hours:minutes (24-hour).', jobBadDate: 'The date is not day/month/year.',
@@ -113,6 +113,7 @@ export function scheduleWords(job) {
   const c = choicesOf(job);
   if (c.how === 'daily') return t('w.daily', { t: c.time });
   if (c.how === 'weekly') return t('w.weekly', { d: daysWords(c.days), t: c.time });
+  if (c.how === 'interval' && c.every === 1) return t('w.every1', { u: tOr(`unit1.${c.unit}`, t(`unit.${c.unit}`)) });
   if (c.how === 'interval') return t('w.every', { n: num(c.every), u: t(`unit.${c.unit}`) });
   if (c.how === 'once') return t('w.once', { t: dateTime(job.spec) });
   return t('w.cron');

@@ -60,7 +60,7 @@ function field(id, { value, onchange, required, parse, show, hint, placeholder, 
   input.value = show(value || '');
   const check = () => {
     const v = parse(input.value);
-    const bad = v === null || (required && v === '');
+    const bad = v === null || (Boolean(required) && v === '');
     input.setCustomValidity(v === null ? t(hint) : '');
     input.toggleAttribute('aria-invalid', bad);
     input.title = v === null ? t(hint) : '';
