@@ -141,7 +141,10 @@ async def test_the_review_page_lists_filters_searches_plays_and_marks_reviewed(a
         await page.locator("#lang-toggle").click()
         await page.locator("#nav .nav-link.active", has_text="Review").wait_for(timeout=5_000)
         await page.set_viewport_size({"width": 390, "height": 844})
+        await page.locator("#review-unreviewed").uncheck()  # every item again, reviewed ones included
+        await until(lambda: _eq(card_ids(page), sorted(ids.values())), "every item")
         assert await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+        await page.screenshot(path=str(ARTIFACTS / "review-390-en.png"), full_page=True)
         assert page.errors == []
     marks = [a for a in await api.app[STORE_KEY].audit.all() if a.action == "review.mark"]
     assert {a.actor for a in marks} == {USER} and len(marks) >= 2

@@ -33,7 +33,7 @@ addStrings({
     revAll: 'All', revUnreviewedOnly: 'Unreviewed only', revAlert: 'Alert', revDetection: 'Detection',
     revSummary: '{n} unreviewed ({a} alerts)', revShown: '{n} shown', revMark: 'Mark reviewed', revUnmark: 'Mark unreviewed',
     revMarkAll: 'Mark all reviewed ({n})', revReviewedBy: 'Reviewed: {who}, {t}', revNone: 'No item matches the filters.',
-    revNoQueue: 'This server has no review queue yet.', revMore: 'Load more', revScore: '{p} % confidence',
+    revNoQueue: 'This server has no review queue yet.', revMore: 'Load more', revScore: '{p}% confidence',
     revClip: 'Event clip', revNoClip: 'Cannot load the clip: {m}', revSnapshot: 'Event snapshot', revOpen: 'Play the clip',
     revBadge: '{n} unreviewed', revAnyZone: 'Any zone', revQueryLabel: 'object: {v}', revQueryCamera: 'camera: {v}',
     revQueryZone: 'zone: {v}',
