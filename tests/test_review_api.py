@@ -95,9 +95,10 @@ async def test_list_filter_page_mark_and_count(make_api: ApiFactory, config: Con
     assert r.status == 200 and (await r.json())["reviewed_at"] is None
     assert await ids("?reviewed=false") == [b]
     assert (await (await api.client.get("/api/v1/review/summary", headers=sec)).json())["unreviewed"] == 1
-    marks = await store.audit.all(action_prefix="review.mark")
-    assert [(e.actor, e.detail["ids"], e.detail["reviewed"], e.detail["updated"]) for e in reversed(marks)] == [
-        ("security-user", [a], True, 1), ("admin-user", [a, b, c], True, 2), ("security-user", [b], False, 1)]
+    marks = await store.audit.all(action_prefix="review.")
+    assert [(e.action, e.actor, e.detail["ids"], e.detail["updated"]) for e in reversed(marks)] == [
+        ("review.mark", "security-user", [a], 1), ("review.mark", "admin-user", [a, b, c], 2),
+        ("review.unmark", "security-user", [b], 1)]
 
     assert (await api.client.get(f"/api/v1/review/{c}", headers=sec)).status == 200
     for path in ("/api/v1/review/999999", "/api/v1/review/abc/snapshot", "/api/v1/review/0/clip"):
@@ -169,7 +170,8 @@ async def test_clip_is_the_events_footage_remuxed_byte_for_byte(make_api: ApiFac
     got = output_packets(out)
     assert len(got) == len(expected) == 200
     assert all(g[0] == e.data for g, e in zip(got, expected, strict=True)), "not a remux: payloads differ"
-    assert (await store.audit.all(action_prefix="review.clip"))[0].target == str(item)
+    played = (await store.audit.all(action_prefix="footage.playback"))[0]
+    assert (played.actor, played.target, played.detail["review_item"]) == ("security-user", "cong-chinh", item)
 
     ticket = await (await api.client.post(f"/api/v1/review/{item}/clip", headers=auth["security"])).json()
     assert ticket["media_start"] == T0 + 4.0 and ticket["url"].startswith("/api/v1/media/")

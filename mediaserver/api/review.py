@@ -296,8 +296,8 @@ def register(api: Api) -> None:
         b: BulkMarkIn = ctx.body
         user = ctx.user()
         updated = await ctx.app[STORE_KEY].review.mark(b.ids, user.subject if b.reviewed else None, None)
-        await ctx.audit("review.mark", ",".join(map(str, b.ids[:50])), ids=b.ids, reviewed=b.reviewed,
-                        updated=updated)
+        await ctx.audit("review.mark" if b.reviewed else "review.unmark", ",".join(map(str, b.ids[:50])),
+                        ids=b.ids, reviewed=b.reviewed, updated=updated)
         return UpdatedOut(updated=updated)
 
     @api.route("GET", "/api/v1/review/{item_id}", roles=FOOTAGE_ROLES, response=ReviewItemOut, tag="review",
@@ -310,7 +310,8 @@ def register(api: Api) -> None:
         item = await _item(ctx)
         store = ctx.app[STORE_KEY]
         updated = await store.review.mark([item.id], ctx.user().subject if reviewed else None, None)
-        await ctx.audit("review.mark", str(item.id), ids=[item.id], reviewed=reviewed, updated=updated)
+        await ctx.audit("review.mark" if reviewed else "review.unmark", str(item.id), ids=[item.id],
+                        reviewed=reviewed, updated=updated)
         return item_out(await store.review.get(item.id), await camera_names(store))
 
     @api.route("POST", "/api/v1/review/{item_id}/reviewed", roles=FOOTAGE_ROLES, response=ReviewItemOut,
@@ -358,8 +359,8 @@ def register(api: Api) -> None:
         pb = await _clip(ctx, item)
         rng = ctx.request.headers.get("Range", "")
         if not rng or rng.replace(" ", "").startswith("bytes=0-"):
-            await ctx.audit("review.clip", str(item.id), camera_id=item.camera_id, start=pb.first_wall,
-                            end=pb.last_wall)
+            await ctx.audit("footage.playback", item.camera_id, start=pb.first_wall, end=pb.last_wall,
+                            stream="main", review_item=item.id)
         return web.FileResponse(pb.path, headers={"Content-Type": "video/mp4", **_clip_headers(pb)})
 
     @api.route("POST", "/api/v1/review/{item_id}/clip", roles=FOOTAGE_ROLES, response=ClipOut, tag="review",
@@ -370,8 +371,8 @@ def register(api: Api) -> None:
         user = ctx.user()
         ticket = ctx.app[PLAYBACK_KEY].tickets.issue(pb.path, subject=user.subject, role=user.role,
                                                      headers=_clip_headers(pb))
-        await ctx.audit("review.clip", str(item.id), camera_id=item.camera_id, start=pb.first_wall,
-                        end=pb.last_wall)
+        await ctx.audit("footage.playback", item.camera_id, start=pb.first_wall, end=pb.last_wall, stream="main",
+                        review_item=item.id)
         return ClipOut(url=MEDIA_PREFIX + ticket, media_start=pb.first_wall, media_end=pb.last_wall, bytes=pb.size)
 
 
