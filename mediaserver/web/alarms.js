@@ -41,6 +41,9 @@ function show(alarms) {
   banner.textContent = text;
 }
 
+/** Read the alarms now (a page that saw a camera's recording blocked or unblocked calls this). */
+export function refresh() { poll(); }
+
 async function poll() {
   if (!state.token || document.hidden) return;
   try {

@@ -6,6 +6,7 @@
 import { addStrings, state, hooks, t, tOr, h, api, apiPaths, go, hashParams, fmt, DATE_TIME, fmtDateTime } from './core.js';
 import { presetsBox, ptzErrorText } from './ptz.js';
 import { localGroups, editGroups } from './wall-groups.js';
+import { refresh as refreshAlarms } from './alarms.js';
 
 const I18N = {
   vi: {
@@ -380,6 +381,7 @@ function paintTile(e) {
   const act = e.cam.activity || {};
   // A camera whose footage cannot be kept (a full disk) says so on its tile, live picture or not.
   const blocked = e.cam.status?.recording?.state === 'disk_full';
+  if (tile.dataset.recording !== undefined && (tile.dataset.recording === 'disk_full') !== blocked) refreshAlarms(); // the banner too
   tile.dataset.recording = e.cam.status?.recording?.state || '';
   const strip = tile.querySelector('.cam-blocked');
   strip.hidden = !blocked;
