@@ -272,6 +272,8 @@ async def test_admin_pages_fit_desktop_and_phone_in_both_languages(api: Api) -> 
                     await page.evaluate("(h) => { location.hash = h; }", f"#/{section}")
                     await page.locator(ready).first.wait_for()
                     await no_overflow(page, f"{section} {lang} {view['width']}")
+                    if view is PHONE:
+                        await page.screenshot(path=str(ARTIFACTS / f"console-{section}-{lang}-phone.png"))
                     if section == "audit":  # the project's own date fields, the same in both languages
                         assert await page.get_attribute("#aud-from", "placeholder") == "dd/mm/yyyy"
                     if section == "schedules" and view is PHONE:
@@ -281,6 +283,7 @@ async def test_admin_pages_fit_desktop_and_phone_in_both_languages(api: Api) -> 
                         await page.select_option("#job-how", "once")
                         assert await page.get_attribute("#job-date", "placeholder") == "dd/mm/yyyy"
                         assert await page.locator(NATIVE_PICKERS).count() == 0
+                        await page.screenshot(path=str(ARTIFACTS / f"console-job-editor-{lang}-phone.png"))
                         await page.keyboard.press("Escape")
             if lang == "vi":
                 assert await page.locator("#nav [data-section='users']").inner_text() == "Người dùng"

@@ -74,7 +74,7 @@ export function mount(body) {
   const tbody = h('tbody', {});
   const count = h('p', { id: 'aud-count', class: 'muted small' });
   const more = h('button', { type: 'button', id: 'aud-more', hidden: true }, t('audMore'));
-  const table = h('div', { class: 'table-wrap' }, h('table', { id: 'audit-table', class: 'audit aud-table' },
+  const table = h('div', { class: 'table-wrap' }, h('table', { id: 'audit-table', class: 'audit aud-table admin-table' },
     h('thead', {}, h('tr', {}, ['audWhen', 'audWho', 'audWhat', 'audOn', 'audWhere'].map((c) => h('th', {}, t(c))))), tbody));
   const empty = h('p', { id: 'aud-empty', class: 'empty', hidden: true }, t('audNone'));
   let before = null;
@@ -158,10 +158,10 @@ function row(e) {
   const link = e.target ? targetLink(e) : null;
   const details = detailWords(e.detail);
   return h('tr', { 'data-audit-id': e.id, 'data-action': e.action },
-    h('td', { class: 'nowrap aud-when' }, dateTime(e.at)),
-    h('td', { class: 'aud-who' }, h('b', {}, en ? e.actor_en : e.actor_vi),
+    h('td', { class: 'nowrap aud-when', 'data-label': t('audWhen') }, dateTime(e.at)),
+    h('td', { class: 'aud-who', 'data-label': t('audWho') }, h('b', {}, en ? e.actor_en : e.actor_vi),
       e.actor_role ? h('div', { class: 'muted small' }, tOr(`urole.${e.actor_role}`, tOr(`role.${e.actor_role}`, e.actor_role))) : null),
-    h('td', { class: 'aud-what' }, en ? e.action_en : e.action_vi, details ? h('div', { class: 'muted small aud-detail' }, details) : null),
-    h('td', { class: 'aud-on' }, e.target ? (link ? h('a', { href: link }, e.target) : e.target) : '—'),
-    h('td', { class: 'nowrap aud-where' }, e.remote || '—'));
+    h('td', { class: 'aud-what', 'data-label': t('audWhat') }, en ? e.action_en : e.action_vi, details ? h('div', { class: 'muted small aud-detail' }, details) : null),
+    h('td', { class: 'aud-on', 'data-label': t('audOn') }, e.target ? (link ? h('a', { href: link }, e.target) : e.target) : '—'),
+    h('td', { class: 'nowrap aud-where', 'data-label': t('audWhere') }, e.remote || '—'));
 }

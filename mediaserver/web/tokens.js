@@ -2,7 +2,9 @@
 // (name, what they may do in words, who made them and when, last use, expiry, revoked), make one (scope chooser,
 // optional expiry in days) and see it ONCE with a copy button and the Prometheus scrape configuration, revoke one
 // after a confirm (its next request gets 401).
-import { addStrings, t, h, api, errorNode, fmtDateTime, num } from './core.js';
+import { addStrings, t, h, api, errorNode } from './core.js';
+import { dateTime as fmtDateTime, num } from './i18n.js';
+import { labelCells } from './users.js';
 
 export const SCOPES = ['metrics:read', 'read', 'cameras:view'];
 
@@ -60,7 +62,7 @@ async function load(list, g) {
   if (!data.items.length) { list.replaceChildren(h('p', { class: 'empty', id: 'tokens-empty' }, t('tokNone'))); return; }
   const note = h('p', { class: 'msg error', role: 'alert', hidden: true });
   const cols = ['tokName', 'tokScope', 'tokBy', 'tokCreatedAt', 'tokLastUsed', 'tokExpires', 'tokState', ''];
-  list.replaceChildren(note, h('div', { class: 'table-wrap' }, h('table', { id: 'tokens-table', class: 'audit admin-table' },
+  list.replaceChildren(note, h('div', { class: 'table-wrap' }, labelCells(h('table', { id: 'tokens-table', class: 'audit admin-table' },
     h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c ? t(c) : '')))),
     h('tbody', {}, data.items.map((x) => {
       const expired = x.expires_at && Date.parse(x.expires_at) <= Date.now();
@@ -79,7 +81,7 @@ async function load(list, g) {
             if (!err.handled) { note.replaceChildren(errorNode(err)); note.hidden = false; }
           }
         } }, t('tokRevoke'))));
-    })))));
+    }))))));
 }
 
 function scrapeConfig(token) {

@@ -2,7 +2,8 @@
 // a role, disable/enable, set a temporary password or force a change at the next login — and, below them, the
 // service tokens for machines (tokens.js). Every refusal is shown from its code (errors.js), the server's English
 // words only behind "Chi tiết". A changed role, a disabled account or a new password ends that user's sessions.
-import { addStrings, state, t, h, api, errorNode, fmtDateTime, modal } from './core.js';
+import { addStrings, state, t, h, api, errorNode, modal } from './core.js';
+import { dateTime as fmtDateTime } from './i18n.js';
 import * as tokens from './tokens.js';
 
 export const ROLES = ['admin', 'operator', 'security'];
@@ -55,6 +56,13 @@ addStrings({
 });
 
 const NAME_RE = /^[a-z0-9][a-z0-9_.-]{1,63}$/;
+
+/** Give each cell its column's heading (data-label): on a phone the rows become cards that show it. */
+export function labelCells(table) {
+  const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent);
+  table.querySelectorAll('tbody tr').forEach((tr) => [...tr.children].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; }));
+  return table;
+}
 let gen = 0;
 
 export function stop() { gen += 1; tokens.stop(); }
@@ -79,9 +87,9 @@ async function load(list, note, g) {
   if (!data.items.length) { list.replaceChildren(h('p', { class: 'empty' }, t('usrNone'))); return; }
   const say = (ok, ...nodes) => { note.className = `msg ${ok ? 'info' : 'error'}`; note.replaceChildren(...nodes); note.hidden = false; };
   const reload = () => load(list, note, g);
-  list.replaceChildren(h('div', { class: 'table-wrap' }, h('table', { id: 'users-table', class: 'audit admin-table' },
+  list.replaceChildren(h('div', { class: 'table-wrap' }, labelCells(h('table', { id: 'users-table', class: 'audit admin-table' },
     h('thead', {}, h('tr', {}, ['usrName', 'usrRole', 'usrState', 'usrCreated', 'usrActions'].map((c) => h('th', {}, t(c))))),
-    h('tbody', {}, data.items.map((u) => userRow(u, say, reload))))));
+    h('tbody', {}, data.items.map((u) => userRow(u, say, reload)))))));
 }
 
 function roleSelect(id, value, extra) {
