@@ -15,7 +15,7 @@ import asyncio
 import csv
 import io
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -238,6 +238,27 @@ async def test_schedules_editor_makes_cron_and_runs_now(api: Api) -> None:
         await until(lambda: _disabled(api, "bao-tri-dem"), "the job disabled")
         await page.locator("#jobs .job-card[data-job-id='bao-tri-dem'] .job-delete").click()
         await until(lambda: _gone(api, "bao-tri-dem"), "the job deleted")
+        # Once, tomorrow at 07:30 Vietnam time, typed as dd/mm/yyyy; and every 6 hours.
+        tomorrow = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(days=1)
+        for job_id, how in (("mot-lan", "once"), ("sau-gio", "interval")):
+            await page.click("#job-new")
+            await page.fill("#job-id", job_id)
+            await page.select_option("#job-action", "index.maintenance")
+            await page.select_option("#job-how", how)
+            if how == "once":
+                await page.fill("#job-time", "07:30")
+                await page.fill("#job-date", tomorrow.strftime("%d/%m/%Y"))
+                await page.locator("#job-date").dispatch_event("change")
+            else:
+                await page.fill("#job-every", "6")
+                await page.select_option("#job-unit", "hour")
+                assert await page.locator("#job-preview").inner_text() == "Mỗi 6 giờ"
+            await page.click("#job-save")
+            await page.locator(f"#jobs .job-card[data-job-id='{job_id}']").wait_for()
+        once = await api.app[STORE_KEY].jobs.get("mot-lan")
+        assert once is not None and (once.kind, once.spec) == ("once", f"{tomorrow.date().isoformat()}T07:30:00+07:00")
+        every = await api.app[STORE_KEY].jobs.get("sau-gio")
+        assert every is not None and (every.kind, every.spec) == ("interval", "21600")
         assert api.app[SCHEDULER_KEY] is not None
         assert page.errors == []
 

@@ -33,7 +33,7 @@ addStrings({
     'out.missed': 'Bỏ lỡ (máy chủ tắt quá lâu)', 'out.running': 'Đang chạy', jobLate: 'trễ {s} giây',
     jobNeedDays: 'Chọn ít nhất một ngày trong tuần.', jobBadTime: 'Giờ chưa đúng dạng giờ:phút (24 giờ).', jobBadDate: 'Ngày chưa đúng dạng ngày/tháng/năm.',
     jobBadEvery: 'Khoảng lặp phải là số nguyên dương.', jobBadId: 'Mã lịch chưa đúng quy định.', jobNeedArg: 'Hãy chọn camera hoặc phòng họp.',
-    jobPast: 'Thời điểm này đã qua.',
+    jobPast: 'Thời điểm này đã qua.', jobNeedDate: 'Nhập ngày chạy (ngày/tháng/năm).',
   },
   en: {
     jobTitle: 'Scheduled jobs', jobIntro: 'Jobs the server runs by itself on a schedule (Vietnam time).', jobNone: 'No scheduled jobs yet.',
@@ -54,7 +54,7 @@ addStrings({
     'out.missed': 'Missed (server was off too long)', 'out.running': 'Running', jobLate: '{s} s late',
     jobNeedDays: 'Choose at least one weekday.', jobBadTime: 'The time is not hours:minutes (24-hour).', jobBadDate: 'The date is not day/month/year.',
     jobBadEvery: 'The interval must be a positive whole number.', jobBadId: 'The job id does not follow the rules.', jobNeedArg: 'Choose a camera or meeting room.',
-    jobPast: 'That time has already passed.',
+    jobPast: 'That time has already passed.', jobNeedDate: 'Type the date to run it (day/month/year).',
   },
 });
 
@@ -199,7 +199,7 @@ async function editor(job, reload, say) {
   const idIn = h('input', { id: 'job-id', type: 'text', required: true, maxlength: 64, value: job?.id || '', readonly: Boolean(job),
     autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false' });
   const action = h('select', { id: 'job-action' }, ACTIONS.map((a) => h('option', { value: a, selected: (job?.action || ACTIONS[0]) === a }, t(`act.${a}`))));
-  const pickOf = (id, items, value) => (items ? h('select', { id }, items.map((x) => h('option', { value: x.id, selected: x.id === value }, x.name ? `${x.name} (${x.id})` : x.id)))
+  const pickOf = (id, items, value) => (items?.length ? h('select', { id }, items.map((x) => h('option', { value: x.id, selected: x.id === value }, x.name ? `${x.name} (${x.id})` : x.id)))
     : h('input', { id, type: 'text', value: value || '' }));
   const cam = pickOf('job-camera', cams, [args.camera].flat()[0]);
   const mode = h('select', { id: 'job-mode' }, MODES.map((m) => h('option', { value: m, selected: args.mode === m }, t(`mode.${m}`))));
@@ -233,6 +233,7 @@ async function editor(job, reload, say) {
     if (['daily', 'weekly', 'once'].includes(ch.how) && !ch.time) return 'jobBadTime';
     if (ch.how === 'weekly' && !ch.days.length) return 'jobNeedDays';
     if (ch.how === 'interval' && !(Number.isInteger(ch.every) && ch.every > 0)) return 'jobBadEvery';
+    if (ch.how === 'once' && ch.date === '') return 'jobNeedDate';
     if (ch.how === 'once' && !ch.date) return 'jobBadDate';
     if (ch.how === 'once' && Date.parse(specOf(ch).spec) <= Date.now()) return 'jobPast';
     return null;
