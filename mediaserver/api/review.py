@@ -300,11 +300,8 @@ def register(api: Api) -> None:
                         ids=b.ids, reviewed=b.reviewed, updated=updated)
         return UpdatedOut(updated=updated)
 
-    @api.route("GET", "/api/v1/review/{item_id}", roles=FOOTAGE_ROLES, response=ReviewItemOut, tag="review",
-               summary="One review item.")
-    async def get_item(ctx: Ctx) -> ReviewItemOut:
-        item = await _item(ctx)
-        return item_out(item, await camera_names(ctx.app[STORE_KEY]))
+    # No GET /api/v1/review/{item_id}: it would also match /api/v1/review/reviewed (whose Allow would then
+    # advertise a GET it does not have); the list, the mark routes and the snapshot/clip routes cover its uses.
 
     async def mark_one(ctx: Ctx, reviewed: bool) -> ReviewItemOut:
         item = await _item(ctx)
