@@ -53,6 +53,7 @@ ONLY_TARGET_JS = """(target) => {
   const rows = [...document.querySelectorAll('#audit-table tbody tr')];
   return rows.length > 0 && rows.every((r) => r.querySelector('.aud-on').innerText === target);
 }"""
+ROWS_JS = "(n) => document.querySelectorAll('#audit-table tbody tr').length === n"
 NATIVE_PICKERS = "input[type=date], input[type=time], input[type=datetime-local]"
 PAGES = (("users", "#tokens-list"), ("audit", "#audit-table tbody tr"), ("schedules", "#jobs"))
 
@@ -81,6 +82,7 @@ async def login_status(api: Api, username: str, password: str) -> tuple[int, dic
 
 async def test_users_and_service_tokens_from_the_console(api: Api) -> None:
     await api.add_user(ADMIN, "admin")
+    await api.add_user("truc-ban", "operator")
     store = api.app[STORE_KEY]
     base = str(api.client.make_url("")).rstrip("/")
     async with console_page(base, width=1366, height=768) as page:
@@ -129,6 +131,11 @@ async def test_users_and_service_tokens_from_the_console(api: Api) -> None:
         await page.locator("#users-note", has_text=f"Đã đặt mật khẩu tạm thời cho {NEW_USER}").wait_for()
         status, body = await login_status(api, NEW_USER, TEMP_PASSWORD)
         assert status == 200 and body["must_change_password"] is True  # the user must change it first
+
+        await table.locator("tr[data-user='truc-ban'] .user-force").click()
+        await table.locator("tr[data-user='truc-ban'] .must-change").wait_for()
+        other = await store.users.by_name("truc-ban")
+        assert other is not None and other.must_change_password  # forced to change at the next login
 
         # Service token: made, shown once with the scrape config, used for a real scrape, revoked.
         await page.fill("#token-name", "prometheus")
@@ -196,6 +203,22 @@ async def test_audit_page_in_words_filters_and_csv(api: Api) -> None:
         assert got[0][:3] == ["STT", "Thời gian", "Người thực hiện"]
         assert len(got) == 1 + rows and all(r[5] == "bao-ve" for r in got[1:]), got
         await page.screenshot(path=str(ARTIFACTS / "console-audit.png"), full_page=True)
+        # Paging: 50 at a time, "Xem thêm" fetches the older ones (next_before_id).
+        for i in range(60):
+            await api.app[STORE_KEY].audit.add("truc-ban", "operator", "camera.view", f"cam-{i}", remote="10.0.0.9")
+        await page.click("#aud-clear")
+        await page.fill("#aud-actor", "truc-ban")
+        await page.click("#aud-apply")
+        await until(lambda: page.evaluate(ROWS_JS, 50), "page 1")
+        await page.click("#aud-more")
+        await until(lambda: page.evaluate(ROWS_JS, 60), "page 2")
+        assert await page.locator("#aud-more").is_hidden()
+        first = page.locator("#audit-table tbody tr").first
+        assert "Xem trực tiếp camera" in await first.inner_text()
+        assert await first.locator(".aud-on a").get_attribute("href") == "#/recordings?camera=cam-59"
+        await page.click("#lang-toggle")
+        await page.locator("#audit-table tbody tr").first.wait_for()
+        assert "Watched a camera live" in await page.locator("#audit-table").inner_text()
         assert page.errors == []
 
 
