@@ -30,9 +30,14 @@ def _api_error(exc: FootageError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message, exc.field)
 
 
+# Times a camera's footage can have: from 1970 to 2100 (a time beyond that cannot even be shown as a date).
+EPOCH_MAX_S = 4_102_444_800.0  # 2100-01-01T00:00:00Z
+
+
 class _Range(BaseModel):
-    start: float = Field(..., allow_inf_nan=False, description="Start, UTC epoch seconds.")
-    end: float = Field(..., allow_inf_nan=False, description="End, UTC epoch seconds (after start).")
+    start: float = Field(..., ge=0, le=EPOCH_MAX_S, allow_inf_nan=False, description="Start, UTC epoch seconds.")
+    end: float = Field(..., ge=0, le=EPOCH_MAX_S, allow_inf_nan=False,
+                       description="End, UTC epoch seconds (after start).")
 
     @field_validator("end")
     @classmethod

@@ -90,7 +90,9 @@ class RouteSpec:
         return _PATH_PARAM_RE.findall(self.path)
 
 
-_RAISES_RE = re.compile(r"ApiError\(\s*(\d{3})|raise (NotFound|Conflict)\b|web\.HTTP(NotFound|Forbidden)\b")
+_RAISES_RE = re.compile(r"[A-Z][A-Za-z]*Error\(\s*(\d{3})|raise (NotFound|Conflict)\b|web\.HTTP(NotFound|Forbidden)\b")
+# Services' coded errors a handler turns into API errors (``except FootageError``): the statuses they carry.
+SERVICE_ERROR_STATUSES = {"FootageError": frozenset({404, 409, 422, 507})}
 _CALL_RE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\(")
 _NAMED_STATUS = {"NotFound": 404, "Conflict": 409, "Forbidden": 403}
 
@@ -114,6 +116,9 @@ def raised_statuses(fn: Callable[..., Any], depth: int = 3, _seen: set[int] | No
     for m in _RAISES_RE.finditer(source):
         code, named, http = m.groups()
         found.add(int(code) if code else _NAMED_STATUS[named or http])
+    for name, statuses in SERVICE_ERROR_STATUSES.items():
+        if name in source:
+            found |= statuses
     scope = {**getattr(fn, "__globals__", {})}
     closure = getattr(fn, "__closure__", None) or ()
     for name, cell in zip(getattr(getattr(fn, "__code__", None), "co_freevars", ()), closure, strict=False):
@@ -125,6 +130,18 @@ def raised_statuses(fn: Callable[..., Any], depth: int = 3, _seen: set[int] | No
                                                                          "recordings")):
             found |= raised_statuses(target, depth - 1, seen)
     return frozenset(found)
+
+
+def router_path(path: str) -> str:
+    """Return a route's path for aiohttp's router: row ids match digits only.
+
+    So ``/api/v1/review/reviewed`` is never taken for ``/api/v1/review/{item_id}``, and a 405's ``Allow``
+    lists only the methods of the route that really matches.
+    """
+    if not path.startswith("/api/"):
+        return path
+    return re.sub(r"\{(\w+)\}", lambda m: f"{{{m.group(1)}:\\d+}}" if m.group(1) in INT_PATH_PARAMS else m.group(0),
+                  path)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -200,7 +217,7 @@ class Api:
     def install(self, app: web.Application) -> None:
         """Add every declared route to the application's router."""
         for spec in self.specs:
-            app.router.add_route(spec.method, spec.path, _wrap(spec))
+            app.router.add_route(spec.method, router_path(spec.path), _wrap(spec))
 
 
 async def authenticate(request: web.Request, roles: frozenset[Role], path: str = "") -> Principal:
