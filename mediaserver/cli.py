@@ -205,6 +205,67 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vn_time(value: object, zone_name: str) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(value, datetime):
+        return "không có / none"
+    local = value.astimezone(ZoneInfo(zone_name))
+    return local.strftime("%d/%m/%Y %H:%M:%S ") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a signed PDF or evidence export: who signed, when, and whether anything changed (exit 0/1/2)."""
+    from pathlib import Path
+
+    from mediaserver.config import DEFAULT_TIMEZONE
+    from recordings.signing import SigningError, load_certificates, verify
+
+    # pyHanko logs each failed path search with a traceback; the result below says it in words.
+    logging.getLogger("pyhanko").setLevel(logging.ERROR)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
+    zone = DEFAULT_TIMEZONE
+    trust_files = [Path(p) for p in args.trust or []]
+    if not trust_files and os.path.exists(args.config):
+        # The office's own trust roots (signing.trust_roots) when verifying on the server itself.
+        cfg = _load(args.config)
+        trust_files, zone = list(cfg.signing.trust_roots), cfg.timezone
+    try:
+        roots = load_certificates(trust_files)
+    except SigningError as exc:
+        print(f"--trust: {exc.message}", file=sys.stderr)
+        return EXIT_INVALID
+    r = verify(Path(args.file), roots)
+    if r.problem == "not_found":
+        print(f"{args.file}: không tìm thấy tệp / no such file", file=sys.stderr)
+        return EXIT_INVALID
+    kind = "PDF (PAdES)" if r.kind == "pdf" else "Bản kê dữ liệu camera / CCTV evidence manifest"
+    print(f"Tệp / File: {r.path}  [{kind}]")
+    if r.signer is not None:
+        print(f"Người ký / Signed by: {r.signer.display()}"
+              f"  (CA: {r.signer.issuer_common_name or '?'}, số hiệu / serial {r.signer.serial})")
+        print(f"Thời điểm ký / Signing time: {_vn_time(r.signing_time, zone)}")
+        print(f"Dấu thời gian / Timestamp: {_vn_time(r.timestamp, zone)}")
+    if r.manifest is not None:
+        cam = r.manifest.get("camera") or {}
+        rng = r.manifest.get("range") or {}
+        print(f"Camera: {cam.get('name') or cam.get('id')}  {rng.get('start_local')} → {rng.get('end_local')}")
+        print(f"Xuất bởi / Exported by: {r.manifest.get('exported_by')}; lý do / reason: {r.manifest.get('reason')}")
+    for f in r.files:
+        print(f"  {'OK ' if f.ok else 'SAI'} {f.name}  sha256 {f.expected_sha256}")
+    if not r.valid:
+        print(f"KẾT QUẢ: KHÔNG HỢP LỆ — {r.reason('vi')}")
+        print(f"RESULT: INVALID — {r.reason('en')}")
+        return 1
+    print("KẾT QUẢ: HỢP LỆ — chữ ký đúng, nội dung không thay đổi sau khi ký")
+    print("RESULT: VALID — the signature is sound and nothing changed since signing")
+    if r.trust == "unchecked":
+        print("Lưu ý: chưa kiểm tra chứng thư với CA tin cậy (thêm --trust CA.pem) / "
+              "note: the certificate was not checked against trusted CAs (add --trust CA.pem)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser."""
     p = argparse.ArgumentParser(prog="mediaserver", description="District conference and CCTV media server")
@@ -251,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     mg = with_config(sub.add_parser("migrate", help="apply schema migrations"))
     mg.set_defaults(fn=cmd_migrate)
+
+    vf = with_config(sub.add_parser("verify", help="check a signed PDF or CCTV evidence export"))
+    vf.add_argument("file", help="a signed PDF, an export's .manifest.json (or .p7s), or its directory")
+    vf.add_argument("--trust", action="append", metavar="CA.pem",
+                    help="trusted CA certificate (repeatable; default: signing.trust_roots of the config)")
+    vf.set_defaults(fn=cmd_verify)
     return p
 
 

@@ -1,0 +1,443 @@
+"""Signed records with real parts: a test CA, a PKCS#12 file, a SoftHSM2 token, pyHanko's validator, pdfsig."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from asn1crypto import tsp  # type: ignore[import-untyped]
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from mediaserver.cli import main
+from mediaserver.config import SigningConfig
+from mediaserver.storage.repos import Export
+from recordings.export import file_sha256
+from recordings.signing import (
+    OfficeSigner,
+    SigningError,
+    export_manifest,
+    load_certificates,
+    sign_pdf,
+    sign_pdf_async,
+    verify,
+    write_signed_manifest_async,
+)
+
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
+ORG = "UBND huyện Thử nghiệm"
+SIGNER_CN = "Văn phòng HĐND và UBND huyện Thử nghiệm"
+P12_PASSWORD = "mật-khẩu-thử"
+TOKEN_LABEL = "ubnd-thu-nghiem"
+TOKEN_PIN = "246810"
+KEY_LABEL = "ky-so"
+PDF_TITLE = "Biên bản cuộc họp giao ban tháng 12"
+
+pytestmark = pytest.mark.skipif(
+    not SOFTHSM_MODULE.exists() or shutil.which("softhsm2-util") is None or shutil.which("pdfsig") is None,
+    reason="needs softhsm2 and poppler-utils (scripts/install-system-deps.sh)",
+)
+
+
+@dataclass
+class Pki:
+    dir: Path
+    root_pem: Path
+    signer_cert_pem: Path
+    signer_key_pem: Path  # PKCS#8, unencrypted (imported into the token)
+    p12: Path
+    other_root_pem: Path  # a CA that did not issue the signer's certificate
+    self_signed_p12: Path
+    tsa_cert_pem: Path
+    tsa_key_pem: Path
+
+
+def _name(cn: str, org: str = ORG) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _cert(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: x509.Name, issuer_key: rsa.RSAPrivateKey, *,
+          ca: bool, eku: list[x509.ObjectIdentifier] | None = None) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+         .not_valid_after(now + dt.timedelta(days=365))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False))
+    if ca:
+        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+    else:
+        b = b.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+    if eku:
+        b = b.add_extension(x509.ExtendedKeyUsage(eku), critical=True)
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(path: Path, cert: x509.Certificate) -> Path:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def _key_pem(path: Path, key: rsa.RSAPrivateKey) -> Path:
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    d = tmp_path_factory.mktemp("pki")
+    keys = [rsa.generate_private_key(65537, 2048) for _ in range(5)]
+    root_key, signer_key, other_key, self_key, tsa_key = keys
+    root_name = _name("CA thử nghiệm huyện (gốc)")
+    root = _cert(root_name, root_key, root_name, root_key, ca=True)
+    signer = _cert(_name(SIGNER_CN), signer_key, root_name, root_key, ca=False)
+    other_name = _name("CA khác", "Tổ chức khác")
+    other = _cert(other_name, other_key, other_name, other_key, ca=True)
+    self_name = _name("Tự ký")
+    self_cert = _cert(self_name, self_key, self_name, self_key, ca=False)
+    tsa = _cert(_name("TSA thử nghiệm"), tsa_key, root_name, root_key, ca=False,
+                eku=[ExtendedKeyUsageOID.TIME_STAMPING])
+    enc = serialization.BestAvailableEncryption(P12_PASSWORD.encode())
+    p12 = d / "ubnd.p12"
+    p12.write_bytes(pkcs12.serialize_key_and_certificates(b"ubnd", signer_key, signer, [root], enc))
+    self_p12 = d / "self.p12"
+    self_p12.write_bytes(pkcs12.serialize_key_and_certificates(b"self", self_key, self_cert, None, enc))
+    return Pki(d, _pem(d / "root.pem", root), _pem(d / "signer.pem", signer), _key_pem(d / "signer.key", signer_key),
+               p12, _pem(d / "other-root.pem", other), self_p12, _pem(d / "tsa.pem", tsa),
+               _key_pem(d / "tsa.key", tsa_key))
+
+
+@pytest.fixture(scope="module")
+def token(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Initialise a SoftHSM2 token in its own directory, with the signer's key pair and certificate."""
+    d = tmp_path_factory.mktemp("softhsm")
+    (d / "tokens").mkdir()
+    conf = d / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {d / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    # SoftHSM reads SOFTHSM2_CONF when the module is initialised: set before anything in this process loads it.
+    old = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    env = {**os.environ}
+
+    def util(*args: str) -> None:
+        subprocess.run(["softhsm2-util", *args], check=True, env=env, capture_output=True, timeout=30)
+
+    util("--init-token", "--free", "--label", TOKEN_LABEL, "--so-pin", "13579", "--pin", TOKEN_PIN)
+    util("--import", str(pki.signer_key_pem), "--token", TOKEN_LABEL, "--label", KEY_LABEL, "--id", "a1",
+         "--pin", TOKEN_PIN)
+    # The certificate goes onto the token through the PKCS#11 API itself (softhsm2-util imports only keys).
+    import pkcs11
+    from pkcs11 import Attribute, CertificateType, ObjectClass
+
+    cert = x509.load_pem_x509_certificate(pki.signer_cert_pem.read_bytes())
+    lib = pkcs11.lib(str(SOFTHSM_MODULE))
+    tok = lib.get_token(token_label=TOKEN_LABEL)
+    with tok.open(rw=True, user_pin=TOKEN_PIN) as session:
+        session.create_object({
+            Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+            Attribute.TOKEN: True, Attribute.LABEL: KEY_LABEL, Attribute.ID: bytes.fromhex("a1"),
+            Attribute.SUBJECT: cert.subject.public_bytes(), Attribute.VALUE: cert.public_bytes(
+                serialization.Encoding.DER),
+        })
+    yield conf
+    if old is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = old
+
+
+def _pdf() -> bytes:
+    """Return a one-page PDF with a Vietnamese title (the minutes' generator is tested with its own fonts)."""
+    w = PdfFileWriter()
+    font = generic.DictionaryObject({
+        generic.pdf_name("/Type"): generic.pdf_name("/Font"), generic.pdf_name("/Subtype"): generic.pdf_name("/Type1"),
+        generic.pdf_name("/BaseFont"): generic.pdf_name("/Helvetica"),
+    })
+    res = generic.DictionaryObject({generic.pdf_name("/Font"): generic.DictionaryObject(
+        {generic.pdf_name("/F1"): w.add_object(font)})})
+    body = b"BT /F1 18 Tf 60 760 Td (BIEN BAN CUOC HOP - UBND huyen Thu nghiem) Tj ET"
+    stream = w.add_object(generic.StreamObject(stream_data=body))
+    w.insert_page(PageObject(stream, (0, 0, 595, 842), resources=res))
+    w.set_info(generic.DictionaryObject({
+        generic.pdf_name("/Title"): generic.TextStringObject(PDF_TITLE),
+        generic.pdf_name("/Author"): generic.TextStringObject(ORG),
+    }))
+    out = BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+def _p12_signer(pki: Pki, **kw: object) -> OfficeSigner:
+    return OfficeSigner.from_config(SigningConfig(backend="pkcs12", pkcs12_file=pki.p12,
+                                                  pkcs12_password=P12_PASSWORD, **kw))  # type: ignore[arg-type]
+
+
+def _p11_signer(pin: str = TOKEN_PIN) -> OfficeSigner:
+    s = OfficeSigner.from_config(SigningConfig(backend="pkcs11", pkcs11_module=SOFTHSM_MODULE,
+                                               token_label=TOKEN_LABEL, key_label=KEY_LABEL, pin=pin))  # type: ignore[arg-type]
+    assert s is not None
+    return s
+
+
+def _pdfsig(path: Path) -> str:
+    r = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, timeout=30)
+    return r.stdout + r.stderr
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    rc = main(["verify", *args])
+    out = capsys.readouterr()
+    return rc, out.out + out.err
+
+
+@pytest.mark.parametrize("kind", ["pkcs12", "pkcs11"])
+def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, token: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    signer = _p12_signer(pki) if kind == "pkcs12" else _p11_signer()
+    assert signer is not None and signer.kind == kind
+    assert signer.certificate().common_name == SIGNER_CN
+    original = _pdf()
+    signed = sign_pdf(original, signer, reason="Xác nhận biên bản", location="Thử nghiệm", field_name="ChuKySo")
+    assert signed.startswith(original)  # an incremental update: the document itself is untouched
+    path = tmp_path / f"bien-ban-{kind}.pdf"
+    path.write_bytes(signed)
+
+    # pyHanko's validator, against the test root.
+    root = load_cert_from_pemder(str(pki.root_pem))
+    sig = PdfFileReader(BytesIO(signed)).embedded_signatures[0]
+    status = validate_pdf_signature(sig, ValidationContext(trust_roots=[root]))
+    assert status.intact and status.valid and status.trusted, status.pretty_print_details()
+    assert sig.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
+    assert status.signer_reported_dt is not None
+    assert abs((status.signer_reported_dt - dt.datetime.now(dt.UTC)).total_seconds()) < 120
+
+    # poppler, an independent implementation (its own CMS code via NSS).
+    out = _pdfsig(path)
+    assert "Signature is Valid" in out, out
+    assert SIGNER_CN in out or "Thử nghiệm" in out, out
+    assert "Signing Time" in out, out
+
+    rc, text = _cli(str(path), "--trust", str(pki.root_pem), capsys=capsys)
+    assert rc == 0, text
+    assert SIGNER_CN in text and ORG in text and "HỢP LỆ" in text
+
+    # One byte of the page's text, inside the signed range.
+    _flip(path, signed.index(b"BIEN BAN") + 2)
+    rc, text = _cli(str(path), "--trust", str(pki.root_pem), capsys=capsys)
+    assert rc == 1, text
+    assert "Nội dung đã bị thay đổi sau khi ký" in text and "changed after it was signed" in text
+    assert "Signature is Valid" not in _pdfsig(path)
+
+
+def test_pdf_changes_appended_after_signing_and_broken_signature(pki: Pki, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    signer = _p12_signer(pki)
+    assert signer is not None
+    signed = sign_pdf(_pdf(), signer, reason="r", location="", field_name="ChuKySo")
+    appended = tmp_path / "appended.pdf"
+    # An incremental update after the signature (what a forger's editor would add): the signed range no
+    # longer covers the whole file.
+    appended.write_bytes(signed + b"\n% sua doi sau khi ky\n")
+    rc, text = _cli(str(appended), capsys=capsys)
+    assert rc == 1 and "sửa thêm sau khi ký" in text, text
+
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(signed)
+    contents_at = signed.index(b"/Contents <") + len(b"/Contents <") + 120  # in the DER, not the padding
+    _flip(broken, contents_at)
+    r = verify(broken)
+    assert not r.valid and r.problem in ("signature_broken", "content_changed"), r
+    rc, text = _cli(str(broken), capsys=capsys)
+    assert rc == 1
+
+    nosig = tmp_path / "unsigned.pdf"
+    nosig.write_bytes(_pdf())
+    rc, text = _cli(str(nosig), capsys=capsys)
+    assert rc == 1 and "không có chữ ký số" in text
+
+
+def test_trust_results(pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    signer = _p12_signer(pki)
+    assert signer is not None
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(sign_pdf(_pdf(), signer, reason="r", location="", field_name="ChuKySo"))
+    # No trust roots: intact, chain not judged (said so), exit 0.
+    r = verify(path)
+    assert r.intact and r.trust == "unchecked" and r.valid
+    rc, text = _cli(str(path), capsys=capsys)
+    assert rc == 0 and "chưa kiểm tra" in text, text
+    # Another CA's root: refused, with the reason.
+    r = verify(path, load_certificates([pki.other_root_pem]))
+    assert r.intact and r.trust == "untrusted" and not r.valid and r.problem == "untrusted"
+    rc, text = _cli(str(path), "--trust", str(pki.other_root_pem), capsys=capsys)
+    assert rc == 1 and "không do CA tin cậy cấp" in text, text
+
+    self_signer = OfficeSigner.from_pkcs12(pki.self_signed_p12, P12_PASSWORD)
+    own = tmp_path / "self.pdf"
+    own.write_bytes(sign_pdf(_pdf(), self_signer, reason="r", location="", field_name="ChuKySo"))
+    r = verify(own, load_certificates([pki.root_pem]))
+    assert r.intact and r.problem == "self_signed" and not r.valid, r
+    assert r.signer is not None and r.signer.self_signed
+
+
+def test_signer_errors_are_clear(pki: Pki, token: Path, tmp_path: Path) -> None:
+    with pytest.raises(SigningError, match="pkcs12_password"):
+        OfficeSigner.from_pkcs12(pki.p12, "sai mật khẩu")
+    with pytest.raises(SigningError) as e:
+        _p11_signer(pin="000000").certificate()
+    assert e.value.code == "signing_pin_incorrect"
+    missing = OfficeSigner.from_pkcs11(SOFTHSM_MODULE, TOKEN_LABEL, key_label="khong-co", pin=TOKEN_PIN)
+    with pytest.raises(SigningError) as e:
+        missing.certificate()
+    assert e.value.code == "signing_key_not_found" and "khong-co" in e.value.message
+    signer = _p12_signer(pki)
+    assert signer is not None
+    with pytest.raises(SigningError) as e:
+        sign_pdf(b"MZ\x90\x00 not a pdf", signer, reason="r", location="", field_name="F")
+    assert e.value.code == "signing_not_pdf"
+    with pytest.raises(ValueError, match=r"signing\.pkcs11_module: no such file"):
+        SigningConfig(backend="pkcs11", pkcs11_module=tmp_path / "nope.so", token_label="t", key_label="k")
+    with pytest.raises(ValueError, match=r"signing\.pkcs12_file is required"):
+        SigningConfig(backend="pkcs12")
+
+
+def _export(tmp: Path, name: str, data: bytes) -> Export:
+    (tmp / name).write_bytes(data)
+    return Export("e1a2b3", "cong-chinh", 1_796_614_200.0, 1_796_616_000.0, "done", 1.0, f"exports/{name}",
+                  len(data), file_sha256(tmp / name), 7, None, "can-bo-a", 1_796_616_100.0, 1_796_616_160.0,
+                  1790.0, 10.0, ((1_796_614_500.0, 1_796_614_510.0),))
+
+
+async def _tsa_server(pki: Pki) -> tuple[web.AppRunner, str]:
+    """Serve RFC 3161 on 127.0.0.1 (pyHanko's in-process TSA behind a real HTTP endpoint)."""
+    stamper = DummyTimeStamper(tsa_cert=load_cert_from_pemder(str(pki.tsa_cert_pem)),
+                               tsa_key=load_private_key_from_pemder(str(pki.tsa_key_pem), passphrase=None))
+
+    async def handle(request: web.Request) -> web.Response:
+        req = tsp.TimeStampReq.load(await request.read())
+        resp = await stamper.async_request_tsa_response(req)
+        return web.Response(body=resp.dump(), content_type="application/timestamp-reply")
+
+    app = web.Application()
+    app.router.add_post("/tsa", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}/tsa"
+
+
+async def test_export_manifest_signed_on_token_with_timestamp(pki: Pki, token: Path, tmp_path: Path) -> None:
+    runner, url = await _tsa_server(pki)
+    try:
+        signer = OfficeSigner.from_pkcs11(SOFTHSM_MODULE, TOKEN_LABEL, key_label=KEY_LABEL, pin=TOKEN_PIN,
+                                          tsa_url=url)
+        name = "cong-chinh_20261207T143000+0700_20261207T150000+0700_e1a2b3.mp4"
+        export = _export(tmp_path, name, os.urandom(300_000))
+        manifest = export_manifest(export, camera_name="Cổng chính", reason="Công an huyện đề nghị cung cấp",
+                                   timezone="Asia/Ho_Chi_Minh")
+        assert manifest["range"]["start_local"].endswith("+07:00")
+        out = await write_signed_manifest_async(tmp_path, manifest, signer)
+        assert out.manifest_path.name == name + ".manifest.json"
+        assert out.signature_path.name == name + ".manifest.json.p7s"
+        stored = json.loads(out.manifest_path.read_text("utf-8"))
+        assert stored["files"][0] == {"name": name, "bytes": 300_000, "sha256": export.sha256}
+        assert stored["reason"] == "Công an huyện đề nghị cung cấp" and stored["exported_by"] == "can-bo-a"
+        # Also in the event loop: the async path hands the work to threads.
+        pdf_signed = await sign_pdf_async(_pdf(), signer, reason="r", location="", field_name="ChuKySo")
+    finally:
+        await runner.cleanup()
+    pdf = tmp_path / "with-ts.pdf"
+    pdf.write_bytes(pdf_signed)
+    roots = load_certificates([pki.root_pem])
+    r = await asyncio.to_thread(verify, pdf, roots)
+    assert r.valid and r.timestamp is not None, r
+
+    # Independently of this code: OpenSSL checks the detached CMS against the test root.
+    ossl = await asyncio.to_thread(
+        subprocess.run, ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(out.signature_path),
+                         "-content", str(out.manifest_path), "-CAfile", str(pki.root_pem), "-out", os.devnull,
+                         "-purpose", "any"], capture_output=True, text=True, timeout=30)
+    assert ossl.returncode == 0 and "Verification successful" in ossl.stderr, ossl.stderr
+
+    r = await asyncio.to_thread(verify, tmp_path / (name + ".manifest.json"), roots)
+    assert r.kind == "export" and r.valid and r.trust == "trusted", r
+    assert r.signer is not None and r.signer.common_name == SIGNER_CN and r.signer.organization == ORG
+    assert r.signing_time is not None and r.timestamp is not None
+    assert [f.ok for f in r.files] == [True]
+
+    # The CLI in its own process, on the directory: exit 0; then flip one byte of the video: exit 1, named.
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mediaserver.cli", "verify", *args], capture_output=True,
+                              text=True, timeout=60)
+
+    ok = await asyncio.to_thread(cli, str(tmp_path / (name + ".manifest.json")), "--trust", str(pki.root_pem))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Cổng chính" in ok.stdout and SIGNER_CN in ok.stdout
+    _flip(tmp_path / name, 150_000)
+    bad = await asyncio.to_thread(cli, str(out.signature_path), "--trust", str(pki.root_pem))
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"Tệp {name} đã bị thay đổi" in bad.stdout and "SHA-256" in bad.stdout
+
+    # The manifest itself edited (a different reason): the signature no longer matches it.
+    _flip(tmp_path / name, 150_000)
+    text = out.manifest_path.read_text("utf-8").replace("Công an huyện", "Công an tỉnh")
+    out.manifest_path.write_text(text, "utf-8")
+    r = await asyncio.to_thread(verify, out.manifest_path, roots)
+    assert not r.intact and r.problem == "manifest_changed", r
+
+
+def test_manifest_refused_when_files_do_not_match(pki: Pki, tmp_path: Path) -> None:
+    signer = _p12_signer(pki)
+    assert signer is not None
+    export = _export(tmp_path, "a.mp4", b"x" * 1000)
+    manifest = export_manifest(export)
+    (tmp_path / "a.mp4").write_bytes(b"y" * 1000)
+    with pytest.raises(SigningError, match="SHA-256 differs"):
+        asyncio.run(write_signed_manifest_async(tmp_path, manifest, signer))
+    assert not list(tmp_path.glob("*.p7s"))
+    with pytest.raises(SigningError, match="not done"):
+        export_manifest(Export("x", "c", 0, 1, "running", 0.5, None, None, None, None, None, "u", 0, None))
+
+
+def test_cli_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, text = _cli(str(tmp_path / "khong-co.pdf"), capsys=capsys)
+    assert rc == 2 and "khong-co.pdf" in text
+    bad_ca = tmp_path / "ca.pem"
+    bad_ca.write_text("not a certificate")
+    f = tmp_path / "x.pdf"
+    f.write_bytes(_pdf())
+    rc, text = _cli(str(f), "--trust", str(bad_ca), capsys=capsys)
+    assert rc == 2 and "ca.pem" in text
