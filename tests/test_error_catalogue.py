@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("mediaserver", "bridges", "cameras", "recordings")
 CODE_PATTERNS = (
     re.compile(r'ApiError\(\s*\d{3},\s*"([a-z_]+)"'),
-    re.compile(r'\b[A-Z][A-Za-z]*(?:Error|Refused)\(\s*"([a-z_]+)"'),
+    re.compile(r'\b[A-Z][A-Za-z]*(?:Error|Refused)\(\s*(?:\d{3},\s*)?"([a-z_]+)"'),
     re.compile(r'"code":\s*"([a-z_]+)"'),
     re.compile(r'\bcode\s*=\s*"([a-z_]+)"'),
     re.compile(r'^[A-Z_]+_CODE\s*=\s*"([a-z_]+)"', re.M),

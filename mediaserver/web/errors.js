@@ -85,6 +85,11 @@ const ERRORS = {
   ptz_failed: ['Camera không thực hiện được lệnh điều khiển.', 'The camera could not carry out the command.'],
   ptz_out_of_range: ['Vị trí hoặc tốc độ vượt quá khả năng của camera.', 'The position or speed is beyond what the camera can do.'],
   // recordings and storage
+  no_footage: ['Không có ghi hình trong khoảng thời gian này.', 'There is no footage in this time range.'],
+  segment_unreadable: ['Một đoạn ghi hình bị hỏng, không đọc được.', 'A recorded segment is damaged and cannot be read.'],
+  insufficient_storage: ['Không đủ chỗ trống trên đĩa để xuất video.', 'Not enough free disk space for the export.'],
+  review_no_snapshot: ['Sự kiện này không có ảnh chụp.', 'This event has no snapshot.'],
+  review_clip_too_long: ['Đoạn video của sự kiện quá dài; hãy xuất video từ trang Ghi hình.', 'The event\'s clip is too long; export it from the Recordings page.'],
   disk_full: ['Không ghi được: đĩa đầy.', 'Not recording: disk full.'],
   not_ready: ['Tệp chưa sẵn sàng, vui lòng chờ xử lý xong.', 'The file is not ready yet; please wait for it to finish.'],
   export_held: ['Bản xuất đang được giữ làm chứng cứ; hãy bỏ giữ trước khi xóa.', 'The export is under an evidence hold; release the hold before deleting it.'],
