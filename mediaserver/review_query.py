@@ -7,11 +7,13 @@ phrase of several words wins over its first word ("xe máy" is a motorcycle, not
 
 Understood: object words in Vietnamese and English (người, xe đạp, xe máy, ô tô/xe hơi, xe tải, xe buýt/xe
 khách; person, bicycle, …), camera names and ids, zone names (``cong-sau`` is also "cổng sau"), "hôm nay",
-"hôm qua", "hôm kia", today, yesterday, dates dd/mm[/yyyy] (and yyyy-mm-dd), times HH:MM or 14h30, and a time
-range "HH:MM–HH:MM" (en dash, hyphen, "đến", "tới", "to"). Times are in the configured zone; a range without
-a day is today's; a day without times is the whole day; a single time is the hour from it; a range whose end
-is not after its start ends the next day (22:00–02:00). Only one object, camera and zone is used (the first):
-a second one is reported as ignored, since the index answers one of each.
+"hôm qua", "hôm kia", today, yesterday, dates dd/mm[/yyyy] (and yyyy-mm-dd), times HH:MM, 14h30 or "3 giờ 30",
+a time range "HH:MM–HH:MM" (en dash, hyphen, "đến", "tới", "to"), and parts of the day (sáng, trưa, chiều, tối,
+đêm, "tối qua", "sáng nay", this morning, last night…; "3 giờ chiều" is 15:00, "10 giờ đêm" 22:00; a part's
+word counts only as written or without accents, so "tôi" is not "tối"). Times are in the configured zone; a
+range without a day is today's; a day without times is the whole day; a single time is the hour from it; a
+range whose end is not after its start ends the next day (22:00–02:00). Only one object, camera and zone is
+used (the first): a second one is reported as ignored, since the index answers one of each.
 """
 
 from __future__ import annotations
@@ -40,12 +42,24 @@ LABEL_WORDS: dict[str, tuple[str, ...]] = {
     "bus": ("xe buýt", "xe bus", "xe khách", "bus", "buses"),
 }
 DAY_WORDS: dict[str, int] = {"hôm nay": 0, "today": 0, "hôm qua": -1, "yesterday": -1, "hôm kia": -2}
+# Parts of the day: (first hour, end hour; an end not after the start is the next day's).
+PARTS: dict[str, tuple[int, int]] = {"sáng": (6, 12), "trưa": (11, 14), "chiều": (12, 18), "tối": (18, 0),
+                                     "đêm": (18, 6)}
+PART_WORDS: dict[str, tuple[str, int | None]] = {  # phrase → (part, day offset; None: the day asked for or today)
+    **{part: (part, None) for part in PARTS},
+    **{f"{part} nay": (part, 0) for part in PARTS}, **{f"{part} qua": (part, -1) for part in PARTS},
+    "buổi sáng": ("sáng", None), "buổi trưa": ("trưa", None), "buổi chiều": ("chiều", None),
+    "buổi tối": ("tối", None), "ban đêm": ("đêm", None), "tối hôm qua": ("tối", -1), "đêm hôm qua": ("đêm", -1),
+    "morning": ("sáng", None), "noon": ("trưa", None), "afternoon": ("chiều", None), "evening": ("tối", None),
+    "night": ("đêm", None), "this morning": ("sáng", 0), "this afternoon": ("chiều", 0),
+    "this evening": ("tối", 0), "tonight": ("tối", 0), "last night": ("đêm", -1),
+}
 RANGE_WORDS = frozenset({"đến", "tới", "to", "until", "till"})
 # Joining words: understood as such, neither reported nor used.
 FILLER_WORDS = frozenset({
     "ở", "tại", "lúc", "vào", "từ", "ngày", "trong", "khu", "vực", "có", "các", "những", "và", "camera", "cam",
-    "tìm", "xem", "khoảng", "giờ", "at", "in", "on", "the", "a", "an", "of", "from", "near", "and", "with",
-    "find", "show", "for", "between", "by",
+    "tìm", "xem", "khoảng", "giờ", "phút", "buổi", "at", "in", "on", "the", "a", "an", "of", "from", "near", "and",
+    "with", "find", "show", "for", "between", "by",
 })
 
 _TOKEN_RE = re.compile(
@@ -97,8 +111,26 @@ def _tokens(text: str) -> list[_Token]:
         assert kind is not None
         out.append(_Token(m.group(), fold(m.group()), kind))
     # A hyphen between words joins them ("cong-chinh" is the words of a camera id), it separates only times.
-    return [t for k, t in enumerate(out)
-            if not (t.kind == "dash" and 0 < k < len(out) - 1 and out[k - 1].kind == out[k + 1].kind == "word")]
+    out = [t for k, t in enumerate(out)
+           if not (t.kind == "dash" and 0 < k < len(out) - 1 and out[k - 1].kind == out[k + 1].kind == "word")]
+    # "3 giờ", "3 giờ 30", "3 giờ 30 phút": one time, as "3h30".
+    merged: list[_Token] = []
+    k = 0
+    while k < len(out):
+        t = out[k]
+        if t.text.isdigit() and len(t.text) <= 2 and k + 1 < len(out) and out[k + 1].folded == "gio":
+            span, minute = [t, out[k + 1]], ""
+            if k + 2 < len(out) and out[k + 2].text.isdigit() and len(out[k + 2].text) <= 2:
+                minute = out[k + 2].text.zfill(2)
+                span.append(out[k + 2])
+                if k + 3 < len(out) and out[k + 3].folded == "phut":
+                    span.append(out[k + 3])
+            merged.append(_Token(" ".join(x.text for x in span), f"{t.text}h{minute}", "time"))
+            k += len(span)
+            continue
+        merged.append(t)
+        k += 1
+    return merged
 
 
 def _phrases(cameras: Mapping[str, str], zones: Iterable[str]) -> dict[tuple[str, ...], list[tuple[str, str]]]:
@@ -114,6 +146,8 @@ def _phrases(cameras: Mapping[str, str], zones: Iterable[str]) -> dict[tuple[str
             add(words(name), "label", label)
     for name, offset in DAY_WORDS.items():
         add(words(name), "day", str(offset))
+    for name, (part, part_offset) in PART_WORDS.items():
+        add(words(name), "part", f"{part}|{'' if part_offset is None else part_offset}|{name}")
     for camera_id, name in cameras.items():
         add(words(name), "camera", camera_id)
         add(words(camera_id), "camera", camera_id)
@@ -132,6 +166,31 @@ def _clock(token: str) -> time | None:
     if hour > 23 or minute > 59:
         return None
     return time(hour, minute)
+
+
+def _as_written(meaning: tuple[str, str], span: list[_Token]) -> bool:
+    """Return whether a part-of-day phrase was typed with its own accents or none ("tối", "toi"; not "tôi")."""
+    if meaning[0] != "part":
+        return True
+    phrase = unicodedata.normalize("NFC", meaning[1].split("|")[2]).split()
+    return all(t.text == t.folded or t.text == w for t, w in zip(span, phrase, strict=True))
+
+
+def _pm(hour: int, part: str) -> int:
+    """Return the 24-hour hour of "3 giờ chiều" (15), "10 giờ đêm" (22), "1 giờ trưa" (13), "2 giờ đêm" (2)."""
+    if (part in ("chiều", "tối") and hour < 12) or (part == "đêm" and 6 <= hour < 12) or (part == "trưa" and hour < 6):
+        return hour + 12
+    return hour
+
+
+def _in_part(clock_range: tuple[time, time | None] | None, part: str) -> tuple[time, time | None]:
+    """Return the times asked for in a part of the day: its hours, or the given times read in it."""
+    if clock_range is None:
+        start_h, end_h = PARTS[part]
+        return time(start_h), time(end_h)
+    start, end = clock_range
+    return (time(_pm(start.hour, part), start.minute),
+            None if end is None else time(_pm(end.hour, part), end.minute))
 
 
 def _date(token: _Token, today: date) -> date | None:
@@ -163,11 +222,12 @@ def parse_query(text: str, *, cameras: Mapping[str, str], zones: Iterable[str], 
     ignored: list[str] = []
     day: date | None = None
     clock_range: tuple[time, time | None] | None = None
+    part: str | None = None
     i = 0
     while i < len(toks):
         tok = toks[i]
         if tok.kind == "time":
-            start = _clock(tok.text)
+            start = _clock(tok.folded)
             if start is None:
                 ignored.append(tok.text)
                 i += 1
@@ -176,8 +236,8 @@ def parse_query(text: str, *, cameras: Mapping[str, str], zones: Iterable[str], 
             end_tok = toks[i + 2] if i + 2 < len(toks) else None
             if (nxt is not None and end_tok is not None and end_tok.kind == "time"
                     and (nxt.kind == "dash" or nxt.folded in {fold(w) for w in RANGE_WORDS})
-                    and _clock(end_tok.text) is not None):
-                piece, rng = f"{tok.text}–{end_tok.text}", (start, _clock(end_tok.text))
+                    and _clock(end_tok.folded) is not None):
+                piece, rng = f"{tok.text}–{end_tok.text}", (start, _clock(end_tok.folded))
                 i += 3
             else:
                 piece, rng = tok.text, (start, None)
@@ -206,7 +266,7 @@ def parse_query(text: str, *, cameras: Mapping[str, str], zones: Iterable[str], 
             span = toks[i:i + n]
             if any(t.kind != "word" for t in span):
                 continue
-            meanings = table.get(tuple(t.folded for t in span))
+            meanings = [m for m in table.get(tuple(t.folded for t in span), []) if _as_written(m, span)]
             if meanings:
                 break
         else:
@@ -220,6 +280,18 @@ def parse_query(text: str, *, cameras: Mapping[str, str], zones: Iterable[str], 
             continue
         # A camera named like a zone: the camera first, the zone when a camera is already chosen.
         kind, value = next(((k, v) for k, v in meanings if k not in found), meanings[0])
+        if kind == "part":
+            part_name, part_offset, _ = value.split("|")
+            if part is not None or (part_offset and day is not None):
+                ignored.append(written)
+                continue
+            part = part_name
+            if part_offset:
+                day = today + timedelta(days=int(part_offset))
+            start_h, end_h = PARTS[part]
+            when = f" {day.isoformat()}" if part_offset and day is not None else ""
+            understood.append(f"{written} → {start_h:02d}:00–{end_h:02d}:00{when}")
+            continue
         if kind == "day":
             if day is not None:
                 ignored.append(written)
@@ -232,6 +304,8 @@ def parse_query(text: str, *, cameras: Mapping[str, str], zones: Iterable[str], 
             continue
         found[kind] = value
         understood.append(f"{written} → {kind} {value}")
+    if part is not None:
+        clock_range = _in_part(clock_range, part)
     since = until = None
     if day is not None or clock_range is not None:
         d = day or today

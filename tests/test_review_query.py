@@ -46,6 +46,14 @@ def parse(text: str) -> tuple[str | None, str | None, str | None, float | None, 
     ("người và ô tô 31/02", ("person", None, None, None, None, ["ô tô", "31/02"])),  # one label; no 31 February
     ("CONG-CHINH 25:00", (None, "cong-chinh", None, None, None, ["25:00"])),
     ("", (None, None, None, None, None, [])),
+    # Parts of the day, and hours said the Vietnamese way.
+    ("người tối qua", ("person", None, None, at(2026, 12, 6, 18), at(2026, 12, 7), [])),
+    ("người đêm qua", ("person", None, None, at(2026, 12, 6, 18), at(2026, 12, 7, 6), [])),
+    ("xe máy 3 giờ chiều", ("motorcycle", None, None, at(2026, 12, 7, 15), at(2026, 12, 7, 16), [])),
+    ("ô tô 7 giờ 30 phút đến 8 giờ sáng nay", ("car", None, None, at(2026, 12, 7, 7, 30), at(2026, 12, 7, 8), [])),
+    ("2h-4h chiều hôm qua", (None, None, None, at(2026, 12, 6, 14), at(2026, 12, 6, 16), [])),
+    ("car last night", ("car", None, None, at(2026, 12, 6, 18), at(2026, 12, 7, 6), [])),
+    ("tôi cần xem người", ("person", None, None, None, None, ["tôi", "cần"])),  # "tôi" (I) is not "tối"
 ])
 def test_parse(text: str, expected: tuple[object, ...]) -> None:
     assert parse(text) == expected
