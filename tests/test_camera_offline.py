@@ -51,6 +51,12 @@ cameras:
         await asyncio.sleep(0.1)
         status = await camera(api, headers)
     assert status["offline_since"] is None and status["last_error"] is None
+    # A one-stream camera's tile asks for the sub stream: it is shown its main stream, not refused.
+    r = await api.client.post(f"/api/v1/cameras/{CAMERA}/views", headers=headers, json={"stream": "sub"})
+    assert r.status == 201, await r.text()
+    view = await r.json()
+    assert view["stream"] == "main"
+    await api.client.delete(f"/api/v1/cameras/views/{view['view_id']}", headers=headers)
 
     killed_at = time.time()
     await rtsp.kill()
@@ -58,6 +64,7 @@ cameras:
     assert killed_at - 1 <= status["offline_since"] <= time.time(), status
     assert status["streams"]["main"]["offline_since"] == status["offline_since"]
     assert status["last_error"] and "disconnected" in status["last_error"], status
+    assert status["last_error_code"] in ("camera_closed", "camera_unreachable"), status
     listed = await (await api.client.get("/api/v1/cameras", headers=headers)).json()
     assert [c["status"]["phase"] for c in listed["items"] if c["id"] == CAMERA] == ["offline"]
 

@@ -85,6 +85,7 @@ class ViewIn(Body):
 class ViewOut(BaseModel):
     view_id: str
     sdp: str = Field(..., description="The server's offer: answer it with POST …/views/{view_id}/answer.")
+    stream: str = Field("sub", description="The stream shown: main when a one-stream camera was asked for sub.")
 
 
 class AnswerIn(Body):
@@ -384,31 +385,35 @@ def register_live(api: Api) -> None:
         cam = await ctx.app[STORE_KEY].cameras.get(camera_id)
         if cam is None or not cam.active:
             raise ApiError(404, "not_found", f"camera {camera_id!r} does not exist")
-        source_id = f"camera/{camera_id}/{b.stream}"
-        source = ctx.app[ENGINE_KEY].sources.get(source_id)
         manager = ctx.app[CAMERAS_KEY]
+        stream = b.stream
+        running = manager.get(camera_id)
+        if stream == "sub" and running is not None and "sub" not in running.ingests and "main" in running.ingests:
+            stream = "main"  # a camera with one stream (a plain main_url): its tile shows that stream
+        source_id = f"camera/{camera_id}/{stream}"
+        source = ctx.app[ENGINE_KEY].sources.get(source_id)
         on_close: Callable[[], Awaitable[None]] | None = None
         if source is not None and source.codec == "h265":
             if not b.transcode:
                 raise ApiError(409, "needs_transcode",
-                               f"camera {camera_id!r} sends H.265 on its {b.stream} stream, which browsers cannot"
+                               f"camera {camera_id!r} sends H.265 on its {stream} stream, which browsers cannot"
                                " play; open the view with transcode=true for a low-fps H.264 picture", "transcode")
             try:
-                tx = await manager.acquire_transcode(camera_id, b.stream)
+                tx = await manager.acquire_transcode(camera_id, stream)
             except LookupError as exc:
                 raise ApiError(409, "not_streaming", str(exc)) from exc
             source_id = tx.output.id
 
             async def on_close() -> None:
-                await manager.release_transcode(camera_id, b.stream)
+                await manager.release_transcode(camera_id, stream)
         try:
             view = await ctx.app[LIVE_VIEWS_KEY].open(source_id, on_close)
         except ViewError as exc:
             if on_close is not None:
                 await on_close()
             raise ApiError(409, exc.code, exc.message) from exc
-        await ctx.audit("camera.view", camera_id, stream=b.stream, transcode=source_id.endswith("/transcoded"))
-        return ViewOut(view_id=view.id, sdp=await view.offer())
+        await ctx.audit("camera.view", camera_id, stream=stream, transcode=source_id.endswith("/transcoded"))
+        return ViewOut(view_id=view.id, sdp=await view.offer(), stream=stream)
 
     @api.route("POST", "/api/v1/cameras/views/{view_id}/answer", roles=CAMERA_STAFF, body=AnswerIn,
                response=Ok, tag="cameras", summary="Send the viewer's SDP answer; the picture starts.")
