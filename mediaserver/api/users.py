@@ -78,8 +78,9 @@ def register(api: Api) -> None:
         body: UserPatch = ctx.body
         store = ctx.app[STORE_KEY]
         uid = _user_id(ctx)
-        if uid == ctx.user().user_id and (body.disabled or (body.role and body.role != "admin")):
-            raise ApiError(409, "conflict", "admins cannot demote or disable themselves")
+        if uid == ctx.user().user_id and (body.disabled or body.must_change_password
+                                          or (body.role and body.role != "admin")):
+            raise ApiError(409, "conflict", "admins cannot demote, disable or force a password change on themselves")
         await store.users.update(uid, role=body.role, disabled=body.disabled)
         if body.must_change_password is not None:
             # Only the flag: the password (and when it was changed) stays as it is.
@@ -99,6 +100,8 @@ def register(api: Api) -> None:
         user = await store.users.get(_user_id(ctx))
         if user is None:
             raise ApiError(404, "not_found", f"no user {ctx.param('user_id')}")
+        if user.id == ctx.user().user_id:  # one's own password is changed with the current one (auth/password)
+            raise ApiError(409, "conflict", "change your own password with POST /api/v1/auth/password")
         problems = password_problems(body.password, user.username, ctx.app[CONFIG_KEY].auth.password_policy)
         if problems:
             raise ApiError(422, "weak_password", "password " + "; ".join(problems), "password")

@@ -118,7 +118,8 @@ function userRow(u, say, reload) {
         if (!u.disabled && !window.confirm(t('usrDisableConfirm', { u: u.username }))) return;
         patch({ disabled: !u.disabled }, t('usrDone'));
       } }, t(u.disabled ? 'usrEnable' : 'usrDisable')),
-      h('button', { type: 'button', class: 'user-reset', onclick: () => resetDialog(u, say, reload) }, t('usrReset')),
+      !self && h('button', { type: 'button', class: 'user-reset', onclick: () => resetDialog(u, say, reload) }, t('usrReset')),
+      self && h('a', { href: '#/password', class: 'button' }, t('changePassword')),
       !self && !u.must_change_password && h('button', { type: 'button', class: 'user-force', onclick: () => {
         if (window.confirm(t('usrForceConfirm', { u: u.username }))) patch({ must_change_password: true }, t('usrDone'));
       } }, t('usrForce'))));
