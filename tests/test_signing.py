@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -53,12 +52,6 @@ TOKEN_LABEL = "ubnd-thu-nghiem"
 TOKEN_PIN = "246810"
 KEY_LABEL = "ky-so"
 PDF_TITLE = "Biên bản cuộc họp giao ban tháng 12"
-
-pytestmark = pytest.mark.skipif(
-    not SOFTHSM_MODULE.exists() or shutil.which("softhsm2-util") is None or shutil.which("pdfsig") is None,
-    reason="needs softhsm2 and poppler-utils (scripts/install-system-deps.sh)",
-)
-
 
 @dataclass
 class Pki:
@@ -244,9 +237,10 @@ def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, to
 
     # poppler, an independent implementation (its own CMS code via NSS).
     out = _pdfsig(path)
-    assert "Signature is Valid" in out, out
-    assert SIGNER_CN in out or "Thử nghiệm" in out, out
-    assert "Signing Time" in out, out
+    assert "Signature Validation: Signature is Valid" in out, out
+    assert f"Signer Certificate Common Name: {SIGNER_CN}" in out, out
+    assert "Signature Type: ETSI.CAdES.detached" in out and "Total document signed" in out, out
+    assert "Signing Time:" in out, out
 
     rc, text = _cli(str(path), "--trust", str(pki.root_pem), capsys=capsys)
     assert rc == 0, text
