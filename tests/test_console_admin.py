@@ -164,6 +164,12 @@ async def test_users_and_service_tokens_from_the_console(api: Api) -> None:
         await player.goto("/meetings/999999/player")
         await player.wait_for_function("() => window.__meetingPlayer && window.__meetingPlayer.token")
         assert await player.locator("#login").is_hidden()
+        # A second console tab is logged in too; logging out in one logs the other out ('storage' event).
+        other = await page.context.new_page()
+        await other.goto("/#/audit")
+        await other.locator("#audit-table").wait_for()
+        await page.click("#logout")
+        await other.locator("#login-form").wait_for()
         assert page.errors == []
 
 
