@@ -76,8 +76,13 @@ async def test_the_review_page_lists_filters_searches_plays_and_marks_reviewed(a
     await api.add_user(USER, "security")
     base = str(api.client.make_url("")).rstrip("/")
     async with console_page(base) as page:
-        await console_login(page, "#/review", USER, STRONG_PASSWORD)
+        await console_login(page, "#/cameras", USER, STRONG_PASSWORD)
+        # The wall: each camera's unreviewed items on its tile.
+        for cam, n in ((GATE, 2), (SHED, 1)):
+            await page.locator(f".cam-tile[data-camera-id='{cam}'] .cam-badge.review",
+                               has_text=f"{n} chưa xem").wait_for(timeout=10_000)
         link = page.locator("#nav .nav-link[data-section='review']")
+        await link.click()
         await link.locator("#review-badge", has_text="3").wait_for(timeout=10_000)
         assert (await link.inner_text()).startswith("Sự kiện cần xem")
         await until(lambda: _eq(card_ids(page), unreviewed), "the unreviewed items")

@@ -72,6 +72,9 @@ export function paintBadge() {
   badge.classList.toggle('alert', (rv.summary?.unreviewed_alerts ?? 0) > 0);
 }
 
+/** A camera's unreviewed items (alerts included), from the last summary read (0 when unknown). */
+export const unreviewedOf = (cameraId) => rv.summary?.by_camera?.[cameraId]?.unreviewed ?? 0;
+
 async function refreshSummary() {
   if (!state.token || !state.me || !['admin', 'security'].includes(state.me.role)) return;
   if (!(await hasRoute('/api/v1/review/summary'))) { rv.noQueue = true; paintBadge(); return; } // no 404s in the log

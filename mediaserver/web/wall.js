@@ -7,10 +7,11 @@ import { addStrings, state, hooks, t, tOr, h, api, apiPaths, go, hashParams, fmt
 import { presetsBox, ptzErrorText } from './ptz.js';
 import { localGroups, editGroups } from './wall-groups.js';
 import { refresh as refreshAlarms } from './alarms.js';
+import { unreviewedOf } from './review.js';
 
 const I18N = {
   vi: {
-    camDiskFull: 'Không ghi được: đĩa đầy', wallSummary: '{live}/{n} camera đang phát trực tiếp', wallHint: 'Nhấn vào một camera để xem luồng chính và điều khiển.',
+    camDiskFull: 'Không ghi được: đĩa đầy', camToReview: '{n} chưa xem', wallSummary: '{live}/{n} camera đang phát trực tiếp', wallHint: 'Nhấn vào một camera để xem luồng chính và điều khiển.',
     camConnecting: 'Đang kết nối…', camLive: 'Trực tiếp', camOffline: 'Camera mất kết nối', camOfflineSince: 'từ {t}',
     camReplay: '⏪ Xem lại 1 phút trước', actMotion: 'Chuyển động', allCameras: 'Tất cả camera', wallFullscreen: '⛶ Toàn màn hình',
     camNeedsTranscode: 'Camera gửi H.265: trình duyệt không phát trực tiếp được',
@@ -23,7 +24,7 @@ const I18N = {
     'ptz.presets': 'Vị trí đặt sẵn', 'ptz.preset': 'Vị trí {n}', ptzFailed: 'Không điều khiển được camera: {m}',
   },
   en: {
-    camDiskFull: 'Not recording: disk full', wallSummary: '{live}/{n} cameras live', wallHint: 'Click a camera for its main stream and controls.',
+    camDiskFull: 'Not recording: disk full', camToReview: '{n} to review', wallSummary: '{live}/{n} cameras live', wallHint: 'Click a camera for its main stream and controls.',
     camConnecting: 'Connecting…', camLive: 'Live', camOffline: 'Camera disconnected', camOfflineSince: 'since {t}',
     camReplay: '⏪ Replay from 1 min ago', actMotion: 'Motion', allCameras: 'All cameras', wallFullscreen: '⛶ Full screen',
     camRetryIn: 'Retrying in {n} s', camNeedsTranscode: 'Camera sends H.265, which browsers cannot play live',
@@ -386,7 +387,9 @@ function paintTile(e) {
   const strip = tile.querySelector('.cam-blocked');
   strip.hidden = !blocked;
   strip.textContent = blocked ? t('camDiskFull') : '';
+  const toReview = unreviewedOf(e.cam.id); // the review queue's unreviewed items of this camera
   tile.querySelector('.cam-badges').replaceChildren(...[act.motion && h('span', { class: 'cam-badge motion' }, t('actMotion')),
+    toReview > 0 && h('span', { class: 'cam-badge review', title: t('camToReview', { n: toReview }) }, t('camToReview', { n: toReview })),
     ...(act.objects || []).map((o) => h('span', { class: 'cam-badge object', 'data-object': o }, tOr(`obj.${o}`, o)))].filter(Boolean));
   const since = v.state === 'offline' && e.cam.status?.offline_since;
   tile.querySelector('.cam-msg small').textContent = v.state === 'live' ? ''
