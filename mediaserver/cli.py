@@ -187,6 +187,52 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Write a consistent backup of the index, keys and config (footage with --with-footage), also while running."""
+    from pathlib import Path
+
+    from mediaserver.backup import BackupError, create_backup, prune
+
+    cfg = _load(args.config)
+    try:
+        result = create_backup(cfg, Path(args.config).resolve(), Path(args.dest), with_footage=args.with_footage)
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    for name in result.skipped:
+        print(f"skipped {name}: deleted by retention while the backup ran", file=sys.stderr)
+    print(f"{result.path}: {len(result.members)} files, {result.bytes / 1e6:.1f} MB, "
+          f"schema version {result.schema_version}")
+    if args.keep:
+        for old in prune(result.path.parent, args.keep):
+            print(f"removed old backup {old}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Check a backup archive and restore its index and keys into a data dir, then migrate."""
+    from pathlib import Path
+
+    from mediaserver.backup import BackupError, restore_backup
+
+    data_dir = Path(args.data_dir) if args.data_dir else _load(args.config).storage.data_dir
+    try:
+        r = restore_backup(Path(args.archive), data_dir, force=args.force,
+                           config_dir=Path(args.config_dir) if args.config_dir else None)
+    except (BackupError, MigrationError) as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored the backup of {r.created_at} into {r.data_dir}: {len(r.restored)} files, schema version "
+          f"{r.schema_version_archived} -> {r.schema_version_now}")
+    if r.config_dir is None:
+        print("the archive's config (config/) was not restored: add --config-dir DIR to get it", file=sys.stderr)
+    if r.segments_without_file:
+        print(f"warning: {r.segments_without_file} indexed segments have no file under {r.data_dir}: put the "
+              "footage back before starting the server (its start-up check drops index rows without files)",
+              file=sys.stderr)
+    return 0
+
+
 def cmd_discover(args: argparse.Namespace) -> int:
     """Probe the local network for ONVIF cameras (WS-Discovery) and print what answered."""
     from cameras.onvif.onboarding import discover
@@ -212,7 +258,8 @@ def _vn_time(value: object, zone_name: str) -> str:
     if not isinstance(value, datetime):
         return "không có / none"
     local = value.astimezone(ZoneInfo(zone_name))
-    return local.strftime("%d/%m/%Y %H:%M:%S ") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+    offset = local.strftime("%z")
+    return local.strftime("%H:%M:%S %d/%m/%Y") + f" (UTC{offset[:3]}:{offset[3:]})"
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -309,6 +356,21 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for answers")
     dc.add_argument("--target", help="probe one HOST:PORT by unicast instead of multicast")
     dc.set_defaults(fn=cmd_discover)
+
+    bk = with_config(sub.add_parser("backup", help="back up the index, keys and config (safe while running)"))
+    bk.add_argument("dest", help="archive file to write, or a folder to put a timestamped .tar.gz in")
+    bk.add_argument("--with-footage", action="store_true", help="also copy recordings, exports and snapshots")
+    bk.add_argument("--keep", type=int, default=0, metavar="N",
+                    help="then delete all but the newest N backups in that folder (default: keep all)")
+    bk.set_defaults(fn=cmd_backup)
+
+    rs = with_config(sub.add_parser("restore", help="check a backup archive and restore it into a data dir"))
+    rs.add_argument("archive")
+    rs.add_argument("--data-dir", help="folder to restore into, empty unless --force (default: the config's "
+                    "storage.data_dir)")
+    rs.add_argument("--force", action="store_true", help="replace the index and keys of a non-empty data dir")
+    rs.add_argument("--config-dir", help="also write the archived config.yaml (and TLS files) into this folder")
+    rs.set_defaults(fn=cmd_restore)
 
     mg = with_config(sub.add_parser("migrate", help="apply schema migrations"))
     mg.set_defaults(fn=cmd_migrate)

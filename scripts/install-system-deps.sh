@@ -12,11 +12,11 @@ set -euo pipefail
 # server itself never runs it (PyAV links its own FFmpeg).
 # coturn: the TURN relay test starts its own `turnserver` on 127.0.0.1 and a free port; the packaged system
 # service is kept from starting (below), so nothing holds port 3478 afterwards.
-# softhsm2: the signing tests' real PKCS#11 token; poppler-utils (`pdfsig`) and openssl (`openssl cms`) check
-# those signatures independently.
+# softhsm2: the signing tests' real PKCS#11 token; poppler-utils (`pdfsig`, trusting the test CA through an NSS
+# database made with libnss3-tools' certutil) and openssl (`openssl cms`) check those signatures independently.
 PACKAGES=(sqlite3 chromium fonts-noto-core python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
           gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-numpy ffmpeg coturn
-          softhsm2 poppler-utils openssl)
+          softhsm2 poppler-utils libnss3-tools openssl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -197,8 +197,19 @@ def _p11_signer(pin: str = TOKEN_PIN) -> OfficeSigner:
     return s
 
 
-def _pdfsig(path: Path) -> str:
-    r = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, timeout=30)
+@pytest.fixture(scope="module")
+def nssdb(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return an NSS database (poppler's certificate store) that trusts the test root."""
+    d = tmp_path_factory.mktemp("nss")
+    subprocess.run(["certutil", "-N", "-d", f"sql:{d}", "--empty-password"], check=True, capture_output=True,
+                   timeout=30)
+    subprocess.run(["certutil", "-A", "-d", f"sql:{d}", "-n", "ca-thu-nghiem", "-t", "CT,C,C", "-i",
+                    str(pki.root_pem)], check=True, capture_output=True, timeout=30)
+    return f"sql:{d}"
+
+
+def _pdfsig(path: Path, nssdb: str) -> str:
+    r = subprocess.run(["pdfsig", "-nssdir", nssdb, str(path)], capture_output=True, text=True, timeout=30)
     return r.stdout + r.stderr
 
 
@@ -215,8 +226,8 @@ def _cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("kind", ["pkcs12", "pkcs11"])
-def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, token: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, token: Path, nssdb: str,
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     signer = _p12_signer(pki) if kind == "pkcs12" else _p11_signer()
     assert signer is not None and signer.kind == kind
     assert signer.certificate().common_name == SIGNER_CN
@@ -236,8 +247,9 @@ def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, to
     assert abs((status.signer_reported_dt - dt.datetime.now(dt.UTC)).total_seconds()) < 120
 
     # poppler, an independent implementation (its own CMS code via NSS).
-    out = _pdfsig(path)
+    out = _pdfsig(path, nssdb)
     assert "Signature Validation: Signature is Valid" in out, out
+    assert "Certificate Validation: Certificate is Trusted" in out, out
     assert f"Signer Certificate Common Name: {SIGNER_CN}" in out, out
     assert "Signature Type: ETSI.CAdES.detached" in out and "Total document signed" in out, out
     assert "Signing Time:" in out, out
@@ -251,7 +263,7 @@ def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, to
     rc, text = _cli(str(path), "--trust", str(pki.root_pem), capsys=capsys)
     assert rc == 1, text
     assert "Nội dung đã bị thay đổi sau khi ký" in text and "changed after it was signed" in text
-    assert "Signature is Valid" not in _pdfsig(path)
+    assert "Signature is Valid" not in _pdfsig(path, nssdb)
 
 
 def test_pdf_changes_appended_after_signing_and_broken_signature(pki: Pki, tmp_path: Path,
