@@ -131,7 +131,7 @@ def write_signed_manifest(export_dir: Path, manifest: Mapping[str, Any], signer:
     """
     files = manifest.get("files") or []
     if not files:
-        raise SigningError("signing_manifest_empty", "the manifest lists no file")
+        raise SigningError("signing_manifest_mismatch", "the manifest lists no file")
     if check_files:
         for f in files:
             path = export_dir / str(f["name"])

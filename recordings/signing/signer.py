@@ -22,17 +22,13 @@ from pyhanko.sign import signers
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
 
 from mediaserver.config import SigningConfig
+from mediaserver.errors import CodedError
 
 logger = logging.getLogger(__name__)
 
 
-class SigningError(Exception):
+class SigningError(CodedError):
     """Signing could not be done: ``code`` says why (``signing_*``), ``message`` in words for the operator."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +65,7 @@ def load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise SigningError("signing_cert_unreadable", f"cannot read certificate file {path}: {exc.strerror}") \
+            raise SigningError("signing_config", f"cannot read certificate file {path}: {exc.strerror}") \
                 from exc
         try:
             if pem.detect(data):
@@ -79,7 +75,7 @@ def load_certificates(paths: Sequence[Path]) -> list[x509.Certificate]:
                 cert.native  # noqa: B018 — parse it now, so a bad file fails here, by name
                 out.append(cert)
         except (ValueError, TypeError) as exc:
-            raise SigningError("signing_cert_unreadable", f"{path} is not a PEM or DER certificate: {exc}") from exc
+            raise SigningError("signing_config", f"{path} is not a PEM or DER certificate: {exc}") from exc
     return out
 
 
@@ -180,7 +176,7 @@ class OfficeSigner:
         with self.open() as s:
             cert = s.signing_cert
             if cert is None:
-                raise SigningError("signing_no_certificate", "the signer has no certificate")
+                raise SigningError("signing_key_not_found", "the signer has no certificate")
             return CertSummary.of(cert)
 
     def _pkcs11_session(self, spec: _Pkcs11Spec) -> contextlib.AbstractContextManager[signers.Signer]:
