@@ -123,7 +123,8 @@ async def test_snapshot_draws_the_boxes_and_falls_back_to_the_thumbnail(make_api
     for rel in ("review/cong-chinh/1.jpg", "thumbnails/1.jpg"):
         cv2.imwrite(str(data_dir / rel), grey)
     # Two frames: the best box (0.9, at T0 + 2) is the snapshot's frame; the earlier one is not drawn.
-    boxes = [[T0 + 1, "car", 0.6, 0.0, 0.0, 0.2, 0.2], [T0 + 2, "person", 0.9, 0.25, 0.25, 0.5, 0.5]]
+    boxes = [[T0 + 1, "car", 0.6, 0.0, 0.0, 0.2, 0.2], [T0 + 2, "person", 0.9, 0.25, 0.25, 0.5, 0.5],
+             [T0 + 2, "car", "bad", 0.0, 0.0, 0.1], ["x", "car", 0.99, 0, 0, 1, 1]]  # malformed: not drawn
     item = await add_item(store, "cong-chinh", T0, T0 + 5, boxes=boxes, snapshot="review/cong-chinh/1.jpg",
                           thumbnail="thumbnails/1.jpg")
 

@@ -187,7 +187,8 @@ def zone_names(config: Config) -> list[str]:
 
 def snapshot_boxes(boxes: list[list[Any]]) -> list[list[Any]]:
     """Return the boxes of the snapshot's frame: those at the time of the best-scoring box."""
-    valid = [b for b in boxes if len(b) == 7]
+    valid = [b for b in boxes if len(b) == 7 and isinstance(b[1], str)
+             and all(isinstance(v, int | float) and not isinstance(v, bool) for v in (b[0], *b[2:]))]
     if not valid:
         return []
     best_t = float(max(valid, key=lambda b: float(b[2]))[0])
