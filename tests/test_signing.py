@@ -447,3 +447,37 @@ def test_cli_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f.write_bytes(_pdf())
     rc, text = _cli(str(f), "--trust", str(bad_ca), capsys=capsys)
     assert rc == 2 and "ca.pem" in text
+
+
+def test_damaged_files_never_crash_and_never_pass(pki: Pki, tmp_path: Path) -> None:
+    """Flip one byte at 80 random places of a signed PDF and 40 of a manifest signature: always a plain result."""
+    import random
+
+    signer = _p12_signer(pki)
+    assert signer is not None
+    roots = load_certificates([pki.root_pem])
+    signed = sign_pdf(_pdf(), signer, reason="r", location="", field_name="ChuKySo")
+    start = signed.index(b"/Contents <") + len(b"/Contents <")
+    end = signed.index(b">", start)  # the hex signature value: its zero padding is not signed data
+    rng = random.Random(15)
+    path = tmp_path / "f.pdf"
+    outcomes: set[str | None] = set()
+    for off in rng.sample(range(len(signed)), 80):
+        data = bytearray(signed)
+        data[off] ^= 0x01
+        path.write_bytes(bytes(data))
+        r = verify(path, roots)
+        outcomes.add(r.problem)
+        assert start <= off < end or not r.valid, (off, signed[off - 20: off + 20])
+    assert {"content_changed", "signature_broken"} <= outcomes
+
+    export = _export(tmp_path, "a.mp4", b"v" * 5000)
+    out = asyncio.run(write_signed_manifest_async(tmp_path, export_manifest(export), signer))
+    der = out.signature_path.read_bytes()
+    for off in rng.sample(range(len(der)), 40):
+        data = bytearray(der)
+        data[off] ^= 0x01
+        out.signature_path.write_bytes(bytes(data))
+        r = verify(out.manifest_path, roots)
+        # A flip in an unsigned part of the certificate set can leave the signature valid; it never crashes.
+        assert r.problem in (None, "signature_broken", "manifest_changed", "untrusted", "self_signed"), r
