@@ -14,9 +14,12 @@ set -euo pipefail
 # service is kept from starting (below), so nothing holds port 3478 afterwards.
 # softhsm2: the signing tests' real PKCS#11 token; poppler-utils (`pdfsig`, trusting the test CA through an NSS
 # database made with libnss3-tools' certutil) and openssl (`openssl cms`) check those signatures independently.
+# systemd (only its systemd-analyze: a container has no running systemd) and shellcheck: tests/test_deploy.py
+# verifies deploy/'s units and lints deploy/install.sh.
 PACKAGES=(sqlite3 chromium fonts-noto-core python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
           gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-numpy ffmpeg coturn
-          softhsm2 poppler-utils libnss3-tools openssl)
+          softhsm2 poppler-utils libnss3-tools openssl
+          systemd shellcheck)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
