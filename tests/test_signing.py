@@ -22,8 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
-from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils import generic, layout
+from pyhanko.pdf_utils.font.api import FontEngineFactory
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.text import TextBox, TextBoxStyle
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 from pyhanko.sign.validation import validate_pdf_signature
@@ -164,18 +167,28 @@ def token(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["SOFTHSM2_CONF"] = old
 
 
+NOTO = "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"  # fonts-noto-core (install-system-deps.sh)
+PAGE_TEXT = "BIÊN BẢN CUỘC HỌP\nUBND huyện Thử nghiệm — Kết luận: tán thành 12/14"
+
+
+@dataclass
+class _Engine(FontEngineFactory):
+    engine: GlyphAccumulator
+
+    def create_font_engine(self, writer: object, obj_stream: object = None) -> GlyphAccumulator:
+        return self.engine
+
+
 def _pdf() -> bytes:
-    """Return a one-page PDF with a Vietnamese title (the minutes' generator is tested with its own fonts)."""
+    """Return a one-page PDF with Vietnamese text in an embedded Noto Sans subset (pyHanko's text layout)."""
     w = PdfFileWriter()
-    font = generic.DictionaryObject({
-        generic.pdf_name("/Type"): generic.pdf_name("/Font"), generic.pdf_name("/Subtype"): generic.pdf_name("/Type1"),
-        generic.pdf_name("/BaseFont"): generic.pdf_name("/Helvetica"),
-    })
-    res = generic.DictionaryObject({generic.pdf_name("/Font"): generic.DictionaryObject(
-        {generic.pdf_name("/F1"): w.add_object(font)})})
-    body = b"BT /F1 18 Tf 60 760 Td (BIEN BAN CUOC HOP - UBND huyen Thu nghiem) Tj ET"
-    stream = w.add_object(generic.StreamObject(stream_data=body))
-    w.insert_page(PageObject(stream, (0, 0, 595, 842), resources=res))
+    # GlyphAccumulatorFactory would open the font file and never close it: hand the engine the bytes instead.
+    engine = GlyphAccumulator(writer=w, font_handle=BytesIO(Path(NOTO).read_bytes()), font_size=14)
+    box = TextBox(TextBoxStyle(font=_Engine(engine), font_size=14), writer=w,
+                  box=layout.BoxConstraints(width=520, height=200))
+    box.content = PAGE_TEXT
+    stream = w.add_object(generic.StreamObject(stream_data=b"q 1 0 0 1 40 600 cm " + box.render() + b" Q"))
+    w.insert_page(PageObject(stream, (0, 0, 595, 842), resources=box.resources.as_pdf_object()))
     w.set_info(generic.DictionaryObject({
         generic.pdf_name("/Title"): generic.TextStringObject(PDF_TITLE),
         generic.pdf_name("/Author"): generic.TextStringObject(ORG),
@@ -258,8 +271,12 @@ def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, to
     assert rc == 0, text
     assert SIGNER_CN in text and ORG in text and "HỢP LỆ" in text
 
-    # One byte of the page's text, inside the signed range.
-    _flip(path, signed.index(b"BIEN BAN") + 2)
+    # The page still reads in Vietnamese (pdftotext), and pdfinfo shows the Vietnamese title.
+    text_out = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, timeout=30).stdout
+    assert "BIÊN BẢN CUỘC HỌP" in text_out and "UBND huyện Thử nghiệm" in text_out, text_out
+
+    # One byte of the document (the Info dictionary's title), inside the signed range.
+    _flip(path, signed.index(b"/Title") + 3)
     rc, text = _cli(str(path), "--trust", str(pki.root_pem), capsys=capsys)
     assert rc == 1, text
     assert "Nội dung đã bị thay đổi sau khi ký" in text and "changed after it was signed" in text
