@@ -111,6 +111,16 @@ async def test_the_review_page_lists_filters_searches_plays_and_marks_reviewed(a
         await page.select_option("#review-camera", "")
         await page.locator("#review-unreviewed").check()
         await until(lambda: _eq(card_ids(page), unreviewed), "the unreviewed items again")
+        # The time range: dd/mm/yyyy + 24-hour text fields (never the browser's own pickers); from tomorrow: none.
+        natives = "#review-filters input[type=datetime-local], #review-filters input[type=date]"
+        assert await page.locator(natives).count() == 0
+        tomorrow = time.strftime("%d/%m/%Y", time.gmtime(time.time() + 7 * 3600 + 86400))  # Vietnam time
+        await page.fill("#review-since", tomorrow)
+        await page.locator("#review-since").dispatch_event("change")
+        await until(lambda: _eq(card_ids(page), []), "nothing from tomorrow on")
+        await page.fill("#review-since", "")
+        await page.locator("#review-since").dispatch_event("change")
+        await until(lambda: _eq(card_ids(page), unreviewed), "the unreviewed items once more")
 
         # Free text: what the server understood is shown, and its answer listed.
         await page.fill("#review-q", "người ở Cổng chính")

@@ -130,6 +130,12 @@ async def api_meeting(api: Api, **kw: Any) -> dict[str, Any]:
     return dict(await r.json())
 
 
+def dmy(day: str) -> str:
+    """The dd/mm/yyyy text the console's date fields show for an ISO day."""
+    y, m, d = day.split("-")
+    return f"{d}/{m}/{y}"
+
+
 async def fill_form(page: Any, *, title: str, day: str, start: str, end: str, sites: list[str] | None) -> None:
     await page.locator("#meeting-form").wait_for()
     await page.fill("#mt-title", title)
@@ -139,7 +145,7 @@ async def fill_form(page: Any, *, title: str, day: str, start: str, end: str, si
             await page.click("#mt-sites-all")
         for s in sites:
             await page.check(f"#mt-sites input[value='{s}']")
-    await page.fill("#mt-date", day)
+    await page.fill("#mt-date", dmy(day))
     await page.fill("#mt-start", start)
     await page.fill("#mt-end", end)
 
@@ -191,14 +197,23 @@ async def test_operator_schedules_edits_and_is_told_what_is_wrong(api: Api, chro
     col = page.locator(f"#cal-week .cal-col[data-day='{day}']")
     await col.click(position={"x": 8, "y": 7 * 48 + 6})
     await page.locator("#meeting-form").wait_for()
-    assert await page.input_value("#mt-date") == day
+    assert await page.input_value("#mt-date") == dmy(day)
     assert (await page.input_value("#mt-start"), await page.input_value("#mt-end")) == ("14:00", "16:00")
+    # Text fields from picker.js (dd/mm/yyyy, 24-hour), never the browser's own date/time inputs.
+    assert await page.locator("#meeting-form input[type=date], #meeting-form input[type=time]").count() == 0
     # No title: said in Vietnamese, nothing sent.
     await page.click("#mt-submit")
     err = page.locator(".field-error[data-for='title']")
     await err.wait_for(state="visible", timeout=5_000)
     assert "Nhập tên cuộc họp" in await err.inner_text()
     assert await page.evaluate("document.activeElement.id") == "mt-title"
+
+    # A date that does not exist: the picker's Vietnamese hint, nothing sent.
+    await fill_form(page, title="Họp sai ngày", day="2026-02-31", start="10:00", end="11:00", sites=None)
+    await page.click("#mt-submit")
+    err = page.locator(".field-error[data-for='date']")
+    await err.wait_for(state="visible", timeout=5_000)
+    assert "ngày/tháng/năm" in await err.inner_text()
 
     # End before start: the Vietnamese field error, nothing created.
     await fill_form(page, title="Họp sai giờ", day=day, start="10:00", end="09:00", sites=None)
@@ -229,7 +244,7 @@ async def test_operator_schedules_edits_and_is_told_what_is_wrong(api: Api, chro
     assert "08:30 – 10:00" in facts and "Sắp diễn ra" in await page.locator(".mt-head").inner_text()
     await page.click("#meeting-edit")
     assert (await page.locator("#meeting-dialog h2").inner_text()).strip() == "Sửa cuộc họp"
-    assert await page.input_value("#mt-date") == day and await page.input_value("#mt-start") == "08:30"
+    assert await page.input_value("#mt-date") == dmy(day) and await page.input_value("#mt-start") == "08:30"
     assert await page.is_checked(f"#mt-sites input[value='{A}']")
     assert not await page.is_checked(f"#mt-sites input[value='{C}']")
     await page.fill("#mt-title", "Giao ban trực tuyến tuần 51")

@@ -13,10 +13,12 @@ addStrings({
   vi: {
     'pick.datePh': 'dd/mm/yyyy', 'pick.timePh': 'HH:MM', 'pick.badDate': 'Ngày chưa đúng: nhập theo dạng ngày/tháng/năm, ví dụ 07/12/2026.',
     'pick.badTime': 'Giờ chưa đúng: nhập theo dạng giờ:phút (24 giờ), ví dụ 07:30 hoặc 19:05.',
+    'pick.timeSecPh': 'HH:MM:SS', 'pick.badTimeSec': 'Giờ chưa đúng: nhập theo dạng giờ:phút:giây (24 giờ), ví dụ 08:15:10.',
   },
   en: {
     'pick.datePh': 'dd/mm/yyyy', 'pick.timePh': 'HH:MM', 'pick.badDate': 'Not a date: type day/month/year, e.g. 07/12/2026.',
     'pick.badTime': 'Not a time: type hours:minutes (24-hour), e.g. 07:30 or 19:05.',
+    'pick.timeSecPh': 'HH:MM:SS', 'pick.badTimeSec': 'Not a time: type hours:minutes:seconds (24-hour), e.g. 08:15:10.',
   },
 });
 
@@ -48,6 +50,18 @@ export function parseTime(text) {
   if (!m) return null;
   const [hh, mm] = [Number(m[1]), Number(m[2] ?? 0)];
   return hh < 24 && mm < 60 ? `${pad(hh)}:${pad(mm)}` : null;
+}
+
+/** 'H:MM:SS' / 'HH:MM' (seconds 00) / 'HH' (24-hour) → 'HH:MM:SS'; '' → ''; anything else → null. */
+export function parseTimeSec(text) {
+  const s = String(text ?? '').trim();
+  const m = s.match(/^(.*?)[:.](\d{2})$/);
+  if (m && /[:.]/.test(m[1])) { // three parts: the minutes part must be a valid HH:MM
+    const hm = parseTime(m[1]);
+    return hm && Number(m[2]) < 60 ? `${hm}:${m[2]}` : null;
+  }
+  const hm = parseTime(s);
+  return hm ? `${hm}:00` : hm;
 }
 
 function field(id, { value, onchange, required, parse, show, hint, placeholder, size, label }) {
@@ -84,7 +98,10 @@ export function dateField(id, opts = {}) {
   return field(id, { ...opts, parse: parseDate, show: formatDate, hint: 'pick.badDate', placeholder: t('pick.datePh'), size: 10 });
 }
 
-/** A 24-hour HH:MM time input; ``.iso`` is 'HH:MM', '' (empty) or null (not a time). */
+/** A 24-hour HH:MM time input (HH:MM:SS with ``seconds: true``); ``.iso`` is that, '' (empty) or null (not a time). */
 export function timeField(id, opts = {}) {
+  if (opts.seconds) {
+    return field(id, { ...opts, parse: parseTimeSec, show: (v) => v, hint: 'pick.badTimeSec', placeholder: t('pick.timeSecPh'), size: 8 });
+  }
   return field(id, { ...opts, parse: parseTime, show: (v) => v, hint: 'pick.badTime', placeholder: t('pick.timePh'), size: 5 });
 }

@@ -3,6 +3,7 @@
 // <video>: a media element cannot send the bearer token), a drag selects a range to export. The day's motion
 // events are thumbnails, filtered and paged with GET /api/v1/events. window.__rec exposes the page state.
 import { TZ, addStrings, state, t, tOr, h, api, hasRoute, errorText, hashParams, todayIn, shiftDay, clock, span, vnParts } from './core.js';
+import { dateField, timeField } from './picker.js';
 import { ZOOM_LEVELS, spanAround, ticks, wireZoomGestures } from './zoom.js';
 
 const I18N = {
@@ -134,8 +135,8 @@ export function renderRecordings(data) {
         cams.map((c) => h('option', { value: c.id, selected: c.id === rec.camera }, c.name)))),
     h('div', { class: 'rec-day' },
       h('button', { id: 'rec-prev-day', type: 'button', title: t('prevDay'), 'aria-label': t('prevDay'), onclick: () => setDay(shiftDay(rec.date, -1)) }, '◀'),
-      h('input', { id: 'rec-date', type: 'date', value: rec.date, max: today, 'aria-label': t('recDay'),
-        onchange: (ev) => setDay(ev.target.value) }),
+      // A future or empty day is refused: the field goes back to the day shown.
+      dateField('rec-date', { value: rec.date, label: t('recDay'), onchange: (day) => { setDay(day); document.getElementById('rec-date')?.setIso(rec.date); } }),
       h('button', { id: 'rec-next-day', type: 'button', title: t('nextDay'), 'aria-label': t('nextDay'), onclick: () => setDay(shiftDay(rec.date, 1)) }, '▶'),
       h('button', { id: 'rec-today', type: 'button', onclick: () => setDay(today) }, t('today'))),
     h('span', { class: 'spacer' }), h('span', { id: 'rec-summary', class: 'muted' }));
@@ -165,8 +166,8 @@ export function renderRecordings(data) {
   const exportCard = h('section', { id: 'rec-export', class: 'card rec-export' },
     h('h3', {}, t('exportTitle')), h('p', { class: 'muted small' }, t('exportHint')),
     h('div', { class: 'rec-exp-row' },
-      h('label', {}, h('span', {}, t('exportFrom')), h('input', { id: 'rec-exp-from', type: 'time', step: 1 })),
-      h('label', {}, h('span', {}, t('exportTo')), h('input', { id: 'rec-exp-to', type: 'time', step: 1 })),
+      h('label', {}, h('span', {}, t('exportFrom')), timeField('rec-exp-from', { seconds: true })),
+      h('label', {}, h('span', {}, t('exportTo')), timeField('rec-exp-to', { seconds: true })),
       h('label', { class: 'grow' }, h('span', {}, t('exportReason')),
         h('input', { id: 'rec-exp-reason', type: 'text', maxlength: 500, placeholder: t('exportReasonHint') }))),
     h('div', { class: 'rec-exp-row' }, h('button', { id: 'rec-exp-submit', type: 'button', class: 'primary', onclick: startExport }, t('exportBtn')),
@@ -200,7 +201,7 @@ async function loadDay() {
     review: [], view: null, zoom: ZOOM_LEVELS[0] });
   history.replaceState(null, '', `#/recordings?camera=${encodeURIComponent(rec.camera)}&date=${rec.date}`);
   const dateInput = document.getElementById('rec-date');
-  if (dateInput) dateInput.value = rec.date;
+  if (dateInput) dateInput.setIso(rec.date);
   paintDay();
   paintEvents();
   try {
@@ -741,8 +742,8 @@ function fillExport(start, end) {
   const from = document.getElementById('rec-exp-from');
   const to = document.getElementById('rec-exp-to');
   if (!from || !to) return;
-  from.value = hms(Math.max(start, tl.start_ts));
-  to.value = hms(Math.min(end, tl.end_ts - 1));
+  from.setIso(hms(Math.max(start, tl.start_ts)));
+  to.setIso(hms(Math.min(end, tl.end_ts - 1)));
   rec.range = [Math.max(start, tl.start_ts), Math.min(end, tl.end_ts - 1)];
   paintSelection();
 }
@@ -755,8 +756,8 @@ function dayTime(value) {
 
 async function startExport() {
   const status = document.getElementById('rec-exp-status');
-  const start = dayTime(document.getElementById('rec-exp-from').value);
-  const end = dayTime(document.getElementById('rec-exp-to').value);
+  const start = dayTime(document.getElementById('rec-exp-from').iso);
+  const end = dayTime(document.getElementById('rec-exp-to').iso);
   const reason = document.getElementById('rec-exp-reason').value.trim();
   const fail = (msg) => { status.replaceChildren(h('span', { class: 'msg error inline' }, msg)); };
   if (start == null || end == null || end <= start) return fail(t('exportBadRange'));

@@ -6,8 +6,9 @@
 // badge on the nav link (GET /api/v1/review/summary, polled; a 404 means this server has no review queue: the
 // link and badge stay hidden). window.__review exposes the page state for tests.
 import {
-  addStrings, state, t, tOr, h, api, hasRoute, errorText, fmtDateTime, num, modal, OBJECT_LABELS,
+  addStrings, state, t, tOr, h, api, hasRoute, errorText, fmtDateTime, num, modal, OBJECT_LABELS, vnIso,
 } from './core.js';
+import { dateField, timeField } from './picker.js';
 
 const PAGE = 48; // items per request
 const SUMMARY_POLL_MS = 15000; // the nav badge re-reads the unreviewed count this often
@@ -42,7 +43,8 @@ addStrings({
 
 const rv = {
   gen: 0, items: [], next: null, loading: false, error: null, cameras: [], summary: null, noQueue: false,
-  filters: { camera: '', label: '', zone: '', kind: '', since: '', until: '', unreviewed: true },
+  // since/until: {day: 'YYYY-MM-DD' | '', time: 'HH:MM' | ''} in Vietnam time, as typed in the picker.js fields
+  filters: { camera: '', label: '', zone: '', kind: '', since: { day: '', time: '' }, until: { day: '', time: '' }, unreviewed: true },
   search: null, // {q, query} while a free-text search is shown
   snaps: new Map(), snapQueue: [], snapBusy: 0, poll: null, body: null,
 };
@@ -50,11 +52,11 @@ window.__review = rv;
 
 const when = (ts) => (ts == null ? '—' : fmtDateTime(new Date(ts * 1000).toISOString()));
 const pctText = (score) => num(Math.round(score * 100));
-/** A datetime-local value (Vietnam time, what the reader typed) as epoch seconds, or null. */
-function localTs(value) {
-  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(value || '')) return null;
-  const ms = Date.parse(`${value}:00+07:00`);
-  return Number.isNaN(ms) ? null : ms / 1000;
+/** A typed Vietnam-time day and time as epoch seconds (no time: the day's start, or its last minute for an end), or null. */
+function localTs({ day, time }, end = false) {
+  const iso = vnIso(day, time || (end ? '23:59' : '00:00'));
+  if (!iso) return null;
+  return Date.parse(iso) / 1000 + (end && !time ? 59 : 0);
 }
 
 // ------------------------------------------------------------------------------------------- badge
@@ -135,8 +137,11 @@ function render() {
   const sel = (id, label, options, key) => h('label', {}, h('span', {}, label),
     h('select', { id, onchange: (ev) => { f[key] = ev.target.value; load(true); } },
       options.map(([v, text]) => h('option', { value: v, selected: v === f[key] }, text))));
+  // A dd/mm/yyyy day and an optional 24-hour time (picker.js: the same in vi and en, whatever the browser's language).
   const dt = (id, label, key) => h('label', {}, h('span', {}, label),
-    h('input', { id, type: 'datetime-local', value: f[key], onchange: (ev) => { f[key] = ev.target.value; load(true); } }));
+    dateField(id, { value: f[key].day, label, onchange: (v) => { f[key].day = v; load(true); } }), ' ',
+    timeField(`${id}-time`, { value: f[key].time, label: `${label} (${t('pick.timePh')})`,
+      onchange: (v) => { f[key].time = v; if (f[key].day) load(true); } }));
   const q = h('input', { id: 'review-q', type: 'search', maxlength: 200, placeholder: t('revSearchHint'), 'aria-label': t('revSearch'),
     value: rv.search?.q || '' });
   const search = h('form', { id: 'review-search', class: 'rev-search', role: 'search',
@@ -172,7 +177,7 @@ function query(before) {
   if (f.kind) q.set('kind', f.kind);
   if (f.unreviewed) q.set('reviewed', 'false');
   const since = localTs(f.since);
-  const until = localTs(f.until);
+  const until = localTs(f.until, true);
   if (since != null) q.set('since', since);
   if (until != null) q.set('until', until);
   if (before != null) q.set('before_id', before);

@@ -10,6 +10,7 @@ import {
 import {
   STATUSES, LIVE_STATUSES, loadRefs, roomMembers, roomName, siteLabel, statusChip, whenText, getMeeting,
 } from './meeting-info.js';
+import { dateField, timeField } from './picker.js';
 import { attendanceBoard, renderAttendancePrint } from './attendance.js';
 import { sendInvitations, renderInvitationsPrint } from './invitations.js';
 
@@ -343,9 +344,10 @@ function openForm(refs, meeting, { day, start } = {}) {
   const all = h('input', { id: 'mt-sites-all', type: 'checkbox' });
   const count = h('span', { id: 'mt-sites-count', class: 'muted small' });
   const checklist = h('div', { id: 'mt-sites', class: 'site-checklist', role: 'group' });
-  const date = h('input', { id: 'mt-date', type: 'date', value: init.date, required: true });
-  const startIn = h('input', { id: 'mt-start', type: 'time', value: init.start, step: 300 });
-  const endIn = h('input', { id: 'mt-end', type: 'time', value: init.end, step: 300 });
+  // dd/mm/yyyy and 24-hour text fields (picker.js): the same in vi and en, whatever the browser's language.
+  const date = dateField('mt-date', { value: init.date, required: true });
+  const startIn = timeField('mt-start', { value: init.start });
+  const endIn = timeField('mt-end', { value: init.end });
   const test = h('input', { id: 'mt-test', type: 'number', min: 0, max: 240, step: 5, value: init.test, inputmode: 'numeric' });
   const remind = h('input', { id: 'mt-remind', type: 'number', min: 1, max: 10080, step: 5, value: init.remind ?? '', inputmode: 'numeric' });
   const modeRadio = (v) => h('label', { class: 'mode-opt' }, h('input', { type: 'radio', name: 'mt-mode', value: v, checked: init.mode === v }),
@@ -413,13 +415,14 @@ function openForm(refs, meeting, { day, start } = {}) {
     ev.preventDefault();
     clearErrors();
     if (!title.value.trim()) return showError('title', t('fe.title'));
-    if (!date.value) return showError('date', t('fe.date'));
-    if (!startIn.value) return showError('start', t('fe.startMissing'));
-    if (!endIn.value) return showError('end', t('fe.endMissing'));
-    const startsAt = vnIso(date.value, startIn.value.slice(0, 5));
+    if (!date.iso) return showError('date', t(date.iso === null ? 'pick.badDate' : 'fe.date'));
+    if (startIn.iso === '') return showError('start', t('fe.startMissing'));
+    if (endIn.iso === '') return showError('end', t('fe.endMissing'));
+    const startsAt = vnIso(date.iso, startIn.iso);
     // The form holds one date: a meeting ends on the day it starts, after its start (said here, before asking).
-    const endsAt = vnIso(date.value, endIn.value.slice(0, 5));
-    if (!startsAt) return showError('start', t('fe.start'));
+    const endsAt = vnIso(date.iso, endIn.iso);
+    if (!startsAt) return showError('start', t(startIn.iso === null ? 'pick.badTime' : 'fe.start'));
+    if (endIn.iso === null) return showError('end', t('pick.badTime'));
     if (!endsAt || Date.parse(endsAt) <= Date.parse(startsAt)) return showError('end', t('fe.end'));
     const intOr = (el, dflt) => (el.value.trim() === '' ? dflt : Number(el.value));
     const list = members();
