@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import grp
+import io
 import json
+import os
+import pwd
 import shutil
 import tarfile
 import time
@@ -15,9 +20,10 @@ import pytest
 import yaml
 
 from cameras.simulator.rtsp import RtspServerProcess
+from mediaserver.backup import BackupError, create_backup, restore_backup
+from mediaserver.config import Config
+from mediaserver.storage import Database
 from tests.test_server_process import NEW_PASSWORD, Server
-
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 CAMERA = "kho"
 SEGMENT_S = 2
@@ -56,6 +62,8 @@ def raw_get(srv: Server, path: str) -> tuple[int, bytes]:
         return r.status, r.read()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)
 async def test_backup_while_recording_restores_into_a_fresh_data_dir(
         tmp_path: Path, rtsp: RtspServerProcess) -> None:
     a = camera_server(tmp_path / "a", rtsp.url("/main"))
@@ -123,3 +131,90 @@ async def test_backup_while_recording_restores_into_a_fresh_data_dir(
         a.kill()
         if b is not None:
             b.kill()
+
+
+# ------------------------------------------------------------------ the archive's checks, without a server
+
+
+@pytest.fixture
+async def indexed(config: Config, tmp_path: Path) -> tuple[Config, Path]:
+    """A data dir with a migrated index, both keys and one footage file; the config file beside it."""
+    db = Database(config.storage.sqlite_path())
+    await db.open()
+    await db.close()
+    data = config.storage.data_dir
+    (data / "token-signing.key").write_text("ab" * 32)
+    (data / "secrets.key").write_bytes(b"fernet-key")
+    seg = data / "recordings" / "kho" / "2026-12-07" / "02" / "kho-main-20261207T020000_000Z.mp4"
+    seg.parent.mkdir(parents=True)
+    seg.write_bytes(b"\0\0\0\x18ftypmp42" + b"x" * 1000)
+    cfg_file = tmp_path / "config.yaml"
+    cfg_file.write_text("storage: {data_dir: ./data}\n")
+    return config, cfg_file
+
+
+def _rewrite(archive: Path, out: Path, change: dict[str, bytes]) -> None:
+    """Copy an archive as a valid .tar.gz with some members' bytes replaced (or added)."""
+    with tarfile.open(archive) as src, tarfile.open(out, "w:gz") as dst:
+        for info in src.getmembers():
+            data = change.pop(info.name, None)
+            body = src.extractfile(info).read() if data is None else data  # type: ignore[union-attr]
+            info.size = len(body)
+            dst.addfile(info, io.BytesIO(body))
+        for name, body in change.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            dst.addfile(info, io.BytesIO(body))
+
+
+async def test_a_tampered_or_foreign_archive_is_refused(indexed: tuple[Config, Path], tmp_path: Path) -> None:
+    cfg, cfg_file = indexed
+    archive = (await asyncio.to_thread(create_backup, cfg, cfg_file, tmp_path / "b.tar.gz")).path
+    cases = {
+        "swapped.tar.gz": ({"data/secrets.key": b"another key"}, "does not match its SHA-256"),
+        "extra.tar.gz": ({"data/evil.key": b"x"}, "is not in the manifest"),
+        "escape.tar.gz": ({"data/../../etc/cron.d/x": b"x"}, "outside data/ and config/"),
+        "newer.tar.gz": ({"manifest.json": json.dumps({**_manifest(archive), "schema_version": 999}).encode()},
+                         "newer than this program"),
+    }
+    for name, (change, message) in cases.items():
+        _rewrite(archive, tmp_path / name, dict(change))
+        with pytest.raises(BackupError, match=message):
+            await asyncio.to_thread(restore_backup, tmp_path / name, tmp_path / f"target-{name}")
+        assert not (tmp_path / f"target-{name}" / "mediaserver.db").exists(), name
+    (tmp_path / "not-gzip.tar.gz").write_bytes(b"PK\x03\x04 a zip file")
+    with pytest.raises(BackupError, match="damaged or not a mediaserver backup"):
+        await asyncio.to_thread(restore_backup, tmp_path / "not-gzip.tar.gz", tmp_path / "t2")
+
+
+def _manifest(archive: Path) -> dict[str, object]:
+    with tarfile.open(archive) as tar:
+        return dict(json.loads(tar.extractfile("manifest.json").read()))  # type: ignore[union-attr]
+
+
+async def test_with_footage_and_force_keep_what_is_there(indexed: tuple[Config, Path], tmp_path: Path) -> None:
+    cfg, cfg_file = indexed
+    data = cfg.storage.data_dir
+    full = await asyncio.to_thread(create_backup, cfg, cfg_file, tmp_path / "full.tar.gz", with_footage=True)
+    seg = next(m.name for m in full.members if m.name.startswith("data/recordings/"))
+    target = tmp_path / "restored"
+    r = await asyncio.to_thread(restore_backup, full.path, target, config_dir=tmp_path / "etc")
+    assert (target / seg.removeprefix("data/")).read_bytes() == (data / seg.removeprefix("data/")).read_bytes()
+    assert (tmp_path / "etc" / "config.yaml").read_text() == cfg_file.read_text()
+    assert (target / "secrets.key").stat().st_mode & 0o777 == 0o600
+    assert r.schema_version_now == r.schema_version_archived
+    # --force over a data dir in use: a stale WAL is removed (it would be replayed into the restored index),
+    # footage the archive does not hold stays, and the dir's owner keeps owning what was restored.
+    small = await asyncio.to_thread(create_backup, cfg, cfg_file, tmp_path / "small.tar.gz")
+    (target / "mediaserver.db-wal").write_bytes(b"stale")
+    (target / "recordings" / "later.mp4").write_bytes(b"kept")
+    uid, gid = pwd.getpwnam("daemon").pw_uid, grp.getgrnam("daemon").gr_gid
+    os.chown(target, uid, gid)
+    with pytest.raises(BackupError, match="not empty"):
+        await asyncio.to_thread(restore_backup, small.path, target)
+    await asyncio.to_thread(restore_backup, small.path, target, force=True)
+    assert (target / "recordings" / "later.mp4").read_bytes() == b"kept"
+    assert not (target / "mediaserver.db-wal").exists() or (target / "mediaserver.db-wal").read_bytes() != b"stale"
+    if os.geteuid() == 0:
+        assert {(p.stat().st_uid, p.stat().st_gid) for p in (target / "mediaserver.db", target / "secrets.key")} \
+            == {(uid, gid)}
