@@ -17,18 +17,26 @@ sub stream, analysed at 5 fps through cameras.detect.offline.ObjectPipeline at t
   alert), precision_baseline_motion_only.
 - false_alerts_per_hour on a clip with only lighting changes and swaying foliage (10 min; QUICK 3 min),
   beside the motion events per hour a motion-only system would raise on it (motion_alerts_per_hour_baseline).
-- cameras_per_core_objects: a 640x360 10 fps clip with people/motorbikes in view 20 % of the time, encoded
-  once with x264 (like the simulator's sub stream), then decoded (PyAV, one thread) and analysed with
-  detection on, on one core: clip seconds / CPU seconds. Baseline in the same run: the same with detection
-  off (cameras_per_core_motion_only), and the ratio between them.
+- cameras_per_core_objects: the server's own path — 16 cameras replaying (bench_motion's ClipFeed, real time)
+  a 640x360 25 fps x264 clip of people/motorbikes in view 20 % of the time, each camera at another point of
+  the loop, through the engine, MotionAnalysers and the shared DetectionPool (1 worker), process pinned to one
+  core: 16 / the cores its CPU time used. Beside it, the same 16 cameras without detection
+  (cameras_per_core_motion_only) and the ratio; also the detections skipped (the pool's bounded queue when
+  several cameras' crops arrive at once) — a camera that skips a frame still detects on the next one.
+- cameras_per_core_objects_offline: the same kind of clip at the simulator's 10 fps, decoded (PyAV, one
+  thread) and analysed by ObjectPipeline (nothing skipped, no plumbing): clip seconds / CPU seconds, beside
+  motion only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
+import tempfile
 import time
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -44,6 +52,7 @@ DETECT_FPS = 1.0  # detections per second per camera while it moves (the default
 MIN_SCORE = 0.5  # the default minimum score
 ANALYSIS_FPS = 5.0  # the default motion.analysis_fps
 SUB_FPS = 10  # the simulated sub stream's frame rate
+SERVER_CAMERAS = 16  # cameras replayed through the server's path at once (the target: 16 per core)
 DEFAULT_CAMERAS_PER_CORE = 120.0  # motion analysis alone, when bench_motion did not run (BENCHMARKS.md)
 
 
@@ -108,6 +117,7 @@ def _run(quick: bool, cameras_per_core_motion: float | None) -> dict[str, Any]:
           f"false positives {fps}", flush=True)
     result.update(_clips(quick, m320))
     result.update(_cameras_per_core(quick, m320))
+    result.update(asyncio.run(_server_cameras_per_core(quick)))
     return result
 
 
@@ -170,24 +180,30 @@ def _clips(quick: bool, model: ObjectModel) -> dict[str, Any]:
     return out
 
 
-def _encoded(clip: clips.Clip) -> list[Any]:
-    """Return the clip encoded once as x264 baseline packets at the sub stream's rate (like the simulator)."""
+def _encoded_units(clip: clips.Clip, fps: int, kbps: int) -> list[tuple[bytes, bool]]:
+    """Return the clip encoded once by x264 (baseline, SPS/PPS on every keyframe): (access unit, keyframe)."""
     import av
 
     enc = av.CodecContext.create("libx264", "w")
     enc.width, enc.height, enc.pix_fmt = 640, 360, "yuv420p"
-    enc.framerate = Fraction(SUB_FPS)
-    enc.time_base = Fraction(1, SUB_FPS)
-    enc.bit_rate = 300_000
-    enc.gop_size = SUB_FPS
-    enc.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline", "threads": "1"}
-    packets: list[Any] = []
-    for k, (_t, bgr, _y) in enumerate(clips.frames(clip, SUB_FPS)):
+    enc.framerate = Fraction(fps)
+    enc.time_base = Fraction(1, fps)
+    enc.bit_rate = kbps * 1000
+    enc.gop_size = fps
+    enc.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline", "threads": "1",
+                   "x264-params": "repeat-headers=1"}
+    units: list[tuple[bytes, bool]] = []
+    for k, (_t, bgr, _y) in enumerate(clips.frames(clip, fps)):
         frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
         frame.pts = k
-        packets.extend(bytes(p) for p in enc.encode(frame))
-    packets.extend(bytes(p) for p in enc.encode(None))
-    return packets
+        units.extend((bytes(p), bool(p.is_keyframe)) for p in enc.encode(frame))
+    units.extend((bytes(p), bool(p.is_keyframe)) for p in enc.encode(None))
+    return units
+
+
+def _encoded(clip: clips.Clip) -> list[Any]:
+    """Return the clip encoded once as x264 baseline packets at the sub stream's rate (like the simulator)."""
+    return [data for data, _ in _encoded_units(clip, SUB_FPS, 300)]
 
 
 def _analysis_cpu_s(packets: list[Any], model: ObjectModel | None) -> tuple[float, ObjectPipeline]:
@@ -216,13 +232,13 @@ def _cameras_per_core(quick: bool, model: ObjectModel) -> dict[str, Any]:
     packets = _encoded(clip)
     cpu_motion, _ = _analysis_cpu_s(packets, None)
     cpu_objects, pipe = _analysis_cpu_s(packets, model)
-    out = {"cameras_per_core_objects": round(clip.seconds / cpu_objects, 1),
-           "cameras_per_core_motion_only": round(clip.seconds / cpu_motion, 1)}
-    out["cameras_per_core_objects_ratio"] = round(
-        out["cameras_per_core_objects"] / out["cameras_per_core_motion_only"], 3)
+    out = {"cameras_per_core_objects_offline": round(clip.seconds / cpu_objects, 1),
+           "cameras_per_core_motion_only_offline": round(clip.seconds / cpu_motion, 1)}
+    out["cameras_per_core_objects_offline_ratio"] = round(
+        out["cameras_per_core_objects_offline"] / out["cameras_per_core_motion_only_offline"], 3)
     share = sum(t.end - t.start for t in clips.truth(clip)) / clip.seconds
     print(f"cameras per core, {clip.seconds:.0f} s clip at 10 fps with objects in view {share:.0%} of the time "
-          f"(decode + analysis, one core): with detection {out['cameras_per_core_objects']} "
+          f"(decode + analysis, one core): with detection {out['cameras_per_core_objects_offline']} "
           f"({cpu_objects / clip.seconds * 1000:.1f} ms CPU per camera-second, {pipe.stats.crops_detected} crops "
           f"detected); baseline motion only {out['cameras_per_core_motion_only']} "
           f"({cpu_motion / clip.seconds * 1000:.1f} ms/s); ratio {out['cameras_per_core_objects_ratio']}", flush=True)
@@ -233,3 +249,79 @@ if __name__ == "__main__":
     import json
 
     print(json.dumps(run(os.environ.get("QUICK") == "1")))
+
+
+async def _server_phase(units: list[tuple[bytes, bool]], n: int, warm_s: float, measure_s: float,
+                        objects: bool) -> dict[str, Any]:
+    """Replay the clip as ``n`` cameras through the server's MotionAnalysers (detection pool when ``objects``)."""
+    from benchmarks.bench_motion import FPS, ClipFeed
+    from cameras.motion.analyser import MotionAnalysers
+    from mediaserver.config import DetectionSettings, RecordSettings
+    from mediaserver.engine import Engine
+
+    engine = Engine()
+    gops = max(1, len(units) // FPS)
+    # Cameras start spread over the whole loop, so at any moment about the motion share of them see someone.
+    feeds = [ClipFeed(f"cam-{i:02d}", units, (i * gops // n) * FPS) for i in range(n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        analysers = MotionAnalysers(None, engine, Path(tmp), detection=DetectionSettings() if objects else None)
+        for feed in feeds:
+            await analysers.analyse(feed.source.owner, "sub", feed, MotionSettings(analysis_fps=ANALYSIS_FPS),
+                                    RecordSettings(), objects=ObjectSettings(enabled=objects))
+        tasks = [asyncio.create_task(f.run(i / FPS / n)) for i, f in enumerate(feeds)]
+        try:
+            await asyncio.sleep(warm_s)
+            pool = analysers.pool
+            before = analysers.stats()
+            done0 = sum(pool.done.values()) if pool else 0
+            skipped0 = sum(pool.skipped.values()) if pool else 0
+            published = {f.source.owner: f.published for f in feeds}
+            c0, t0 = time.process_time(), time.monotonic()
+            await asyncio.sleep(measure_s)
+            cpu, elapsed = time.process_time() - c0, time.monotonic() - t0
+            after = analysers.stats()
+            done = (sum(pool.done.values()) - done0) if pool else 0
+            skipped = (sum(pool.skipped.values()) - skipped0) if pool else 0
+            published = {f.source.owner: f.published - published[f.source.owner] for f in feeds}
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await analysers.stop()
+            engine.close()
+    behind = max(published[c] * ANALYSIS_FPS / FPS - (after[c].frames_analysed - before[c].frames_analysed)
+                 for c in after)
+    dropped = sum(a.frames_dropped - before[c].frames_dropped for c, a in after.items())
+    return {"cores": cpu / elapsed, "detections": done, "skipped": skipped, "behind_max": behind,
+            "dropped": dropped, "elapsed": elapsed}
+
+
+async def _server_cameras_per_core(quick: bool) -> dict[str, Any]:
+    """Cameras per core through the server's own path (engine → analysers → shared detection pool), one core."""
+    from benchmarks.bench_motion import FPS, KBPS, KEEP_UP_SLACK_FRAMES
+
+    n = SERVER_CAMERAS
+    clip = clips.share_clip(60.0, MOTION_SHARE)
+    units = await asyncio.to_thread(_encoded_units, clip, FPS, KBPS)
+    warm_s, measure_s = (4.0, 15.0) if quick else (5.0, 40.0)
+    motion = await _server_phase(units, n, warm_s, measure_s, objects=False)
+    objects = await _server_phase(units, n, warm_s, measure_s, objects=True)
+    kept_up = (objects["skipped"] == 0 and objects["dropped"] == 0
+               and objects["behind_max"] <= KEEP_UP_SLACK_FRAMES)
+    tried = objects["detections"] + objects["skipped"]
+    out = {"cameras_per_core_objects": round(n / objects["cores"], 1),
+           "cameras_per_core_motion_only": round(n / motion["cores"], 1),
+           "server_cameras_measured": n, "server_objects_kept_up": kept_up,
+           "server_detections_per_s": round(objects["detections"] / objects["elapsed"], 2),
+           "server_detections_skipped": objects["skipped"],
+           "server_detections_skipped_share": round(objects["skipped"] / tried, 3) if tried else 0.0}
+    out["cameras_per_core_objects_ratio"] = round(
+        out["cameras_per_core_objects"] / out["cameras_per_core_motion_only"], 3)
+    print(f"server path, {n} cameras replaying a {FPS} fps {KBPS} kbit/s clip (people/motorbikes in view "
+          f"{MOTION_SHARE:.0%} of the time), one core: with detection {100 * objects['cores']:.1f} % of a core "
+          f"({out['server_detections_per_s']} detections/s, {objects['skipped']} skipped, {objects['dropped']} "
+          f"frames dropped, kept up: {kept_up}) → cameras_per_core_objects {out['cameras_per_core_objects']} (CPU); "
+          f"baseline motion only {100 * motion['cores']:.1f} % → {out['cameras_per_core_motion_only']}; ratio "
+          f"{out['cameras_per_core_objects_ratio']}",
+          flush=True)
+    return out

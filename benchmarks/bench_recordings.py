@@ -6,7 +6,7 @@
 4. benchmarks.bench_detect — detect_ms_p50/p95 (YOLOv3-tiny, 320 crop, one core) beside the whole-frame 416
    baseline, cameras_per_core_objects_projected (from part 1's cameras_per_core); on the simulator's labelled
    photo clips: precision/recall for person and vehicle, false_alerts_per_hour on lighting + foliage only, and
-   the measured cameras_per_core_objects at a 20 % motion share (beside motion only).
+   the measured cameras_per_core_objects at a 20 % motion share through the server's path (beside motion only).
 Each part prints its own results beside its baseline; the last line here is one JSON object with them all.
 """
 
