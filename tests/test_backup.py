@@ -195,12 +195,21 @@ def _manifest(archive: Path) -> dict[str, object]:
 async def test_with_footage_and_force_keep_what_is_there(indexed: tuple[Config, Path], tmp_path: Path) -> None:
     cfg, cfg_file = indexed
     data = cfg.storage.data_dir
+    tls = tmp_path / "office-tls"
+    tls.mkdir()
+    (tls / "fullchain.pem").write_text("CERT")
+    (tls / "privkey.pem").write_text("KEY")
+    cfg.server.tls.mode, cfg.server.tls.cert_file, cfg.server.tls.key_file = (
+        "files", tls / "fullchain.pem", tls / "privkey.pem")
     full = await asyncio.to_thread(create_backup, cfg, cfg_file, tmp_path / "full.tar.gz", with_footage=True)
+    assert {"config/tls/fullchain.pem", "config/tls/privkey.pem", "data/secrets.key"} <= {m.name for m in full.members}
     seg = next(m.name for m in full.members if m.name.startswith("data/recordings/"))
     target = tmp_path / "restored"
     r = await asyncio.to_thread(restore_backup, full.path, target, config_dir=tmp_path / "etc")
     assert (target / seg.removeprefix("data/")).read_bytes() == (data / seg.removeprefix("data/")).read_bytes()
     assert (tmp_path / "etc" / "config.yaml").read_text() == cfg_file.read_text()
+    assert (tmp_path / "etc" / "tls" / "privkey.pem").read_text() == "KEY"
+    assert (tmp_path / "etc" / "tls" / "privkey.pem").stat().st_mode & 0o777 == 0o600
     assert (target / "secrets.key").stat().st_mode & 0o777 == 0o600
     assert r.schema_version_now == r.schema_version_archived
     # --force over a data dir in use: a stale WAL is removed (it would be replayed into the restored index),
