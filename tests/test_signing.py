@@ -39,6 +39,7 @@ from recordings.export import file_sha256
 from recordings.signing import (
     OfficeSigner,
     SigningError,
+    StampPlacement,
     export_manifest,
     load_certificates,
     sign_pdf,
@@ -226,6 +227,21 @@ def _pdfsig(path: Path, nssdb: str) -> str:
     return r.stdout + r.stderr
 
 
+def _ink(path: Path, box: tuple[int, int, int, int]) -> float:
+    """Return the share of non-white pixels in ``box`` (PDF points, origin bottom left) of the last page."""
+    import numpy as np
+
+    out = subprocess.run(["pdftoppm", "-r", "72", "-gray", "-l", "1", str(path)], capture_output=True, timeout=30,
+                         check=True).stdout
+    # PGM (P5): magic, width height, maxval, then one byte per pixel.
+    magic, w, h, _maxval, pixels = out.split(maxsplit=4)
+    assert magic == b"P5"
+    img = np.frombuffer(pixels[: int(w) * int(h)], np.uint8).reshape(int(h), int(w))
+    x1, y1, x2, y2 = box
+    region = img[int(h) - y2: int(h) - y1, x1:x2]
+    return float((region < 200).mean())
+
+
 def _flip(path: Path, offset: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x01
@@ -245,7 +261,10 @@ def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, to
     assert signer is not None and signer.kind == kind
     assert signer.certificate().common_name == SIGNER_CN
     original = _pdf()
-    signed = sign_pdf(original, signer, reason="Xác nhận biên bản", location="Thử nghiệm", field_name="ChuKySo")
+    # The token's signature has a visible block (Vietnamese text in the embedded font); the file's is invisible.
+    stamp = StampPlacement(page=-1, box=(330, 36, 560, 96)) if kind == "pkcs11" else None
+    signed = sign_pdf(original, signer, reason="Xác nhận biên bản", location="Thử nghiệm", field_name="ChuKySo",
+                      stamp=stamp)
     assert signed.startswith(original)  # an incremental update: the document itself is untouched
     path = tmp_path / f"bien-ban-{kind}.pdf"
     path.write_bytes(signed)
@@ -270,6 +289,10 @@ def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, to
     rc, text = _cli(str(path), "--trust", str(pki.root_pem), capsys=capsys)
     assert rc == 0, text
     assert SIGNER_CN in text and ORG in text and "HỢP LỆ" in text
+
+    # pdftoppm draws the stamp's box: ink there only when there is a stamp (72 dpi: 1 px = 1 pt).
+    ink = _ink(path, (330, 36, 560, 96))
+    assert (ink > 0.02) if stamp is not None else (ink == 0.0), ink
 
     # The page still reads in Vietnamese (pdftotext), and pdfinfo shows the Vietnamese title.
     text_out = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, timeout=30).stdout

@@ -18,12 +18,13 @@ from recordings.signing.manifest import (
     write_signed_manifest,
     write_signed_manifest_async,
 )
-from recordings.signing.pades import sign_pdf, sign_pdf_async
+from recordings.signing.pades import StampPlacement, sign_pdf, sign_pdf_async
 from recordings.signing.signer import CertSummary, OfficeSigner, SigningError, load_certificates
 from recordings.signing.verify import FileCheck, VerifyResult, verify, verify_async
 
 __all__ = [
-    "CertSummary", "FileCheck", "OfficeSigner", "SignedManifest", "SigningError", "VerifyResult",
+    "CertSummary", "FileCheck", "OfficeSigner", "SignedManifest", "SigningError", "StampPlacement",
+    "VerifyResult",
     "export_manifest", "load_certificates", "manifest_bytes", "sign_manifest", "sign_manifest_async", "sign_pdf",
     "sign_pdf_async", "verify", "verify_async", "write_signed_manifest", "write_signed_manifest_async",
 ]
