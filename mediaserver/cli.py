@@ -268,6 +268,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from mediaserver.config import DEFAULT_TIMEZONE
     from recordings.signing import SigningError, load_certificates, verify
+    from recordings.signing.verify import USAGE_PROBLEMS
 
     # pyHanko logs each failed path search with a traceback; the result below says it in words.
     logging.getLogger("pyhanko").setLevel(logging.ERROR)
@@ -284,8 +285,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"--trust: {exc.message}", file=sys.stderr)
         return EXIT_INVALID
     r = verify(Path(args.file), roots)
-    if r.problem == "not_found":
-        print(f"{args.file}: không tìm thấy tệp / no such file", file=sys.stderr)
+    if r.problem in USAGE_PROBLEMS:
+        print(f"{args.file}: {r.reason('vi')} / {r.reason('en')}", file=sys.stderr)
         return EXIT_INVALID
     kind = "PDF (PAdES)" if r.kind == "pdf" else "Bản kê dữ liệu camera / CCTV evidence manifest"
     print(f"Tệp / File: {r.path}  [{kind}]")

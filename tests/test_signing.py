@@ -449,7 +449,7 @@ async def test_export_manifest_signed_on_token_with_timestamp(pki: Pki, token: P
         return subprocess.run([sys.executable, "-m", "mediaserver.cli", "verify", *args], capture_output=True,
                               text=True, timeout=60)
 
-    ok = await asyncio.to_thread(cli, str(tmp_path / (name + ".manifest.json")), "--trust", str(pki.root_pem))
+    ok = await asyncio.to_thread(cli, str(tmp_path), "--trust", str(pki.root_pem))  # the folder holding it
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "Cổng chính" in ok.stdout and SIGNER_CN in ok.stdout
     _flip(tmp_path / name, 150_000)
@@ -480,7 +480,13 @@ def test_manifest_refused_when_files_do_not_match(pki: Pki, tmp_path: Path) -> N
 
 def test_cli_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc, text = _cli(str(tmp_path / "khong-co.pdf"), capsys=capsys)
-    assert rc == 2 and "khong-co.pdf" in text
+    assert rc == 2 and "khong-co.pdf" in text and "Không tìm thấy" in text
+    rc, text = _cli(str(tmp_path), capsys=capsys)
+    assert rc == 2 and "không có bản kê" in text
+    for n in ("a.mp4.manifest.json", "b.mp4.manifest.json"):
+        (tmp_path / n).write_text("{}")
+    rc, text = _cli(str(tmp_path), capsys=capsys)
+    assert rc == 2 and "a.mp4.manifest.json, b.mp4.manifest.json" in text
     bad_ca = tmp_path / "ca.pem"
     bad_ca.write_text("not a certificate")
     f = tmp_path / "x.pdf"

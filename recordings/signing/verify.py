@@ -35,8 +35,13 @@ logger = logging.getLogger(__name__)
 Trust = Literal["trusted", "untrusted", "unchecked"]
 
 # What went wrong, in Vietnamese first and English; "{detail}" is the file or the library's words.
+# not_found, no_manifest and ambiguous are the caller's mistakes (`mediaserver verify` exits 2 for them).
+USAGE_PROBLEMS = frozenset({"not_found", "no_manifest", "ambiguous"})
 PROBLEMS: dict[str, tuple[str, str]] = {
     "not_found": ("Không tìm thấy tệp {detail}", "File not found: {detail}"),
+    "no_manifest": ("Thư mục {detail} không có bản kê đã ký", "The folder {detail} holds no signed manifest"),
+    "ambiguous": ("Thư mục có nhiều bản kê, hãy chỉ rõ một: {detail}",
+                  "The folder holds several manifests; name one: {detail}"),
     "not_signed": ("Tệp không có chữ ký số", "The file carries no digital signature"),
     "unreadable": ("Tệp bị hỏng, không đọc được: {detail}", "The file is damaged and cannot be read: {detail}"),
     "content_changed": ("Nội dung đã bị thay đổi sau khi ký", "The content was changed after it was signed"),
@@ -164,13 +169,14 @@ async def _verify_pdf(path: Path, data: bytes, roots: Sequence[x509.Certificate]
 
 
 def _export_paths(path: Path) -> tuple[Path, Path] | str:
-    """Return (manifest, signature) for a manifest, its signature or an export directory, or what is wrong."""
+    """Return (manifest, signature) for a manifest, its signature or an export directory, or "problem:detail"."""
     if path.is_dir():
         found = sorted(p for p in path.iterdir()
                        if p.name == "manifest.json" or p.name.endswith(MANIFEST_SUFFIX))
-        if len(found) != 1:
-            return (f"{path} holds no signed manifest" if not found
-                    else f"{path} holds {len(found)} manifests: name one of {', '.join(p.name for p in found)}")
+        if not found:
+            return f"no_manifest:{path}"
+        if len(found) > 1:
+            return "ambiguous:" + ", ".join(p.name for p in found)
         path = found[0]
     if path.name.endswith(SIGNATURE_SUFFIX):
         return path.with_name(path.name[: -len(SIGNATURE_SUFFIX)]), path
@@ -241,9 +247,7 @@ def _classify(path: Path) -> tuple[Literal["pdf"], bytes] | tuple[Literal["expor
     if path.is_file() and _head(path).startswith(b"%PDF-"):
         return "pdf", path.read_bytes()
     paths = _export_paths(path)
-    if isinstance(paths, str):
-        return f"manifest_invalid:{paths}"
-    return "export", paths
+    return paths if isinstance(paths, str) else ("export", paths)
 
 
 async def verify_async(path: Path, trust_roots: Sequence[x509.Certificate] = ()) -> VerifyResult:
