@@ -15,6 +15,7 @@ picture once as an RGB ``.npy`` into a per-user cache directory, and the scene s
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-ASSET_VERSION = 1  # bump when a cut or tint changes: the cache directory name changes with it
+ASSET_VERSION = 1  # bump when the way pictures are made changes (cuts and tints are in the cache name already)
 # name -> (file in skimage's data dir, crop box left, top, right, bottom in its pixels, or None: whole picture)
 SPRITES: dict[str, tuple[str, tuple[int, int, int, int] | None]] = {
     "person": ("camera.png", (30, 40, 275, 512)),
@@ -91,7 +92,9 @@ def load(name: str) -> RGB:
 
 def cache_dir() -> Path:
     """Return the directory holding the ``.npy`` pictures (made once per user and asset version)."""
-    d = Path(tempfile.gettempdir()) / f"mediaserver-sim-assets-{os.getuid()}-v{ASSET_VERSION}"
+    # The name carries a digest of the cuts and tints, so a changed definition never reads a stale picture.
+    digest = hashlib.sha1(repr((ASSET_VERSION, SPRITES, TEXTURES, BACKDROP_SIZE)).encode()).hexdigest()[:10]
+    d = Path(tempfile.gettempdir()) / f"mediaserver-sim-assets-{os.getuid()}-{digest}"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
