@@ -30,7 +30,6 @@ from pydantic import (
     SecretStr,
     StringConstraints,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -211,9 +210,10 @@ class MailConfig(_Strict):
 # -------------------------------------------------------------------------------------------- signing
 
 
-def _existing_file(value: Path | None, field: str) -> Path | None:
+def _existing_file(value: Path | None) -> Path | None:
+    # The problem's path names the field (signing.pkcs11_module): the message says what is wrong with it.
     if value is not None and not value.is_file():
-        raise ValueError(f"signing.{field}: no such file: {value}")
+        raise ValueError(f"no such file: {value}")
     return value
 
 
@@ -257,14 +257,14 @@ class SigningConfig(_Strict):
 
     @field_validator("pkcs12_file", "pkcs11_module")
     @classmethod
-    def _file_exists(cls, v: Path | None, info: ValidationInfo) -> Path | None:
-        return _existing_file(v, str(info.field_name))
+    def _file_exists(cls, v: Path | None) -> Path | None:
+        return _existing_file(v)
 
     @field_validator("chain_files", "trust_roots")
     @classmethod
-    def _files_exist(cls, v: list[Path], info: ValidationInfo) -> list[Path]:
+    def _files_exist(cls, v: list[Path]) -> list[Path]:
         for p in v:
-            _existing_file(p, str(info.field_name))
+            _existing_file(p)
         return v
 
     @model_validator(mode="after")

@@ -33,7 +33,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from mediaserver.cli import main
-from mediaserver.config import SigningConfig
+from mediaserver.config import ConfigError, SigningConfig, load_config
 from mediaserver.storage.repos import Export
 from recordings.export import file_sha256
 from recordings.signing import (
@@ -372,8 +372,15 @@ def test_signer_errors_are_clear(pki: Pki, token: Path, tmp_path: Path) -> None:
     with pytest.raises(SigningError) as e:
         sign_pdf(b"MZ\x90\x00 not a pdf", signer, reason="r", location="", field_name="F")
     assert e.value.code == "signing_not_pdf"
-    with pytest.raises(ValueError, match=r"signing\.pkcs11_module: no such file"):
-        SigningConfig(backend="pkcs11", pkcs11_module=tmp_path / "nope.so", token_label="t", key_label="k")
+    # Through the config loader, as `mediaserver check-config` reports them: by path, with the reason.
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"signing:\n  backend: pkcs11\n  pkcs11_module: {tmp_path / 'nope.so'}\n  token_label: t\n"
+                   "  key_label: k\n  pin: ${SIGNING_TEST_PIN:-1234}\n  trust_roots: [/khong/co/ca.pem]\n")
+    with pytest.raises(ConfigError) as ce:
+        load_config(cfg)
+    problems = {p.path: p.message for p in ce.value.problems}
+    assert f"no such file: {tmp_path / 'nope.so'}" in problems["signing.pkcs11_module"], problems
+    assert "no such file: /khong/co/ca.pem" in problems["signing.trust_roots"], problems
     with pytest.raises(ValueError, match=r"signing\.pkcs12_file is required"):
         SigningConfig(backend="pkcs12")
 
