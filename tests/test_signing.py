@@ -503,7 +503,7 @@ def test_cli_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_damaged_files_never_crash_and_never_pass(pki: Pki, tmp_path: Path) -> None:
-    """Flip one byte at 80 random places of a signed PDF and 40 of a manifest signature: always a plain result."""
+    """Flip one byte at 50 random places of a signed PDF and 25 of a manifest signature: always a plain result."""
     import random
 
     signer = _p12_signer(pki)
@@ -515,7 +515,7 @@ def test_damaged_files_never_crash_and_never_pass(pki: Pki, tmp_path: Path) -> N
     rng = random.Random(15)
     path = tmp_path / "f.pdf"
     outcomes: set[str | None] = set()
-    for off in rng.sample(range(len(signed)), 80):
+    for off in rng.sample(range(len(signed)), 50):
         data = bytearray(signed)
         data[off] ^= 0x01
         path.write_bytes(bytes(data))
@@ -527,7 +527,7 @@ def test_damaged_files_never_crash_and_never_pass(pki: Pki, tmp_path: Path) -> N
     export = _export(tmp_path, "a.mp4", b"v" * 5000)
     out = asyncio.run(write_signed_manifest_async(tmp_path, export_manifest(export), signer))
     der = out.signature_path.read_bytes()
-    for off in rng.sample(range(len(der)), 40):
+    for off in rng.sample(range(len(der)), 25):
         data = bytearray(der)
         data[off] ^= 0x01
         out.signature_path.write_bytes(bytes(data))
