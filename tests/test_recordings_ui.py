@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from datetime import datetime
 from fractions import Fraction
 from typing import Any
@@ -172,6 +173,10 @@ async def test_the_recordings_page_shows_the_day_plays_it_and_exports(api: Api) 
             await page.locator("#rec-more").click()
             await until(lambda: _eq(cards.count(), EVENTS), "the second page of events")
             assert await page.locator("#rec-more").is_hidden()
+            # Percentages in vi-VN: "45 %", "3,8 %" (i18n.js num/pct), never "45%" or "3.8%".
+            shares = await page.locator("#rec-events .ev-line .muted").all_inner_texts()
+            assert shares and all(re.fullmatch(r"\d+(,\d)? %", x) for x in shares), shares
+            assert "≥ 40 %" in await page.locator("#rec-min-score").inner_text()
             await shoot(page, "recordings-vi.png")
 
             # Filters go to the search API: events of at least 30 s over 40 % of the picture, then one zone.
@@ -229,6 +234,8 @@ async def test_the_recordings_page_shows_the_day_plays_it_and_exports(api: Api) 
             await sha.wait_for(timeout=30_000)
             digest = (await sha.inner_text()).strip()
             assert len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+            done = await page.locator("#rec-exp-status .exp-done").inner_text()
+            assert re.search(r"\(\d+,\d (KB|MB)\)", done), done  # vi-VN sizes: "8,8 MB"
             async with page.expect_download() as got:
                 await page.locator("#rec-exp-download").click()
             download = await got.value

@@ -158,11 +158,8 @@ export const hhmm = (iso) => fmt(iso, { hour: '2-digit', minute: '2-digit', hour
 /** "Thứ Hai, 07/12/2026" (vi) / "Monday, 07/12/2026" (en). */
 export const longDay = (iso) => fmt(iso, { weekday: 'long', day: '2-digit', month: '2-digit', year: 'numeric' });
 
-/** A number in the reader's convention (vi-VN: 1.234,5). */
-export function num(n, digits = 0) {
-  if (n == null || !Number.isFinite(Number(n))) return '—';
-  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: 0 }).format(Number(n));
-}
+// One number formatter for the console and the join page (i18n.js: vi-VN 3,8 %; 8,8 MB; fixed fraction digits).
+export { num, pct, size } from './i18n.js';
 
 export function relative(iso) {
   const diff = (new Date(iso).getTime() - Date.now()) / 1000;

@@ -2,7 +2,7 @@
 // covered_s/missing_s fields when present) and its evidence hold; download through a ticket link, release a hold.
 // Delete (DELETE /api/v1/exports/{id}: the file and its record; a running export is stopped) after a confirm; the
 // server refuses while the export's evidence hold is active, so a held export's confirm names both steps.
-import { addStrings, t, h, api, errorText, fmtDateTime, span } from './core.js';
+import { addStrings, t, h, api, errorText, fmtDateTime, span, size } from './core.js';
 
 addStrings({
   vi: {
@@ -59,7 +59,7 @@ function row(x, active, body) {
     h('td', { class: 'nowrap' }, `${fmtDateTime(x.start_at)} – ${fmtDateTime(x.end_at)}`,
       x.missing_s > 0 ? h('div', { class: 'msg error inline exp-missing' }, t('expMissing', { s: span(x.missing_s) })) : null),
     h('td', {}, t(`exp.${x.status}`), x.error ? h('div', { class: 'muted small' }, x.error) : null),
-    h('td', { class: 'nowrap' }, x.bytes ? `${(x.bytes / 1048576).toLocaleString('vi-VN', { maximumFractionDigits: 1 })} MB` : '—',
+    h('td', { class: 'nowrap' }, x.bytes ? size(x.bytes) : '—',
       x.sha256 ? h('div', { class: 'muted small', title: x.sha256 }, h('code', {}, `${x.sha256.slice(0, 12)}…`)) : null),
     h('td', {}, x.hold_id == null ? '—' : held ? [t('holdActive'), ' ', h('button', { type: 'button', class: 'hold-release',
       onclick: async () => {

@@ -45,6 +45,23 @@ export function num(n, digits = 0) {
   return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(Number(n));
 }
 
+/** A percentage (0–100) as the language writes it: vi "3,8 %" (a space before %), en "3.8%". */
+export function pct(value, digits = 1) {
+  const n = num(value, digits);
+  return n === '—' ? n : current === 'en' ? `${n}%` : `${n} %`;
+}
+
+const SIZE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB']; // binary steps (1 KB = 1024 B), as file managers show them
+
+/** A size in bytes, one decimal from KB up: vi "8,8 MB", en "8.8 MB". */
+export function size(bytes) {
+  if (bytes == null || !Number.isFinite(Number(bytes))) return '—';
+  let v = Number(bytes);
+  let i = 0;
+  while (v >= 1024 && i < SIZE_UNITS.length - 1) { v /= 1024; i += 1; }
+  return `${num(v, i ? 1 : 0)} ${SIZE_UNITS[i]}`;
+}
+
 /** A clock time in Vietnam time: 14:07 (with seconds if asked). */
 export function clockTime(date, seconds = false) {
   const d = date instanceof Date ? date : new Date(date);

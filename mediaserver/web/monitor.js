@@ -1,7 +1,7 @@
 // "Giám sát điểm cầu": every running room's sites live, from GET /api/v1/rooms/{room}/live every 2 s — round-trip
 // time, loss, bitrate both ways, frame rate, resolution, warnings, and a sparkline of the last minutes' bitrate.
 // A site whose media stopped (media == "lost") turns red at the next poll. Route: #/monitor[?room=ID].
-import { addStrings, t, h, api, errorText, hashParams, fmt, num, siteName, poller } from './core.js';
+import { addStrings, t, h, api, errorText, hashParams, fmt, num, pct, siteName, poller } from './core.js';
 import { loadRefs, roomName } from './meeting-info.js';
 
 addStrings({
@@ -183,7 +183,7 @@ function paintTile(tile, s, hist) {
     : [h('span', { class: 'mon-badge w-offline' }, t('monOffline'))]));
   const set = (key, text) => { tile.querySelector(`.mon-${key} dd`).textContent = s.connected ? text : '—'; };
   set('rtt', s.rtt_ms == null ? '—' : `${num(s.rtt_ms, 0)} ms`);
-  set('loss', s.packet_loss_pct == null ? '—' : `${num(s.packet_loss_pct, 1)}%`);
+  set('loss', s.packet_loss_pct == null ? '—' : pct(s.packet_loss_pct, 1));
   set('up', bitrate(s.bitrate_in_kbps));
   set('down', bitrate(s.bitrate_out_kbps));
   set('fps', s.fps_in == null ? '—' : t('monFpsUnit', { n: num(s.fps_in, 0) }));

@@ -2,7 +2,9 @@
 // motion per minute, event markers). A click plays from that moment (a ticket URL from POST …/playback in a
 // <video>: a media element cannot send the bearer token), a drag selects a range to export. The day's motion
 // events are thumbnails, filtered and paged with GET /api/v1/events. window.__rec exposes the page state.
-import { TZ, addStrings, state, t, tOr, h, api, hasRoute, errorText, hashParams, todayIn, shiftDay, clock, span, vnParts } from './core.js';
+import {
+  TZ, addStrings, state, t, tOr, h, api, hasRoute, errorText, hashParams, todayIn, shiftDay, clock, span, vnParts, pct as fmtPct, size as fmtSize,
+} from './core.js';
 import { dateField, timeField } from './picker.js';
 import { ZOOM_LEVELS, spanAround, ticks, wireZoomGestures } from './zoom.js';
 
@@ -20,11 +22,11 @@ const I18N = {
     pickToPlay: 'Chọn một thời điểm trên dòng thời gian hoặc một sự kiện để xem lại.', noFootageAt: 'Không có ghi hình lúc {t}.',
     playFailed: 'Không phát được: {m}', eventsTitle: 'Sự kiện chuyển động', eventsOfDay: '{n} trong ngày', zone: 'Khu vực',
     allZones: 'Mọi khu vực', minDuration: 'Kéo dài', any: 'Bất kỳ', minScore: 'Vùng chuyển động', loadMore: 'Tải thêm',
-    noEvents: 'Không có sự kiện nào khớp bộ lọc.', eventOpen: 'đang diễn ra', scorePct: 'động {n}% khung hình',
+    noEvents: 'Không có sự kiện nào khớp bộ lọc.', eventOpen: 'đang diễn ra', scorePct: 'động {n} khung hình',
     playEvent: 'Xem lại sự kiện này', exportTitle: 'Xuất đoạn video',
     exportHint: 'Kéo chuột trên dòng thời gian hoặc chọn một sự kiện để điền thời gian.', exportFrom: 'Từ', exportTo: 'Đến',
     exportReason: 'Lý do', exportReasonHint: 'VD: theo yêu cầu của công an xã', exportBtn: 'Xuất video',
-    exportQueued: 'Đang chờ xuất…', exportRunning: 'Đang xuất… {p}%', exportDone: 'Đã xuất xong',
+    exportQueued: 'Đang chờ xuất…', exportRunning: 'Đang xuất… {p}', exportDone: 'Đã xuất xong',
     exportFailed: 'Xuất thất bại: {m}', download: 'Tải về', sha256: 'Mã SHA-256',
     exportBadRange: 'Chọn thời điểm kết thúc sau thời điểm bắt đầu.', exportNeedReason: 'Nhập lý do xuất video.',
   },
@@ -38,11 +40,11 @@ const I18N = {
     noThumb: 'No picture', playing: 'Playing: {t}', pickToPlay: 'Pick a moment on the timeline or an event to play it back.',
     noFootageAt: 'No footage at {t}.', playFailed: 'Cannot play: {m}', eventsTitle: 'Motion events', eventsOfDay: '{n} this day',
     zone: 'Zone', allZones: 'All zones', minDuration: 'Lasting', any: 'Any', minScore: 'Moving area', loadMore: 'Load more',
-    noEvents: 'No event matches the filters.', eventOpen: 'ongoing', scorePct: '{n}% of the picture moved',
+    noEvents: 'No event matches the filters.', eventOpen: 'ongoing', scorePct: '{n} of the picture moved',
     playEvent: 'Play this event', exportTitle: 'Export footage',
     exportHint: 'Drag on the timeline or pick an event to fill in the times.', exportFrom: 'From', exportTo: 'To',
     exportReason: 'Reason', exportReasonHint: 'e.g. requested by the commune police', exportBtn: 'Export video',
-    exportQueued: 'Waiting to export…', exportRunning: 'Exporting… {p}%', exportDone: 'Export finished',
+    exportQueued: 'Waiting to export…', exportRunning: 'Exporting… {p}', exportDone: 'Export finished',
     exportFailed: 'Export failed: {m}', download: 'Download', sha256: 'SHA-256', exportBadRange: 'Pick an end after the start.',
     exportNeedReason: 'Enter why the footage is exported.',
   },
@@ -64,7 +66,8 @@ const MIN_DURATIONS = [0, 5, 10, 30, 60, 300];
 const MIN_SCORES = [0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4];
 const FULL_SCALE_SCORE = 0.25;
 const level = (score) => Math.min(1, Math.sqrt(Math.max(0, score) / FULL_SCALE_SCORE));
-const pctText = (share) => `${(share * 100).toFixed(share < 0.1 ? 1 : 0).replace(/\.0$/, '')}%`;
+/** A share of the picture (0–1) as a percentage: one decimal under 10 % (vi "3,8 %", "45 %"). */
+const pctText = (share) => fmtPct(share * 100, share < 0.1 ? 1 : 0);
 const TL_COLORS = { empty: '#e4e9ef', recorded: '#6fa6e2', motion: '#f08c00', outage: '#d93a2f', hole: '#9aa6b4', future: '#f6f8fa' };
 
 const rec = {
@@ -666,7 +669,7 @@ function selectEvent(e) {
 // ------------------------------------------------------------------------ events
 
 function eventFacts(e) {
-  const parts = [e.duration_s == null ? t('eventOpen') : span(e.duration_s), t('scorePct', { n: pctText(e.peak_score).slice(0, -1) })];
+  const parts = [e.duration_s == null ? t('eventOpen') : span(e.duration_s), t('scorePct', { n: pctText(e.peak_score) })];
   if (e.zones.length) parts.push(e.zones.join(', '));
   return parts.join(' · ');
 }
@@ -685,7 +688,7 @@ function paintEvents() {
     h('div', { class: 'ev-thumb' }, e.thumbnail_url ? img : h('div', { class: 'ev-nothumb' }, t('noThumb')),
       h('time', { datetime: e.start_at }, clock(e.start_ts))),
     h('div', { class: 'ev-meta' },
-      h('div', { class: 'ev-score', title: t('scorePct', { n: pctText(e.peak_score).slice(0, -1) }) }, h('i', { style: `width:${Math.round(level(e.peak_score) * 100)}%` })),
+      h('div', { class: 'ev-score', title: t('scorePct', { n: pctText(e.peak_score) }) }, h('i', { style: `width:${Math.round(level(e.peak_score) * 100)}%` })),
       h('div', { class: 'ev-line' }, h('span', {}, e.duration_s == null ? t('eventOpen') : span(e.duration_s)),
         h('span', { class: 'muted' }, pctText(e.peak_score))),
       e.zones.length ? h('div', { class: 'ev-zones' }, e.zones.map((z) => h('span', { class: 'ev-zone' }, z))) : null));
@@ -802,12 +805,12 @@ function paintExport() {
   if (x.status !== 'done') {
     const p = Math.round((x.progress || 0) * 100);
     status.replaceChildren(h('progress', { id: 'rec-exp-progress', max: 100, value: p }),
-      h('span', {}, x.status === 'queued' ? t('exportQueued') : t('exportRunning', { p })), h('small', { class: 'muted' }, range));
+      h('span', {}, x.status === 'queued' ? t('exportQueued') : t('exportRunning', { p: fmtPct(p, 0) })), h('small', { class: 'muted' }, range));
     return;
   }
   status.replaceChildren(
     h('progress', { id: 'rec-exp-progress', max: 100, value: 100 }),
-    h('span', { class: 'exp-done' }, '✓ ', t('exportDone'), x.bytes ? ` (${(x.bytes / 1048576).toFixed(1)} MB)` : ''),
+    h('span', { class: 'exp-done' }, '✓ ', t('exportDone'), x.bytes ? ` (${fmtSize(x.bytes)})` : ''),
     h('button', { id: 'rec-exp-download', type: 'button', class: 'primary', onclick: (ev) => downloadExport(x, ev.currentTarget) }, `⬇ ${t('download')}`),
     h('div', { class: 'exp-hash' }, h('span', { class: 'muted' }, `${t('sha256')}: `), h('code', { id: 'rec-exp-sha256' }, x.sha256 || '—')));
 }

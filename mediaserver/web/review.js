@@ -6,7 +6,7 @@
 // badge on the nav link (GET /api/v1/review/summary, polled; a 404 means this server has no review queue: the
 // link and badge stay hidden). window.__review exposes the page state for tests.
 import {
-  addStrings, state, t, tOr, h, api, hasRoute, errorText, fmtDateTime, num, modal, OBJECT_LABELS, vnIso,
+  addStrings, state, t, tOr, h, api, hasRoute, errorText, fmtDateTime, num, modal, OBJECT_LABELS, vnIso, pct,
 } from './core.js';
 import { dateField, timeField } from './picker.js';
 
@@ -23,7 +23,7 @@ addStrings({
     revSummary: '{n} mục chưa xem ({a} cảnh báo)', revShown: '{n} mục đang hiện', revMark: 'Đánh dấu đã xem',
     revUnmark: 'Bỏ đánh dấu', revMarkAll: 'Đánh dấu đã xem tất cả ({n})', revReviewedBy: 'Đã xem: {who}, {t}',
     revNone: 'Không có mục nào khớp bộ lọc.', revNoQueue: 'Máy chủ này chưa có hàng đợi sự kiện cần xem.',
-    revMore: 'Tải thêm', revScore: 'độ tin cậy {p} %', revClip: 'Đoạn video sự kiện', revNoClip: 'Không tải được đoạn video: {m}',
+    revMore: 'Tải thêm', revScore: 'độ tin cậy {p}', revClip: 'Đoạn video sự kiện', revNoClip: 'Không tải được đoạn video: {m}',
     revSnapshot: 'Ảnh chụp sự kiện', revOpen: 'Xem đoạn video', revBadge: '{n} mục chưa xem', revAnyZone: 'Mọi khu vực',
     revQueryLabel: 'đối tượng: {v}', revQueryCamera: 'camera: {v}', revQueryZone: 'khu vực: {v}',
   },
@@ -34,7 +34,7 @@ addStrings({
     revAll: 'All', revUnreviewedOnly: 'Unreviewed only', revAlert: 'Alert', revDetection: 'Detection',
     revSummary: '{n} unreviewed ({a} alerts)', revShown: '{n} shown', revMark: 'Mark reviewed', revUnmark: 'Mark unreviewed',
     revMarkAll: 'Mark all reviewed ({n})', revReviewedBy: 'Reviewed: {who}, {t}', revNone: 'No item matches the filters.',
-    revNoQueue: 'This server has no review queue yet.', revMore: 'Load more', revScore: '{p}% confidence',
+    revNoQueue: 'This server has no review queue yet.', revMore: 'Load more', revScore: '{p} confidence',
     revClip: 'Event clip', revNoClip: 'Cannot load the clip: {m}', revSnapshot: 'Event snapshot', revOpen: 'Play the clip',
     revBadge: '{n} unreviewed', revAnyZone: 'Any zone', revQueryLabel: 'object: {v}', revQueryCamera: 'camera: {v}',
     revQueryZone: 'zone: {v}',
@@ -51,7 +51,7 @@ const rv = {
 window.__review = rv;
 
 const when = (ts) => (ts == null ? '—' : fmtDateTime(new Date(ts * 1000).toISOString()));
-const pctText = (score) => num(Math.round(score * 100));
+const pctText = (score) => pct(score * 100, 0);
 /** A typed Vietnam-time day and time as epoch seconds (no time: the day's start, or its last minute for an end), or null. */
 function localTs({ day, time }, end = false) {
   const iso = vnIso(day, time || (end ? '23:59' : '00:00'));
