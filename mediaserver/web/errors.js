@@ -93,6 +93,18 @@ const ERRORS = {
   disk_full: ['Không ghi được: đĩa đầy.', 'Not recording: disk full.'],
   not_ready: ['Tệp chưa sẵn sàng, vui lòng chờ xử lý xong.', 'The file is not ready yet; please wait for it to finish.'],
   export_held: ['Bản xuất đang được giữ làm chứng cứ; hãy bỏ giữ trước khi xóa.', 'The export is under an evidence hold; release the hold before deleting it.'],
+  // digital signatures
+  signing_config: ['Cấu hình chữ ký số chưa đúng (xem mục signing).', 'The digital signature settings are not valid (see signing).'],
+  signing_key_unreadable: ['Không mở được tệp chứng thư số (sai mật khẩu hoặc tệp hỏng).', 'The certificate file cannot be opened (wrong password or damaged file).'],
+  signing_token_unavailable: ['Không kết nối được USB token; hãy cắm token và kiểm tra tên token.', 'The USB token cannot be reached; plug it in and check its label.'],
+  signing_pin_incorrect: ['Mã PIN của USB token không đúng.', 'The USB token PIN is wrong.'],
+  signing_pin_locked: ['Mã PIN của USB token đã bị khóa.', 'The USB token PIN is locked.'],
+  signing_key_not_found: ['Không tìm thấy khóa ký hoặc chứng thư số trên token.', 'The signing key or certificate is not on the token.'],
+  signing_not_pdf: ['Tài liệu cần ký không phải tệp PDF hợp lệ.', 'The document to sign is not a valid PDF.'],
+  signing_pdf_too_large: ['Tệp PDF quá lớn để ký.', 'The PDF is too large to sign.'],
+  signing_failed: ['Ký số không thành công; quản trị viên xem chi tiết trong nhật ký.', 'Signing failed; the administrator can see details in the log.'],
+  signing_export_not_done: ['Bản xuất chưa hoàn tất nên chưa ký được.', 'The export is not finished, so it cannot be signed yet.'],
+  signing_manifest_mismatch: ['Tệp xuất không khớp với bản kê (mã SHA-256 khác); không ký.', 'The exported file does not match its manifest (SHA-256 differs); not signed.'],
 };
 
 const vi = {};
