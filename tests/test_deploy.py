@@ -4,6 +4,7 @@ script (run for real into temporary paths, twice), and why the server's unit has
 from __future__ import annotations
 
 import ctypes
+import ctypes.util
 import grp
 import os
 import pwd
@@ -12,13 +13,16 @@ import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.config import ServerConfig
 from tests.conftest import ROOT
+from tests.test_server_process import Server
 
 DEPLOY = ROOT / "deploy"
 UNITS = ("mediaserver.service", "mediaserver-backup.service", "mediaserver-backup.timer")
@@ -109,8 +113,9 @@ def under_mdwe(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 DTLS_PAIR = """
-import asyncio
+import asyncio, sys
 from aiortc import RTCPeerConnection
+TICKS = int(sys.argv[1]) if len(sys.argv) > 1 else 150  # 0.1 s each
 async def main():
     a, b = RTCPeerConnection(), RTCPeerConnection()
     a.createDataChannel("x")
@@ -118,7 +123,7 @@ async def main():
     await b.setRemoteDescription(a.localDescription)
     await b.setLocalDescription(await b.createAnswer())
     await a.setRemoteDescription(b.localDescription)
-    for _ in range(150):
+    for _ in range(TICKS):
         if {a.connectionState, b.connectionState} & {"connected", "failed"}:
             break
         await asyncio.sleep(0.1)
@@ -135,7 +140,7 @@ def test_webrtc_needs_writable_executable_memory_but_the_backup_does_not(tmp_pat
     assert "state connected" in control.stdout, control.stderr
     # aiortc's DTLS goes through pyOpenSSL, whose cffi verify callback needs W+X memory: under the kernel's
     # W^X rule no WebRTC peer ever connects. When this stops failing, MemoryDenyWriteExecute=yes can go in.
-    denied = under_mdwe(DTLS_PAIR)
+    denied = under_mdwe(DTLS_PAIR, "30")  # the error comes at once; the peers then wait forever
     assert "Cannot allocate write+execute memory" in denied.stderr, denied.stdout + denied.stderr
     # The backup unit does set it: the backup command works under it.
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -203,3 +208,96 @@ def test_install_script_installs_into_given_paths_and_is_idempotent(tmp_path: Pa
     assert "keeping the existing" in second.stdout
     assert (etc / "config.yaml").read_text() == edited
     assert mode_owner(etc / "config.yaml") == (0o640, 0, gid)
+
+
+# A stand-in for the unit's SystemCallFilter=@system-service and RestrictAddressFamilies= (systemd is not PID 1
+# in a test container, so the unit itself cannot be started): the same lists, enforced with libseccomp.
+SECCOMP_PRELUDE = """
+import ctypes, os, socket, subprocess, sys
+
+def expand(group, seen):
+    out = set()
+    text = subprocess.run(["systemd-analyze", "syscall-filter", group], capture_output=True, text=True,
+                          check=True).stdout
+    for word in (line.strip() for line in text.splitlines()[1:]):
+        if word.startswith("@") and word not in seen:
+            seen.add(word)
+            out |= expand(word, seen)
+        elif word and not word.startswith(("#", "@")):
+            out.add(word)
+    return out
+
+class Cmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
+
+ALLOW, DENY, CMP_EQ = 0x7FFF0000, 0x00050000 | 1, 4  # SCMP_ACT_ALLOW, SCMP_ACT_ERRNO(EPERM), SCMP_CMP_EQ
+lib = ctypes.CDLL("libseccomp.so.2")
+lib.seccomp_init.restype = ctypes.c_void_p
+lib.seccomp_init.argtypes = [ctypes.c_uint32]
+lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+lib.seccomp_load.argtypes = [ctypes.c_void_p]
+ctx = lib.seccomp_init(DENY)
+add = lib.seccomp_rule_add
+for name in sorted(expand(sys.argv[1], set()) - {"socket"}):
+    nr = lib.seccomp_syscall_resolve_name(name.encode())
+    if nr >= 0:
+        add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint]
+        assert add(ctx, ALLOW, nr, 0) == 0, name
+add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, Cmp]
+for family in sys.argv[2].split():
+    assert add(ctx, ALLOW, lib.seccomp_syscall_resolve_name(b"socket"), 1,
+               Cmp(0, CMP_EQ, int(getattr(socket, family)), 0)) == 0, family
+assert lib.seccomp_load(ctx) == 0
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+def seccomp_wrapper(tmp: Path) -> Path:
+    """Write an executable that runs Python under the unit's syscall filter and address families."""
+    d = {k: v for k, v in unit_directives(DEPLOY / "mediaserver.service").items()}
+    prelude = tmp / "seccomp_prelude.py"
+    prelude.write_text(SECCOMP_PRELUDE)
+    wrapper = tmp / "python-sandboxed"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {prelude} '{d['SystemCallFilter'][-1]}' "
+                       f"'{d['RestrictAddressFamilies'][-1]}' {sys.executable} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(ctypes.util.find_library("seccomp") is None, reason="libseccomp2 missing")
+async def test_server_records_and_webrtc_connects_under_the_units_syscall_filter(
+        tmp_path: Path, rtsp: RtspServerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The camera simulator is its own process: this test's blocking waits do not hold it up.
+    run_sandboxed(tmp_path, rtsp.url("/main"), monkeypatch)
+
+
+def run_sandboxed(tmp_path: Path, rtsp_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run a WebRTC pair and a recording server under the filter; fail on anything it stops."""
+    wrapper = seccomp_wrapper(tmp_path)
+    probe = subprocess.run([str(wrapper), "-c", "import socket; socket.socket(socket.AF_PACKET, socket.SOCK_RAW)"],
+                           capture_output=True, text=True, timeout=30)
+    assert "Operation not permitted" in probe.stderr, "the filter is in force (AF_PACKET is not in the list)"
+    dtls = subprocess.run([str(wrapper), "-c", DTLS_PAIR], capture_output=True, text=True, timeout=60)
+    assert "state connected" in dtls.stdout, dtls.stderr  # ICE (netlink, UDP), DTLS, SRTP
+    (tmp_path / "srv").mkdir()
+    srv = Server(tmp_path / "srv")
+    cfg = yaml.safe_load(srv.config.read_text())
+    cfg["cameras"] = {"kho": {"name": "Kho", "streams": {"main_url": rtsp_url}}}
+    cfg["recording"] = {"mode": "continuous", "segment_seconds": 2}
+    srv.config.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(sys, "executable", str(wrapper))  # Server starts `sys.executable -m mediaserver.cli run`
+            srv.start()
+        srv.login_admin()  # Argon2, SQLite, aiohttp
+        deadline = time.monotonic() + 30
+        while len(srv.request("GET", f"/api/v1/recordings?camera_id=kho&since=0&until={time.time() + 60}")[1]
+                  ["items"]) < 2:  # RTSP in, PyAV remux, fsync'd segments, motion analysis
+            assert time.monotonic() < deadline, srv.log.read_text()[-3000:]
+            time.sleep(0.3)
+        assert srv.stop() == 0  # a clean SIGTERM shutdown under the filter too
+    finally:
+        srv.kill()
+    assert "Operation not permitted" not in srv.log.read_text()
