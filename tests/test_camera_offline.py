@@ -12,11 +12,17 @@ import pytest
 from cameras.simulator.rtsp import RtspServerProcess
 from mediaserver.app_keys import STORE_KEY
 from mediaserver.config import parse_config
-from tests.conftest import Api, ApiFactory
+from tests.browser import ARTIFACTS, console_login, console_page
+from tests.conftest import STRONG_PASSWORD, Api, ApiFactory
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 CAMERA = "cong-sau"
+USER = "bao-ve"
+# errors.js's texts for the codes a killed RTSP server leaves (the tile must show these, not the English last_error).
+REASONS = {"camera_closed": ("Camera ngắt kết nối giữa chừng.", "The camera hung up."),
+           "camera_unreachable": ("Camera không phản hồi (mất mạng hoặc mất điện).",
+                                  "The camera did not answer (network or power).")}
 
 
 async def camera(api: Api, headers: dict[str, str]) -> dict[str, Any]:
@@ -73,6 +79,23 @@ cameras:
     body = await r.json()
     assert (r.status, body["error"]["code"]) == (409, "camera_offline"), body
     assert "offline since" in body["error"]["message"] and time.monotonic() - t0 < 2.0
+
+    # The wall's tile says why in words (vi, then en), under "Camera mất kết nối từ …", on a phone's width.
+    await api.add_user(USER, "security")
+    vi, en = REASONS[status["last_error_code"]]
+    async with console_page(str(api.client.make_url("")).rstrip("/"), width=390, height=844) as page:
+        await console_login(page, "#/cameras", USER, STRONG_PASSWORD)
+        tile = page.locator(f".cam-tile[data-camera-id='{CAMERA}'][data-state='offline']")
+        await tile.locator(".cam-reason", has_text=vi).wait_for(timeout=15_000)
+        text = await tile.locator(".cam-msg").inner_text()
+        assert "Camera mất kết nối" in text and "từ " in text and "disconnected" not in text, text
+        assert await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        await tile.screenshot(path=str(ARTIFACTS / "camera-offline-reason-390.png"))
+        await page.locator("#lang-toggle").click()
+        await tile.locator(".cam-reason", has_text=en).wait_for(timeout=10_000)
+        assert await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
+        assert page.errors == []
 
     await rtsp.start()
     await wait_phase(api, headers, "streaming", 15)

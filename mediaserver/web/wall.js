@@ -318,7 +318,8 @@ export const wall = {
       h('button', { type: 'button', class: 'cam-replay', 'data-camera-id': cam.id, title: t('camReplay'), 'aria-label': t('camReplay'),
         // One click from live to the recordings of "now minus 1 minute".
         onclick: (ev) => { ev.stopPropagation(); go(`#/recordings?camera=${encodeURIComponent(cam.id)}&at=${Math.floor(Date.now() / 1000) - REPLAY_BACK_S}`); } }, '⏪')),
-    h('div', { class: 'cam-msg' }, h('strong'), h('small')), h('div', { class: 'cam-blocked', role: 'status', hidden: true }));
+    h('div', { class: 'cam-msg' }, h('strong'), h('small'), h('small', { class: 'cam-reason' })),
+    h('div', { class: 'cam-blocked', role: 'status', hidden: true }));
     return e;
   },
 
@@ -392,8 +393,14 @@ function paintTile(e) {
     toReview > 0 && h('span', { class: 'cam-badge review', title: t('camToReview', { n: toReview }) }, t('camToReview', { n: toReview })),
     ...(act.objects || []).map((o) => h('span', { class: 'cam-badge object', 'data-object': o }, tOr(`obj.${o}`, o)))].filter(Boolean));
   const since = v.state === 'offline' && e.cam.status?.offline_since;
+  // Why the camera is gone, from its status code (errors.js err.<code>), never the server's English last_error.
+  const code = v.state === 'offline' && e.cam.status?.last_error_code;
+  tile.querySelector('.cam-reason').textContent = code ? tOr(`err.${code}`, t('err.camera_error')) : '';
+  // A phone's tile has room for three short lines: with a reason shown, "retrying in 5 s" moves to the tooltip.
+  const detail = code ? '' : tr(v.detail);
+  if (code && v.detail) tile.title += ` — ${tr(v.detail)}`;
   tile.querySelector('.cam-msg small').textContent = v.state === 'live' ? ''
-    : [since && t('camOfflineSince', { t: fmtDateTime(new Date(since * 1000).toISOString()) }), tr(v.detail)].filter(Boolean).join(' · ');
+    : [since && t('camOfflineSince', { t: fmtDateTime(new Date(since * 1000).toISOString()) }), detail].filter(Boolean).join(' · ');
   transcodeButton(tile.querySelector('.cam-msg'), v);
 }
 
