@@ -240,15 +240,10 @@ def _cameras_per_core(quick: bool, model: ObjectModel) -> dict[str, Any]:
     print(f"cameras per core, {clip.seconds:.0f} s clip at 10 fps with objects in view {share:.0%} of the time "
           f"(decode + analysis, one core): with detection {out['cameras_per_core_objects_offline']} "
           f"({cpu_objects / clip.seconds * 1000:.1f} ms CPU per camera-second, {pipe.stats.crops_detected} crops "
-          f"detected); baseline motion only {out['cameras_per_core_motion_only']} "
+          f"detected); baseline motion only {out['cameras_per_core_motion_only_offline']} "
           f"({cpu_motion / clip.seconds * 1000:.1f} ms/s); ratio {out['cameras_per_core_objects_ratio']}", flush=True)
     return out
 
-
-if __name__ == "__main__":
-    import json
-
-    print(json.dumps(run(os.environ.get("QUICK") == "1")))
 
 
 async def _server_phase(units: list[tuple[bytes, bool]], n: int, warm_s: float, measure_s: float,
@@ -325,3 +320,9 @@ async def _server_cameras_per_core(quick: bool) -> dict[str, Any]:
           f"{out['cameras_per_core_objects_ratio']}",
           flush=True)
     return out
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(os.environ.get("QUICK") == "1")))
