@@ -382,7 +382,7 @@ function paintSpanEvents() {
     h('time', {}, at), ' ', i.r.labels.map((l) => h('span', { class: 'rev-chip label', 'data-label': l }, tOr(`obj.${l}`, l))),
     i.r.zones.length ? h('small', { class: 'muted' }, ` ${i.r.zones.join(', ')}`) : null));
   }) : [];
-  box.replaceChildren(head, rows.length ? h('ol', { class: 'span-list' }, rows) : null);
+  box.replaceChildren(head, ...(rows.length ? [h('ol', { class: 'span-list' }, rows)] : [])); // (replaceChildren prints a null)
 }
 
 function wireTimeline(el) {
