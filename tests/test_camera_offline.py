@@ -92,6 +92,9 @@ cameras:
         assert await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
         ARTIFACTS.mkdir(exist_ok=True)
         await tile.screenshot(path=str(ARTIFACTS / "camera-offline-reason-390.png"))
+        await tile.click()  # the main view says the same
+        await page.locator("#cam-main[data-state='offline'] .cam-reason", has_text=vi).wait_for(timeout=10_000)
+        await page.locator("#cam-main-close").click()
         await page.locator("#lang-toggle").click()
         await tile.locator(".cam-reason", has_text=en).wait_for(timeout=10_000)
         assert await page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0

@@ -370,6 +370,12 @@ document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape' && wall.m
 
 const tr = (m) => (m ? t(m[0], m[1]) : '');
 
+/** Why an offline camera is gone, from its status code (errors.js err.<code>), never the server's English last_error. */
+function offlineReason(v, cam) {
+  const code = v.state === 'offline' && cam.status?.last_error_code;
+  return code ? tOr(`err.${code}`, t('err.camera_error')) : '';
+}
+
 function paintTile(e) {
   const v = e.viewer;
   const tile = e.tile;
@@ -393,9 +399,8 @@ function paintTile(e) {
     toReview > 0 && h('span', { class: 'cam-badge review', title: t('camToReview', { n: toReview }) }, t('camToReview', { n: toReview })),
     ...(act.objects || []).map((o) => h('span', { class: 'cam-badge object', 'data-object': o }, tOr(`obj.${o}`, o)))].filter(Boolean));
   const since = v.state === 'offline' && e.cam.status?.offline_since;
-  // Why the camera is gone, from its status code (errors.js err.<code>), never the server's English last_error.
   const code = v.state === 'offline' && e.cam.status?.last_error_code;
-  tile.querySelector('.cam-reason').textContent = code ? tOr(`err.${code}`, t('err.camera_error')) : '';
+  tile.querySelector('.cam-reason').textContent = offlineReason(v, e.cam);
   // A phone's tile has room for three short lines: with a reason shown, "retrying in 5 s" moves to the tooltip.
   const detail = code ? '' : tr(v.detail);
   if (code && v.detail) tile.title += ` — ${tr(v.detail)}`;
@@ -454,7 +459,7 @@ function mainChrome(m) {
   const panel = h('div', { class: 'cam-main-panel' },
     h('header', { class: 'cam-main-head' }, h('span', { class: 'cam-dot' }), h('h2', { id: 'cam-main-title' }, m.cam.name),
       h('span', { class: 'badge' }, t('mainStream')), h('span', { class: 'spacer' }), snap, close),
-    h('div', { class: 'cam-main-view' }, m.viewer.video, h('div', { class: 'cam-msg' }, h('strong'), h('small'))),
+    h('div', { class: 'cam-main-view' }, m.viewer.video, h('div', { class: 'cam-msg' }, h('strong'), h('small'), h('small', { class: 'cam-reason' }))),
     h('p', { id: 'cam-main-note', class: 'msg error', role: 'status', hidden: true }), ptz);
   let downOnBackdrop = false; // a press on the pad released over the backdrop must not close the view
   m.el = h('div', { id: 'cam-main', class: 'cam-main', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'cam-main-title',
@@ -471,6 +476,7 @@ function paintMain(m) {
   el.dataset.state = v.state;
   el.querySelector('.cam-msg strong').textContent = v.state === 'live' ? '' : tr(v.msg);
   el.querySelector('.cam-msg small').textContent = v.state === 'live' ? '' : tr(v.detail);
+  el.querySelector('.cam-reason').textContent = offlineReason(v, m.cam);
   transcodeButton(el.querySelector('.cam-msg'), v);
   el.querySelector('.cam-dot').title = v.state === 'live' ? t('camLive') : tr(v.msg);
   el.querySelector('#ptz').hidden = m.ptz !== 'yes';
