@@ -241,7 +241,8 @@ def _cameras_per_core(quick: bool, model: ObjectModel) -> dict[str, Any]:
           f"(decode + analysis, one core): with detection {out['cameras_per_core_objects_offline']} "
           f"({cpu_objects / clip.seconds * 1000:.1f} ms CPU per camera-second, {pipe.stats.crops_detected} crops "
           f"detected); baseline motion only {out['cameras_per_core_motion_only_offline']} "
-          f"({cpu_motion / clip.seconds * 1000:.1f} ms/s); ratio {out['cameras_per_core_objects_ratio']}", flush=True)
+          f"({cpu_motion / clip.seconds * 1000:.1f} ms/s); ratio {out['cameras_per_core_objects_offline_ratio']}",
+          flush=True)
     return out
 
 
