@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import ssl
@@ -69,6 +71,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "mediaserver.cli", "run", "-c", str(self.config), "--port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: a kill takes its simulator children too
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -122,8 +125,10 @@ class Server:
         return rc
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        """Kill the server and whatever it started (simulators) after a failed test."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
 
@@ -293,7 +298,10 @@ def test_shipped_config_brings_its_simulated_cameras_online(tmp_path: Path) -> N
     try:
         srv.start()
         srv.login_admin()
-        deadline = time.monotonic() + 30
+        assert srv.proc is not None
+        group = srv.proc.pid  # its own process group (start_new_session): the simulators it starts join it
+        # First start: the simulators draw their photo scenes' pictures once (cached), slower on a loaded box.
+        deadline = time.monotonic() + 60
         while True:
             cams = srv.request("GET", "/api/v1/cameras")[1]["items"]
             states = {c["id"]: {s: v["state"] for s, v in (c["status"] or {}).get("streams", {}).items()}
@@ -305,5 +313,7 @@ def test_shipped_config_brings_its_simulated_cameras_online(tmp_path: Path) -> N
         assert srv.stop() == 0
     finally:
         srv.kill()
-    # A clean stop also stopped every simulator process it started.
-    assert "rtsp_server.py" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    # A clean stop also stopped every simulator process it started (other tests' simulators do not count).
+    ps = subprocess.run(["ps", "-eo", "pgid=,args="], capture_output=True, text=True).stdout.splitlines()
+    left = [line for line in ps if line.split(None, 1)[0] == str(group) and "rtsp_server.py" in line]
+    assert not left, left
