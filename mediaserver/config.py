@@ -454,8 +454,10 @@ class SimObjectConfig(_Strict):
 
 class SimLightingConfig(_Strict):
     at_s: float = Field(..., ge=0, description="When the lighting changes (seconds after start).")
-    level: int = Field(..., ge=0, le=255, description="New background gray level (with a backdrop: gain x 1/background).")
-    ramp_s: float = Field(0.0, ge=0, le=3600, description="Seconds the change takes (0: a switch; more: dusk, clouds).")
+    level: int = Field(..., ge=0, le=255,
+                       description="New background gray level (with a backdrop: gain x 1/background).")
+    ramp_s: float = Field(0.0, ge=0, le=3600,
+                          description="Seconds the change takes (0: a switch; more: dusk, clouds).")
 
 
 class SimTreeConfig(_Strict):
