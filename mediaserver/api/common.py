@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 
@@ -20,6 +23,15 @@ def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def excel_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """Return a table as CSV that Excel opens in UTF-8 (a byte-order mark first): Vietnamese stays readable."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
 class Body(BaseModel):

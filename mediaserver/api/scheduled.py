@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -19,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from bridges.attendance import Interval, roll_call
 from bridges.invitations import MeetingInfo, invitation, qr_svg, reminder
-from mediaserver.api.common import Body, iso
+from mediaserver.api.common import Body, excel_csv, iso
 from mediaserver.api.conference import join_url
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
@@ -338,18 +336,15 @@ _STATUS_VI = {"present": "Có mặt", "late": "Đến muộn", "absent": "Vắng
 
 def attendance_csv(a: AttendanceOut) -> bytes:
     """Return the roll call as CSV for Excel (UTF-8 with BOM, Vietnamese headers, Vietnam time)."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["STT", "Mã điểm cầu", "Điểm cầu", "Trạng thái", "Vào lần đầu", "Rời lần cuối", "Số lần vào",
-                "Số phút có mặt", "Lý do vắng"])
-
     def vn(ts: str | None) -> str:
         return "" if ts is None else _vn(datetime.fromisoformat(ts).timestamp(), "%H:%M:%S %d/%m/%Y")
 
-    for n, i in enumerate(a.items, start=1):
-        w.writerow([n, i.site_id, i.name, _STATUS_VI[i.status], vn(i.first_join_at), vn(i.last_leave_at),
-                    len(i.intervals), f"{i.minutes_present:.1f}".replace(".", ","), i.absence_reason or ""])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return excel_csv(
+        ["STT", "Mã điểm cầu", "Điểm cầu", "Trạng thái", "Vào lần đầu", "Rời lần cuối", "Số lần vào",
+         "Số phút có mặt", "Lý do vắng"],
+        ([n, i.site_id, i.name, _STATUS_VI[i.status], vn(i.first_join_at), vn(i.last_leave_at), len(i.intervals),
+          f"{i.minutes_present:.1f}".replace(".", ","), i.absence_reason or ""]
+         for n, i in enumerate(a.items, start=1)))
 
 
 def register(api: Api) -> None:

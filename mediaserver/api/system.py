@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -13,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from mediaserver import __version__
-from mediaserver.api.common import iso, package_file, web_files
+from mediaserver.api.common import excel_csv, iso, package_file, web_files
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx, openapi_document
 from mediaserver.app_keys import CONFIG_KEY, METRICS_KEY, RECORDERS_KEY, RETENTION_KEY, SCHEDULER_KEY, STORE_KEY
@@ -105,15 +103,12 @@ async def _audit_rows(ctx: Ctx, q: AuditQuery) -> list[AuditEntry]:
 def audit_csv(rows: list[AuditEntry], timezone: str) -> bytes:
     """Return audit entries as CSV for Excel: UTF-8 with BOM, Vietnamese headers and words, local time."""
     tz = ZoneInfo(timezone)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["STT", "Thời gian", "Người thực hiện", "Vai trò", "Thao tác", "Đối tượng", "Địa chỉ máy",
-                "Chi tiết", "Mã thao tác"])
-    for n, e in enumerate(rows, start=1):
-        detail = "; ".join(f"{k}: {v}" for k, v in e.detail.items())
-        w.writerow([n, datetime.fromtimestamp(e.at, tz).strftime("%H:%M:%S %d/%m/%Y"), actor_words(e.actor),
-                    role_words(e.actor_role), action_words(e.action), e.target, e.remote, detail, e.action])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return excel_csv(
+        ["STT", "Thời gian", "Người thực hiện", "Vai trò", "Thao tác", "Đối tượng", "Địa chỉ máy", "Chi tiết",
+         "Mã thao tác"],
+        ([n, datetime.fromtimestamp(e.at, tz).strftime("%H:%M:%S %d/%m/%Y"), actor_words(e.actor),
+          role_words(e.actor_role), action_words(e.action), e.target, e.remote,
+          "; ".join(f"{k}: {v}" for k, v in e.detail.items()), e.action] for n, e in enumerate(rows, start=1)))
 
 
 def register(api: Api) -> None:
