@@ -115,6 +115,17 @@ def _primer(ingest: CameraIngest) -> Callable[[Sink], None]:
     return prime
 
 
+def _first_down(cam: ManagedCamera) -> CameraIngest | None:
+    """Return the stream whose outage began first, when a streaming camera has no stream online (else None)."""
+    if cam.phase != CameraPhase.STREAMING or not cam.ingests:
+        return None
+    ingests = list(cam.ingests.values())
+    if any(i.state in ("online", "connecting") for i in ingests):
+        return None
+    down = [i for i in ingests if i.offline_since is not None]
+    return min(down, key=lambda i: i.offline_since or 0.0) if down else None  # none down: stopped
+
+
 def camera_health(cam: ManagedCamera) -> tuple[str, float | None, str | None]:
     """Return a camera's phase as staff should see it, since when it is offline, and why.
 
@@ -122,26 +133,18 @@ def camera_health(cam: ManagedCamera) -> tuple[str, float | None, str | None]:
     when none is, it is ``offline`` (``auth_failed`` when the camera refused every stream's credentials), since
     the earliest of its streams' outages.
     """
-    error = cam.error
-    if cam.phase != CameraPhase.STREAMING or not cam.ingests:
-        return cam.phase.value, None, error
-    ingests = list(cam.ingests.values())
-    if any(i.state in ("online", "connecting") for i in ingests):
-        return cam.phase.value, None, error
-    down = [i for i in ingests if i.offline_since is not None]
-    if not down:  # stopped
-        return cam.phase.value, None, error
-    first = min(down, key=lambda i: i.offline_since or 0.0)
-    phase = CameraPhase.AUTH_FAILED if all(i.state == "auth_failed" for i in ingests) else CameraPhase.OFFLINE
-    return phase.value, first.offline_since, first.error or error
+    first = _first_down(cam)
+    if first is None:
+        return cam.phase.value, None, cam.error
+    auth = all(i.state == "auth_failed" for i in cam.ingests.values())
+    phase = CameraPhase.AUTH_FAILED if auth else CameraPhase.OFFLINE
+    return phase.value, first.offline_since, first.error or cam.error
 
 
 def camera_error_code(cam: ManagedCamera) -> str | None:
-    """Return the code of why the camera is not fine: its own (ONVIF) failure, else its first down stream's."""
-    if cam.error_code is not None:
-        return cam.error_code
-    down = [i for i in cam.ingests.values() if i.error_code is not None and i.state != "online"]
-    return min(down, key=lambda i: i.offline_since or 0.0).error_code if down else None
+    """Return the code of the reason camera_health gives: the first down stream's, else the camera's own."""
+    first = _first_down(cam)
+    return (first.error_code if first is not None else None) or cam.error_code
 
 
 def offline_view_error(cam: ManagedCamera) -> ViewError | None:
