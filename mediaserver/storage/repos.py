@@ -1242,3 +1242,6 @@ class Store:
         from mediaserver.storage.review import ReviewRepo
 
         self.review = ReviewRepo(db)
+        from mediaserver.storage.documents import DocumentRepo
+
+        self.documents = DocumentRepo(db)
