@@ -539,6 +539,43 @@ class ScheduleConfig(_Strict):
     enabled: bool = Field(True, description="Run this job.")
 
 
+# -------------------------------------------------------------------------------------------- cluster
+
+
+class ClusterConfig(_Strict):
+    """Several server processes sharing one index: each owns the cameras whose lease it holds (issue 16)."""
+
+    node_id: Ident = Field(..., description="This node's id, unique among the nodes sharing the index.")
+    advertise_url: Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+/?$", max_length=256)] = Field(
+        ..., description="How other nodes (and redirected browsers) reach this node, e.g. http://10.0.0.2:8080."
+    )
+    secret: SecretStr = Field(
+        ..., description="Shared by every node; authenticates node-to-node requests (use ${ENV_VAR}, ≥ 32 chars)."
+    )
+    heartbeat_s: float = Field(
+        2.0, ge=0.2, le=60, description="Seconds between heartbeats (lease renewals and camera rebalancing)."
+    )
+    lease_ttl_s: float = Field(
+        10.0, ge=1, le=600,
+        description="Seconds a node's leases last without renewal; a dead node's cameras move after about this.",
+    )
+    capacity: int = Field(32, ge=0, le=10_000, description="Most cameras this node records at once.")
+
+    @field_validator("secret")
+    @classmethod
+    def _long_secret(cls, v: SecretStr) -> SecretStr:
+        if len(v.get_secret_value()) < MIN_TOKEN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_SECRET_CHARS} characters")
+        return v
+
+    @model_validator(mode="after")
+    def _renew_before_expiry(self) -> ClusterConfig:
+        # Three heartbeats per lease: one lost renewal (a slow database, a GC pause) must not drop a camera.
+        if self.lease_ttl_s < 3 * self.heartbeat_s:
+            raise ValueError("lease_ttl_s must be at least 3 × heartbeat_s")
+        return self
+
+
 # --------------------------------------------------------------------------------------------- root
 
 
@@ -563,6 +600,9 @@ class Config(_Strict):
     mail: MailConfig = Field(default_factory=MailConfig, description="Outgoing e-mail (invitations, reminders).")
     signing: SigningConfig = Field(
         default_factory=SigningConfig, description="Digital signatures of minutes and evidence exports."
+    )
+    cluster: ClusterConfig | None = Field(
+        None, description="Several nodes sharing one index (PostgreSQL); unset: one node, everything local."
     )
 
     def camera_record(self, camera_id: str) -> RecordSettings:
