@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 
-from cameras.rtsp.client import RtspAuthError, RtspError
+from cameras.rtsp.client import RtspAuthError, RtspError, RtspErrorKind
 from cameras.rtsp.sdp import SdpError
 
 AUTH_FAILED_CODE = "camera_auth_failed"  # refused our credentials
@@ -20,6 +20,9 @@ CLOSED_CODE = "camera_closed"  # hung up on us
 REFUSED_CODE = "camera_refused"  # answered an error status (a 4xx/5xx other than 401)
 ERROR_CODE = "camera_error"  # anything else
 
+_RTSP_KIND_CODES: dict[RtspErrorKind, str] = {
+    "refused": REFUSED_CODE, "closed": CLOSED_CODE, "garbled": GARBLED_CODE, "setup": ERROR_CODE,
+}
 _UNREACHABLE_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN,
                                  errno.ECONNABORTED})
 
@@ -33,12 +36,7 @@ def rtsp_failure_code(exc: BaseException) -> str:
     if isinstance(exc, SdpError):
         return GARBLED_CODE
     if isinstance(exc, RtspError):
-        text = str(exc)
-        if " answered " in text:
-            return REFUSED_CODE
-        if "closed the RTSP connection" in text or "reset" in text.lower():
-            return CLOSED_CODE
-        return GARBLED_CODE
+        return _RTSP_KIND_CODES[exc.kind]
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return CLOSED_CODE
     if isinstance(exc, OSError) and (exc.errno in _UNREACHABLE_ERRNOS or isinstance(exc, ConnectionRefusedError)):

@@ -64,8 +64,27 @@ _REQUEST_START = re.compile(rb"[A-Z_]{3,16} ")
 PacketCallback = Callable[[bytes], None]
 
 
+RtspErrorKind = Literal["refused", "closed", "garbled", "setup"]
+
+
 class RtspError(OSError):
-    """The camera answered with an error status, or spoke something that is not RTSP."""
+    """The camera answered with an error status, or spoke something that is not RTSP.
+
+    ``kind`` says which, so callers classify a failure without reading the English message: ``refused`` (an
+    error status), ``closed`` (it hung up), ``garbled`` (not RTSP, or out of bounds), ``setup`` (our side: a bad
+    URL, no free port).
+    """
+
+    def __init__(self, message: str, kind: RtspErrorKind = "garbled") -> None:
+        super().__init__(message)
+        self.kind: RtspErrorKind = kind
+
+
+def _lost_kind(cause: BaseException | None) -> RtspErrorKind:
+    """Return the kind of a request failed by a lost connection, from why it was lost."""
+    if isinstance(cause, RtspError):
+        return cause.kind
+    return "garbled" if cause is None else "closed"
 
 
 class RtspAuthError(RtspError):
@@ -368,7 +387,7 @@ class RtspClient:
         """Aim at ``url``: host, port, TLS, the credential-free request URL; credentials when it has some."""
         parts = urlsplit(url)
         if parts.scheme.lower() not in ("rtsp", "rtsps") or not parts.hostname:
-            raise RtspError(f"not an rtsp:// URL: {redact_url(url)}")
+            raise RtspError(f"not an rtsp:// URL: {redact_url(url)}", "setup")
         self.tls = parts.scheme.lower() == "rtsps"
         self.host = parts.hostname
         self.port = parts.port or (DEFAULT_TLS_PORT if self.tls else DEFAULT_PORT)
@@ -539,12 +558,12 @@ class RtspClient:
         if response.status in REDIRECT_STATUSES and location and method in ("OPTIONS", "DESCRIBE"):
             raise _Redirect(location)
         if not 200 <= response.status < 300:
-            raise RtspError(f"{method} answered {response.status} {response.reason}".strip())
+            raise RtspError(f"{method} answered {response.status} {response.reason}".strip(), "refused")
         return response
 
     async def _exchange(self, method: str, uri: str, headers: dict[str, str]) -> Response:
         if self._lost is not None:
-            raise RtspError(f"connection lost: {self._lost}")
+            raise RtspError(f"connection lost: {self._lost}", _lost_kind(self._lost))
         cseq = self._write(method, uri, headers)
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[cseq] = future
@@ -587,7 +606,7 @@ class RtspClient:
             self._lost = exc or ConnectionResetError("the camera closed the RTSP connection")
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(RtspError(f"connection lost: {self._lost}"))
+                future.set_exception(RtspError(f"connection lost: {self._lost}", _lost_kind(self._lost)))
 
     def _adopt_session(self, setup: Response) -> None:
         value = setup.header("session")
@@ -627,4 +646,4 @@ class RtspClient:
             self._udp = [rtp, rtcp]
             return int(port)
         where = f"in {low}-{high}" if self.udp_ports else "anywhere"
-        raise RtspError(f"no free UDP port pair for RTP {where}")
+        raise RtspError(f"no free UDP port pair for RTP {where}", "setup")
