@@ -1245,3 +1245,6 @@ class Store:
         from mediaserver.storage.documents import DocumentRepo
 
         self.documents = DocumentRepo(db)
+        from mediaserver.storage.minutes import MinutesRepo
+
+        self.minutes = MinutesRepo(db)
