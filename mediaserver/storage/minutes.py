@@ -94,14 +94,13 @@ class MinutesRepo:
                          signer: str | None, signer_kind: str | None, conclusions: str, include_chat: bool,
                          issued_by: str, issued_at: float) -> IssuedMinutes:
         """Record an issued version (its file already stored); a version number taken twice is an IntegrityError."""
-        async with self.db.transaction() as conn:
-            async with conn.execute(
-                    "INSERT INTO minutes_versions (meeting_id, version, path, bytes, sha256, signed, signer,"
-                    " signer_kind, conclusions, include_chat, issued_by, issued_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (meeting_id, version, path, size, sha256, int(signed), signer, signer_kind, conclusions,
-                     int(include_chat), issued_by, issued_at)) as cur:
-                row = await cur.fetchone()
+        async with self.db.transaction() as conn, conn.execute(
+                "INSERT INTO minutes_versions (meeting_id, version, path, bytes, sha256, signed, signer,"
+                " signer_kind, conclusions, include_chat, issued_by, issued_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (meeting_id, version, path, size, sha256, int(signed), signer, signer_kind, conclusions,
+                 int(include_chat), issued_by, issued_at)) as cur:
+            row = await cur.fetchone()
         assert row is not None
         return IssuedMinutes(int(row["id"]), meeting_id, version, path, size, sha256, signed, signer, signer_kind,
                              conclusions, include_chat, issued_by, issued_at)
