@@ -300,8 +300,13 @@ def _vn(ts: float, fmt: str = "%H:%M %d/%m/%Y") -> str:
 
 async def attendance_of(ctx: Ctx, m: Meeting) -> AttendanceOut:
     """Return the roll call of a meeting, computed from its sites' connections."""
-    store = ctx.app[STORE_KEY]
-    meeting = await _out(ctx, m)
+    return await attendance_for(ctx.app, m)
+
+
+async def attendance_for(app: web.Application, m: Meeting) -> AttendanceOut:
+    """Return the roll call of a meeting outside a request (the minutes use it too)."""
+    store = app[STORE_KEY]
+    meeting = (await _outs(app, [m]))[0]
     held = (await store.meetings.held([m.id])).get(m.id)
     now = time.time()
     running = meeting.status == "running"
