@@ -220,8 +220,13 @@ def _existing_file(value: Path | None) -> Path | None:
 class SigningConfig(_Strict):
     """The organisation's signing certificate: a PKCS#12 file or a PKCS#11 token (USB token, HSM)."""
 
-    backend: Literal["none", "pkcs12", "pkcs11"] = Field(
-        "none", description="Where the signing key is: none (signing off), a PKCS#12 file, or a PKCS#11 token."
+    backend: Literal["none", "pkcs12", "pkcs11", "demo"] = Field(
+        "none", description="Where the signing key is: none (signing off), a PKCS#12 file, a PKCS#11 token, or "
+        "demo (a TEST-ONLY certificate made in data_dir/signing-demo on first start; no legal value)."
+    )
+    organisation: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="Issuing office printed at the head of the minutes (e.g. UBND huyện …); unset: the chair site.",
     )
     pkcs12_file: Path | None = Field(None, description="PKCS#12 (.p12/.pfx) file with the key and certificate.")
     pkcs12_password: SecretStr | None = Field(
