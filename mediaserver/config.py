@@ -544,6 +544,21 @@ class ScheduleConfig(_Strict):
     enabled: bool = Field(True, description="Run this job.")
 
 
+# -------------------------------------------------------------------------------------------- meetings
+
+
+class MeetingsConfig(_Strict):
+    """Scheduled meetings' own records: documents (tài liệu họp) staff attach for the sites to open."""
+
+    documents_max_mb: float = Field(
+        50.0, gt=0, le=500,
+        description="Largest meeting document (PDF, JPEG, PNG) staff may upload, in MB (10^6 bytes).",
+    )
+    documents_max_per_meeting: int = Field(
+        100, ge=1, le=1000, description="Most documents one scheduled meeting may have.",
+    )
+
+
 # -------------------------------------------------------------------------------------------- cluster
 
 
@@ -605,6 +620,9 @@ class Config(_Strict):
     mail: MailConfig = Field(default_factory=MailConfig, description="Outgoing e-mail (invitations, reminders).")
     signing: SigningConfig = Field(
         default_factory=SigningConfig, description="Digital signatures of minutes and evidence exports."
+    )
+    meetings: MeetingsConfig = Field(
+        default_factory=MeetingsConfig, description="Scheduled meetings' documents (size and count bounds)."
     )
     cluster: ClusterConfig | None = Field(
         None, description="Several nodes sharing one index (PostgreSQL); unset: one node, everything local."

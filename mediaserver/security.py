@@ -6,8 +6,9 @@ file responses prepared inside handlers are covered as well as JSON answers:
 
 - ``Content-Security-Policy``: scripts, styles and connections from this origin only (the pages use no inline
   scripts), media and images also from ``blob:`` (recorded segments are played from blob URLs) and ``data:``
-  images (QR codes), no plugins, no ``<base>``, and ``frame-ancestors 'none'`` — no other site can frame the
-  console or the chair's join page and trick a click on Remove / End / Mute;
+  images (QR codes), frames from this origin and ``blob:`` (meeting documents in the browser's PDF viewer), no
+  plugins, no ``<base>``, and ``frame-ancestors 'none'`` — no other site can frame the console or the chair's
+  join page and trick a click on Remove / End / Mute;
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` (media-ticket URLs never leak);
 - ``Permissions-Policy``: camera, microphone and screen capture for the join page only;
 - ``Strict-Transport-Security`` when the server speaks TLS;
@@ -58,6 +59,9 @@ class SecurityHeaders:
             "img-src 'self' blob: data:",
             "media-src 'self' blob:",
             "font-src 'self'",
+            # Meeting documents open in the browser's own PDF viewer from a blob: URL (fetched with the join
+            # token in a header, so no token is in a URL); nothing else is framed.
+            "frame-src 'self' blob:",
             "object-src 'none'",
             "base-uri 'none'",
             "form-action 'self'",
