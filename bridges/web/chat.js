@@ -1,6 +1,6 @@
 // Chat: to everyone or to the chair only (the chair may also write to one site); kept with the meeting by the
 // server, sent again on every (re)join as chat_history; an unread count on the chat button while it is closed.
-import { addStrings, clockTime, nameOf, t } from '/console/i18n.js';
+import { addStrings, clockTime, nameOf, num, t } from '/console/i18n.js';
 import { send } from './signalling.js';
 import { $, S, icon, setHtml, setText } from './state.js';
 
@@ -11,7 +11,7 @@ addStrings({
     'chat.placeholder': 'Nhập nội dung (tối đa 1.000 ký tự), Enter để gửi',
     'chat.send': 'Gửi', 'chat.empty': 'Chưa có tin nhắn nào.', 'chat.private': 'riêng', 'chat.toYou': 'gửi riêng bạn',
     'chat.toChairMark': 'gửi chủ tọa', 'chat.toSiteMark': 'gửi riêng {name}', 'chat.unread': '{n} tin nhắn chưa đọc',
-    'chat.count': '{n}/1.000',
+    'chat.count': '{n}/{max}',
     'chat.err.chat_rate_limited': 'Gửi quá nhiều tin nhắn liên tiếp — vui lòng chờ vài giây rồi gửi tiếp.',
     'chat.err.chat_too_long': 'Tin nhắn quá dài: tối đa 1.000 ký tự.',
     'chat.err.chat_empty': 'Tin nhắn trống.', 'chat.err.chat_unknown_recipient': 'Điểm cầu nhận không còn trong cuộc họp.',
@@ -24,7 +24,7 @@ addStrings({
     'chat.placeholder': 'Type a message (up to 1,000 characters), Enter to send',
     'chat.send': 'Send', 'chat.empty': 'No messages yet.', 'chat.private': 'private', 'chat.toYou': 'to you',
     'chat.toChairMark': 'to the chair', 'chat.toSiteMark': 'to {name}', 'chat.unread': '{n} unread messages',
-    'chat.count': '{n}/1,000',
+    'chat.count': '{n}/{max}',
     'chat.err.chat_rate_limited': 'Too many messages in a row — wait a few seconds before the next.',
     'chat.err.chat_too_long': 'The message is too long: at most 1,000 characters.',
     'chat.err.chat_empty': 'The message is empty.', 'chat.err.chat_unknown_recipient': 'That site is no longer in the meeting.',
@@ -118,7 +118,7 @@ export function renderChat() {
   const badge = $('#chat-unread');
   badge.hidden = !S.chat.unread;
   setText(badge, S.chat.unread > 99 ? '99+' : String(S.chat.unread));
-  badge.title = t('chat.unread', { n: S.chat.unread });
+  badge.title = t('chat.unread', { n: num(S.chat.unread) });
   btn.title = S.chat.unread ? `${t('chat.open')} — ${badge.title}` : t('chat.open');
   const panel = $('#chat');
   panel.hidden = !S.chat.open;
@@ -135,7 +135,7 @@ export function renderChat() {
   const input = $('#chat-text');
   input.placeholder = t('chat.placeholder');
   input.maxLength = MAX_CHARS;
-  setText($('#chat-count'), t('chat.count', { n: input.value.length }));
+  setText($('#chat-count'), t('chat.count', { n: num(input.value.length), max: num(input.maxLength) }));
   setText($('#chat-send'), t('chat.send'));
   const err = $('#chat-error');
   err.hidden = !S.chat.error;
@@ -172,6 +172,6 @@ export function bindChat() {
   $('#chat-text').addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) submit(ev);  // Vietnamese IMEs compose with Enter
   });
-  $('#chat-text').addEventListener('input', () => setText($('#chat-count'), t('chat.count', { n: $('#chat-text').value.length })));
+  $('#chat-text').addEventListener('input', () => setText($('#chat-count'), t('chat.count', { n: num($('#chat-text').value.length), max: num($('#chat-text').maxLength) })));
   document.addEventListener('visibilitychange', () => { if (!document.hidden && S.chat.open) { S.chat.unread = 0; renderChat(); } });
 }

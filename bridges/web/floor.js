@@ -1,7 +1,7 @@
 // Speaking requests (xin phát biểu): a site raises its hand and waits its turn; the chair sees the queue in
 // order of request, gives the floor (the site is unmuted and shown to everyone) and ends the turn; the meeting
 // is in free discussion or chair-controlled mode (sites muted, speaking only when given the floor).
-import { addStrings, nameOf, span, t } from '/console/i18n.js';
+import { addStrings, nameOf, num, span, t } from '/console/i18n.js';
 import { setCtl } from './controls.js';
 import { api } from './moderation.js';
 import { send, sendState } from './signalling.js';
@@ -88,7 +88,7 @@ export function renderHand() {
   const speaking = S.floor.speaking === S.site;
   const queued = S.handPending === null ? place > 0 : S.handPending;
   if (speaking) setCtl(btn, 'hand', t('hand.speaking'), { pressed: true, disabled: true });
-  else if (queued) setCtl(btn, 'hand', place > 0 ? t('hand.queued', { n: place }) : t('hand.down'), { pressed: true, disabled: !inCall });
+  else if (queued) setCtl(btn, 'hand', place > 0 ? t('hand.queued', { n: num(place) }) : t('hand.down'), { pressed: true, disabled: !inCall });
   else setCtl(btn, 'hand', t('hand.up'), { disabled: !inCall || !S.welcome });
   btn.classList.toggle('active', queued || speaking);
   btn.dataset.state = speaking ? 'speaking' : queued ? 'queued' : 'idle';
@@ -121,7 +121,7 @@ export function renderFloorPanel() {
     setHtml(now, `<span>${icon('mic')} ${escapeHtml(t('chair.speakingNow', { name: nameFor(sp) }))}</span>`
       + `<button type="button" class="small" id="btn-end-turn">${escapeHtml(t('chair.endTurn'))}</button>`);
   }
-  setText($('#queue-head'), t('chair.queue', { n: S.floor.queue.length }));
+  setText($('#queue-head'), t('chair.queue', { n: num(S.floor.queue.length) }));
   const at = Date.now() / 1000;
   setHtml($('#queue-list'), S.floor.queue.length ? S.floor.queue.map((q, i) => `<li class="queue-row" data-site="${escapeHtml(q.site)}">`
     + `<span class="queue-n">${i + 1}</span><span class="queue-name"><b>${escapeHtml(nameFor(q.site))}</b>`
@@ -158,7 +158,7 @@ export function bindFloor() {
       const mode = btn.dataset.mode;
       chairDo(btn, '/floor/mode', { mode }, () => t(`chair.modeSet.${mode}`));
     } else if (btn.id === 'btn-mute-all') {
-      chairDo(btn, '/mute-all', undefined, (out) => t('chair.mutedAll', { n: out && out.muted != null ? out.muted : 0 }));
+      chairDo(btn, '/mute-all', undefined, (out) => t('chair.mutedAll', { n: num(out && out.muted != null ? out.muted : 0) }));
     }
   });
   setInterval(() => { if (S.isHost && S.floor.queue.length) renderFloorPanel(); }, 15000);  // "asked … ago"

@@ -1,6 +1,6 @@
 // Waiting: a site's screens while it cannot be in the meeting yet (the lobby, a meeting not open yet), and the
 // chair's side of it — the sites waiting at the door (with a sound) and the sites it removed, to let back in.
-import { addStrings, clockTime, dayDate, nameOf, span, t } from '/console/i18n.js';
+import { addStrings, clockTime, dayDate, nameOf, num, span, t } from '/console/i18n.js';
 import { api } from './moderation.js';
 import { finish, restart, send } from './signalling.js';
 import { $, S, escapeHtml, setText, toast } from './state.js';
@@ -196,7 +196,7 @@ export function renderLobbyPanel() {
     box.classList.add('flash');
   }
   box.hidden = !S.lobby.length;
-  setText($('#lobby-head'), t('chair.lobby', { n: S.lobby.length }));
+  setText($('#lobby-head'), t('chair.lobby', { n: num(S.lobby.length) }));
   const now = Date.now() / 1000;
   list.innerHTML = S.lobby.map((e) => `<li class="lobby-row" data-site="${escapeHtml(e.site)}">`
     + `<span class="lobby-name"><b>${escapeHtml(labelOf(e))}</b>`
@@ -207,7 +207,7 @@ export function renderLobbyPanel() {
     + '</li>').join('');
   const removed = $('#removed-box');
   removed.hidden = !S.removed.length;
-  setText($('#removed-head'), t('chair.removedTitle', { n: S.removed.length }));
+  setText($('#removed-head'), t('chair.removedTitle', { n: num(S.removed.length) }));
   $('#removed-list').innerHTML = S.removed.map((id) => `<li class="lobby-row" data-site="${escapeHtml(id)}">`
     + `<span class="lobby-name">${escapeHtml(siteLabel(id))}</span>`
     + `<button type="button" class="small" data-readmit="${escapeHtml(id)}">${escapeHtml(t('chair.readmit'))}</button></li>`).join('');

@@ -1,7 +1,7 @@
 // The chair's panel: every member site with its state and the moderation buttons (mute, pin, remove), the
 // lock and End buttons, and the room API the chair's page calls with its join token. The lobby, the removed
 // sites and the speaking queue have their own modules (lobby.js, floor.js) and boxes in the same panel.
-import { addStrings, hasText, nameOf, t } from '/console/i18n.js';
+import { addStrings, hasText, nameOf, num, t } from '/console/i18n.js';
 import { renderFloorPanel } from './floor.js';
 import { iconsHtml, siteName } from './layout.js';
 import { renderLobbyPanel } from './lobby.js';
@@ -86,7 +86,7 @@ export function renderPanel() {
     if (!seen.has(id)) { row.remove(); S.siteRows.delete(id); }
   }
   const c = others.filter((r) => r.connected).length;
-  setText($('#panel-count'), t('modCount', { c, n: others.length }));
+  setText($('#panel-count'), t('modCount', { c: num(c), n: num(others.length) }));
   const ps = $('#pin-state');
   if (S.pinned) {
     ps.innerHTML = `<span>${icon('pin')} ${escapeHtml(t('pinOn', { name: siteName(S.pinned) }))}</span>`

@@ -1,6 +1,6 @@
 // The one peer connection: answer the server's offer, publish into the m-lines it names, play what the slots
 // carry, rebuild on failure; sample its quality for the top bar and report what the camera sends (stats).
-import { num, t } from '/console/i18n.js';
+import { num, pct, t } from '/console/i18n.js';
 import { renderControls } from './controls.js';
 import { connected, ensureSlotElements, renderTiles, setupLayout } from './layout.js';
 import { reconnectNow, send, sendState } from './signalling.js';
@@ -257,7 +257,7 @@ export function renderQuality() {
   el.dataset.level = q.level;
   setText($('#quality-text'), t(`q.${q.level}`));
   el.title = q.level === 'none' ? '' : t('qTip', {
-    rtt: q.rtt === null || q.rtt === undefined ? t('qNoRtt') : `${Math.round(q.rtt)} ms`,
-    loss: num(q.loss || 0, 1),
+    rtt: q.rtt === null || q.rtt === undefined ? t('qNoRtt') : `${num(q.rtt)} ms`,
+    loss: pct(q.loss || 0, 1),
   });
 }

@@ -1,20 +1,20 @@
 // The chair's view of each site's link: the server's per-site stats (GET …/live, every LIVE_POLL_MS) shown on
 // each grid tile as bars with the numbers on hover, and the warnings in words. A site whose media stopped is
 // marked from the roster at once ("Mất kết nối"), without waiting for this poll.
-import { addStrings, num, t } from '/console/i18n.js';
+import { addStrings, num, pct, t } from '/console/i18n.js';
 import { api } from './moderation.js';
 import { S, setText } from './state.js';
 
 addStrings({
   vi: {
-    'lq.tip': 'Độ trễ {rtt} · mất gói {loss} % · {fps} khung hình/giây · {res} · {kbps} kbit/s',
+    'lq.tip': 'Độ trễ {rtt} · mất gói {loss} · {fps} khung hình/giây · {res} · {kbps} kbit/s',
     'lq.low': 'Nhận hình nhỏ (đường truyền không đủ cho HD)',
     'lq.w.media_lost': 'Mất kết nối', 'lq.w.high_loss': 'Mất gói cao', 'lq.w.high_rtt': 'Độ trễ cao',
     'lq.w.low_fps': 'Hình giật (ít khung hình)', 'lq.w.low_bitrate': 'Băng thông thấp',
     'lq.good': 'Đường truyền tốt', 'lq.fair': 'Đường truyền trung bình', 'lq.poor': 'Đường truyền kém',
   },
   en: {
-    'lq.tip': 'RTT {rtt} · loss {loss} % · {fps} fps · {res} · {kbps} kbit/s',
+    'lq.tip': 'RTT {rtt} · loss {loss} · {fps} fps · {res} · {kbps} kbit/s',
     'lq.low': 'Receiving thumbnails (its link cannot carry HD)',
     'lq.w.media_lost': 'Connection lost', 'lq.w.high_loss': 'High packet loss', 'lq.w.high_rtt': 'High latency',
     'lq.w.low_fps': 'Choppy video (low frame rate)', 'lq.w.low_bitrate': 'Low bandwidth',
@@ -37,7 +37,7 @@ export function qualityText(q) {
   if (!q) return '';
   const res = q.width && q.height ? `${q.width}×${q.height}` : '—';
   const tip = t('lq.tip', {
-    rtt: q.rtt_ms == null ? '—' : `${num(q.rtt_ms)} ms`, loss: num(q.packet_loss_pct || 0, 1),
+    rtt: q.rtt_ms == null ? '—' : `${num(q.rtt_ms)} ms`, loss: pct(q.packet_loss_pct || 0, 1),
     fps: num(q.fps_in || 0), res, kbps: num(q.bitrate_in_kbps || 0),
   });
   const words = (q.warnings || []).map((w) => t(`lq.w.${w}`));

@@ -17,7 +17,7 @@ addStrings({
     mediaTimeout: 'Không thiết lập được đường truyền hình ảnh/âm thanh (có thể tường lửa chặn) — đang thử lại…',
     // quality
     'q.good': 'Đường truyền: tốt', 'q.fair': 'Đường truyền: trung bình', 'q.poor': 'Đường truyền: kém', 'q.none': 'Đường truyền: —',
-    qTip: 'Độ trễ khứ hồi: {rtt} · Mất gói nhận: {loss} %', qNoRtt: 'chưa đo được',
+    qTip: 'Độ trễ khứ hồi: {rtt} · Mất gói nhận: {loss}', qNoRtt: 'chưa đo được',
     // controls
     'mic.mute': 'Tắt micro', 'mic.unmute': 'Bật micro', 'mic.moderated': 'Micro bị chủ trì tắt', 'mic.none': 'Không có micro', 'mic.blocked': 'Micro bị chặn',
     'cam.mute': 'Tắt camera', 'cam.unmute': 'Bật camera', 'cam.moderated': 'Camera bị chủ trì tắt', 'cam.none': 'Không có camera', 'cam.blocked': 'Camera bị chặn',
@@ -102,7 +102,7 @@ addStrings({
     mediaLost: 'Audio/video connection interrupted — reconnecting…',
     mediaTimeout: 'Could not set up the audio/video connection (a firewall may be blocking it) — retrying…',
     'q.good': 'Connection: good', 'q.fair': 'Connection: fair', 'q.poor': 'Connection: poor', 'q.none': 'Connection: —',
-    qTip: 'Round-trip time: {rtt} · Inbound packet loss: {loss}%', qNoRtt: 'not measured yet',
+    qTip: 'Round-trip time: {rtt} · Inbound packet loss: {loss}', qNoRtt: 'not measured yet',
     'mic.mute': 'Mute mic', 'mic.unmute': 'Unmute mic', 'mic.moderated': 'Mic muted by chair', 'mic.none': 'No microphone', 'mic.blocked': 'Mic blocked',
     'cam.mute': 'Stop camera', 'cam.unmute': 'Start camera', 'cam.moderated': 'Camera off by chair', 'cam.none': 'No camera', 'cam.blocked': 'Camera blocked',
     'screen.start': 'Share screen', 'screen.stop': 'Stop sharing', leave: 'Leave', end: 'End meeting', 'lock.on': 'Lock room', 'lock.off': 'Unlock room',
