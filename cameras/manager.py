@@ -167,6 +167,11 @@ class CameraManager:
         self.cameras: dict[str, ManagedCamera] = {}
         self.listeners: list[StreamListener] = []
         self.transcoders: dict[str, LiveTranscoder] = {}  # by the H.265 source id
+        # Every enabled camera, running here or not. With a cluster (mediaserver/cluster.py) only those in
+        # ``owned`` (whose lease this node holds) run here; None: every camera runs here (one node).
+        self.wanted: dict[str, CameraConfig] = {}
+        self.owned: set[str] | None = None
+        self._owned_lock = asyncio.Lock()
 
     def add_listener(self, listener: StreamListener) -> None:
         """Tell ``listener`` about every stream started from now on (and ending)."""
@@ -185,14 +190,36 @@ class CameraManager:
                 except ValueError as exc:
                     logger.error("%s: stored camera cannot be started: %s", cam.id, exc)
 
-    def add(self, camera_id: str, cfg: CameraConfig) -> ManagedCamera:
-        """Bring one camera up in the background (used at start and when the API adds a camera)."""
+    def add(self, camera_id: str, cfg: CameraConfig) -> ManagedCamera | None:
+        """Bring one camera up in the background (used at start and when the API adds a camera).
+
+        Returns None when the camera is another node's (``owned`` does not hold it): it is only remembered.
+        """
+        self.wanted[camera_id] = cfg
+        if self.owned is not None and camera_id not in self.owned:
+            return None
         cam = self.cameras[camera_id] = ManagedCamera(camera_id, cfg)
         cam.task = asyncio.create_task(self._bring_up(cam), name=f"camera-{camera_id}")
         return cam
 
+    async def set_owned(self, owned: set[str]) -> None:
+        """Run exactly the wanted cameras in ``owned`` here: stop the others (awaited), start the new ones."""
+        self.owned = set(owned)
+        # Serialised, and always towards the latest ``owned``: two callers (a heartbeat, the lease fence) never
+        # start one camera twice, and a camera lost meanwhile is not started again.
+        async with self._owned_lock:
+            leaving = [cam for cid, cam in self.cameras.items() if cid not in self.owned]
+            for cam in leaving:
+                self.cameras.pop(cam.id, None)
+            # Awaited: a camera this node lost must have stopped recording before its lease can pass on.
+            await asyncio.gather(*(self._stop_camera(cam) for cam in leaving), return_exceptions=True)
+            for cid in sorted(self.owned - self.cameras.keys()):
+                if cid in self.wanted:
+                    self.add(cid, self.wanted[cid])
+
     async def remove(self, camera_id: str) -> bool:
         """Stop one camera (its ingests, simulator and onboarding); return whether it was running."""
+        self.wanted.pop(camera_id, None)
         cam = self.cameras.pop(camera_id, None)
         if cam is None:
             return False

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from cameras.manager import CameraManager
     from cameras.motion.analyser import MotionAnalysers
     from mediaserver.auth import LoginLimiter, Passwords, Tokens
+    from mediaserver.cluster import Cluster
     from mediaserver.config import Config
     from mediaserver.engine import Engine
     from mediaserver.loopmon import LoopMonitor
@@ -49,3 +50,5 @@ RETENTION_KEY: web.AppKey[RetentionSweeper] = web.AppKey("retention")
 EXPORTER_KEY: web.AppKey[Exporter] = web.AppKey("exporter")
 PLAYBACK_KEY: web.AppKey[Playback] = web.AppKey("playback")
 MEETING_RECORDINGS_KEY: web.AppKey[MeetingRecordings] = web.AppKey("meeting_recordings")
+# This node's cluster membership (leases, node list); absent when config.cluster is unset (one node).
+CLUSTER_KEY: web.AppKey[Cluster] = web.AppKey("cluster")
