@@ -206,6 +206,8 @@ class Ticket:
     used_at: float
     audit_action: str | None = None  # written when the file is first served through the ticket
     served: bool = False
+    # A file on another node of a cluster: (node id, node-to-node path, query), read from there when used.
+    remote: tuple[str, str, dict[str, str]] | None = None
 
 
 class Tickets:
@@ -222,12 +224,13 @@ class Tickets:
         self._tickets: dict[str, Ticket] = {}
 
     def issue(self, path: Path, *, subject: str, role: str, headers: dict[str, str] | None = None,
-              audit_action: str | None = None) -> str:
-        """Return a new ticket for ``path``."""
+              audit_action: str | None = None, remote: tuple[str, str, dict[str, str]] | None = None) -> str:
+        """Return a new ticket for ``path`` (or for a file on another node: ``remote``)."""
         self._expire()
         now = self._clock()
         ticket = secrets.token_urlsafe(24)
-        self._tickets[ticket] = Ticket(path, subject, role, dict(headers or {}), now, now, audit_action)
+        self._tickets[ticket] = Ticket(path, subject, role, dict(headers or {}), now, now, audit_action,
+                                       remote=remote)
         return ticket
 
     def get(self, ticket: str) -> Ticket | None:

@@ -18,10 +18,12 @@ ROLES = ("admin", "operator", "security", "participant")
 STAFF = {"admin", "operator", "security"}
 EVERYONE = set(ROLES)
 PUBLIC: set[str] = set()  # marker: no token needed
+NODES: set[str] = set()  # marker: only another node of the cluster (a signed X-Cluster-Auth), never a token
 
 # The role rules, written down independently of the route declarations: (method regex, path regex) → roles.
 # Every route the server has must match exactly one rule, so a new route cannot ship unclassified.
 RULES: list[tuple[str, str, set[str] | None]] = [
+    (".*", r"/api/v1/cluster/.*", NODES),  # node-to-node (mediaserver/cluster_client.py)
     ("GET", r"/healthz|/readyz|/api/openapi\.json|/|/console/\{name\}|/join|/join/\{name\}", None),
     # Signalling authenticates inside the protocol (its first message carries the join token).
     ("GET", r"/api/v1/rooms/\{room_id\}/signal", None),
@@ -96,6 +98,11 @@ async def test_role_matrix_every_route_every_role(api: Api) -> None:
     for method, path in routes_of(doc):
         allowed = expected_roles(method, path)
         url = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
+        if allowed is NODES:  # no token of any role opens a node-to-node route (and without a cluster, nothing)
+            for token in (None, *tokens.values()):
+                r = await api.client.request(method, url, headers=api.auth(token) if token else {}, json={})
+                assert r.status == 401 and (await r.json())["error"]["code"] == "node_auth_failed", (method, path)
+            continue
         if allowed is None:
             r = await api.client.request(method, url)
             assert r.status not in (401, 403), f"public {method} {path} answered {r.status}"
@@ -144,7 +151,7 @@ async def test_service_token_scopes_every_route(api: Api) -> None:
         tokens[scope] = (await r.json())["token"]
     checked = 0
     for method, path in routes_of(doc):
-        if expected_roles(method, path) is None or path == "/api/v1/auth/logout":
+        if expected_roles(method, path) in (None, NODES) or path == "/api/v1/auth/logout":
             continue
         url = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
         for scope, token in tokens.items():

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from mediaserver.api import peer
 from mediaserver.api.common import iso
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
@@ -394,6 +395,9 @@ def register(api: Api) -> None:
             raise ApiError(404, "not_found", f"motion event {raw!r} does not exist")
         if not event.thumbnail_path:
             raise ApiError(404, "not_found", f"motion event {event.id} has no thumbnail")
+        node = await peer.event_owner(ctx.app, event.camera_id, event.start_at)  # cluster: analysed elsewhere
+        if node is not None:
+            return await peer.forward(ctx, node, f"/events/{event.id}/thumbnail")
         data_dir = ctx.app[CONFIG_KEY].storage.data_dir
         path = await asyncio.to_thread(thumbnail_file, data_dir, event.thumbnail_path)
         if path is None:

@@ -1,0 +1,157 @@
+"""Node-to-node routes (``/api/v1/cluster/...``): what one node of a cluster asks of the node holding footage.
+
+Only other nodes call these: every request must carry a valid ``X-Cluster-Auth`` signature
+(mediaserver/cluster_client.py), checked before anything else; without ``cluster`` in the config they always
+answer 401. The asking node has already checked the person's bearer token and role and writes the audit record
+(it knows who asked), so these routes audit nothing themselves — except an export, which records who made it.
+They answer exactly what the public footage routes answer for a local file (same headers, ranges, errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from mediaserver.api.errors import ApiError
+from mediaserver.api.footage import (
+    ExportIn,
+    ExportOut,
+    PlaybackIn,
+    PlaybackQuery,
+    _api_error,
+    _done_export,
+    _download_headers,
+    _export_out,
+    _playback_headers,
+)
+from mediaserver.api.peer import CLUSTER_PREFIX, note_export
+from mediaserver.api.recordings import THUMBNAIL_MAX_AGE_S, thumbnail_file
+from mediaserver.api.routing import Api, Ctx
+from mediaserver.app_keys import CONFIG_KEY, EXPORTER_KEY, PLAYBACK_KEY, STORE_KEY
+from mediaserver.cluster_client import CLUSTER_CLIENT_KEY, NodeAuthError
+from recordings.export import FootageError
+
+
+class PingOut(BaseModel):
+    node_id: str = Field(..., description="The node that answered.")
+    caller: str = Field(..., description="The node whose signature was accepted.")
+
+
+class PreparedOut(BaseModel):
+    media_start: float
+    media_end: float
+    bytes: int
+
+
+class NodeExportIn(ExportIn):
+    created_by: str = Field(..., min_length=1, max_length=128, description="Who asked (through the other node).")
+
+
+async def require_node(ctx: Ctx) -> None:
+    """Refuse (401 node_auth_failed) a request not signed by a node of this cluster; always without a cluster."""
+    client = ctx.app.get(CLUSTER_CLIENT_KEY)
+    if client is None:
+        raise ApiError(401, "node_auth_failed", "this server is not part of a cluster (no 'cluster' in its config)")
+    try:
+        ctx.request["cluster_caller"] = await client.verify(ctx.request)
+    except NodeAuthError as exc:
+        raise ApiError(401, exc.code, exc.message) from exc
+
+
+def register(api: Api) -> None:
+    """Add the node-to-node routes."""
+    p = CLUSTER_PREFIX
+
+    @api.route("GET", f"{p}/ping", roles=None, check=require_node, response=PingOut, tag="cluster",
+               summary="Node-to-node: check a signed request is accepted (answers who answered and who asked).")
+    async def ping(ctx: Ctx) -> PingOut:
+        client = ctx.app[CLUSTER_CLIENT_KEY]
+        return PingOut(node_id=client.node_id, caller=ctx.request["cluster_caller"])
+
+    @api.route("GET", f"{p}/segments/{{segment_id}}/file", roles=None, check=require_node, content_type="video/mp4",
+               tag="cluster", summary="Node-to-node: one segment recorded here, as written (range requests).")
+    async def segment_file(ctx: Ctx) -> web.StreamResponse:
+        raw = ctx.param("segment_id")
+        if not raw.isdigit() or not 0 < int(raw) < 2**63:
+            raise ApiError(404, "not_found", f"no segment {raw!r}")
+        try:
+            seg, path = await ctx.app[PLAYBACK_KEY].segment(int(raw))
+        except FootageError as exc:
+            raise _api_error(exc) from exc
+        return web.FileResponse(path, headers={
+            "Content-Type": "video/mp4", "X-Segment-Start": f"{seg.start_at:.3f}",
+            "X-Segment-End": f"{seg.end_at:.3f}", "Cache-Control": "private, max-age=3600"})
+
+    @api.route("GET", f"{p}/cameras/{{camera_id}}/playback.mp4", roles=None, check=require_node, query=PlaybackQuery,
+               content_type="video/mp4", tag="cluster",
+               summary="Node-to-node: a time range of footage recorded here as one seekable MP4 (range requests).")
+    async def playback(ctx: Ctx) -> web.StreamResponse:
+        q: PlaybackQuery = ctx.query
+        try:
+            pb = await ctx.app[PLAYBACK_KEY].range_file(ctx.param("camera_id"), q.start, q.end, q.stream)
+        except FootageError as exc:
+            raise _api_error(exc) from exc
+        return web.FileResponse(pb.path, headers={"Content-Type": "video/mp4", **_playback_headers(pb)})
+
+    @api.route("POST", f"{p}/cameras/{{camera_id}}/playback", roles=None, check=require_node, body=PlaybackIn,
+               response=PreparedOut, tag="cluster",
+               summary="Node-to-node: build (or find cached) a range's playback MP4; say where media time 0 is.")
+    async def prepare(ctx: Ctx) -> PreparedOut:
+        b: PlaybackIn = ctx.body
+        try:
+            pb = await ctx.app[PLAYBACK_KEY].range_file(ctx.param("camera_id"), b.start, b.end, b.stream)
+        except FootageError as exc:
+            raise _api_error(exc) from exc
+        return PreparedOut(media_start=pb.first_wall, media_end=pb.last_wall, bytes=pb.size)
+
+    @api.route("POST", f"{p}/exports", roles=None, check=require_node, body=NodeExportIn, response=ExportOut,
+               status=202, tag="cluster", summary="Node-to-node: export footage recorded here (file kept here).")
+    async def create_export(ctx: Ctx) -> ExportOut:
+        b: NodeExportIn = ctx.body
+        try:
+            export = await ctx.app[EXPORTER_KEY].create(b.camera_id, b.start, b.end, b.reason, b.created_by)
+        except FootageError as exc:
+            raise _api_error(exc) from exc
+        await note_export(ctx.app, export.id)
+        return _export_out(export)
+
+    @api.route("GET", f"{p}/exports/{{export_id}}/file", roles=None, check=require_node, content_type="video/mp4",
+               tag="cluster", summary="Node-to-node: a finished export whose file is here.")
+    async def export_file(ctx: Ctx) -> web.StreamResponse:
+        export = await _done_export(ctx)
+        path = ctx.app[EXPORTER_KEY].path_of(export)
+        if path is None or not await asyncio.to_thread(path.is_file):
+            raise ApiError(410, "gone", f"export {export.id}'s file is gone")
+        return web.FileResponse(path, headers={"Content-Type": "video/mp4", **_download_headers(export)})
+
+    @api.route("DELETE", f"{p}/exports/{{export_id}}/file", roles=None, check=require_node, status=204,
+               tag="cluster", summary="Node-to-node: stop an export running here and delete its file (the other "
+                                      "node deletes the record).")
+    async def delete_export_file(ctx: Ctx) -> None:
+        exporter = ctx.app[EXPORTER_KEY]
+        export = await ctx.app[STORE_KEY].exports.get(ctx.param("export_id"))
+        if export is None:
+            raise ApiError(404, "not_found", f"no export {ctx.param('export_id')!r}")
+        await exporter.cancel(export.id)
+        export = await ctx.app[STORE_KEY].exports.get(export.id) or export
+        path = exporter.path_of(export)
+        if path is not None:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    @api.route("GET", f"{p}/events/{{event_id}}/thumbnail", roles=None, check=require_node, content_type="image/jpeg",
+               tag="cluster", summary="Node-to-node: the JPEG of a motion event analysed here.")
+    async def thumbnail(ctx: Ctx) -> web.StreamResponse:
+        raw = ctx.param("event_id")
+        event = await ctx.app[STORE_KEY].events.get(int(raw)) if raw.isdigit() and len(raw) < 19 else None
+        if event is None or not event.thumbnail_path:
+            raise ApiError(404, "not_found", f"motion event {raw!r} has no thumbnail")
+        path = await asyncio.to_thread(thumbnail_file, ctx.app[CONFIG_KEY].storage.data_dir, event.thumbnail_path)
+        if path is None:
+            raise ApiError(404, "not_found", f"the thumbnail of motion event {event.id} is gone")
+        return web.FileResponse(path, headers={"Content-Type": "image/jpeg",
+                                               "Cache-Control": f"private, max-age={THUMBNAIL_MAX_AGE_S}"})
+
+
+__all__ = ["register", "require_node"]
