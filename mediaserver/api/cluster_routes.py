@@ -33,6 +33,8 @@ from mediaserver.app_keys import CONFIG_KEY, EXPORTER_KEY, PLAYBACK_KEY, STORE_K
 from mediaserver.cluster_client import CLUSTER_CLIENT_KEY, NodeAuthError
 from recordings.export import FootageError
 
+CALLER_KEY = web.RequestKey("cluster_caller", str)  # the node whose signature was accepted
+
 
 class PingOut(BaseModel):
     node_id: str = Field(..., description="The node that answered.")
@@ -55,7 +57,7 @@ async def require_node(ctx: Ctx) -> None:
     if client is None:
         raise ApiError(401, "node_auth_failed", "this server is not part of a cluster (no 'cluster' in its config)")
     try:
-        ctx.request["cluster_caller"] = await client.verify(ctx.request)
+        ctx.request[CALLER_KEY] = await client.verify(ctx.request)
     except NodeAuthError as exc:
         raise ApiError(401, exc.code, exc.message) from exc
 
@@ -68,7 +70,7 @@ def register(api: Api) -> None:
                summary="Node-to-node: check a signed request is accepted (answers who answered and who asked).")
     async def ping(ctx: Ctx) -> PingOut:
         client = ctx.app[CLUSTER_CLIENT_KEY]
-        return PingOut(node_id=client.node_id, caller=ctx.request["cluster_caller"])
+        return PingOut(node_id=client.node_id, caller=ctx.request[CALLER_KEY])
 
     @api.route("GET", f"{p}/segments/{{segment_id}}/file", roles=None, check=require_node, content_type="video/mp4",
                tag="cluster", summary="Node-to-node: one segment recorded here, as written (range requests).")
