@@ -138,6 +138,8 @@ class LiveRoom:
         self._on_floor = on_floor
         self.talking: set[str] = set()
         self._media_checked = 0.0
+        # The meeting document every site is shown ({document, page, by, at}; bridges/documents.py), or None.
+        self.presented_document: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------ joining
 

@@ -6,7 +6,8 @@ Protocol v1 (client → server): ``join {v, token}`` first, within JOIN_TIMEOUT_
 ``stats {width, height, fps}``. Server → client: ``welcome`` (with ``ice_servers``, the browser's
 ``RTCIceServer`` list with this join's own TURN credentials, and ``ice_transport_policy``), ``offer``, ``slots``,
 ``speaker``, ``talking``, ``roster``, ``screen``, ``pinned``, ``moderation``, ``floor``, ``chat``,
-``chat_history``, ``lobby_waiting`` (to the chair), ``error {code, message, …}``, ``bye {reason}``, ``pong``.
+``chat_history``, ``lobby_waiting`` (to the chair), ``document_present`` and ``documents`` (meeting documents,
+see bridges/documents.py), ``error {code, message, …}``, ``bye {reason}``, ``pong``.
 A site that must wait (a locked room, not invited) gets ``lobby {reason}`` instead of ``welcome`` and may only
 ``ping`` or ``leave`` until the chair decides: ``admitted`` (then ``welcome`` as usual) or ``error {code: refused}``
 and close.
@@ -30,6 +31,7 @@ from typing import Any, Literal
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bridges import documents
 from bridges.chat import ChatRefused
 from bridges.conference import Conference
 from bridges.room import JoinRefused, LiveRoom
@@ -250,6 +252,8 @@ async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, 
         **ice,  # ice_servers: [{urls, username?, credential?}], ice_transport_policy: "all" | "relay"
     })
     await _send(ws, {"type": "chat_history", "messages": room.chat_history(session.site_id)})
+    if policy.meeting is not None:  # meeting documents: what is presented now (bridges/documents.py)
+        await _send(ws, documents.state(room))
     try:
         offer = await session.make_offer()
     except ConnectionError:

@@ -31,6 +31,11 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     (".*", r"/api/v1/rooms/\{room_id\}/(live|pin|end|lock|unlock|camera|sites/\{site_id\}/(mute|remove|readmit)"
            r"|lobby/\{site_id\}/(admit|refuse)|floor/(grant|end-turn|mode)|mute-all|chat|reopen)",
      {"admin", "operator"}),
+    # Meeting documents: staff attach them; a site's join token reads its own meeting's (checked per meeting).
+    ("GET", r"/api/v1/scheduled-meetings/\{meeting_id\}/documents|/api/v1/documents/\{document_id\}/content",
+     {"admin", "operator", "participant"}),
+    (".*", r"/api/v1/documents/\{document_id\}", {"admin", "operator"}),
+    (".*", r"/api/v1/rooms/\{room_id\}/documents/present", {"admin", "operator"}),  # and the host site's page
     (".*", r"/api/v1/scheduled-meetings.*", {"admin", "operator"}),
     ("POST", r"/api/v1/auth/login", None),
     ("GET|POST", r"/api/v1/auth/(me|logout)", EVERYONE),
@@ -65,7 +70,7 @@ PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "ga
                "session_id": "999999", "meeting_id": "999999",
                "event_id": "999999", "segment_id": "999999", "export_id": "no-such-export", "hold_id": "999999",
                "ticket": "no-such-ticket", "token": "no-such-preset", "token_id": "999999",
-               "item_id": "999999"}
+               "item_id": "999999", "document_id": "999999"}
 
 
 def expected_roles(method: str, path: str) -> set[str] | None:

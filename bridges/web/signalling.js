@@ -2,6 +2,7 @@
 // server's messages dispatched to the modules that own them, and the end of a session (bye, error, leave).
 import { t } from '/console/i18n.js';
 import { onChat, onChatError, onChatHistory, renderChat } from './chat.js';
+import { onDocumentMessage } from './documents.js';
 import { floorFromRoster, onFloor, onTurn, renderFloor } from './floor.js';
 import { clearWaiting, onAdmitted, onLobby, onLobbyWaiting, onNotOpen, renderWaiting } from './lobby.js';
 import { startQualityPoll } from './quality.js';
@@ -200,6 +201,7 @@ export async function handleMessage(msg, gen) {
     case 'floor': return onFloor(msg);
     case 'chat': return onChat(msg);
     case 'chat_history': return onChatHistory(msg);
+    case 'document_present': case 'documents': return onDocumentMessage(msg);
     case 'lobby': return onLobby(msg);
     case 'admitted': return onAdmitted();
     case 'lobby_waiting': return onLobbyWaiting(msg);

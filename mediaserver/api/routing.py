@@ -83,6 +83,10 @@ class RouteSpec:
     # body is read so a caller without the right never learns anything from validation errors.
     check: Callable[[Ctx], Awaitable[None]] | None = None
     errors: frozenset[int] = frozenset()  # error statuses the route may answer beyond auth and validation
+    # A raw (non-JSON) request body the handler streams itself, e.g. an uploaded file: its accepted media types
+    # (for the OpenAPI document) and what it means; the wrapper does not read it.
+    upload: tuple[str, ...] = ()
+    upload_description: str = ""
 
     @property
     def path_params(self) -> list[str]:
@@ -196,8 +200,13 @@ class Api:
         allow_pending_password: bool = False,
         check: Callable[[Ctx], Awaitable[None]] | None = None,
         errors: Iterable[int] = (),
+        upload: Iterable[str] = (),
+        upload_description: str = "",
     ) -> Callable[[Handler], Handler]:
-        """Declare a route; ``roles=None`` makes it public; ``errors`` adds statuses the scan cannot see."""
+        """Declare a route; ``roles=None`` makes it public; ``errors`` adds statuses the scan cannot see.
+
+        ``upload`` names the media types of a raw request body (a file) that the handler streams itself.
+        """
 
         def deco(fn: Handler) -> Handler:
             raised = raised_statuses(fn) | (raised_statuses(check) if check is not None else frozenset())
@@ -207,7 +216,8 @@ class Api:
                     roles=None if roles is None else frozenset(roles), summary=summary, tag=tag, body=body,
                     query=query, response=response, status=status, content_type=content_type,
                     allow_pending_password=allow_pending_password, check=check,
-                    errors=raised | frozenset(errors),
+                    errors=raised | frozenset(errors), upload=tuple(upload),
+                    upload_description=upload_description,
                 )
             )
             return fn
@@ -292,7 +302,7 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str,
 
 # Path parameters that are row ids: declared as integers so clients (and contract tests) send numbers.
 INT_PATH_PARAMS = frozenset({"user_id", "token_id", "meeting_id", "session_id", "segment_id", "event_id", "hold_id",
-                             "item_id"})
+                             "item_id", "document_id"})
 ERROR_DESCRIPTIONS = {
     404: "no such resource", 409: "conflicts with the resource's current state", 410: "gone",
     422: "invalid input", 423: "locked", 429: "too many requests (see Retry-After)",
@@ -345,6 +355,11 @@ def openapi_document(specs: list[RouteSpec], title: str, version: str) -> dict[s
         if spec.body is not None:
             op["requestBody"] = {
                 "required": True, "content": {"application/json": {"schema": _schema_ref(spec.body, components)}}
+            }
+        if spec.upload:
+            op["requestBody"] = {
+                "required": True, "description": spec.upload_description,
+                "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in spec.upload},
             }
         ok: dict[str, Any] = {"description": "OK"}
         if spec.response is not None:

@@ -45,6 +45,18 @@ const ERRORS = {
   meeting_not_open: ['Cuộc họp chưa mở (phòng mở trước giờ họp để thử âm thanh, hình ảnh).', 'The meeting is not open yet (the room opens shortly before it for a sound and picture test).'],
   meeting_ended: ['Cuộc họp đã kết thúc.', 'The meeting has ended.'],
   meeting_overlap: ['Phòng họp đã có cuộc họp khác trùng thời gian.', 'The room already has another meeting at that time.'],
+  // meeting documents (tài liệu họp)
+  document_too_large: ['Tệp quá lớn so với giới hạn cho phép của tài liệu họp.', 'The file is larger than a meeting document may be.'],
+  document_type_refused: ['Chỉ nhận tài liệu PDF, ảnh JPEG hoặc PNG; nội dung tệp này không phải các định dạng đó (ví dụ tệp chương trình bị đổi tên).', 'Only PDF, JPEG or PNG documents are accepted; this file\'s content is none of them (e.g. a renamed program).'],
+  document_damaged: ['Tệp bị hỏng hoặc không đọc được.', 'The file is damaged or cannot be read.'],
+  document_encrypted: ['Tệp PDF có mật khẩu; các điểm cầu không mở được — vui lòng tải lên bản không đặt mật khẩu.', 'The PDF is password-protected; the sites could not open it — upload it without a password.'],
+  document_empty: ['Tệp trống.', 'The file is empty.'],
+  document_duplicate: ['Cuộc họp đã có tài liệu này.', 'The meeting already has this document.'],
+  document_limit: ['Cuộc họp đã đủ số tài liệu tối đa.', 'The meeting already has the most documents allowed.'],
+  document_forbidden: ['Liên kết tham gia này không dùng được cho tài liệu của cuộc họp này.', 'This join link cannot open this meeting\'s documents.'],
+  document_not_downloadable: ['Tài liệu này chỉ được xem, không được tải về.', 'This document may be viewed but not downloaded.'],
+  document_missing: ['Không tìm thấy tệp của tài liệu trên máy chủ.', 'The document\'s file is missing on the server.'],
+  no_meeting: ['Phiên họp này không thuộc lịch họp nào nên không có tài liệu.', 'This meeting is not a scheduled one, so it has no documents.'],
   removed: ['Điểm cầu đã được chủ trì mời rời cuộc họp.', 'The chair has removed this site from the meeting.'],
   not_removed: ['Điểm cầu này không bị mời rời cuộc họp.', 'This site has not been removed.'],
   not_waiting: ['Điểm cầu này không còn ở phòng chờ.', 'This site is no longer waiting in the lobby.'],
@@ -92,6 +104,8 @@ const ERRORS = {
   review_clip_too_long: ['Đoạn video của sự kiện quá dài; hãy xuất video từ trang Ghi hình.', 'The event\'s clip is too long; export it from the Recordings page.'],
   disk_full: ['Không ghi được: đĩa đầy.', 'Not recording: disk full.'],
   not_ready: ['Tệp chưa sẵn sàng, vui lòng chờ xử lý xong.', 'The file is not ready yet; please wait for it to finish.'],
+  export_failed: ['Xuất video không thành công do lỗi ngoài dự kiến; quản trị viên xem chi tiết trong nhật ký.', 'The export failed unexpectedly; the administrator can see details in the log.'],
+  interrupted: ['Máy chủ dừng hoặc khởi động lại khi đang xuất nên việc xuất bị dừng; hãy xuất lại.', 'The server stopped or restarted during the export; export again.'],
   export_held: ['Bản xuất đang được giữ làm chứng cứ; hãy bỏ giữ trước khi xóa.', 'The export is under an evidence hold; release the hold before deleting it.'],
   // digital signatures
   signing_config: ['Cấu hình chữ ký số chưa đúng (xem mục signing).', 'The digital signature settings are not valid (see signing).'],
@@ -105,6 +119,15 @@ const ERRORS = {
   signing_failed: ['Ký số không thành công; quản trị viên xem chi tiết trong nhật ký.', 'Signing failed; the administrator can see details in the log.'],
   signing_export_not_done: ['Bản xuất chưa hoàn tất nên chưa ký được.', 'The export is not finished, so it cannot be signed yet.'],
   signing_manifest_mismatch: ['Tệp xuất không khớp với bản kê (mã SHA-256 khác); không ký.', 'The exported file does not match its manifest (SHA-256 differs); not signed.'],
+  // minutes (biên bản) and signed records
+  minutes_issuing: ['Biên bản đang được lập và ký; vui lòng chờ.', 'The minutes are being issued and signed; please wait.'],
+  minutes_not_held: ['Cuộc họp chưa diễn ra nên chưa lập được biên bản.', 'The meeting has not been held, so it has no minutes yet.'],
+  minutes_meeting_running: ['Cuộc họp đang diễn ra; hãy kết thúc cuộc họp trước khi phát hành biên bản.', 'The meeting is still running; end it before issuing the minutes.'],
+  minutes_version_exists: ['Phiên bản biên bản này đã có; bản đã phát hành không bị ghi đè.', 'This version of the minutes already exists; an issued version is never overwritten.'],
+  minutes_not_issued: ['Biên bản chưa được phát hành.', 'The minutes have not been issued yet.'],
+  minutes_render_failed: ['Không lập được tệp PDF biên bản (thiếu phông chữ tiếng Việt); quản trị viên xem nhật ký.', 'The minutes PDF could not be made (a Vietnamese font is missing); the administrator can see the log.'],
+  export_not_signed: ['Bản xuất này không có bản kê đã ký số.', 'This export has no signed manifest.'],
+  verify_what: ['Hãy tải lên một tệp PDF đã ký, hoặc bản kê (.json) kèm tệp chữ ký .p7s (và các tệp video trong bản kê).', 'Upload one signed PDF, or a manifest (.json) with its .p7s signature (and the video files it lists).'],
 };
 
 const vi = {};
