@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 PYTEST_ARGS ?=
+# Test files run in parallel, one file per worker at a time (module fixtures stay shared within a file).
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test test-fast lint typecheck check-config system-deps clean bench-api bench-conference bench-cameras bench-recordings bench-meeting-record try-40
 
@@ -34,12 +36,12 @@ system-deps:
 test: $(STAMP) system-deps
 	$(PY) -m ruff check mediaserver bridges cameras recordings tests benchmarks
 	$(PY) -m mypy
-	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # Quick loop while developing: skip the slow end-to-end tests (here exit 5 just means none matched).
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && exit 0; exit $$rc
 
 lint: $(STAMP)
 	$(PY) -m ruff check mediaserver bridges cameras recordings tests benchmarks
