@@ -7,7 +7,8 @@ Protocol v1 (client → server): ``join {v, token}`` first, within JOIN_TIMEOUT_
 ``RTCIceServer`` list with this join's own TURN credentials, and ``ice_transport_policy``), ``offer``, ``slots``,
 ``speaker``, ``talking``, ``roster``, ``screen``, ``pinned``, ``moderation``, ``floor``, ``chat``,
 ``chat_history``, ``lobby_waiting`` (to the chair), ``document_present`` and ``documents`` (meeting documents,
-see bridges/documents.py), ``error {code, message, …}``, ``bye {reason}``, ``pong``.
+see bridges/documents.py), ``error {code, message, …}``, ``bye {reason}``, ``pong``;
+``redirect {url, room}`` right after a valid join when the room runs on another node (then the socket closes).
 A site that must wait (a locked room, not invited) gets ``lobby {reason}`` instead of ``welcome`` and may only
 ``ping`` or ``leave`` until the chair decides: ``admitted`` (then ``welcome`` as usual) or ``error {code: refused}``
 and close.
@@ -111,6 +112,10 @@ class Grant:
 
 
 Authenticate = Callable[[str], Awaitable[Grant]]  # raises JoinRefused
+# Where a room runs when it is not here: the base URL of the node that runs it, None to run it here. With several
+# nodes a room must fit on one of them; a site that reached another node gets ``redirect {url}`` and the socket
+# closes (the join page reloads itself from ``url`` with the same join link). The app wires the decision.
+Placement = Callable[[str], Awaitable[str | None]]
 
 
 async def _send(ws: web.WebSocketResponse, msg: dict[str, Any]) -> None:
@@ -141,8 +146,8 @@ async def _read_json(ws: web.WebSocketResponse, wait_s: float | None) -> dict[st
 
 
 async def serve_site(request: web.Request, room_id: str, conference: Conference, authenticate: Authenticate,
-                     audit: Callable[..., Awaitable[Any]]) -> web.WebSocketResponse:
-    """Run one site's signalling WebSocket from join to leave."""
+                     audit: Callable[..., Awaitable[Any]], place: Placement | None = None) -> web.WebSocketResponse:
+    """Run one site's signalling WebSocket from join to leave (or send it to the node running its room)."""
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=HEARTBEAT_S)
     await ws.prepare(request)
     try:
@@ -155,6 +160,11 @@ async def serve_site(request: web.Request, room_id: str, conference: Conference,
         grant = await authenticate(join.token)
         if grant.room_id != room_id:
             raise JoinRefused("wrong_room", "this join link is for another room")
+        elsewhere = None if place is None else await place(room_id)
+        if elsewhere is not None:  # after the token check: only a room's own sites learn where it runs
+            await _send(ws, {"type": "redirect", "url": elsewhere, "room": room_id})
+            await ws.close()
+            return ws
         conference.admit(room_id)
         room = await conference.room(room_id)
         wait_reason = room.entry(grant.site_id)

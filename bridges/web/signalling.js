@@ -208,6 +208,7 @@ export async function handleMessage(msg, gen) {
     case 'error': return onError(msg);
     case 'bye': return onBye(msg);
     case 'pong': return undefined;
+    case 'redirect': return onRedirect(msg);
     default: return undefined;
   }
 }
@@ -225,7 +226,33 @@ export function onWelcome(msg) {
   if (msg.mode) S.mode = msg.mode;
   if (S.waiting) { S.waiting = null; renderWaiting(); }
   if (msg.host) startQualityPoll();
+  const query = new URLSearchParams(location.search);
+  if (query.has('hop')) {  // arrived here through a redirect: a later one (the room moved) may hop again
+    query.delete('hop');
+    history.replaceState(null, '', `${location.pathname}?${query}${location.hash}`);
+  }
   renderAll();
+}
+
+// The room runs on another node of the cluster (bridges/signalling.py): load this page from that node with the
+// same join link (the #token fragment stays with the page). A few hops at most, so two nodes that disagree for a
+// moment cannot bounce the page forever.
+const MAX_REDIRECTS = 3;
+
+export function onRedirect(msg) {
+  let target;
+  try { target = new URL(String(msg.url)); } catch (_) { return; }
+  const params = new URLSearchParams(location.search);
+  const hops = Number(params.get('hop') || 0) + 1;
+  if (hops > MAX_REDIRECTS) {
+    showError('redirect_loop', `room ${S.room} redirected ${hops - 1} times`);
+    finish('error', 'redirect_loop');
+    return;
+  }
+  params.set('hop', String(hops));
+  params.set('room', S.room);
+  S.final = 'redirect';  // the socket closes next: no reconnect here
+  location.replace(`${target.origin}/join?${params}${location.hash}`);
 }
 
 export function onError(msg) {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from aiohttp import web
@@ -14,6 +15,8 @@ from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import AUDIT_KEY, CONFERENCE_KEY, CONFIG_KEY, ENGINE_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import AuthError, Principal, Role
+from mediaserver.config import IDENT_PATTERN
+from mediaserver.rooms_placement import ROOM_PLACEMENT_KEY
 from mediaserver.security import WS_POLICY_VIOLATION, OriginCheck
 
 CHAIRS = (Role.ADMIN, Role.OPERATOR)
@@ -176,7 +179,9 @@ def register(api: Api) -> None:
                 raise JoinRefused("not_a_join_token", "join with a site's join link, not a staff login")
             return Grant(p.site_id, p.room_id)
 
-        return await serve_site(ctx.request, room_id, ctx.app[CONFERENCE_KEY], authenticate, ctx.app[AUDIT_KEY])
+        placement = ctx.app.get(ROOM_PLACEMENT_KEY)  # a cluster: the room runs on one node
+        return await serve_site(ctx.request, room_id, ctx.app[CONFERENCE_KEY], authenticate, ctx.app[AUDIT_KEY],
+                                placement.redirect_for if placement is not None else None)
 
     @api.route("GET", "/api/v1/rooms/{room_id}/live", roles=MODERATORS, check=_host_or_chair,
                response=LiveOut, tag="live",
@@ -393,6 +398,12 @@ def register(api: Api) -> None:
     @api.route("GET", "/join", roles=None, tag="live", content_type="text/html",
                summary="The site's conference page (the join token is in the URL fragment).")
     async def join_page(ctx: Ctx) -> web.StreamResponse:
+        room_id = ctx.request.query.get("room")
+        placement = ctx.app.get(ROOM_PLACEMENT_KEY)
+        if placement is not None and room_id is not None and re.fullmatch(IDENT_PATTERN, room_id):
+            elsewhere = await placement.current_elsewhere(room_id)
+            if elsewhere is not None:  # the browser keeps the #token fragment across a redirect
+                raise web.HTTPTemporaryRedirect(f"{elsewhere.rstrip('/')}/join?{ctx.request.query_string}")
         return await package_file("bridges.web", "join.html", _JOIN_FILES)
 
     @api.route("GET", "/join/{name}", roles=None, tag="live", content_type="text/plain",

@@ -128,6 +128,11 @@ const ERRORS = {
   minutes_render_failed: ['Không lập được tệp PDF biên bản (thiếu phông chữ tiếng Việt); quản trị viên xem nhật ký.', 'The minutes PDF could not be made (a Vietnamese font is missing); the administrator can see the log.'],
   export_not_signed: ['Bản xuất này không có bản kê đã ký số.', 'This export has no signed manifest.'],
   verify_what: ['Hãy tải lên một tệp PDF đã ký, hoặc bản kê (.json) kèm tệp chữ ký .p7s (và các tệp video trong bản kê).', 'Upload one signed PDF, or a manifest (.json) with its .p7s signature (and the video files it lists).'],
+  // several nodes (máy chủ) sharing one index
+  node_auth_failed: ['Yêu cầu giữa các máy chủ không được xác thực (sai khóa chung của cụm hoặc đã quá hạn).', 'A request between servers was not authenticated (wrong cluster secret, or expired).'],
+  node_unreachable: ['Không liên lạc được với máy chủ đang lưu dữ liệu này; vui lòng thử lại sau.', 'The server that holds this data cannot be reached; please try again later.'],
+  node_error: ['Máy chủ đang lưu dữ liệu này báo lỗi; quản trị viên xem chi tiết trong nhật ký.', 'The server that holds this data reported an error; the administrator can see details in the log.'],
+  redirect_loop: ['Không xác định được máy chủ chạy phòng họp này; vui lòng tải lại trang sau ít phút.', 'The server running this meeting room could not be determined; please reload the page in a few minutes.'],
 };
 
 const vi = {};
