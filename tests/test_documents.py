@@ -67,7 +67,8 @@ def elf() -> bytes:
 async def upload(api: Api, hdr: dict[str, str], meeting_id: int, body: bytes, filename: str,
                  **query: str) -> aiohttp.ClientResponse:
     return await api.client.post(f"/api/v1/scheduled-meetings/{meeting_id}/documents",
-                                 params={"filename": filename, **query}, data=body,
+                                 params={"filename": filename, **query},
+                                 data=io.BytesIO(body) if isinstance(body, bytes) else body,
                                  headers={**hdr, "Content-Type": "application/pdf"})
 
 

@@ -4,6 +4,7 @@
 // their own modules. Texts: strings.js, through the i18n shared with the console (/console/i18n.js).
 import './strings.js';
 import { bindChat } from './chat.js';
+import { bindDocuments } from './documents.js';
 import { bindFloor } from './floor.js';
 import { bindLobbyPanel, bindWaiting } from './lobby.js';
 import { initLang, lang, setLang } from '/console/i18n.js';
@@ -43,6 +44,7 @@ function bindUi() {
   bindLobbyPanel();
   bindFloor();
   bindChat();
+  bindDocuments();
   $('#btn-audio-unlock').addEventListener('click', () => {
     $('#btn-audio-unlock').hidden = true;
     S.needAudioUnlock = false;
