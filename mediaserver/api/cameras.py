@@ -146,7 +146,8 @@ class CameraIn(Body):
 
 
 def _out(ctx: Ctx, cam: Camera) -> CameraOut:
-    cfg = ctx.app[CONFIG_KEY].cameras.get(cam.id)
+    # config.yaml's cameras, else the config an API-added camera was brought up with (its URLs redacted below)
+    cfg = ctx.app[CONFIG_KEY].cameras.get(cam.id) or ctx.app[CAMERAS_KEY].wanted.get(cam.id)
     status = ctx.app[CAMERAS_KEY].status(cam.id)
     if status is not None:
         status["recording"] = ctx.app[RECORDERS_KEY].status(cam.id)

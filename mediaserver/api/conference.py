@@ -11,7 +11,7 @@ from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import CONFIG_KEY, MEETING_RECORDINGS_KEY, STORE_KEY, TOKENS_KEY
 from mediaserver.auth import Role
-from mediaserver.config import IDENT_PATTERN, SiteRole
+from mediaserver.config import IDENT_PATTERN, EmailAddress, SiteRole
 from mediaserver.storage.repos import Room, Site
 from recordings.meeting import MAX_RECORDING_S, RecordingState
 
@@ -41,6 +41,7 @@ class SiteIn(Body):
     name: str = Field(..., min_length=1, max_length=120)
     name_en: str | None = Field(None, max_length=120)
     role: SiteRole = SiteRole.COMMUNE
+    email: EmailAddress | None = Field(None, description="Where invitations and reminders are sent.")
 
 
 class RoomOut(BaseModel):
@@ -54,13 +55,15 @@ class RoomOut(BaseModel):
     source: str
     video_codec: str
     audible_sites: int
+    closed_at: str | None = Field(None, description="When the chair's End closed the room (no joins until it is "
+                                  "reopened: POST …/reopen, or its next scheduled meeting); null: open.")
 
     @classmethod
     def of(cls, r: Room) -> RoomOut:
         return cls(id=r.id, name=r.name, host_site_id=r.host_site_id,
                    sites="all" if r.all_sites else list(r.site_ids), max_sites=r.max_sites,
                    auto_record=r.auto_record, locked=r.locked, source=r.source, video_codec=r.video_codec,
-                   audible_sites=r.audible_sites)
+                   audible_sites=r.audible_sites, closed_at=iso(r.closed_at))
 
 
 class RoomList(BaseModel):
@@ -143,7 +146,7 @@ def register(api: Api) -> None:
         b: SiteIn = ctx.body
         if b.role == SiteRole.HOST:
             raise ApiError(422, "invalid_input", "the district has one host site, set in config.yaml", "role")
-        site = await ctx.app[STORE_KEY].sites.create(Site(b.id, b.name, b.name_en, b.role, "api", True))
+        site = await ctx.app[STORE_KEY].sites.create(Site(b.id, b.name, b.name_en, b.role, "api", True, b.email))
         await ctx.audit("site.create", b.id)
         return SiteOut.of(site)
 

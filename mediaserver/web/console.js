@@ -2,7 +2,8 @@
 // This is the app shell (login, password, dashboard, schedules, audit, the router); each page of the console
 // is a module of its own (see SECTIONS): conference.js, schedule.js, monitor.js, wall.js (cameras), review.js
 // (the review queue and its nav badge), recordings.js (timeline, events, export), exports.js, users.js (with
-// tokens.js: service tokens), jobs.js (scheduled jobs), audit.js (the audit log).
+// tokens.js: service tokens), jobs.js (scheduled jobs), audit.js (the audit log), sites.js (sites, rooms and join
+// links), cameras-admin.js (add, find and remove cameras); holds.js (evidence holds) is a section of exports.js.
 import {
   addStrings, state, hooks, t, tOr, h, api, errorText, errorNode, storeToken, TOKEN_KEY, go,
 } from './core.js';
@@ -13,6 +14,8 @@ import * as review from './review.js';
 import * as users from './users.js';
 import * as jobs from './jobs.js';
 import * as audit from './audit.js';
+import * as sites from './sites.js';
+import * as camAdmin from './cameras-admin.js';
 import { loadConference, renderConference, stopConference } from './conference.js';
 import { wall, loadCameras, renderCameras } from './wall.js';
 import { loadRecordings, renderRecordings, stopRecordings, resetRecordings } from './recordings.js';
@@ -41,7 +44,7 @@ const I18N = {
     'role.operator': 'Điều hành hội nghị', 'role.security': 'Bảo vệ / an ninh', 'role.participant': 'Điểm cầu',
     'sec.conference': 'Hội nghị', 'sec.cameras': 'Camera', 'sec.schedules': 'Lịch tự động', 'sec.audit': 'Nhật ký', 'sec.users': 'Người dùng',
     noSections: 'Tài khoản này không dùng bảng điều khiển.', noCameras: 'Chưa có camera nào',
-    noCamerasHint: 'Camera được thêm trong tệp cấu hình config.yaml (mục cameras). Sau khi thêm, camera sẽ hiện ở đây.',
+    noCamerasHint: 'Quản trị viên thêm camera ở trang “Quản lý camera” (hoặc trong tệp cấu hình config.yaml, mục cameras). Sau khi thêm, camera sẽ hiện ở đây.',
     recordMode: 'Chế độ ghi: {m}', 'rec.continuous': 'liên tục', 'rec.motion': 'khi có chuyển động', 'rec.off': 'tắt',
     sec: 'giây', min: 'phút', hour: 'giờ', day: 'ngày', close: 'Đóng', 'sec.recordings': 'Ghi hình',
   },
@@ -68,7 +71,7 @@ const I18N = {
     'role.security': 'Security staff', 'role.participant': 'Site', 'sec.conference': 'Conference', 'sec.cameras': 'Cameras',
     'sec.schedules': 'Schedules', 'sec.audit': 'Audit log', 'sec.users': 'Users', noSections: 'This account does not use the console.',
     noCameras: 'No cameras yet',
-    noCamerasHint: 'Cameras are added in the config.yaml file (section cameras). They appear here once added.',
+    noCamerasHint: 'An administrator adds cameras on the “Camera admin” page (or in config.yaml, section cameras). They appear here once added.',
     recordMode: 'Recording: {m}', 'rec.continuous': 'continuous', 'rec.motion': 'on motion', 'rec.off': 'off',
     sec: 's', min: 'min', hour: 'h', day: 'd', close: 'Close',
     'sec.recordings': 'Recordings',
@@ -81,7 +84,9 @@ const SECTIONS = [
   { id: 'conference', roles: ['admin', 'operator'], load: loadConference, render: renderConference, stop: stopConference },
   { id: 'meetings', roles: ['admin', 'operator'], mount: schedule.mount, stop: schedule.stop },
   { id: 'monitor', roles: ['admin', 'operator'], mount: monitor.mount, stop: monitor.stop },
+  { id: 'sites', roles: ['admin', 'operator'], mount: sites.mount, stop: sites.stop },
   { id: 'cameras', roles: ['admin', 'security'], load: loadCameras, render: renderCameras },
+  { id: 'camadmin', roles: ['admin'], mount: camAdmin.mount, stop: camAdmin.stop },
   { id: 'review', roles: ['admin', 'security'], mount: review.mount, stop: review.stop },
   { id: 'recordings', roles: ['admin', 'security'], load: loadRecordings, render: renderRecordings },
   { id: 'exports', roles: ['admin', 'security'], mount: exportsPage.mount, stop: exportsPage.stop },

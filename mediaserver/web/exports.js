@@ -1,8 +1,11 @@
 // "Bản xuất video": every export (newest first) with its range, state, size, SHA-256, missing footage (R's
 // covered_s/missing_s fields when present) and its evidence hold; download through a ticket link, release a hold.
 // Delete (DELETE /api/v1/exports/{id}: the file and its record; a running export is stopped) after a confirm; the
-// server refuses while the export's evidence hold is active, so a held export's confirm names both steps.
-import { addStrings, t, h, api, errorText, fmtDateTime, span, size } from './core.js';
+// server refuses while the export's evidence hold is active, so a held export's confirm names both steps. A failed
+// export says why from its error_code (errors.js), the server's English only behind "Chi tiết". Below the exports,
+// the evidence holds (holds.js).
+import { addStrings, t, h, api, errorText, errorNode, fmtDateTime, span, size } from './core.js';
+import * as holdsPage from './holds.js';
 
 addStrings({
   vi: {
@@ -29,9 +32,22 @@ addStrings({
 
 let gen = 0;
 
-export function stop() { gen += 1; }
+export function stop() { gen += 1; holdsPage.stop(); }
 
-export async function mount(body) {
+let section = null;
+const remount = () => { if (section?.isConnected) mount(section); }; // a released hold shows in both lists
+
+/** The exports, and below them the evidence holds (holds.js: list, release, a hold on its own). */
+export function mount(body) {
+  section = body;
+  const exportsBox = h('div', { id: 'exports-box' });
+  const holdsBox = h('div', { id: 'holds-section', class: 'admin-page' });
+  body.replaceChildren(exportsBox, holdsBox);
+  mountExports(exportsBox);
+  holdsPage.mount(holdsBox);
+}
+
+async function mountExports(body) {
   const g = ++gen;
   body.replaceChildren(h('p', { class: 'loading' }, t('loading')));
   let exps; let holds;
@@ -50,6 +66,13 @@ export async function mount(body) {
     h('tbody', {}, exps.items.map((x) => row(x, active, body))))));
 }
 
+/** Why an export failed, in the reader's words from its code (errors.js); the server's English under "Chi tiết". */
+function failure(x) {
+  if (x.status !== 'failed') return null;
+  return h('div', { class: 'small exp-error', 'data-code': x.error_code || '' },
+    errorNode({ code: x.error_code || 'export_failed', message: x.error || '' }));
+}
+
 function row(x, active, body) {
   const note = h('span', { class: 'msg error inline', hidden: true });
   const fail = (err) => { if (!err.handled) { note.textContent = errorText(err); note.hidden = false; } };
@@ -58,13 +81,13 @@ function row(x, active, body) {
     h('td', {}, x.camera_id),
     h('td', { class: 'nowrap' }, `${fmtDateTime(x.start_at)} – ${fmtDateTime(x.end_at)}`,
       x.missing_s > 0 ? h('div', { class: 'msg error inline exp-missing' }, t('expMissing', { s: span(x.missing_s) })) : null),
-    h('td', {}, t(`exp.${x.status}`), x.error ? h('div', { class: 'muted small' }, x.error) : null),
+    h('td', {}, t(`exp.${x.status}`), failure(x)),
     h('td', { class: 'nowrap' }, x.bytes ? size(x.bytes) : '—',
       x.sha256 ? h('div', { class: 'muted small', title: x.sha256 }, h('code', {}, `${x.sha256.slice(0, 12)}…`)) : null),
     h('td', {}, x.hold_id == null ? '—' : held ? [t('holdActive'), ' ', h('button', { type: 'button', class: 'hold-release',
       onclick: async () => {
         if (!window.confirm(t('holdConfirm'))) return;
-        try { await api('DELETE', `/api/v1/holds/${x.hold_id}`); mount(body); } catch (err) { fail(err); }
+        try { await api('DELETE', `/api/v1/holds/${x.hold_id}`); remount(); } catch (err) { fail(err); }
       } }, t('holdRelease'))] : t('holdReleased')),
     h('td', {}, x.created_by),
     h('td', { class: 'exp-actions' }, x.status === 'done' ? h('button', { type: 'button', class: 'primary exp-download', onclick: async () => {
@@ -87,7 +110,7 @@ async function remove(x, held, btn, body, fail) {
   try {
     if (held) await api('DELETE', `/api/v1/holds/${x.hold_id}`).catch((err) => { if (err.status !== 409) throw err; }); // 409: released meanwhile
     await api('DELETE', `/api/v1/exports/${encodeURIComponent(x.id)}`);
-    mount(body);
+    remount();
   } catch (err) {
     btn.disabled = false;
     fail(err);

@@ -1,7 +1,8 @@
 // "Người dùng" (admin): the staff accounts — create one (the password rules explained before submitting), change
 // a role, disable/enable, set a temporary password or force a change at the next login — and, below them, the
 // service tokens for machines (tokens.js). Every refusal is shown from its code (errors.js), the server's English
-// words only behind "Chi tiết". A changed role, a disabled account or a new password ends that user's sessions.
+// words only behind "Chi tiết". A changed role, a disabled account or a new password ends that user's sessions;
+// an account can be deleted after a confirm (never one's own: the server refuses, said in words).
 import { addStrings, state, t, h, api, errorNode, modal } from './core.js';
 import { dateTime as fmtDateTime } from './i18n.js';
 import * as tokens from './tokens.js';
@@ -29,7 +30,9 @@ addStrings({
     usrResetIntro: 'Đặt mật khẩu tạm thời cho {u}. Các phiên đăng nhập hiện có của người này bị thu hồi.',
     usrResetDone: 'Đã đặt mật khẩu tạm thời cho {u}.', usrExists: 'Tên đăng nhập này đã có.',
     usrBadName: 'Tên đăng nhập chưa đúng quy định (xem hướng dẫn bên dưới ô nhập).', usrSelf: 'Bạn không thể tự hạ quyền hoặc tự khóa tài khoản của mình.',
-    usrShow: 'Hiện', usrSave: 'Lưu',
+    usrShow: 'Hiện', usrSave: 'Lưu', usrDelete: 'Xóa tài khoản',
+    usrDeleteConfirm: 'Xóa vĩnh viễn tài khoản {u}? Người này bị đăng xuất ngay và không đăng nhập lại được; nhật ký vẫn giữ tên tài khoản. Nếu chỉ tạm ngừng, hãy dùng “Khóa tài khoản”.',
+    usrDeleted: 'Đã xóa tài khoản {u}.', usrSelfDelete: 'Bạn không thể xóa tài khoản của chính mình; hệ thống luôn cần ít nhất một quản trị viên đang đăng nhập được.',
   },
   en: {
     'sec.users': 'Users', usrTitle: 'Staff accounts', usrName: 'User name', usrRole: 'Role', usrState: 'State',
@@ -51,7 +54,9 @@ addStrings({
     usrResetIntro: 'Set a temporary password for {u}. Their current sessions are revoked.',
     usrResetDone: 'Temporary password set for {u}.', usrExists: 'This user name is taken.',
     usrBadName: 'The user name does not follow the rules (see the hint below the field).', usrSelf: 'You cannot demote or disable your own account.',
-    usrShow: 'Show', usrSave: 'Save',
+    usrShow: 'Show', usrSave: 'Save', usrDelete: 'Delete account',
+    usrDeleteConfirm: 'Delete account {u} for good? They are logged out now and cannot log in again; the audit log keeps the name. To stop them for a while, use “Disable”.',
+    usrDeleted: 'Account {u} deleted.', usrSelfDelete: 'You cannot delete your own account; the system always needs an administrator who can log in.',
   },
 });
 
@@ -122,7 +127,22 @@ function userRow(u, say, reload) {
       self && h('a', { href: '#/password', class: 'button' }, t('changePassword')),
       !self && !u.must_change_password && h('button', { type: 'button', class: 'user-force', onclick: () => {
         if (window.confirm(t('usrForceConfirm', { u: u.username }))) patch({ must_change_password: true }, t('usrDone'));
-      } }, t('usrForce'))));
+      } }, t('usrForce')),
+      !self && h('button', { type: 'button', class: 'danger user-delete', onclick: (ev) => deleteUser(u, ev.currentTarget, say, reload) }, t('usrDelete'))));
+}
+
+/** Delete an account after a confirm; the server refuses one's own (409), said in words. */
+async function deleteUser(u, btn, say, reload) {
+  if (!window.confirm(t('usrDeleteConfirm', { u: u.username }))) return;
+  btn.disabled = true;
+  try {
+    await api('DELETE', `/api/v1/users/${u.id}`);
+    say(true, t('usrDeleted', { u: u.username }));
+  } catch (err) {
+    if (err.handled) return;
+    say(false, err.code === 'conflict' ? t('usrSelfDelete') : errorNode(err));
+  }
+  await reload();
 }
 
 /** The rules a new password must meet, ticked as it is typed (the server checks the same policy). */
