@@ -175,15 +175,31 @@ class StorageConfig(_Strict):
     database_url: str | None = Field(
         None,
         pattern=r"^(sqlite:///.+|postgresql://.+)$",
-        description="Index database; default sqlite:///<data_dir>/mediaserver.db. "
-        "PostgreSQL is reserved for a later backend.",
+        max_length=2048,
+        description="Index database: unset, sqlite:///<data_dir>/mediaserver.db (one node); sqlite:///<path>; or "
+        "postgresql://<user>[:${PGPASSWORD}]@<host>[:5432]/<database> (several nodes share it; put the password "
+        "in the environment, e.g. postgresql://mediaserver:${MEDIASERVER_DB_PASSWORD}@10.0.0.5/mediaserver).",
+    )
+    pool_size: int = Field(
+        8, ge=1, le=100,
+        description="PostgreSQL only: reader connections this process keeps open (plus 2 for writes).",
     )
 
+    def is_postgres(self) -> bool:
+        """Return whether the index is a PostgreSQL database."""
+        return self.database_url is not None and self.database_url.startswith("postgresql://")
+
     def sqlite_path(self) -> Path:
-        """Return the SQLite file the index lives in."""
+        """Return the SQLite file the index lives in (an SQLite index only)."""
+        if self.is_postgres():
+            raise ValueError("the index is a PostgreSQL database, not an SQLite file")
         if self.database_url is None:
             return self.data_dir / "mediaserver.db"
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    def database_target(self) -> Path | str:
+        """Return what ``Database`` opens: the SQLite file, or the PostgreSQL URL."""
+        return self.database_url if self.is_postgres() and self.database_url else self.sqlite_path()
 
 
 # ----------------------------------------------------------------------------------------------- mail
@@ -580,6 +596,12 @@ class ClusterConfig(_Strict):
         description="Seconds a node's leases last without renewal; a dead node's cameras move after about this.",
     )
     capacity: int = Field(32, ge=0, le=10_000, description="Most cameras this node records at once.")
+    # R (routing): rooms placed on nodes (mediaserver/rooms_placement.py)
+    room_pins: dict[Ident, Ident] = Field(
+        default_factory=dict, max_length=10_000,
+        description="Rooms that run on a given node while it is alive: {room_id: node_id}; other rooms go to the "
+                    "least loaded live node.",
+    )
 
     @field_validator("secret")
     @classmethod
@@ -787,8 +809,8 @@ def _check_semantics(cfg: Config, problems: list[Problem]) -> None:
         for field in ("cert_file", "key_file"):
             if getattr(tls, field) is None:
                 problems.append(Problem(f"server.tls.{field}", "required when mode is 'files'"))
-    if cfg.storage.database_url and cfg.storage.database_url.startswith("postgresql://"):
-        problems.append(Problem("storage.database_url", "the PostgreSQL backend is not available yet"))
+    if cfg.storage.is_postgres() and cfg.storage.database_url:
+        _check_postgres_url(cfg.storage.database_url, problems)
     secret = cfg.auth.token_secret
     if secret is not None and 0 < len(secret.get_secret_value()) < MIN_TOKEN_SECRET_CHARS:
         problems.append(Problem("auth.token_secret", f"must be at least {MIN_TOKEN_SECRET_CHARS} characters"))
@@ -842,6 +864,20 @@ def _check_objects(cid: str, cam: CameraConfig, problems: list[Problem]) -> None
 
 
 _INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.:@*?\[\]-]{1,64}$")
+
+
+def _check_postgres_url(url: str, problems: list[Problem]) -> None:
+    """Check a PostgreSQL URL names a host and a database (never echoing it: it may hold a password)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        problems.append(Problem("storage.database_url", "not a valid postgresql:// URL"))
+        return
+    if not parts.path.strip("/"):
+        problems.append(Problem("storage.database_url", "names no database: postgresql://<user>@<host>/<database>"))
 
 
 def _check_ice(server: ServerConfig, problems: list[Problem]) -> None:
@@ -929,7 +965,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     base = p.resolve().parent
     if not cfg.storage.data_dir.is_absolute():
         cfg.storage.data_dir = base / cfg.storage.data_dir
-    if cfg.storage.database_url and not Path(cfg.storage.database_url[len("sqlite:///") :]).is_absolute():
+    if cfg.storage.database_url and cfg.storage.database_url.startswith("sqlite:///") \
+            and not Path(cfg.storage.database_url[len("sqlite:///") :]).is_absolute():
         cfg.storage.database_url = f"sqlite:///{base / cfg.storage.database_url[len('sqlite:///') :]}"
     return cfg
 
