@@ -9,7 +9,7 @@ CREATE TABLE vote_questions (
     text            TEXT NOT NULL,
     secret          INTEGER NOT NULL DEFAULT 0 CHECK (secret IN (0, 1)),
     opened_at       REAL NOT NULL,
-    opened_by       TEXT NOT NULL,          -- the chair's site id, or the staff user's name
+    opened_by       TEXT NOT NULL,          -- who opened it: 'site:<id>' (the chair's page) or a staff username
     closed_at       REAL,                   -- NULL: still open (at most one per room)
     closed_by       TEXT,
     yes_count       INTEGER NOT NULL DEFAULT 0,
@@ -17,7 +17,8 @@ CREATE TABLE vote_questions (
     abstain_count   INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX vote_questions_meeting ON vote_questions(meeting_id, opened_at);
-CREATE INDEX vote_questions_room ON vote_questions(room_id, closed_at);
+-- One question open at a time per room, whatever the process holding the room does.
+CREATE UNIQUE INDEX vote_questions_one_open ON vote_questions(room_id) WHERE closed_at IS NULL;
 
 CREATE TABLE vote_ballots (
     question_id INTEGER NOT NULL REFERENCES vote_questions(id) ON DELETE CASCADE,
