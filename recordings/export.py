@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -68,6 +70,11 @@ CHECK_EVERY_PACKETS = 50
 COVERAGE_TOLERANCE_S = 0.5
 # At most this many gaps are listed per export (the totals always count them all).
 MAX_LISTED_GAPS = 50
+# A failed export's stored error is "<code>: <message>" so the console can say why in the reader's language
+# (errors.js err.<code>) and keep the English message as the detail; see split_error.
+EXPORT_FAILED_CODE = "export_failed"  # an unexpected failure (the log has the traceback)
+INTERRUPTED_CODE = "interrupted"  # the server stopped while the export ran
+_CODED_ERROR = re.compile(r"^([a-z_]+)(?:: (.*))?$", re.S)
 
 
 class FootageError(Exception):
@@ -79,6 +86,16 @@ class FootageError(Exception):
         self.code = code
         self.message = message
         self.field = field
+
+
+def split_error(error: str | None) -> tuple[str | None, str | None]:
+    """Return a stored export error's code and message: "no_footage: …" → ("no_footage", "…")."""
+    if error is None:
+        return None, None
+    m = _CODED_ERROR.match(error)
+    if m is None:  # written without a code: the index's restart recovery, or an export from before codes
+        return (INTERRUPTED_CODE if error.startswith("interrupted") else None), error
+    return m.group(1), m.group(2) or m.group(1)
 
 
 class RemuxCancelled(Exception):
@@ -440,18 +457,22 @@ class Exporter:
             cancel.set()
             with contextlib.suppress(BaseException):
                 await work  # the thread stops at its next cancel check and removes its partial file
-            await asyncio.shield(self.store.exports.finish(export_id, error="interrupted by shutdown"))
+            await asyncio.shield(self.store.exports.finish(export_id,
+                                                           error=f"{INTERRUPTED_CODE}: interrupted by shutdown"))
             raise
         except RemuxCancelled:
             logger.info("export %s stopped: it was deleted while running", export_id)
             await asyncio.to_thread(part.unlink, missing_ok=True)
-            await self.store.exports.finish(export_id, error="cancelled")
+            await self.store.exports.finish(export_id, error="cancelled: deleted while running")
             return
         except Exception as exc:
             message = exc.message if isinstance(exc, FootageError) else f"{type(exc).__name__}: {exc}"
-            logger.error("export %s failed: %s", export_id, message)
+            code = (exc.code if isinstance(exc, FootageError)
+                    else "insufficient_storage" if isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+                    else EXPORT_FAILED_CODE)
+            logger.error("export %s failed (%s): %s", export_id, code, message)
             await asyncio.to_thread(part.unlink, missing_ok=True)
-            await self.store.exports.finish(export_id, error=message)
+            await self.store.exports.finish(export_id, error=f"{code}: {message}")
             return
         rel = str(final.relative_to(self.data_dir))
         await self.store.exports.finish(export_id, path=rel, size=result.size, sha256=digest)

@@ -20,7 +20,7 @@ from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import EXPORTER_KEY, PLAYBACK_KEY, STORE_KEY
 from mediaserver.config import IDENT_PATTERN
 from mediaserver.storage.repos import EvidenceHold, Export
-from recordings.export import FootageError
+from recordings.export import FootageError, split_error
 from recordings.playback import PlaybackFile
 
 MEDIA_PREFIX = "/api/v1/media/"
@@ -84,7 +84,9 @@ class ExportOut(BaseModel):
     bytes: int | None
     sha256: str | None = Field(None, description="SHA-256 of the file, hex.")
     hold_id: int | None
-    error: str | None
+    error: str | None = Field(None, description="Why a failed export failed (English, for the log and the detail).")
+    error_code: str | None = Field(None, description="The failure's error code (no_footage, segment_unreadable, "
+                                   "insufficient_storage, cancelled, interrupted, export_failed); null if none.")
     created_by: str
     created_at: str | None
     finished_at: str | None
@@ -131,9 +133,10 @@ class HoldQuery(BaseModel):
 
 
 def _export_out(e: Export) -> ExportOut:
+    code, message = split_error(e.error)
     return ExportOut(id=e.id, camera_id=e.camera_id, start_at=iso(e.start_at), end_at=iso(e.end_at),
                      status=e.status, progress=e.progress, bytes=e.bytes, sha256=e.sha256, hold_id=e.hold_id,
-                     error=e.error, created_by=e.created_by, created_at=iso(e.created_at),
+                     error=message, error_code=code, created_by=e.created_by, created_at=iso(e.created_at),
                      finished_at=iso(e.finished_at), file_name=e.path.rsplit("/", 1)[-1] if e.path else None,
                      covered_s=e.covered_s, missing_s=e.missing_s,
                      gaps=[GapOut(start=iso(a), end=iso(b)) for a, b in e.gaps])
