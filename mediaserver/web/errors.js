@@ -106,8 +106,6 @@ const ERRORS = {
   not_ready: ['Tệp chưa sẵn sàng, vui lòng chờ xử lý xong.', 'The file is not ready yet; please wait for it to finish.'],
   export_failed: ['Xuất video không thành công do lỗi ngoài dự kiến; quản trị viên xem chi tiết trong nhật ký.', 'The export failed unexpectedly; the administrator can see details in the log.'],
   interrupted: ['Máy chủ dừng hoặc khởi động lại khi đang xuất nên việc xuất bị dừng; hãy xuất lại.', 'The server stopped or restarted during the export; export again.'],
-  export_failed: ['Xuất video không thành công do lỗi ngoài dự kiến; quản trị viên xem chi tiết trong nhật ký.', 'The export failed unexpectedly; the administrator can see details in the log.'],
-  interrupted: ['Máy chủ dừng hoặc khởi động lại khi đang xuất nên việc xuất bị dừng; hãy xuất lại.', 'The server stopped or restarted during the export; export again.'],
   export_held: ['Bản xuất đang được giữ làm chứng cứ; hãy bỏ giữ trước khi xóa.', 'The export is under an evidence hold; release the hold before deleting it.'],
   // digital signatures
   signing_config: ['Cấu hình chữ ký số chưa đúng (xem mục signing).', 'The digital signature settings are not valid (see signing).'],
