@@ -113,7 +113,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         middlewares=[metrics_middleware(metrics), error_middleware],
     )
     app.on_response_prepare.append(SecurityHeaders(config.server).on_prepare)
-    db = Database(config.storage.sqlite_path())
+    db = Database.for_config(config.storage)
     store = Store(db)
     app[CONFIG_KEY] = config
     app[STORE_KEY] = store

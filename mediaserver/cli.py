@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _with_store(cfg: Config, fn: Callable[[Store], Awaitable[int]]) -> int:
-    db = Database(cfg.storage.sqlite_path())
+    db = Database.for_config(cfg.storage)
     await db.open()
     try:
         return await fn(Store(db))

@@ -16,10 +16,13 @@ set -euo pipefail
 # database made with libnss3-tools' certutil) and openssl (`openssl cms`) check those signatures independently.
 # systemd (only its systemd-analyze: a container has no running systemd) and shellcheck: tests/test_deploy.py
 # verifies deploy/'s units and lints deploy/install.sh.
+# postgresql: the storage tests run on a real PostgreSQL too (tests/pg.py starts a throwaway cluster with its
+# initdb/postgres from /usr/lib/postgresql/<major>/bin; Debian puts no server binary on PATH). Its packaged
+# cluster service is kept from starting (below), like coturn's.
 PACKAGES=(sqlite3 chromium fonts-noto-core python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
           gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly python3-numpy ffmpeg coturn
           softhsm2 poppler-utils libnss3-tools openssl
-          systemd shellcheck)
+          systemd shellcheck postgresql)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -47,4 +50,7 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # On systemd, deb-systemd-helper still enables coturn.service for the next boot: the tests run their own.
 if [[ " ${missing[*]} " == *" coturn "* ]] && [ -d /run/systemd/system ]; then
   systemctl disable --now coturn.service >/dev/null 2>&1 || true
+fi
+if [[ " ${missing[*]} " == *" postgresql "* ]] && [ -d /run/systemd/system ]; then
+  systemctl disable --now postgresql.service >/dev/null 2>&1 || true
 fi

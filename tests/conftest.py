@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from mediaserver.app import create_app
 from mediaserver.app_keys import PASSWORDS_KEY, STORE_KEY
 from mediaserver.auth import Passwords
 from mediaserver.config import Config, load_config
+from tests.pg import SKIP_ENV, PgCluster, PostgresUnavailable, build_template, start_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_PASSWORD = "Kiem-Tra-2026!"
@@ -114,3 +116,64 @@ async def rtsp() -> AsyncIterator[RtspServerProcess]:
         yield server
     finally:
         await server.stop()
+
+
+# ------------------------------------------------------------------------------ PostgreSQL (tests/pg.py)
+
+ENGINES = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL cluster per test process (per xdist worker); a failure to start FAILS the tests."""
+    if os.environ.get(SKIP_ENV) == "skip":
+        pytest.skip(f"PostgreSQL tests skipped: {SKIP_ENV}=skip")
+    try:
+        cluster = start_cluster()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"PostgreSQL test cluster: {exc}", pytrace=False)
+    try:
+        build_template(cluster)
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """The URL of a fresh PostgreSQL database with every migration applied (dropped after the test)."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture
+def pg_empty_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database (for migration tests)."""
+    url = pg_cluster.create_database(migrated=False)
+    yield url
+    pg_cluster.drop_database(url)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_target(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """Where the test's index lives on its engine: an SQLite file, or a migrated PostgreSQL database's URL."""
+    if engine == "sqlite":
+        return tmp_path / "index.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def empty_db_target(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """Like ``db_target``, but an empty database (no migration applied yet)."""
+    if engine == "sqlite":
+        return tmp_path / "index.db"
+    return str(request.getfixturevalue("pg_empty_url"))

@@ -1,42 +1,56 @@
-"""The storage index on real SQLite files: migrations, pragmas, transactions, references."""
+"""The storage index on both engines — real SQLite files and a real PostgreSQL: migrations, transactions,
+references, rows, ids; and the PostgreSQL engine's own parts (placeholders, types, concurrent migration)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from mediaserver.storage import Conflict, Database, MigrationError, Store
 from mediaserver.storage.db import available_migrations
+from mediaserver.storage.pg import migration_sql, postgres_migrations, redact, translate
 from mediaserver.storage.repos import Segment
+from tests.pg import PgCluster
 
 LATEST = len(available_migrations())
+TABLES = {"users", "api_tokens", "sites", "rooms", "room_sessions", "cameras", "recording_segments",
+          "motion_events", "jobs", "job_runs", "audit_log"}
 
 
-def tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as conn:
-        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+async def table_names(db: Database) -> set[str]:
+    if db.dialect == "sqlite":
+        rows = await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    else:
+        rows = await db.fetchall("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+    return {r[0] for r in rows}
 
 
-async def test_migrates_an_empty_database(tmp_path: Path) -> None:
-    db = Database(tmp_path / "index.db")
+async def test_migrates_an_empty_database(empty_db_target: Path | str) -> None:
+    db = Database(empty_db_target)
     await db.open()
     try:
         assert await db.user_version() == LATEST
-        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"  # type: ignore[index]
-        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1  # type: ignore[index]
+        if db.dialect == "sqlite":
+            assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"  # type: ignore[index]
+            assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1  # type: ignore[index]
+        else:
+            # Times are 8-byte floats: PostgreSQL's REAL (4 bytes) would round epoch seconds to about 2 minutes.
+            row = await db.fetchone("SELECT data_type FROM information_schema.columns"
+                                    " WHERE table_name = 'recording_segments' AND column_name = 'start_at'")
+            assert row is not None and row[0] == "double precision"
         assert await db.integrity_check() == "ok"
+        assert await table_names(db) >= TABLES
     finally:
         await db.close()
-    assert {"users", "api_tokens", "sites", "rooms", "room_sessions", "cameras", "recording_segments",
-            "motion_events", "jobs", "job_runs", "audit_log"} <= tables(tmp_path / "index.db")
 
 
 @pytest.mark.parametrize("previous", range(1, LATEST))
-async def test_migrates_from_each_previous_schema_keeping_data(tmp_path: Path, previous: int) -> None:
-    path = tmp_path / "index.db"
-    old = Database(path)
+async def test_migrates_from_each_previous_schema_keeping_data(empty_db_target: Path | str, previous: int) -> None:
+    old = Database(empty_db_target)
     await old.open(target_version=previous)
     assert await old.user_version() == previous
     store = Store(old)
@@ -50,7 +64,7 @@ async def test_migrates_from_each_previous_schema_keeping_data(tmp_path: Path, p
                            " VALUES ('hop', 'Họp', 'ubnd-huyen', 40, 'config', 0, 0)")
     await old.close()
 
-    new = Database(path)
+    new = Database(empty_db_target)
     await new.open()
     try:
         store = Store(new)
@@ -67,18 +81,22 @@ async def test_migrates_from_each_previous_schema_keeping_data(tmp_path: Path, p
         await new.close()
 
 
-async def test_refuses_a_database_newer_than_the_program(tmp_path: Path) -> None:
-    path = tmp_path / "index.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {LATEST + 1}")
-    db = Database(path)
+async def test_refuses_a_database_newer_than_the_program(empty_db_target: Path | str) -> None:
+    if isinstance(empty_db_target, Path):
+        with sqlite3.connect(empty_db_target) as conn:
+            conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    else:
+        with psycopg.connect(empty_db_target, autocommit=True) as pconn:
+            pconn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            pconn.execute("INSERT INTO schema_version VALUES (%s)", (LATEST + 1,))
+    db = Database(empty_db_target)
     with pytest.raises(MigrationError, match="newer than this program"):
         await db.open()
     await db.close()
 
 
-async def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
-    db = Database(tmp_path / "index.db")
+async def test_failed_transaction_leaves_nothing(db_target: Path | str) -> None:
+    db = Database(db_target)
     await db.open()
     store = Store(db)
     try:
@@ -91,8 +109,8 @@ async def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_references_are_enforced(tmp_path: Path) -> None:
-    db = Database(tmp_path / "index.db")
+async def test_references_are_enforced(db_target: Path | str) -> None:
+    db = Database(db_target)
     await db.open()
     store = Store(db)
     try:
@@ -108,8 +126,8 @@ async def test_references_are_enforced(tmp_path: Path) -> None:
         await db.close()
 
 
-async def test_event_search_is_newest_first_and_paginated(tmp_path: Path) -> None:
-    db = Database(tmp_path / "index.db")
+async def test_event_search_is_newest_first_and_paginated(db_target: Path | str) -> None:
+    db = Database(db_target)
     await db.open()
     store = Store(db)
     try:
@@ -122,17 +140,87 @@ async def test_event_search_is_newest_first_and_paginated(tmp_path: Path) -> Non
         page2 = await store.events.search(["gate-1"], 0, 2000, limit=5, before_id=page1[-1].id)
         assert page2[0].start_at == 1013.0
         assert len(await store.events.search(None, 0, 2000, limit=100)) == 25
+        both = await store.events.search(["gate-1", "hall"], 0, 2000, limit=4, zone="door")
+        assert [e.start_at for e in both] == [1024.0, 1023.0, 1022.0, 1021.0]
     finally:
         await db.close()
 
 
-async def test_reader_sees_committed_writes_at_once(tmp_path: Path) -> None:
-    db = Database(tmp_path / "index.db")
+async def test_reader_sees_committed_writes_at_once(db_target: Path | str) -> None:
+    db = Database(db_target)
     await db.open()
     store = Store(db)
     try:
         await store.audit.add("admin", "admin", "room.lock", "hop-huyen", {"why": "thử"})
         [entry] = await store.audit.all()
         assert (entry.action, entry.detail) == ("room.lock", {"why": "thử"})
+        assert [e.target for e in await store.audit.all(target="huyen")] == ["hop-huyen"]
+        assert await store.audit.all(target="50%") == []
     finally:
         await db.close()
+
+
+async def test_rows_ids_and_values_are_the_same_on_both_engines(db_target: Path | str) -> None:
+    db = Database(db_target)
+    await db.open()
+    try:
+        # The new row's id from execute (the repositories' way) and from insert, in and out of a transaction.
+        first = await db.execute("INSERT INTO audit_log (at, actor, actor_role, action) VALUES (?, 'a', 'b', 'c')",
+                                 (1796649432.2987576,))
+        second = await db.insert("INSERT INTO audit_log (at, actor, actor_role, action) VALUES (?, ?, 'b', 'c')",
+                                 (2.5, "x"))
+        async with db.transaction() as conn:
+            cur = await conn.execute("INSERT INTO audit_log (at, actor, actor_role, action) VALUES (3, 'a', 'b', 'c')")
+            third = cur.lastrowid
+            cur = await conn.execute("UPDATE audit_log SET remote = ? WHERE id <= ?", ("100% ?", second))
+            assert cur.rowcount == 2
+        assert (first, second, third) == (1, 2, 3)
+        row = await db.fetchone(
+            "SELECT id, at, remote, (SELECT COUNT(*) FROM audit_log) AS n FROM audit_log WHERE id = ?", (1,))
+        assert row is not None
+        # By name and by index; epoch seconds survive to the last bit; a literal '?' and '%' are left alone.
+        assert (row["id"], row[0], row["at"], row["remote"], row["n"]) == (1, 1, 1796649432.2987576, "100% ?", 3)
+        assert row.keys() == ["id", "at", "remote", "n"]
+        sums = await db.fetchone("SELECT COALESCE(SUM(id), 0) AS s, 'a?b' AS q FROM audit_log WHERE remote LIKE '100%'"
+                                 " AND ? = 1", (True,))
+        assert sums is not None and (sums["s"], type(sums["s"]), sums["q"]) == (3, int, "a?b")
+        named = await db.fetchall("SELECT id FROM audit_log WHERE actor = :who ORDER BY id", {"who": "a"})
+        assert [r["id"] for r in named] == [1, 3]
+        with pytest.raises(sqlite3.IntegrityError):  # both engines raise the one exception type the repos catch
+            await db.execute("INSERT INTO users (username, password_hash, role, created_at, password_changed_at)"
+                             " VALUES ('u', 'h', 'nobody-role', 0, 0)")
+    finally:
+        await db.close()
+
+
+def test_placeholders_are_translated_outside_strings_and_comments() -> None:
+    assert translate("SELECT '?', \"a?\", ? -- why?\nFROM t WHERE x LIKE 'a%' AND y = ?") == \
+        "SELECT '?', \"a?\", %s -- why?\nFROM t WHERE x LIKE 'a%%' AND y = %s"
+    assert translate("SELECT 'it''s ?', ?") == "SELECT 'it''s ?', %s"
+    assert translate("SELECT :a, x::text, ':b' FROM t WHERE y = :c_1", named=True) == \
+        "SELECT %(a)s, x::text, ':b' FROM t WHERE y = %(c_1)s"
+
+
+def test_migrations_translate_types_outside_comments() -> None:
+    sql = "-- times are REAL epoch seconds\nCREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, at REAL, b BLOB," \
+          " note TEXT DEFAULT 'REAL')"
+    assert migration_sql(sql) == (
+        "-- times are REAL epoch seconds\nCREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+        " n BIGINT, at DOUBLE PRECISION, b BYTEA, note TEXT DEFAULT 'REAL')")
+    for _, name, pg_sql in postgres_migrations():  # every shipped migration's PostgreSQL form keeps no 4-byte REAL
+        code = "\n".join(line.split("--")[0] for line in pg_sql.splitlines())
+        assert " REAL" not in code and "AUTOINCREMENT" not in code, name
+    assert redact("postgresql://ms:s3cret@db:5432/ms") == "postgresql://ms:***@db:5432/ms"
+
+
+async def test_nodes_starting_together_migrate_once(pg_cluster: PgCluster, pg_empty_url: str) -> None:
+    nodes = [Database(pg_empty_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(db.open() for db in nodes))
+        for db in nodes:
+            assert await db.user_version() == LATEST
+        rows = await nodes[0].fetchall("SELECT version FROM schema_version")
+        assert [r[0] for r in rows] == [LATEST]
+    finally:
+        for db in nodes:
+            await db.close()

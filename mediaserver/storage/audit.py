@@ -36,9 +36,12 @@ class AuditRepo(_Repo):
                   until: float | None = None) -> list[AuditEntry]:
         """Return entries newest first, keyset-paginated by ``before_id``, filtered by action prefix, actor,
         target (a substring, e.g. a camera or room id), and time."""
+        # A substring test each engine spells its own way (SQLite instr, PostgreSQL strpos); LIKE would need
+        # the target's % and _ escaped.
+        contains = "instr(target, ?)" if self.db.dialect == "sqlite" else "strpos(target, ?)"
         rows = await self.db.fetchall(
             "SELECT * FROM audit_log WHERE (? IS NULL OR id < ?) AND action LIKE ? AND (? = '' OR actor = ?)"
-            " AND (? = '' OR instr(target, ?) > 0) AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?)"
+            f" AND (? = '' OR {contains} > 0) AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?)"
             " ORDER BY id DESC LIMIT ?",
             (before_id, before_id, action_prefix + "%", actor, actor, target, target, since, since, until, until,
              limit),

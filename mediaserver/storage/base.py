@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from mediaserver.storage.db import Database
 
@@ -17,6 +18,14 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     """The write would break a uniqueness or reference rule."""
+
+
+def not_in(column: str, values: Sequence[object]) -> str:
+    """Return ``column NOT IN (?, …)`` for ``values``, or a true condition when there are none.
+
+    SQLite accepts an empty ``NOT IN ()``; PostgreSQL does not.
+    """
+    return f"{column} NOT IN ({','.join('?' * len(values))})" if values else "1 = 1"
 
 
 class _Repo:

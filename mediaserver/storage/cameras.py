@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mediaserver.storage.base import NotFound, _now, _Repo
+from mediaserver.storage.base import NotFound, _now, _Repo, not_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class CameraRepo(_Repo):
         """Deactivate config cameras no longer configured (their footage stays indexed)."""
         ids = list(keep)
         await self.db.execute(
-            f"UPDATE cameras SET active = 0 WHERE source = 'config' AND id NOT IN ({','.join('?' * len(ids))})",
+            f"UPDATE cameras SET active = 0 WHERE source = 'config' AND {not_in('id', ids)}",
             ids,
         )
 

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mediaserver.storage.base import Conflict, NotFound, _now, _Repo
+from mediaserver.storage.base import Conflict, NotFound, _now, _Repo, not_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +67,7 @@ class SiteRepo(_Repo):
                 )
             ids = [s.id for s in sites]
             await conn.execute(
-                f"UPDATE sites SET active = 0, updated_at = ? WHERE source = 'config'"
-                f" AND id NOT IN ({','.join('?' * len(ids))})",
+                f"UPDATE sites SET active = 0, updated_at = ? WHERE source = 'config' AND {not_in('id', ids)}",
                 (now, *ids),
             )
 
@@ -100,7 +99,7 @@ class SiteRepo(_Repo):
     async def all(self, include_inactive: bool = False) -> list[Site]:
         """Return sites, host first, then by name."""
         rows = await self.db.fetchall(
-            "SELECT * FROM sites WHERE active = 1 OR ? ORDER BY role != 'host', id", (int(include_inactive),)
+            "SELECT * FROM sites WHERE active = 1 OR ? = 1 ORDER BY role != 'host', id", (int(include_inactive),)
         )
         return [self._site(r) for r in rows]
 
@@ -152,7 +151,7 @@ class RoomRepo(_Repo):
         """Deactivate config-defined rooms no longer in the config."""
         ids = list(keep)
         await self.db.execute(
-            f"UPDATE rooms SET active = 0 WHERE source = 'config' AND id NOT IN ({','.join('?' * len(ids))})",
+            f"UPDATE rooms SET active = 0 WHERE source = 'config' AND {not_in('id', ids)}",
             ids,
         )
 
