@@ -45,6 +45,7 @@ from croniter import croniter
 
 from mediaserver.config import ScheduleConfig, is_ident
 from mediaserver.storage import NotFound, Store
+from mediaserver.storage.nodes import JobClaimRepo
 from mediaserver.storage.repos import Job
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ LOOP_JITTER_S = 5.0
 ERROR_RETRY_S = 5.0
 DEFAULT_GRACE_S = 300.0
 DEFAULT_RUN_TIMEOUT_S = 3600.0
+# A cluster's run claims are kept this long (a node's clock may lag; a claim must outlive any look at its run),
+# and purged this often.
+CLAIM_KEEP_S = 7 * 86400.0
+CLAIM_PURGE_EVERY_S = 3600.0
 
 # Same form as ScheduleConfig.action: a dotted, lower-case "subsystem.verb".
 _ACTION_RE = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
@@ -212,6 +217,11 @@ class Scheduler:
         self._open_runs: dict[int, str] = {}  # run id → job id, for runs not yet given an outcome
         self._warned: set[str] = set()
         self._last_tick_at: float | None = None
+        # In a cluster (set by the app): every node runs this scheduler on the shared jobs, and a due run is
+        # performed by the one node whose claim of (job, due time) wins (job_claims); None: one node, no claims.
+        self.node_id: str | None = None
+        self._claims = JobClaimRepo(store.db)
+        self._claims_purged_at = -math.inf
 
     # ------------------------------------------------------------------------------- registration
 
@@ -328,7 +338,7 @@ class Scheduler:
             raise RuntimeError(f"scheduler cannot start from state {self._state!r}")
         self._state = "running"
         try:
-            interrupted = await self._store.jobs.interrupt_running()
+            interrupted = await self._store.jobs.interrupt_running(self.node_id)
             if interrupted:
                 logger.warning("%d job run(s) were cut off by the previous shutdown; marked interrupted",
                                interrupted)
@@ -434,6 +444,9 @@ class Scheduler:
         now = self._clock()
         self._last_tick_at = now
         earliest = math.inf
+        if self.node_id is not None and now - self._claims_purged_at >= CLAIM_PURGE_EVERY_S:
+            self._claims_purged_at = now
+            await self._claims.purge(now - CLAIM_KEEP_S)
         for job in await self._store.jobs.all():
             if not job.enabled:
                 continue
@@ -476,11 +489,15 @@ class Scheduler:
                 await self._store.jobs.set_next_run(job.id, None)
             return None
 
+        if self.node_id is not None and not await self._claims.claim(job.id, due, self.node_id):
+            # Another node of the cluster won this run; it also stores the following slot.
+            logger.debug("job %s: the run due at %s is another node's", job.id, _fmt(due))
+            return following
         late_s = now - due
         grace_s = job.grace_s if startup else max(job.grace_s, LOOP_JITTER_S)
         if late_s > grace_s:
             await self._store.jobs.set_next_run(job.id, following)
-            await self._store.jobs.record_missed(job.id, due, late_s)
+            await self._store.jobs.record_missed(job.id, due, late_s, self.node_id)
             logger.warning("job %s: run due at %s missed (%.0f s late, grace %.0f s); next run %s",
                            job.id, _fmt(due), late_s, job.grace_s, _fmt(following))
         elif job.id in self._busy:
@@ -500,7 +517,7 @@ class Scheduler:
         self._busy.add(job.id)
         launched = False
         try:
-            run_id = await self._store.jobs.start_run(job.id, scheduled_for, late_s)
+            run_id = await self._store.jobs.start_run(job.id, scheduled_for, late_s, self.node_id)
             handler = self._handlers.get(job.action)
             if handler is None:
                 # A subsystem that is switched off, or renamed its action: record it, keep scheduling.

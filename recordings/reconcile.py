@@ -30,6 +30,7 @@ import av.error
 
 from mediaserver.config import RecordSettings
 from mediaserver.storage import Store
+from mediaserver.storage.nodes import LeaseRepo
 from mediaserver.storage.repos import Conflict, Segment
 from recordings.paths import (
     PART_SUFFIX,
@@ -212,7 +213,8 @@ async def _previous(store: Store, name: SegmentName) -> tuple[Segment | None, bo
     return (earlier[-1] if earlier else None), True
 
 
-async def _index(store: Store, relpath: str, name: SegmentName, probe: Probe, settings: RecordSettings) -> bool:
+async def _index(store: Store, relpath: str, name: SegmentName, probe: Probe, settings: RecordSettings,
+                 node_id: str | None = None) -> bool:
     """Index a reconciled segment; return False when the index refuses it (unknown camera, duplicate)."""
     mode = settings.mode if settings.mode != "off" else "continuous"  # keep footage we cannot classify
     prev, stream_known = await _previous(store, name)
@@ -221,7 +223,7 @@ async def _index(store: Store, relpath: str, name: SegmentName, probe: Probe, se
         start = prev.end_at  # the name keeps milliseconds; the segment continued its predecessor exactly
     gap_before = abs(start - prev.end_at) > CONTIGUOUS_S if prev is not None else stream_known
     row = Segment(0, name.camera_id, name.stream, None, None, relpath, start, start + probe.duration_s,
-                  probe.bytes, probe.keyframes, 0.0, "video", probe.codec, mode, False, gap_before)
+                  probe.bytes, probe.keyframes, 0.0, "video", probe.codec, mode, False, gap_before, node_id)
     try:
         await store.segments.add(row, None, pre_padding_s=settings.pre_padding_s,
                                  post_padding_s=settings.post_padding_s)
@@ -232,11 +234,17 @@ async def _index(store: Store, relpath: str, name: SegmentName, probe: Probe, se
 
 
 async def reconcile(store: Store, data_dir: Path,
-                    settings_for: Callable[[str], RecordSettings | None] = lambda camera_id: None) -> ReconcileReport:
-    """Repair or remove partial files, index orphan files, drop rows without files, close open events."""
+                    settings_for: Callable[[str], RecordSettings | None] = lambda camera_id: None, *,
+                    node_id: str | None = None) -> ReconcileReport:
+    """Repair or remove partial files, index orphan files, drop rows without files, close open events.
+
+    In a cluster (``node_id`` set) the files found are indexed as this node's, and only this node's rows
+    are checked for their file: the other nodes' footage is on their disks.
+    """
     report = ReconcileReport()
     parts, files = await asyncio.to_thread(_scan, data_dir)
     indexed = await store.segments.paths()
+    own = indexed if node_id is None else await store.segments.paths(node_id)
 
     # 1 + 2: partial files, then complete files without rows — oldest first, so gap_before sees predecessors.
     todo: list[tuple[float, str, SegmentName, bool]] = []
@@ -255,7 +263,7 @@ async def reconcile(store: Store, data_dir: Path,
             if probe is None:
                 report.parts_removed += 1
                 continue
-            if await _index(store, rel, name, probe, settings):
+            if await _index(store, rel, name, probe, settings, node_id):
                 report.parts_repaired += 1
                 files.add(rel)
             else:
@@ -269,25 +277,31 @@ async def reconcile(store: Store, data_dir: Path,
             files.discard(rel)
             report.files_removed += 1
             continue
-        if await _index(store, rel, name, probe, settings):
+        if await _index(store, rel, name, probe, settings, node_id):
             report.files_indexed += 1
         else:
             report.skipped += 1
 
     # 3: rows whose file is gone (rows outside recordings/ are checked one by one).
-    gone = [p for p in indexed if p.startswith(RECORDINGS_DIR + "/") and p not in files]
+    gone = [p for p in own if p.startswith(RECORDINGS_DIR + "/") and p not in files]
     gone += await asyncio.to_thread(_missing, data_dir,
-                                    [p for p in indexed if not p.startswith(RECORDINGS_DIR + "/")])
+                                    [p for p in own if not p.startswith(RECORDINGS_DIR + "/")])
     if gone:
         report.rows_removed = await store.segments.delete_paths(gone)
 
     # 4: events a crash left open end at the last time anything was recorded.
     last_end = 0.0
-    for camera_id in await asyncio.to_thread(_camera_dirs, data_dir):
+    cameras = await asyncio.to_thread(_camera_dirs, data_dir)
+    for camera_id in cameras:
         last = await store.segments.last_for_stream(camera_id, "main")
         if last is not None:
             last_end = max(last_end, last.end_at)
-    report.events_closed = await store.events.close_open(last_end)
+    only: list[str] | None = None
+    if node_id is not None:  # a camera another node records now has its open events there
+        elsewhere = {lease.resource.removeprefix("camera:") for lease in
+                     await LeaseRepo(store.db).unexpired("camera:") if lease.node_id != node_id}
+        only = [c for c in cameras if c not in elsewhere]
+    report.events_closed = await store.events.close_open(last_end, only)
 
     level = logging.WARNING if report.changed else logging.INFO
     logger.log(level, "recordings reconciled: %s",

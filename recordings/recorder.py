@@ -40,6 +40,7 @@ from mediaserver.engine import EncodedFrame, Engine, Sink, Source
 from mediaserver.scheduler import JobContext, next_run
 from mediaserver.storage import Store
 from mediaserver.storage.repos import Conflict, Job, Segment
+from mediaserver.storage.segments import Fenced
 from recordings.segmenter import MODES, FinishedSegment, Mode, SegmentWriter, WriterEvent
 
 if TYPE_CHECKING:
@@ -162,8 +163,9 @@ class CameraRecorder:
                  data_dir: Path, settings: RecordSettings, mode: Mode, *,
                  motion_summary: Callable[[], MotionSummary | None] = lambda: None,
                  on_segment: Callable[[], SegmentListener | None] = lambda: None,
-                 sink_capacity: int = SINK_CAPACITY_FRAMES) -> None:
+                 sink_capacity: int = SINK_CAPACITY_FRAMES, node_id: str | None = None) -> None:
         self.camera_id = camera_id
+        self.node_id = node_id  # a cluster's node whose disk this is (segments say so); None: one node
         self.stream = stream
         self.ingest = ingest
         self.engine = engine
@@ -295,10 +297,16 @@ class CameraRecorder:
             except Exception:
                 logger.exception("camera %s: motion summary failed; segment indexed without it", self.camera_id)
         row = Segment(0, self.camera_id, seg.stream, None, None, seg.path, seg.start, seg.end, seg.bytes,
-                      seg.keyframes, float(score), "video", seg.codec, seg.mode, False, seg.gap_before)
+                      seg.keyframes, float(score), "video", seg.codec, seg.mode, False, seg.gap_before,
+                      self.node_id)
         try:
             await self.store.segments.add(row, heatmap, pre_padding_s=self.settings.pre_padding_s,
                                           post_padding_s=self.settings.post_padding_s)
+        except Fenced as exc:
+            # Another node has recorded this camera since before this segment ended: this copy would overlap.
+            self.last_error = str(exc)
+            logger.warning("camera %s: %s; file removed", self.camera_id, exc)
+            await asyncio.to_thread((self.data_dir / seg.path).unlink, missing_ok=True)
         except Conflict as exc:
             self.last_error = str(exc)
             logger.warning("camera %s: %s", self.camera_id, exc)
@@ -328,6 +336,7 @@ class Recorders:
         # Retention's disk-full alarm (set by the app): while it holds, recording cameras show disk_full.
         self.blocked: BlockedReason | None = None
         self.sink_capacity = sink_capacity
+        self.node_id: str | None = None  # set by the app in a cluster: every segment names the node it is on
         self._streams: dict[str, tuple[ManagedCamera, CameraIngest]] = {}
         self._recorders: dict[str, CameraRecorder] = {}
         self._modes: dict[str, Mode] = {}  # set at run time (schedule, API); wins over the config
@@ -414,7 +423,7 @@ class Recorders:
         settings = cam.config.record or RecordSettings()
         rec = CameraRecorder(camera_id, RECORDED_STREAM, ingest, self.engine, self.store, self.data_dir, settings,
                              mode, motion_summary=lambda: self.motion_summary, on_segment=lambda: self.on_segment,
-                             sink_capacity=self.sink_capacity)
+                             sink_capacity=self.sink_capacity, node_id=self.node_id)
         self._recorders[camera_id] = rec
         await rec.start()
 

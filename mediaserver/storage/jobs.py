@@ -96,11 +96,12 @@ class JobRepo(_Repo):
             (next_run_at, last_run_at, _now(), job_id),
         )
 
-    async def start_run(self, job_id: str, scheduled_for: float, late_s: float) -> int:
-        """Record that a run started; return the run id."""
+    async def start_run(self, job_id: str, scheduled_for: float, late_s: float, node_id: str | None = None) -> int:
+        """Record that a run started (on ``node_id`` in a cluster); return the run id."""
         return await self.db.execute(
-            "INSERT INTO job_runs (job_id, scheduled_for, started_at, outcome, late_s) VALUES (?, ?, ?, 'running', ?)",
-            (job_id, scheduled_for, _now(), late_s),
+            "INSERT INTO job_runs (job_id, scheduled_for, started_at, outcome, late_s, node_id)"
+            " VALUES (?, ?, ?, 'running', ?, ?)",
+            (job_id, scheduled_for, _now(), late_s, node_id),
         )
 
     async def finish_run(self, run_id: int, outcome: str, error: str | None = None) -> None:
@@ -108,21 +109,28 @@ class JobRepo(_Repo):
         await self.db.execute("UPDATE job_runs SET ended_at = ?, outcome = ?, error = ? WHERE id = ?",
                               (_now(), outcome, error, run_id))
 
-    async def record_missed(self, job_id: str, scheduled_for: float, late_s: float) -> int:
+    async def record_missed(self, job_id: str, scheduled_for: float, late_s: float,
+                            node_id: str | None = None) -> int:
         """Record a run skipped because the server was down past its grace window."""
         now = _now()
         return await self.db.execute(
-            "INSERT INTO job_runs (job_id, scheduled_for, started_at, ended_at, outcome, late_s, error)"
-            " VALUES (?, ?, ?, ?, 'missed', ?, 'server was down past the grace window')",
-            (job_id, scheduled_for, now, now, late_s),
+            "INSERT INTO job_runs (job_id, scheduled_for, started_at, ended_at, outcome, late_s, error, node_id)"
+            " VALUES (?, ?, ?, ?, 'missed', ?, 'server was down past the grace window', ?)",
+            (job_id, scheduled_for, now, now, late_s, node_id),
         )
 
-    async def interrupt_running(self) -> int:
-        """Mark runs left 'running' by a killed process as interrupted; return how many."""
+    async def interrupt_running(self, node_id: str | None = None) -> int:
+        """Mark runs left 'running' by a killed process (in a cluster: this node's) as interrupted; return how many."""
+        if node_id is None:
+            return await self.db.execute_rowcount(
+                "UPDATE job_runs SET outcome = 'interrupted', ended_at = ?, error = 'server stopped during the run'"
+                " WHERE outcome = 'running'",
+                (_now(),),
+            )
         return await self.db.execute_rowcount(
             "UPDATE job_runs SET outcome = 'interrupted', ended_at = ?, error = 'server stopped during the run'"
-            " WHERE outcome = 'running'",
-            (_now(),),
+            " WHERE outcome = 'running' AND node_id = ?",
+            (_now(), node_id),
         )
 
     async def runs(self, job_id: str | None = None, limit: int = 100) -> list[JobRun]:

@@ -15,6 +15,10 @@ from mediaserver.storage.base import Conflict, NotFound, _now, _Repo
 SEGMENT_LOOKBACK_S = 3600.0
 
 
+class Fenced(Conflict):
+    """A segment of a camera another node took over before the segment ended (see ``SegmentRepo.add``)."""
+
+
 # Motion events last seconds to minutes; a closed one longer than this that began before a timeline window
 # is not shown in it (open events always are).
 EVENT_LOOKBACK_S = 6 * 3600.0
@@ -38,6 +42,7 @@ class Segment:
     mode: str = "continuous"  # 'continuous' | 'motion' | 'conference': the rule in force when written
     has_motion: bool = False
     gap_before: bool = False
+    node_id: str | None = None  # the node whose disk holds the file; None: the one node of a set-up without cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +97,7 @@ class SegmentRepo(_Repo):
         return Segment(
             r["id"], r["camera_id"], r["stream"], r["room_session_id"], r["site_id"], r["path"], r["start_at"],
             r["end_at"], r["bytes"], r["keyframes"], r["motion_score"], r["track"], r["codec"], r["mode"],
-            bool(r["has_motion"]), bool(r["gap_before"]),
+            bool(r["has_motion"]), bool(r["gap_before"]), r["node_id"],
         )
 
     async def add(self, seg: Segment, heatmap: bytes | None = None, *, pre_padding_s: float = 0.0,
@@ -102,18 +107,31 @@ class SegmentRepo(_Repo):
         A camera segment is marked ``has_motion`` here when a known motion event (open, or ended less than
         ``post_padding_s`` before the segment starts, or starting within ``pre_padding_s`` of its end)
         overlaps it; events that start later mark it through ``MotionEventRepo``.
+
+        Fencing (a cluster): a camera segment written by ``seg.node_id`` is refused (``Fenced``) when another node
+        took the camera's lease before the segment ended — that node records the camera since, so indexing this
+        one would give the camera two overlapping recordings (a node that was paused or cut off past its lease).
         """
+        if seg.node_id is not None and seg.camera_id is not None:
+            # A separate read is enough: a lease taken after it was acquired after the segment ended.
+            taker = await self.db.fetchone(
+                "SELECT node_id FROM leases WHERE resource = ? AND node_id <> ? AND acquired_at < ?",
+                ("camera:" + seg.camera_id, seg.node_id, seg.end_at))
+            if taker is not None:
+                raise Fenced(f"segment {seg.path!r}: camera {seg.camera_id!r} was taken over by node "
+                             f"{taker['node_id']!r} before the segment ended")
         try:
             return await self.db.execute(
                 "INSERT INTO recording_segments (camera_id, stream, room_session_id, site_id, path, start_at,"
-                " end_at, bytes, keyframes, motion_score, heatmap, track, codec, mode, has_motion, gap_before)"
+                " end_at, bytes, keyframes, motion_score, heatmap, track, codec, mode, has_motion, gap_before,"
+                " node_id)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ? OR EXISTS (SELECT 1 FROM motion_events e WHERE e.camera_id = ? AND e.start_at <= ?"
-                "   AND (e.end_at IS NULL OR e.end_at >= ?)), ?)",
+                " CASE WHEN ? = 1 OR EXISTS (SELECT 1 FROM motion_events e WHERE e.camera_id = ? AND e.start_at <= ?"
+                "   AND (e.end_at IS NULL OR e.end_at >= ?)) THEN 1 ELSE 0 END, ?, ?)",
                 (seg.camera_id, seg.stream, seg.room_session_id, seg.site_id, seg.path, seg.start_at, seg.end_at,
                  seg.bytes, seg.keyframes, seg.motion_score, heatmap, seg.track, seg.codec, seg.mode,
                  int(seg.has_motion), seg.camera_id, seg.end_at + pre_padding_s, seg.start_at - post_padding_s,
-                 int(seg.gap_before)),
+                 int(seg.gap_before), seg.node_id),
             )
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"segment {seg.path!r}: {exc}") from exc
@@ -179,9 +197,12 @@ class SegmentRepo(_Repo):
             (camera_id, until, since),
         )
 
-    async def paths(self) -> set[str]:
-        """Return every indexed segment path (for start-up reconciliation)."""
-        rows = await self.db.fetchall("SELECT path FROM recording_segments")
+    async def paths(self, node_id: str | None = None) -> set[str]:
+        """Return every indexed segment path, or only those on ``node_id``'s disk (start-up reconciliation)."""
+        if node_id is None:
+            rows = await self.db.fetchall("SELECT path FROM recording_segments")
+        else:
+            rows = await self.db.fetchall("SELECT path FROM recording_segments WHERE node_id = ?", (node_id,))
         return {r["path"] for r in rows}
 
     async def oldest_unprotected(self, limit: int, camera_id: str | None = None,
@@ -317,10 +338,17 @@ class MotionEventRepo(_Repo):
         r = await self.db.fetchone("SELECT * FROM motion_events WHERE id = ?", (event_id,))
         return self._event(r) if r else None
 
-    async def close_open(self, at: float) -> int:
-        """End events left open by a crash at ``at`` (their last known time); return how many."""
+    async def close_open(self, at: float, camera_ids: Sequence[str] | None = None) -> int:
+        """End events left open by a crash at ``at`` (their last known time), of every camera or only
+        ``camera_ids`` (a cluster: not those another node is recording now); return how many."""
+        where, params = "end_at IS NULL", [at, at]
+        if camera_ids is not None:
+            if not camera_ids:
+                return 0
+            where += f" AND camera_id IN ({','.join('?' * len(camera_ids))})"
         return await self.db.execute_rowcount(
-            "UPDATE motion_events SET end_at = MAX(start_at, ?) WHERE end_at IS NULL", (at,)
+            f"UPDATE motion_events SET end_at = CASE WHEN start_at > ? THEN start_at ELSE ? END WHERE {where}",
+            (*params, *(camera_ids or ())),
         )
 
     async def search(self, camera_ids: list[str] | None, since: float, until: float, limit: int = 50,
