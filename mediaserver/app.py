@@ -40,6 +40,7 @@ from mediaserver.api.routing import Api
 from mediaserver.app_keys import (
     AUDIT_KEY,
     CAMERAS_KEY,
+    CLUSTER_KEY,
     CONFERENCE_KEY,
     CONFIG_KEY,
     ENGINE_KEY,
@@ -61,6 +62,7 @@ from mediaserver.app_keys import (
     TOKENS_KEY,
 )
 from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
+from mediaserver.cluster import Cluster
 from mediaserver.config import Config, RecordSettings
 from mediaserver.engine import Engine
 from mediaserver.ice import IceServers, configure, host_addresses, nat_mapped, settings_for
@@ -183,6 +185,13 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app.cleanup_ctx.append(_meeting_recordings_ctx)
     app.cleanup_ctx.append(_conference_ctx)
     app.cleanup_ctx.append(_cameras_ctx)
+    if config.cluster is not None:
+        # Several nodes share the index: cameras run only where their lease is held (mediaserver/cluster.py),
+        # segments and job runs say which node wrote them, and each scheduled run is claimed by one node.
+        app[CAMERAS_KEY].owned = set()  # none until the cluster's first beat takes this node's share
+        app[CLUSTER_KEY] = Cluster(config.cluster, store, app[CAMERAS_KEY])
+        app[RECORDERS_KEY].node_id = app[SCHEDULER_KEY].node_id = config.cluster.node_id
+        app.cleanup_ctx.append(_cluster_ctx)  # after the cameras': it stops (and releases them) first
     app.on_shutdown.append(_end_meetings)
     build_api().install(app)
     return app
@@ -298,7 +307,8 @@ async def _recordings_ctx(app: web.Application) -> AsyncIterator[None]:
         cam = cfg.cameras.get(camera_id)
         return cam.record if cam is not None and cam.record is not None else cfg.recording
 
-    await reconcile(store, cfg.storage.data_dir, settings_for)
+    await reconcile(store, cfg.storage.data_dir, settings_for,
+                    node_id=cfg.cluster.node_id if cfg.cluster is not None else None)  # a cluster: this disk only
     await recorders.restore_modes(await store.jobs.all())  # schedule windows survive a restart
     try:
         yield
@@ -331,6 +341,16 @@ async def _cameras_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await app[CAMERAS_KEY].stop()
         await app[MOTION_KEY].stop()  # idempotent: the cameras' streams stopped their analysers already
+
+
+async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Join the cluster (heartbeat, take this node's cameras); at the end stop them and release their leases."""
+    cluster = app[CLUSTER_KEY]
+    await cluster.start()
+    try:
+        yield
+    finally:
+        await cluster.stop()
 
 
 async def _conference_ctx(app: web.Application) -> AsyncIterator[None]:
