@@ -76,7 +76,7 @@ export function mount(body) {
   const list = h('div', { id: 'camadmin-list' }, h('p', { class: 'loading' }, t('loading')));
   const { note, say } = pageNote('camadmin-note');
   const found = h('div', { id: 'camadmin-found' });
-  const form = addForm(p, say, () => refresh(p, list, say));
+  const form = addForm(p, say, () => { found.replaceChildren(); return refresh(p, list, say); });
   body.replaceChildren(h('div', { class: 'admin-page' },
     h('div', { class: 'head-row' }, h('h2', {}, t('caTitle')), h('span', { class: 'spacer' }),
       h('button', { type: 'button', id: 'camadmin-find', onclick: (ev) => find(p, ev.currentTarget, found, form) }, t('caFind'))),

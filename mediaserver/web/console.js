@@ -283,6 +283,8 @@ function renderDashboard(sec) {
     sec && h('button', { id: 'refresh', type: 'button', onclick: () => { delete state.data[sec.id]; showSection(sec, body); } }, t('refresh'))),
   h('main', { id: 'main', class: 'main' }, body));
   if (sectionsFor(me.role).some((s) => s.id === 'review')) { review.paintBadge(); review.watchSummary(); }
+  // A phone's nav scrolls sideways: keep the current page's link in sight.
+  nav.querySelector('.nav-link.active')?.scrollIntoView({ block: 'nearest', inline: 'nearest' });
   if (sec) showSection(sec, body);
   else body.append(h('p', { class: 'empty' }, t('noSections')));
 }

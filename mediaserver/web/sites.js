@@ -99,7 +99,7 @@ function siteTable(ctx) {
   return listTable('sites-table', ['stName', 'stKind', 'stEmail', 'stActions'], ctx.sites.map((s) => h('tr', { 'data-site-id': s.id, 'data-role': s.role },
     h('td', {}, h('b', {}, s.name), s.name_en ? h('div', { class: 'small', lang: 'en' }, s.name_en) : null, h('div', { class: 'muted small' }, s.id)),
     h('td', {}, h('span', { class: `chip role-${s.role}` }, kindOf(s))),
-    h('td', { class: 'st-email' }, s.email || '—'),
+    h('td', { class: 'st-email' }, s.email || h('span', { class: 'muted no-email' }, '—')),
     h('td', { class: 'row-actions' }, s.source === 'config' ? configBadge()
       : removeButton('site-remove', t('stRemove'), t('stRemoveConfirm', { n: s.name }), `/api/v1/sites/${encodeURIComponent(s.id)}`,
         t('stRemoved', { n: s.name }), ctx)))));
