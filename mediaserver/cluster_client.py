@@ -59,6 +59,7 @@ REPLAY_WINDOW_S = 30.0
 MAX_NONCES = 100_000
 NODE_KEY_PURPOSE = "mediaserver node-to-node v1"
 TOKEN_KEY_PURPOSE = "mediaserver token-signing v1"
+SECRETBOX_KEY_PURPOSE = "mediaserver secretbox v1"
 _HEADER_RE = re.compile(r"^v1;node=(?P<node>[a-z0-9][a-z0-9_-]{0,63});ts=(?P<ts>\d{1,16});"
                         r"nonce=(?P<nonce>[0-9a-f]{32});sig=(?P<sig>[0-9a-f]{64})$")
 
@@ -106,6 +107,11 @@ def cluster_token_key(cfg: Config) -> bytes | None:
     if cfg.cluster is None or configured:
         return None
     return token_signing_key(cfg.cluster.secret.get_secret_value())
+
+
+def cluster_secretbox_key(cfg: Config) -> bytes | None:
+    """Return the key a cluster's nodes seal camera secrets with (None: not a cluster)."""
+    return None if cfg.cluster is None else derive_key(cfg.cluster.secret.get_secret_value(), SECRETBOX_KEY_PURPOSE)
 
 
 def _canonical(method: str, path_qs: str, node_id: str, ts: str, nonce: str, body: bytes) -> bytes:
@@ -263,4 +269,4 @@ class ClusterClient:
 CLUSTER_CLIENT_KEY = web.AppKey("cluster_client", ClusterClient)
 
 __all__ = ["AUTH_HEADER", "CLUSTER_CLIENT_KEY", "ClusterClient", "NodeAuthError", "NodeSigner", "NodeUnreachable",
-           "NodeVerifier", "cluster_token_key", "derive_key", "token_signing_key"]
+           "NodeVerifier", "cluster_secretbox_key", "cluster_token_key", "derive_key", "token_signing_key"]
