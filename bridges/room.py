@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCIceServer
 
@@ -36,6 +36,9 @@ from bridges.session import CAMERA_LAYERS, SendJson, SiteSession
 from bridges.speaker import SpeakerDetector
 from mediaserver.engine import Engine, Source
 from mediaserver.errors import CodedError
+
+if TYPE_CHECKING:
+    from bridges.votes import RoomVotes
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,7 @@ class LiveRoom:
         self._on_floor = on_floor
         self.talking: set[str] = set()
         self._media_checked = 0.0
+        self.votes: RoomVotes | None = None  # bridges/votes.py, set up on first use
         # The meeting document every site is shown ({document, page, by, at}; bridges/documents.py), or None.
         self.presented_document: dict[str, Any] | None = None
 
@@ -567,6 +571,11 @@ class LiveRoom:
             return
         self._closed = True
         self.lobby.close()
+        if self.votes is not None:
+            try:
+                await self.votes.room_ended()
+            except Exception:
+                logger.exception("room %s: closing the open vote failed", self.policy.room_id)
         if self._layout_task is not None:
             self._layout_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

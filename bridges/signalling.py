@@ -37,6 +37,7 @@ from bridges.chat import ChatRefused
 from bridges.conference import Conference
 from bridges.room import JoinRefused, LiveRoom
 from bridges.session import SiteSession
+from bridges.votes import RoomVotes, VoteRefused, votes_for
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,29 @@ class StatsMsg(_Msg):
 
 MESSAGES: dict[str, type[_Msg]] = {"answer": AnswerMsg, "screen": ScreenMsg, "state": StateMsg, "ping": PingMsg,
                                    "leave": LeaveMsg, "hand": HandMsg, "chat": ChatMsg, "stats": StatsMsg}
+
+
+# --- votes (biểu quyết; rules and server → site messages in bridges/votes.py) ---
+class VoteOpenMsg(_Msg):
+    type: Literal["vote_open"]
+    # The length is checked after cleaning (vote_question_too_long); this bound only stops absurd frames early.
+    text: str = Field(..., max_length=5000, description="The question put to the vote (the chair only).")
+    secret: bool = Field(False, description="A secret vote: nobody learns a site's choice, none is stored.")
+
+
+class VoteCastMsg(_Msg):
+    type: Literal["vote_cast"]
+    question: int = Field(..., ge=1, le=2**53, description="The open question's id (from vote_opened).")
+    choice: Literal["yes", "no", "abstain"] = Field(..., description="tán thành, không tán thành, không ý kiến.")
+
+
+class VoteCloseMsg(_Msg):
+    type: Literal["vote_close"]
+    question: int | None = Field(None, ge=1, le=2**53, description="The question to close; null: the open one.")
+
+
+MESSAGES.update({"vote_open": VoteOpenMsg, "vote_cast": VoteCastMsg, "vote_close": VoteCloseMsg})
+# --- end votes ---
 
 
 @dataclass(frozen=True)
@@ -183,6 +207,7 @@ async def serve_site(request: web.Request, room_id: str, conference: Conference,
         await _error(ws, exc.code, exc.message, **exc.extra)
         await ws.close()
         return ws
+    votes_for(room, conference)  # votes (bridges/votes.py): the room's vote box, before any message
     await audit(actor=f"site:{grant.site_id}", actor_role="participant", action="conference.join",
                 target=room_id, detail={}, remote=request.remote or "")
     async def site_audit(action: str, **detail: Any) -> None:
@@ -264,6 +289,7 @@ async def _run(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession, 
     await _send(ws, {"type": "chat_history", "messages": room.chat_history(session.site_id)})
     if policy.meeting is not None:  # meeting documents: what is presented now (bridges/documents.py)
         await _send(ws, documents.state(room))
+    await votes_for_room(room).greet(session)  # votes: an open question reaches a site that joins late
     try:
         offer = await session.make_offer()
     except ConnectionError:
@@ -328,6 +354,39 @@ async def _handle(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSessio
     elif isinstance(msg, StatsMsg):
         st = session.stats
         st.width, st.height, st.fps_sent = msg.width, msg.height, msg.fps
+    elif isinstance(msg, VoteOpenMsg | VoteCastMsg | VoteCloseMsg):
+        await _vote(ws, room, session, msg, audit)
+
+
+# --- votes ---
+def votes_for_room(room: LiveRoom) -> RoomVotes:
+    """Return the room's vote box (serve_site sets it up at join)."""
+    assert room.votes is not None
+    return room.votes
+
+
+async def _vote(ws: web.WebSocketResponse, room: LiveRoom, session: SiteSession,
+                msg: VoteOpenMsg | VoteCastMsg | VoteCloseMsg, audit: SiteAudit) -> None:
+    """Handle a site's vote message; a refusal is an error to that site only."""
+    box = votes_for_room(room)
+    try:
+        if isinstance(msg, VoteCastMsg):
+            await box.cast(session.site_id, msg.question, msg.choice)
+            # Only now: the ballot is committed to the index (a crash after this loses nothing).
+            await _send(ws, {"type": "vote_recorded", "question": msg.question, "choice": msg.choice})
+            return
+        if not session.is_host:
+            raise VoteRefused("vote_chair_only", "only the chair opens and closes a vote")
+        if isinstance(msg, VoteOpenMsg):
+            q = await box.open(msg.text, msg.secret, f"site:{session.site_id}")
+            await audit("conference.vote_open", question=q.id, text=q.text, secret=q.secret)
+        else:
+            t = await box.close(f"site:{session.site_id}", msg.question)
+            await audit("conference.vote_close", question=t.question.id, yes=t.yes, no=t.no, abstain=t.abstain,
+                        not_voted=len(t.not_voted))
+    except VoteRefused as exc:
+        await _error(ws, exc.code, exc.message)
+# --- end votes ---
 
 
 __all__ = ["Grant", "serve_site"]

@@ -35,6 +35,7 @@ from mediaserver.api import (
     system,
     users,
 )
+from mediaserver.api import votes as vote_routes
 from mediaserver.api.errors import error_middleware
 from mediaserver.api.routing import Api
 from mediaserver.app_keys import (
@@ -103,6 +104,7 @@ def build_api() -> Api:
     for module in (system, auth_routes, users, conference, live, meetings, scheduled, cameras, recordings,
                    footage, review, schedules, service_tokens):
         module.register(api)
+    vote_routes.register(api)  # votes (biểu quyết)
     return api
 
 

@@ -47,6 +47,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "conference.floor_grant": ("Cho phát biểu", "Gave the floor"),
     "conference.floor_end_turn": ("Kết thúc lượt phát biểu", "Ended a speaking turn"),
     "conference.floor_mode": ("Đổi chế độ phát biểu", "Changed the speaking mode"),
+    "conference.vote_open": ("Mở biểu quyết", "Opened a vote"),
+    "conference.vote_close": ("Kết thúc biểu quyết", "Closed a vote"),
     "meeting.create": ("Lên lịch cuộc họp", "Scheduled a meeting"),
     "meeting.update": ("Sửa lịch cuộc họp", "Changed a scheduled meeting"),
     "meeting.cancel": ("Hủy cuộc họp", "Cancelled a meeting"),

@@ -39,6 +39,9 @@ class Store:
         from mediaserver.storage.documents import DocumentRepo
 
         self.documents = DocumentRepo(db)
+        from mediaserver.storage.votes import VoteRepo  # V (votes)
+
+        self.votes = VoteRepo(db)
         from mediaserver.storage.minutes import MinutesRepo
 
         self.minutes = MinutesRepo(db)

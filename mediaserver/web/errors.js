@@ -74,6 +74,14 @@ const ERRORS = {
   chat_rate_limited: ['Gửi quá nhiều tin nhắn liên tiếp, vui lòng chờ vài giây.', 'Too many messages in a row; wait a few seconds.'],
   mail_disabled: ['Máy chủ chưa cấu hình thư điện tử nên không gửi được giấy mời.', 'E-mail is not configured on the server, so invitations cannot be sent.'],
   not_recording: ['Phòng họp không đang ghi hình.', 'The room is not being recorded.'],
+  // votes (biểu quyết)
+  vote_already_open: ['Đang có một nội dung biểu quyết chưa kết thúc; hãy kết thúc trước khi mở nội dung mới.', 'A vote is still open; close it before opening another.'],
+  vote_not_open: ['Nội dung biểu quyết này đã kết thúc hoặc chưa được mở.', 'This vote is closed or has not been opened.'],
+  vote_already_cast: ['Điểm cầu đã biểu quyết nội dung này; mỗi điểm cầu chỉ biểu quyết một lần.', 'This site has already voted on this question; each site votes once.'],
+  vote_chair_only: ['Chỉ điểm cầu chủ trì được mở và kết thúc biểu quyết.', 'Only the chair opens and closes a vote.'],
+  vote_question_empty: ['Hãy nhập nội dung cần biểu quyết.', 'Write the question to vote on.'],
+  vote_question_too_long: ['Nội dung biểu quyết quá dài (tối đa 500 ký tự).', 'The question is too long (500 characters at most).'],
+  vote_bad_choice: ['Lựa chọn biểu quyết không hợp lệ.', 'That is not a valid choice.'],
   // cameras
   camera_offline: ['Camera mất kết nối, không xem trực tiếp được.', 'The camera is disconnected: no live view.'],
   camera_error: ['Camera báo lỗi, vui lòng thử lại sau.', 'The camera reported an error; please try again later.'],
