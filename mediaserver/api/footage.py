@@ -13,6 +13,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from mediaserver.api import peer
 from mediaserver.api.common import Body, iso
 from mediaserver.api.errors import ApiError
 from mediaserver.api.recordings import FOOTAGE_ROLES
@@ -153,6 +154,11 @@ def _first_read(request: web.Request) -> bool:
     return not rng or rng.replace(" ", "").startswith("bytes=0-")
 
 
+def _range_query(q: PlaybackQuery) -> dict[str, str]:
+    """Return a range as query parameters for another node (repr: the same float arrives)."""
+    return {"start": repr(q.start), "end": repr(q.end), "stream": q.stream}
+
+
 def _playback_headers(pb: PlaybackFile) -> dict[str, str]:
     return {"X-Playback-Start": f"{pb.first_wall:.3f}", "X-Playback-End": f"{pb.last_wall:.3f}",
             "Cache-Control": "private, no-cache"}
@@ -182,6 +188,12 @@ def register(api: Api) -> None:
     async def playback(ctx: Ctx) -> web.StreamResponse:
         q: PlaybackQuery = ctx.query
         camera_id = ctx.param("camera_id")
+        # cluster: footage recorded on another node is streamed from it (mediaserver/api/peer.py)
+        node = await peer.range_owner(ctx.app, camera_id, q.start, q.end, q.stream)
+        if node is not None:
+            if _first_read(ctx.request):
+                await ctx.audit("footage.playback", camera_id, start=q.start, end=q.end, stream=q.stream, node=node)
+            return await peer.forward(ctx, node, f"/cameras/{camera_id}/playback.mp4", _range_query(q))
         try:
             pb = await ctx.app[PLAYBACK_KEY].range_file(camera_id, q.start, q.end, q.stream)
         except FootageError as exc:
@@ -196,6 +208,15 @@ def register(api: Api) -> None:
     async def playback_ticket(ctx: Ctx) -> PlaybackOut:
         b: PlaybackIn = ctx.body
         camera_id = ctx.param("camera_id")
+        # cluster: the owning node builds the file; the ticket reads it from there
+        node = await peer.range_owner(ctx.app, camera_id, b.start, b.end, b.stream)
+        if node is not None:
+            ready = await peer.call(ctx, node, "POST", f"/cameras/{camera_id}/playback", b.model_dump())
+            ticket = peer.remote_ticket(ctx, node, f"/cameras/{camera_id}/playback.mp4", _range_query(b),
+                                        "playback.mp4", {})
+            await ctx.audit("footage.playback", camera_id, start=b.start, end=b.end, stream=b.stream, node=node)
+            return PlaybackOut(url=MEDIA_PREFIX + ticket, media_start=ready["media_start"],
+                               media_end=ready["media_end"], bytes=ready["bytes"])
         try:
             pb = await ctx.app[PLAYBACK_KEY].range_file(camera_id, b.start, b.end, b.stream)
         except FootageError as exc:
@@ -213,6 +234,11 @@ def register(api: Api) -> None:
         raw = ctx.param("segment_id")
         if not raw.isdigit() or not 0 < int(raw) < 2**63:
             raise ApiError(404, "not_found", f"no segment {raw!r}")
+        remote = await peer.remote_segment(ctx.app, int(raw))  # cluster: recorded on another node
+        if remote is not None:
+            if _first_read(ctx.request):
+                await ctx.audit("footage.segment", remote[0].camera_id or "", segment_id=remote[0].id, node=remote[1])
+            return await peer.forward(ctx, remote[1], f"/segments/{remote[0].id}/file")
         try:
             seg, path = await ctx.app[PLAYBACK_KEY].segment(int(raw))
         except FootageError as exc:
@@ -228,6 +254,13 @@ def register(api: Api) -> None:
     async def media(ctx: Ctx) -> web.StreamResponse:
         playback_svc = ctx.app[PLAYBACK_KEY]
         ticket = playback_svc.tickets.get(ctx.param("ticket"))
+        if ticket is not None and ticket.remote is not None:  # cluster: the file is on another node
+            if ticket.audit_action and not ticket.served:
+                ticket.served = True
+                await ctx.app[STORE_KEY].audit.add(ticket.subject, ticket.role, ticket.audit_action,
+                                                   ticket.path.name, {"via": "ticket", "node": ticket.remote[0]},
+                                                   ctx.request.remote or "")
+            return await peer.forward_ticket(ctx, ticket.remote)
         if ticket is None or not await asyncio.to_thread(ticket.path.is_file):
             raise ApiError(404, "not_found", "no such media link (it may have expired: ask for a new one)")
         if ticket.audit_action and not ticket.served:
@@ -242,8 +275,17 @@ def register(api: Api) -> None:
                tag="recordings", summary="Export a time range as one MP4 (remux) under an evidence hold.")
     async def create_export(ctx: Ctx) -> ExportOut:
         b: ExportIn = ctx.body
+        node = await peer.range_owner(ctx.app, b.camera_id, b.start, b.end)  # cluster: run where the footage is
         try:
-            export = await ctx.app[EXPORTER_KEY].create(b.camera_id, b.start, b.end, b.reason, ctx.user().subject)
+            if node is not None:
+                made = await peer.call(ctx, node, "POST", "/exports",
+                                       {**b.model_dump(), "created_by": ctx.user().subject})
+                export = await ctx.app[STORE_KEY].exports.get(made["id"])
+                assert export is not None, "the other node recorded it in the shared index"
+            else:
+                export = await ctx.app[EXPORTER_KEY].create(b.camera_id, b.start, b.end, b.reason,
+                                                            ctx.user().subject)
+                await peer.note_export(ctx.app, export.id)
         except FootageError as exc:
             raise _api_error(exc) from exc
         await ctx.audit("export.create", export.id, camera_id=b.camera_id, start=b.start, end=b.end,
@@ -268,6 +310,12 @@ def register(api: Api) -> None:
                tag="recordings", summary="Download a finished export (X-Content-SHA256 carries its hash).")
     async def export_file(ctx: Ctx) -> web.StreamResponse:
         export = await _done_export(ctx)
+        node = await peer.export_owner(ctx.app, export.id)  # cluster: the file is on the node that made it
+        if node is not None:
+            if _first_read(ctx.request):
+                await ctx.audit("export.download", export.id, camera_id=export.camera_id, sha256=export.sha256,
+                                node=node)
+            return await peer.forward(ctx, node, f"/exports/{export.id}/file")
         path = ctx.app[EXPORTER_KEY].path_of(export)
         if path is None or not await asyncio.to_thread(path.is_file):
             raise ApiError(410, "gone", f"export {export.id}'s file is gone")
@@ -279,6 +327,11 @@ def register(api: Api) -> None:
                tag="recordings", summary="A ticket URL to download a finished export from a plain link.")
     async def export_link(ctx: Ctx) -> LinkOut:
         export = await _done_export(ctx)
+        node = await peer.export_owner(ctx.app, export.id)  # cluster: the ticket reads the file from its node
+        if node is not None:
+            return LinkOut(url=MEDIA_PREFIX + peer.remote_ticket(
+                ctx, node, f"/exports/{export.id}/file", None, export.path or export.id,
+                _download_headers(export), audit_action="export.download"))
         path = ctx.app[EXPORTER_KEY].path_of(export)
         if path is None or not await asyncio.to_thread(path.is_file):
             raise ApiError(410, "gone", f"export {export.id}'s file is gone")
@@ -302,11 +355,16 @@ def register(api: Api) -> None:
             # The hold marks the export as evidence: deleting it is a deliberate second step.
             raise ApiError(409, "export_held", f"export {export.id} is under evidence hold {hold.id}: "
                            "release the hold first")
-        stopped = await exporter.cancel(export.id)
-        export = await store.exports.get(export.id) or export  # a run that finished meanwhile left a file
-        path = exporter.path_of(export)
-        if path is not None:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+        node = await peer.export_owner(ctx.app, export.id)  # cluster: its run and file are on that node
+        if node is not None:
+            await peer.call(ctx, node, "DELETE", f"/exports/{export.id}/file")
+            stopped = False
+        else:
+            stopped = await exporter.cancel(export.id)
+            export = await store.exports.get(export.id) or export  # a run that finished meanwhile left a file
+            path = exporter.path_of(export)
+            if path is not None:
+                await asyncio.to_thread(path.unlink, missing_ok=True)
         await store.exports.delete(export.id)
         await ctx.audit("export.delete", export.id, camera_id=export.camera_id, status=export.status,
                         stopped=stopped, sha256=export.sha256, bytes=export.bytes)
