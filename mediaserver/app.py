@@ -27,11 +27,13 @@ from mediaserver.api import (
     footage,
     live,
     meetings,
+    minutes,
     recordings,
     review,
     scheduled,
     schedules,
     service_tokens,
+    signatures,
     system,
     users,
 )
@@ -83,10 +85,12 @@ from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Room, Site
 from recordings.export import Exporter
 from recordings.meeting import ROOM_RECORD_ACTION, MeetingRecordings, remove_partial_files
+from recordings.minutes.issue import MINUTES_KEY, MinutesIssuer
 from recordings.playback import Playback
 from recordings.reconcile import reconcile
 from recordings.recorder import SET_MODE_ACTION, Recorders
 from recordings.retention import GB_BYTES, RetentionSweeper
+from recordings.signing.office import SIGNING_KEY, SigningService
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +109,8 @@ def build_api() -> Api:
                    footage, review, schedules, service_tokens):
         module.register(api)
     vote_routes.register(api)  # votes (biểu quyết)
+    for module in (minutes, signatures):  # minutes (biên bản), signed exports and the signature check
+        module.register(api)
     return api
 
 
@@ -169,6 +175,13 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[PLAYBACK_KEY] = Playback(store, data_dir)
     app[EXPORTER_KEY] = Exporter(store, data_dir, min_free_bytes=int(config.retention.min_free_gb * GB_BYTES),
                                  timezone=config.timezone)  # file names in local time, as the UI shows
+    # Digital signatures (signing.*): the minutes are signed as PAdES, each finished export gets a signed manifest.
+    # The key file or token is read at start-up, off the event loop (_signing_ctx); minutes jobs stop at shutdown.
+    app[SIGNING_KEY] = SigningService(config.signing, data_dir)
+    app[EXPORTER_KEY].signing = app[SIGNING_KEY]
+    app[MINUTES_KEY] = MinutesIssuer(app)
+    app.cleanup_ctx.append(_signing_ctx)
+    app.on_shutdown.append(_stop_minutes)
     # Registers its scheduler action now, before the scheduler loads configured jobs that may name it.
     app[RETENTION_KEY] = RetentionSweeper(store, config, app[SCHEDULER_KEY], registry=metrics.registry,
                                           reclaim=app[PLAYBACK_KEY].purge, clock=clock)
@@ -197,6 +210,19 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app.on_shutdown.append(_end_meetings)
     build_api().install(app)
     return app
+
+
+async def _signing_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load the office's signer (or make the demo one) before anything is signed."""
+    signing = await app[SIGNING_KEY].start()
+    if signing.signer is not None:
+        who = signing.certificate.display() if signing.certificate else "(read from the token at the first signature)"
+        logger.info("signing: %s, %s%s", signing.backend, who, " — TEST-ONLY demo certificate" if signing.demo else "")
+    yield
+
+
+async def _stop_minutes(app: web.Application) -> None:
+    await app[MINUTES_KEY].stop()
 
 
 async def _loop_monitor_ctx(app: web.Application) -> AsyncIterator[None]:

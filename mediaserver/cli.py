@@ -277,8 +277,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     trust_files = [Path(p) for p in args.trust or []]
     if not trust_files and os.path.exists(args.config):
         # The office's own trust roots (signing.trust_roots) when verifying on the server itself.
+        from recordings.signing.office import trust_root_files
+
         cfg = _load(args.config)
-        trust_files, zone = list(cfg.signing.trust_roots), cfg.timezone
+        # With signing.backend demo, this server's demo CA too (what the shipped config signs with).
+        trust_files, zone = trust_root_files(cfg.signing, cfg.storage.data_dir), cfg.timezone
     try:
         roots = load_certificates(trust_files)
     except SigningError as exc:

@@ -45,15 +45,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import av
 import av.error
 
 from mediaserver.config import DEFAULT_TIMEZONE
+from mediaserver.errors import CodedError
 from mediaserver.storage import Store
 from mediaserver.storage.repos import Export, Segment
+
+if TYPE_CHECKING:
+    from recordings.signing.office import SigningService
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +311,9 @@ class Exporter:
         self.dir = data_dir / EXPORTS_DIR
         self._min_free = min_free_bytes
         self._clock = clock
+        # The office's signer (set by the app): each finished export gets a signed manifest beside it.
+        self.signing: SigningService | None = None
+        self.sign_errors: dict[str, CodedError] = {}  # exports whose manifest could not be signed, and why
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._cancel = threading.Event()
@@ -475,6 +482,32 @@ class Exporter:
             await self.store.exports.finish(export_id, error=f"{code}: {message}")
             return
         rel = str(final.relative_to(self.data_dir))
+        if self.signing is not None and self.signing.current.signer is not None:
+            await self._sign(export, rel, result.size, digest)
         await self.store.exports.finish(export_id, path=rel, size=result.size, sha256=digest)
         logger.info("export %s done: %d frames, %.1f MB, %.1f s, sha256 %s", export_id, result.packets,
                     result.size / 1e6, time.perf_counter() - started, digest)
+
+    async def _sign(self, export: Export, rel: str, size: int, digest: str) -> None:
+        """Write the export's signed manifest beside it before it is marked done (a failure is kept, not raised)."""
+        from dataclasses import replace
+
+        # Imported here: recordings.signing imports this module (file_sha256).
+        from recordings.signing import SigningError, export_manifest, write_signed_manifest_async
+
+        assert self.signing is not None and self.signing.current.signer is not None
+        done = replace(export, status="done", path=rel, bytes=size, sha256=digest, finished_at=self._clock())
+        camera = await self.store.cameras.get(export.camera_id)
+        hold = await self.store.holds.get(export.hold_id) if export.hold_id is not None else None
+        reason = hold.reason.removeprefix(f"export {export.id}: ") if hold is not None else None
+        started = time.perf_counter()
+        try:
+            manifest = export_manifest(done, camera_name=camera.name if camera else None, reason=reason,
+                                       timezone=self.zone.key)
+            out = await write_signed_manifest_async(self.dir, manifest, self.signing.current.signer)
+        except SigningError as exc:
+            self.sign_errors[export.id] = exc
+            logger.error("export %s: its manifest was not signed: %s", export.id, exc.message)
+            return
+        logger.info("export %s: signed manifest %s (%.2f s)", export.id, out.signature_path.name,
+                    time.perf_counter() - started)

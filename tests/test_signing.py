@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -16,11 +15,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from asn1crypto import tsp  # type: ignore[import-untyped]
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
 from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.font.api import FontEngineFactory
@@ -47,126 +41,24 @@ from recordings.signing import (
     verify,
     write_signed_manifest_async,
 )
-
-SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")
-ORG = "UBND huyện Thử nghiệm"
-SIGNER_CN = "Văn phòng HĐND và UBND huyện Thử nghiệm"
-P12_PASSWORD = "mật-khẩu-thử"
-TOKEN_LABEL = "ubnd-thu-nghiem"
-TOKEN_PIN = "246810"
-KEY_LABEL = "ky-so"
-PDF_TITLE = "Biên bản cuộc họp giao ban tháng 12"
-
-@dataclass
-class Pki:
-    dir: Path
-    root_pem: Path
-    signer_cert_pem: Path
-    signer_key_pem: Path  # PKCS#8, unencrypted (imported into the token)
-    p12: Path
-    other_root_pem: Path  # a CA that did not issue the signer's certificate
-    self_signed_p12: Path
-    tsa_cert_pem: Path
-    tsa_key_pem: Path
-
-
-def _name(cn: str, org: str = ORG) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: x509.Name, issuer_key: rsa.RSAPrivateKey, *,
-          ca: bool, eku: list[x509.ObjectIdentifier] | None = None) -> x509.Certificate:
-    now = dt.datetime.now(dt.UTC)
-    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
-         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-         .not_valid_after(now + dt.timedelta(days=365))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False))
-    if ca:
-        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-    else:
-        b = b.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
-    if eku:
-        b = b.add_extension(x509.ExtendedKeyUsage(eku), critical=True)
-    return b.sign(issuer_key, hashes.SHA256())
-
-
-def _pem(path: Path, cert: x509.Certificate) -> Path:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
-def _key_pem(path: Path, key: rsa.RSAPrivateKey) -> Path:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return path
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    d = tmp_path_factory.mktemp("pki")
-    keys = [rsa.generate_private_key(65537, 2048) for _ in range(5)]
-    root_key, signer_key, other_key, self_key, tsa_key = keys
-    root_name = _name("CA thử nghiệm huyện (gốc)")
-    root = _cert(root_name, root_key, root_name, root_key, ca=True)
-    signer = _cert(_name(SIGNER_CN), signer_key, root_name, root_key, ca=False)
-    other_name = _name("CA khác", "Tổ chức khác")
-    other = _cert(other_name, other_key, other_name, other_key, ca=True)
-    self_name = _name("Tự ký")
-    self_cert = _cert(self_name, self_key, self_name, self_key, ca=False)
-    tsa = _cert(_name("TSA thử nghiệm"), tsa_key, root_name, root_key, ca=False,
-                eku=[ExtendedKeyUsageOID.TIME_STAMPING])
-    enc = serialization.BestAvailableEncryption(P12_PASSWORD.encode())
-    p12 = d / "ubnd.p12"
-    p12.write_bytes(pkcs12.serialize_key_and_certificates(b"ubnd", signer_key, signer, [root], enc))
-    self_p12 = d / "self.p12"
-    self_p12.write_bytes(pkcs12.serialize_key_and_certificates(b"self", self_key, self_cert, None, enc))
-    return Pki(d, _pem(d / "root.pem", root), _pem(d / "signer.pem", signer), _key_pem(d / "signer.key", signer_key),
-               p12, _pem(d / "other-root.pem", other), self_p12, _pem(d / "tsa.pem", tsa),
-               _key_pem(d / "tsa.key", tsa_key))
-
-
-@pytest.fixture(scope="module")
-def token(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Initialise a SoftHSM2 token in its own directory, with the signer's key pair and certificate."""
-    d = tmp_path_factory.mktemp("softhsm")
-    (d / "tokens").mkdir()
-    conf = d / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {d / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    # SoftHSM reads SOFTHSM2_CONF when the module is initialised: set before anything in this process loads it.
-    old = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    env = {**os.environ}
-
-    def util(*args: str) -> None:
-        subprocess.run(["softhsm2-util", *args], check=True, env=env, capture_output=True, timeout=30)
-
-    util("--init-token", "--free", "--label", TOKEN_LABEL, "--so-pin", "13579", "--pin", TOKEN_PIN)
-    util("--import", str(pki.signer_key_pem), "--token", TOKEN_LABEL, "--label", KEY_LABEL, "--id", "a1",
-         "--pin", TOKEN_PIN)
-    # The certificate goes onto the token through the PKCS#11 API itself (softhsm2-util imports only keys).
-    import pkcs11
-    from pkcs11 import Attribute, CertificateType, ObjectClass
-
-    cert = x509.load_pem_x509_certificate(pki.signer_cert_pem.read_bytes())
-    lib = pkcs11.lib(str(SOFTHSM_MODULE))
-    tok = lib.get_token(token_label=TOKEN_LABEL)
-    with tok.open(rw=True, user_pin=TOKEN_PIN) as session:
-        session.create_object({
-            Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
-            Attribute.TOKEN: True, Attribute.LABEL: KEY_LABEL, Attribute.ID: bytes.fromhex("a1"),
-            Attribute.SUBJECT: cert.subject.public_bytes(), Attribute.VALUE: cert.public_bytes(
-                serialization.Encoding.DER),
-        })
-    yield conf
-    if old is None:
-        os.environ.pop("SOFTHSM2_CONF", None)
-    else:
-        os.environ["SOFTHSM2_CONF"] = old
-
+from tests.signing_fixtures import (
+    KEY_LABEL,
+    ORG,
+    P12_PASSWORD,
+    PDF_TITLE,
+    SIGNER_CN,
+    SOFTHSM_MODULE,
+    TOKEN_LABEL,
+    TOKEN_PIN,
+    Pki,
+    flip,
+    nssdb_fixture,  # noqa: F401 — the nssdb fixture
+    p11_signer,
+    p12_signer,
+    pdfsig,
+    pki_fixture,  # noqa: F401 — the pki fixture
+    token_fixture,  # noqa: F401 — the token fixture
+)
 
 NOTO = "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"  # fonts-noto-core (install-system-deps.sh)
 PAGE_TEXT = "BIÊN BẢN CUỘC HỌP\nUBND huyện Thử nghiệm — Kết luận: tán thành 12/14"
@@ -199,34 +91,6 @@ def _pdf() -> bytes:
     return out.getvalue()
 
 
-def _p12_signer(pki: Pki, **kw: object) -> OfficeSigner:
-    return OfficeSigner.from_config(SigningConfig(backend="pkcs12", pkcs12_file=pki.p12,
-                                                  pkcs12_password=P12_PASSWORD, **kw))  # type: ignore[arg-type]
-
-
-def _p11_signer(pin: str = TOKEN_PIN) -> OfficeSigner:
-    s = OfficeSigner.from_config(SigningConfig(backend="pkcs11", pkcs11_module=SOFTHSM_MODULE,
-                                               token_label=TOKEN_LABEL, key_label=KEY_LABEL, pin=pin))  # type: ignore[arg-type]
-    assert s is not None
-    return s
-
-
-@pytest.fixture(scope="module")
-def nssdb(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Return an NSS database (poppler's certificate store) that trusts the test root."""
-    d = tmp_path_factory.mktemp("nss")
-    subprocess.run(["certutil", "-N", "-d", f"sql:{d}", "--empty-password"], check=True, capture_output=True,
-                   timeout=30)
-    subprocess.run(["certutil", "-A", "-d", f"sql:{d}", "-n", "ca-thu-nghiem", "-t", "CT,C,C", "-i",
-                    str(pki.root_pem)], check=True, capture_output=True, timeout=30)
-    return f"sql:{d}"
-
-
-def _pdfsig(path: Path, nssdb: str) -> str:
-    r = subprocess.run(["pdfsig", "-nssdir", nssdb, str(path)], capture_output=True, text=True, timeout=30)
-    return r.stdout + r.stderr
-
-
 def _ink(path: Path, box: tuple[int, int, int, int]) -> float:
     """Return the share of non-white pixels in ``box`` (PDF points, origin bottom left) of the last page."""
     import numpy as np
@@ -242,12 +106,6 @@ def _ink(path: Path, box: tuple[int, int, int, int]) -> float:
     return float((region < 200).mean())
 
 
-def _flip(path: Path, offset: int) -> None:
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0x01
-    path.write_bytes(bytes(data))
-
-
 def _cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     rc = main(["verify", *args])
     out = capsys.readouterr()
@@ -257,7 +115,7 @@ def _cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 @pytest.mark.parametrize("kind", ["pkcs12", "pkcs11"])
 def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, token: Path, nssdb: str,
                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    signer = _p12_signer(pki) if kind == "pkcs12" else _p11_signer()
+    signer = p12_signer(pki) if kind == "pkcs12" else p11_signer()
     assert signer is not None and signer.kind == kind
     assert signer.certificate().common_name == SIGNER_CN
     original = _pdf()
@@ -279,7 +137,7 @@ def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, to
     assert abs((status.signer_reported_dt - dt.datetime.now(dt.UTC)).total_seconds()) < 120
 
     # poppler, an independent implementation (its own CMS code via NSS).
-    out = _pdfsig(path, nssdb)
+    out = pdfsig(path, nssdb)
     assert "Signature Validation: Signature is Valid" in out, out
     assert "Certificate Validation: Certificate is Trusted" in out, out
     assert f"Signer Certificate Common Name: {SIGNER_CN}" in out, out
@@ -299,16 +157,16 @@ def test_pdf_signed_verifies_with_pyhanko_pdfsig_and_cli(kind: str, pki: Pki, to
     assert "BIÊN BẢN CUỘC HỌP" in text_out and "UBND huyện Thử nghiệm" in text_out, text_out
 
     # One byte of the document (the Info dictionary's title), inside the signed range.
-    _flip(path, signed.index(b"/Title") + 3)
+    flip(path, signed.index(b"/Title") + 3)
     rc, text = _cli(str(path), "--trust", str(pki.root_pem), capsys=capsys)
     assert rc == 1, text
     assert "Nội dung đã bị thay đổi sau khi ký" in text and "changed after it was signed" in text
-    assert "Signature is Valid" not in _pdfsig(path, nssdb)
+    assert "Signature is Valid" not in pdfsig(path, nssdb)
 
 
 def test_pdf_changes_appended_after_signing_and_broken_signature(pki: Pki, tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    signer = _p12_signer(pki)
+    signer = p12_signer(pki)
     assert signer is not None
     signed = sign_pdf(_pdf(), signer, reason="r", location="", field_name="ChuKySo")
     appended = tmp_path / "appended.pdf"
@@ -321,7 +179,7 @@ def test_pdf_changes_appended_after_signing_and_broken_signature(pki: Pki, tmp_p
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(signed)
     contents_at = signed.index(b"/Contents <") + len(b"/Contents <") + 120  # in the DER, not the padding
-    _flip(broken, contents_at)
+    flip(broken, contents_at)
     r = verify(broken)
     assert not r.valid and r.problem in ("signature_broken", "content_changed"), r
     rc, text = _cli(str(broken), capsys=capsys)
@@ -334,7 +192,7 @@ def test_pdf_changes_appended_after_signing_and_broken_signature(pki: Pki, tmp_p
 
 
 def test_trust_results(pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    signer = _p12_signer(pki)
+    signer = p12_signer(pki)
     assert signer is not None
     path = tmp_path / "signed.pdf"
     path.write_bytes(sign_pdf(_pdf(), signer, reason="r", location="", field_name="ChuKySo"))
@@ -361,13 +219,13 @@ def test_signer_errors_are_clear(pki: Pki, token: Path, tmp_path: Path) -> None:
     with pytest.raises(SigningError, match="pkcs12_password"):
         OfficeSigner.from_pkcs12(pki.p12, "sai mật khẩu")
     with pytest.raises(SigningError) as e:
-        _p11_signer(pin="000000").certificate()
+        p11_signer(pin="000000").certificate()
     assert e.value.code == "signing_pin_incorrect"
     missing = OfficeSigner.from_pkcs11(SOFTHSM_MODULE, TOKEN_LABEL, key_label="khong-co", pin=TOKEN_PIN)
     with pytest.raises(SigningError) as e:
         missing.certificate()
     assert e.value.code == "signing_key_not_found" and "khong-co" in e.value.message
-    signer = _p12_signer(pki)
+    signer = p12_signer(pki)
     assert signer is not None
     with pytest.raises(SigningError) as e:
         sign_pdf(b"MZ\x90\x00 not a pdf", signer, reason="r", location="", field_name="F")
@@ -459,13 +317,13 @@ async def test_export_manifest_signed_on_token_with_timestamp(pki: Pki, token: P
     ok = await asyncio.to_thread(cli, str(tmp_path), "--trust", str(pki.root_pem))  # the folder holding it
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "Cổng chính" in ok.stdout and SIGNER_CN in ok.stdout
-    _flip(tmp_path / name, 150_000)
+    flip(tmp_path / name, 150_000)
     bad = await asyncio.to_thread(cli, str(out.signature_path), "--trust", str(pki.root_pem))
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert f"Tệp {name} đã bị thay đổi" in bad.stdout and "SHA-256" in bad.stdout
 
     # The manifest itself edited (a different reason): the signature no longer matches it.
-    _flip(tmp_path / name, 150_000)
+    flip(tmp_path / name, 150_000)
     text = out.manifest_path.read_text("utf-8").replace("Công an huyện", "Công an tỉnh")
     out.manifest_path.write_text(text, "utf-8")
     r = await asyncio.to_thread(verify, out.manifest_path, roots)
@@ -473,7 +331,7 @@ async def test_export_manifest_signed_on_token_with_timestamp(pki: Pki, token: P
 
 
 def test_manifest_refused_when_files_do_not_match(pki: Pki, tmp_path: Path) -> None:
-    signer = _p12_signer(pki)
+    signer = p12_signer(pki)
     assert signer is not None
     export = _export(tmp_path, "a.mp4", b"x" * 1000)
     manifest = export_manifest(export)
@@ -506,7 +364,7 @@ def test_damaged_files_never_crash_and_never_pass(pki: Pki, tmp_path: Path) -> N
     """Flip one byte at 50 random places of a signed PDF and 25 of a manifest signature: always a plain result."""
     import random
 
-    signer = _p12_signer(pki)
+    signer = p12_signer(pki)
     assert signer is not None
     roots = load_certificates([pki.root_pem])
     signed = sign_pdf(_pdf(), signer, reason="r", location="", field_name="ChuKySo")
