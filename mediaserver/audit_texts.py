@@ -22,6 +22,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "site.delete": ("Xóa điểm cầu", "Removed a site"),
     "room.create": ("Tạo phòng họp", "Created a meeting room"),
     "room.delete": ("Xóa phòng họp", "Deleted a meeting room"),
+    "room.update": ("Sửa phòng họp", "Changed a meeting room"),
     "room.join_token": ("Cấp liên kết tham gia", "Issued a join link"),
     "room.lock": ("Khóa phòng họp", "Locked a meeting room"),
     "room.unlock": ("Mở khóa phòng họp", "Unlocked a meeting room"),

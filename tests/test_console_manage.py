@@ -195,6 +195,20 @@ async def test_sites_rooms_and_a_join_link_from_the_console(api: Api) -> None:
         r = await api.client.get("/api/v1/rooms/giao-ban-khoi-xa", headers=api.auth(url.split("#token=", 1)[1]))
         assert r.status == 200, await r.text()
 
+        # Edit the room: An Bình leaves, Đông Hưng joins (PATCH); the form goes back to "create" after saving.
+        await rrow.locator(".rm-edit").click()
+        assert await page.input_value("#rm-name") == "Giao ban khối xã"
+        assert await page.locator("#rm-id").get_attribute("readonly") is not None  # an id stays what it is
+        assert await page.is_checked("#rm-sites [data-site-id='xa-an-binh'] input")
+        await page.uncheck("#rm-sites [data-site-id='xa-an-binh'] input")
+        await page.check("#rm-sites [data-site-id='xa-dong-hung'] input")
+        await page.click("#rm-create")
+        await page.locator("#sites-note", has_text="Đã lưu phòng họp").wait_for()
+        await page.locator("#room-form h3", has_text="Tạo phòng họp").wait_for()
+        room = await store.rooms.get("giao-ban-khoi-xa")
+        assert room is not None and sorted(room.site_ids) == ["xa-dong-hung", "xa-tan-phu"]
+        assert "room.update" in [e.action for e in await store.audit.all(limit=5)]
+
         await fits_everywhere(page, "#/sites", "#rooms-table", "sites")
         assert "Make a join link" in await page.locator("#rooms-table").inner_text()
         # Remove the organisation site (confirm), in English now.

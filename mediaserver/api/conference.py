@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -79,6 +80,14 @@ class RoomIn(Body):
     auto_record: bool = False
     video_codec: Literal["vp8", "h264"] = "vp8"
     audible_sites: int = Field(3, ge=1, le=8)
+
+
+class RoomPatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=120, description="New display name.")
+    host_site_id: str | None = Field(None, pattern=IDENT, description="The chairing site.")
+    sites: list[str] | Literal["all"] | None = Field(None, description="Member sites (the host always is one).")
+    max_sites: int | None = Field(None, ge=2, le=64, description="Most sites connected at once.")
+    auto_record: bool | None = Field(None, description="Record every meeting of the room.")
 
 
 class JoinTokenIn(Body):
@@ -179,16 +188,33 @@ def register(api: Api) -> None:
         store = ctx.app[STORE_KEY]
         if await store.rooms.get(b.id) is not None:
             raise ApiError(409, "conflict", f"room {b.id!r} already exists")
-        for field, sid in [("host_site_id", b.host_site_id)] + [("sites", s) for s in
-                                                                 ([] if b.sites == "all" else b.sites)]:
-            site = await store.sites.get(sid)
-            if site is None or not site.active:
-                raise ApiError(422, "invalid_input", f"unknown site {sid!r}", field)
+        await _check_sites(ctx, b.host_site_id, b.sites)
         room = Room(b.id, b.name, b.host_site_id, b.sites == "all", tuple([] if b.sites == "all" else b.sites),
                     b.max_sites, b.auto_record, False, "api", True, b.video_codec, b.audible_sites)
         await store.rooms.upsert(room, "api")
         await ctx.audit("room.create", b.id)
         return RoomOut.of(room)
+
+    @api.route("PATCH", "/api/v1/rooms/{room_id}", roles=CONFERENCE_STAFF, body=RoomPatch, response=RoomOut,
+               tag="conference", summary="Change an API-defined room: name, chairing site, member sites, size, "
+                                         "auto-record (a running meeting keeps its sites until it ends).")
+    async def patch_room(ctx: Ctx) -> RoomOut:
+        b: RoomPatch = ctx.body
+        room = await _room(ctx)
+        if room.source == "config":
+            raise ApiError(409, "defined_in_config", "this room is defined in config.yaml; change it there")
+        await _check_sites(ctx, b.host_site_id, b.sites)
+        sites = b.sites if b.sites is not None else ("all" if room.all_sites else list(room.site_ids))
+        new = replace(room, name=b.name if b.name is not None else room.name,
+                      host_site_id=b.host_site_id or room.host_site_id, all_sites=sites == "all",
+                      site_ids=tuple([] if sites == "all" else sites),
+                      max_sites=b.max_sites if b.max_sites is not None else room.max_sites,
+                      auto_record=b.auto_record if b.auto_record is not None else room.auto_record)
+        await ctx.app[STORE_KEY].rooms.upsert(new, "api")
+        await ctx.audit("room.update", room.id, **b.model_dump(exclude_none=True))
+        fresh = await ctx.app[STORE_KEY].rooms.get(room.id)
+        assert fresh is not None
+        return RoomOut.of(fresh)
 
     @api.route("DELETE", "/api/v1/rooms/{room_id}", roles=CONFERENCE_STAFF, status=204, tag="conference",
                summary="Remove an API-defined room.")
@@ -249,6 +275,17 @@ def register(api: Api) -> None:
         out = await issue_join(ctx, room, b.site_id, None if b.ttl_hours is None else b.ttl_hours * 3600)
         await ctx.audit("room.join_token", room.id, site=b.site_id)
         return out
+
+
+async def _check_sites(ctx: Ctx, host_site_id: str | None, sites: list[str] | Literal["all"] | None) -> None:
+    """Refuse (422, naming the field) a chairing or member site that does not exist."""
+    store = ctx.app[STORE_KEY]
+    named = ([("host_site_id", host_site_id)] if host_site_id else []) + [
+        ("sites", s) for s in ([] if sites in (None, "all") else sites)]
+    for field, sid in named:
+        site = await store.sites.get(sid)
+        if site is None or not site.active:
+            raise ApiError(422, "invalid_input", f"unknown site {sid!r}", field)
 
 
 async def issue_join(ctx: Ctx, room: Room, site_id: str, ttl_s: float | None) -> JoinTokenOut:

@@ -1,7 +1,7 @@
 // "Điểm cầu & phòng họp" (admin, operator): the conference sites (name, English name, kind — the district's host
 // site too — and the e-mail invitations go to), add one or remove an API-added one; the meeting rooms (host site,
-// member sites, locked or closed by the chair's End), create one picking its member sites from a checklist
-// (never typed ids), remove one, reopen a closed one; and a join link for one member site of a room, with a copy
+// member sites, locked or closed by the chair's End), create or edit one picking its member sites from a
+// checklist (never typed ids), remove one, reopen a closed one; and a join link for one member site of a room, with a copy
 // button. Sites and rooms from config.yaml are shown but can only be changed there.
 import { addStrings, t, tOr, h, api, siteName, fmtDateTime, num, errorNode } from './core.js';
 import { fieldForm, pageNote, listTable, copyButton, slug, IDENT_RE } from './manage.js';
@@ -23,6 +23,7 @@ addStrings({
     rmFWho: 'Điểm cầu tham gia', rmFAllSites: 'Tất cả điểm cầu (kể cả điểm cầu thêm sau này)', rmFSomeSites: 'Chọn điểm cầu:',
     rmFChosen: 'Đã chọn {n}/{total}', rmFMax: 'Số điểm cầu tối đa cùng lúc', rmFRecord: 'Tự động ghi hình mỗi cuộc họp',
     rmCreate: 'Tạo phòng họp', rmCreated: 'Đã tạo phòng họp “{n}”.', rmFChairAlways: '(chủ trì, luôn tham gia)',
+    rmEdit: 'Sửa', rmEditTitle: 'Sửa phòng họp “{n}”', rmSave: 'Lưu thay đổi', rmSaved: 'Đã lưu phòng họp “{n}”. Cuộc họp đang diễn ra giữ danh sách điểm cầu cũ đến khi kết thúc.',
     jlTitle: 'Liên kết tham gia', jlSite: 'Điểm cầu', jlMake: 'Tạo liên kết tham gia', jlFor: 'Liên kết cho {s} vào “{r}”',
     jlUntil: 'Hiệu lực đến {t}. Ai có liên kết này đều vào được với tư cách điểm cầu đó: chỉ gửi cho đúng người.',
     'stfe.id': 'Mã chưa đúng: chỉ chữ thường không dấu, chữ số, gạch ngang (tối đa 64 ký tự).', 'stfe.taken': 'Mã này đã được dùng; hãy chọn mã khác.',
@@ -44,6 +45,7 @@ addStrings({
     rmFWho: 'Member sites', rmFAllSites: 'All sites (including sites added later)', rmFSomeSites: 'Chosen sites:',
     rmFChosen: '{n}/{total} chosen', rmFMax: 'Most sites at once', rmFRecord: 'Record every meeting automatically',
     rmCreate: 'Create room', rmCreated: 'Room “{n}” created.', rmFChairAlways: '(chair, always a member)',
+    rmEdit: 'Edit', rmEditTitle: 'Edit room “{n}”', rmSave: 'Save changes', rmSaved: 'Room “{n}” saved. A meeting in progress keeps its sites until it ends.',
     jlTitle: 'Join link', jlSite: 'Site', jlMake: 'Make a join link', jlFor: 'Link for {s} to join “{r}”',
     jlUntil: 'Valid until {t}. Whoever has this link joins as that site: send it to the right person only.',
     'stfe.id': 'The id may only hold lower-case letters without accents, digits and hyphens (at most 64).', 'stfe.taken': 'This id is taken; choose another.',
@@ -75,9 +77,16 @@ export async function mount(body) {
     }
     if (g !== gen) return;
     const ctx = { sites: sites.items, rooms: rooms.items, byId: new Map(sites.items.map((s) => [s.id, s])), say, reload };
+    // "Sửa" on a room puts the room form in edit mode (PATCH); saving or reloading puts it back to "create".
+    ctx.edit = (room) => {
+      const form = roomForm(ctx, room);
+      forms.querySelector('#room-form').replaceWith(form);
+      form.scrollIntoView({ block: 'start' });
+      form.querySelector('#rm-name').focus();
+    };
     sitesBox.replaceChildren(siteTable(ctx));
     roomsBox.replaceChildren(roomTable(ctx));
-    forms.replaceChildren(siteForm(ctx), roomForm(ctx));
+    forms.replaceChildren(siteForm(ctx), roomForm(ctx, null));
   };
   await reload();
 }
@@ -126,7 +135,8 @@ function roomTable(ctx) {
           }
           await ctx.reload();
         } }, t('rmReopen')) : null,
-        r.source === 'config' ? configBadge()
+        r.source === 'config' ? configBadge() : h('button', { type: 'button', class: 'rm-edit', onclick: () => ctx.edit(r) }, t('rmEdit')),
+        r.source === 'config' ? null
           : removeButton('room-remove', t('rmRemove'), t('rmRemoveConfirm', { n: r.name }), `/api/v1/rooms/${encodeURIComponent(r.id)}`,
             t('rmRemoved', { n: r.name }), ctx)));
   }));
@@ -200,18 +210,18 @@ function siteForm(ctx) {
   return el;
 }
 
-function roomForm(ctx) {
+function roomForm(ctx, editing) {
   const f = fieldForm();
-  const name = textInput('rm-name', { maxlength: 120, placeholder: 'Phòng họp trực tuyến UBND huyện', spellcheck: 'true' });
-  const id = textInput('rm-id', { maxlength: 64, autocapitalize: 'none' });
-  const reset = autoId(name, id);
-  const hostDefault = ctx.sites.find((s) => s.role === 'host')?.id;
+  const name = textInput('rm-name', { maxlength: 120, placeholder: 'Phòng họp trực tuyến UBND huyện', spellcheck: 'true', value: editing?.name });
+  const id = textInput('rm-id', { maxlength: 64, autocapitalize: 'none', value: editing?.id, readonly: Boolean(editing) });
+  const reset = editing ? () => {} : autoId(name, id);
+  const hostDefault = editing?.host_site_id || ctx.sites.find((s) => s.role === 'host')?.id;
   const host = h('select', { id: 'rm-host' }, ctx.sites.map((s) => h('option', { value: s.id, selected: s.id === hostDefault }, siteName(s))));
-  const all = h('input', { type: 'radio', name: 'rm-who', value: 'all', id: 'rm-who-all' });
-  const some = h('input', { type: 'radio', name: 'rm-who', value: 'some', id: 'rm-who-some', checked: true });
+  const all = h('input', { type: 'radio', name: 'rm-who', value: 'all', id: 'rm-who-all', checked: editing?.sites === 'all' });
+  const some = h('input', { type: 'radio', name: 'rm-who', value: 'some', id: 'rm-who-some', checked: editing?.sites !== 'all' });
   const count = h('span', { id: 'rm-count', class: 'muted small' });
   const checklist = h('div', { id: 'rm-sites', class: 'site-checklist', role: 'group', 'aria-label': t('rmFWho') });
-  const chosen = new Set();
+  const chosen = new Set(Array.isArray(editing?.sites) ? editing.sites : []);
   const paint = () => {
     checklist.hidden = all.checked;
     checklist.replaceChildren(...ctx.sites.map((s) => {
@@ -230,9 +240,9 @@ function roomForm(ctx) {
   host.addEventListener('change', paint);
   all.addEventListener('change', paint);
   some.addEventListener('change', paint);
-  const max = textInput('rm-max', { inputmode: 'numeric', value: '40', size: 4, maxlength: 2 });
-  const record = h('input', { type: 'checkbox', id: 'rm-record' });
-  const submit = h('button', { type: 'submit', class: 'primary', id: 'rm-create' }, t('rmCreate'));
+  const max = textInput('rm-max', { inputmode: 'numeric', value: String(editing?.max_sites ?? 40), size: 4, maxlength: 2 });
+  const record = h('input', { type: 'checkbox', id: 'rm-record', checked: Boolean(editing?.auto_record) });
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'rm-create' }, t(editing ? 'rmSave' : 'rmCreate'));
   const words = { id: t('stfe.id'), name: t('stfe.name'), host_site_id: t('rmfe.unknownSite'), sites: t('rmfe.unknownSite'),
     max_sites: t('rmfe.max'), conflict: t('stfe.taken') };
   const el = h('form', { id: 'room-form', class: 'card admin-form', novalidate: true, onsubmit: async (ev) => {
@@ -247,20 +257,23 @@ function roomForm(ctx) {
     if (!(Number.isInteger(maxN) && maxN >= 2 && maxN <= 64)) return f.show('max_sites', t('rmfe.max'));
     submit.disabled = true;
     try {
-      const made = await api('POST', '/api/v1/rooms', { id: id.value.trim(), name: name.value.trim(), host_site_id: host.value,
-        sites: all.checked ? 'all' : members, max_sites: maxN, auto_record: record.checked });
-      ctx.say(true, t('rmCreated', { n: made.name }));
+      const body = { name: name.value.trim(), host_site_id: host.value, sites: all.checked ? 'all' : members, max_sites: maxN,
+        auto_record: record.checked };
+      const made = editing ? await api('PATCH', `/api/v1/rooms/${encodeURIComponent(editing.id)}`, body)
+        : await api('POST', '/api/v1/rooms', { id: id.value.trim(), ...body });
+      ctx.say(true, t(editing ? 'rmSaved' : 'rmCreated', { n: made.name }));
       reset();
       await ctx.reload();
     } catch (err) {
       if (!err.handled) f.fromApi(err, words, { conflict: 'id' });
     } finally { submit.disabled = false; }
-  } }, h('h3', {}, t('rmNew')),
+  } }, h('h3', {}, editing ? t('rmEditTitle', { n: editing.name }) : t('rmNew')),
   f.field('name', t('rmFName'), name), f.field('id', t('rmFId'), id, t('mgIdHint')), f.field('host_site_id', t('rmFHost'), host),
   f.field('sites', t('rmFWho'), h('div', { class: 'rm-who' },
     h('label', { class: 'scope-choice' }, some, ' ', t('rmFSomeSites'), ' ', count), checklist,
     h('label', { class: 'scope-choice' }, all, ' ', t('rmFAllSites')))),
-  f.field('max_sites', t('rmFMax'), max), h('label', { class: 'check' }, record, ' ', t('rmFRecord')), f.general, submit);
+  f.field('max_sites', t('rmFMax'), max), h('label', { class: 'check' }, record, ' ', t('rmFRecord')), f.general,
+  h('div', { class: 'row-actions' }, submit, editing ? h('button', { type: 'button', id: 'rm-edit-cancel', onclick: () => ctx.reload() }, t('cancel')) : null));
   paint();
   return el;
 }
