@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from tests.browser import until
-from tests.conftest import Api
+from mediaserver.app_keys import STORE_KEY
+from tests.browser import ARTIFACTS, console_login, console_page, until
+from tests.conftest import STRONG_PASSWORD, Api
 from tests.test_browser import Pages, browser  # noqa: F401  (the browser fixture)
-from tests.test_documents import tiny_pdf, upload
+from tests.test_documents import elf, tiny_pdf, upload
 from tests.test_meetings import HOST, A, B, at, schedule
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -30,6 +31,11 @@ def noise_png(w: int = 800, h: int = 600) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.random.default_rng(7).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(buf, "PNG")
     return buf.getvalue()
+
+
+async def shoot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
 async def viewing(page: Any) -> dict[str, Any] | None:
@@ -123,3 +129,59 @@ async def test_site_opens_the_meetings_pdf_and_follows_the_chair(api: Api, brows
         pages.assert_no_script_errors()
     finally:
         await pages.close()
+
+
+async def test_console_uploads_with_progress_lists_toggles_and_deletes(api: Api, tmp_path: Any) -> None:
+    await api.add_user("dieu-hanh", "operator")
+    op = api.auth(await api.login("dieu-hanh"))
+    m = await schedule(api, op, title="Họp chuyên đề")
+    pdf_file, png_file, fake = tmp_path / "Kế hoạch.pdf", tmp_path / "anh-lon.png", tmp_path / "bao-cao.pdf"
+    pdf_file.write_bytes(tiny_pdf(2))
+    png_file.write_bytes(noise_png())
+    fake.write_bytes(elf())
+    base = str(api.client.make_url("")).rstrip("/")
+    async with console_page(base, width=390, height=844) as page:
+        await console_login(page, f"#/meetings?id={m['id']}", "dieu-hanh", STRONG_PASSWORD)
+        section = page.locator("#documents")
+        await section.wait_for()
+        assert "Chưa có tài liệu nào." in await section.inner_text()
+        # Two files at once: a progress bar while they go, then both listed with vi-VN sizes.
+        await page.set_input_files("#docs-file", [str(pdf_file), str(png_file)])
+        await page.evaluate("""() => { const b = document.querySelector('#docs-progress');
+          new MutationObserver(() => { if (!b.hidden && b.value > 0) window.sawProgress = true; })
+            .observe(b, { attributes: true }); }""")
+        await page.locator("#docs-upload").click()
+        await until(lambda: page.locator("#docs-list .doc-item").count(), "the uploaded documents listed", 30)
+        await until(lambda: page.evaluate("() => document.querySelectorAll('#docs-list .doc-item').length === 2"),
+                    "both documents listed", 30)
+        text = await page.locator("#docs-list").inner_text()
+        assert "Kế hoạch.pdf" in text and "PDF · 2 trang" in text and "1,4 MB" in text, text
+        assert "Đã tải lên: Kế hoạch.pdf" in await page.locator("#docs-status").inner_text()
+        assert await page.locator("#docs-progress").is_hidden()
+        assert await page.evaluate("() => window.sawProgress === true")  # the bar moved while uploading
+        await shoot(page, "documents-console-390.png")
+        # A renamed program is refused, in Vietnamese.
+        await page.set_input_files("#docs-file", str(fake))
+        await page.locator("#docs-upload").click()
+        await until(lambda: page.locator("#docs-status.error").count(), "the refusal shown")
+        assert "Chỉ nhận tài liệu PDF, ảnh JPEG hoặc PNG" in await page.locator("#docs-status").inner_text()
+        # View-only for the sites: the switch changes the server's record.
+        docs = (await (await api.client.get(f"/api/v1/scheduled-meetings/{m['id']}/documents", headers=op)).json())
+        pdf_id = next(d["id"] for d in docs["items"] if d["filename"] == "Kế hoạch.pdf")
+        await page.locator(f'#docs-list .doc-item[data-id="{pdf_id}"] .doc-allow').uncheck()
+
+        async def view_only() -> bool:
+            r = await api.client.get(f"/api/v1/scheduled-meetings/{m['id']}/documents", headers=op)
+            return not next(d for d in (await r.json())["items"] if d["id"] == pdf_id)["downloadable"]
+        await until(view_only, "the document switched to view only")
+        assert await page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        # Delete, confirmed.
+        await page.locator(f'#docs-list .doc-item[data-id="{pdf_id}"] .doc-delete').click()
+        await page.locator("#doc-delete-yes").click()
+        gone = f"() => !document.querySelector('#docs-list .doc-item[data-id=\"{pdf_id}\"]')"
+        await until(lambda: page.evaluate(gone), "the document gone from the list")
+        assert len(await api.app[STORE_KEY].documents.for_meeting(m["id"])) == 1
+        await page.locator("#lang-toggle, .lang-toggle").first.click()
+        await until(lambda: page.evaluate("() => document.querySelector('#documents h3').textContent === "
+                                          "'Meeting documents'"), "the section in English")
+        assert page.errors == []
