@@ -16,6 +16,7 @@ import * as jobs from './jobs.js';
 import * as audit from './audit.js';
 import * as sites from './sites.js';
 import * as camAdmin from './cameras-admin.js';
+import * as verifyPage from './verify.js';
 import { loadConference, renderConference, stopConference } from './conference.js';
 import { wall, loadCameras, renderCameras } from './wall.js';
 import { loadRecordings, renderRecordings, stopRecordings, resetRecordings } from './recordings.js';
@@ -93,6 +94,7 @@ const SECTIONS = [
   { id: 'schedules', roles: ['admin', 'operator'], mount: jobs.mount, stop: jobs.stop },
   { id: 'users', roles: ['admin'], mount: users.mount, stop: users.stop },
   { id: 'audit', roles: ['admin'], mount: audit.mount, stop: audit.stop },
+  { id: 'verify', roles: ['admin', 'operator', 'security'], mount: verifyPage.mount, stop: verifyPage.stop },
 ];
 const app = document.getElementById('app');
 

@@ -6,6 +6,7 @@
 // the evidence holds (holds.js).
 import { addStrings, t, h, api, errorText, errorNode, fmtDateTime, span, size } from './core.js';
 import * as holdsPage from './holds.js';
+import { exportSignature } from './verify.js';
 
 addStrings({
   vi: {
@@ -97,6 +98,7 @@ function row(x, active, body) {
         document.body.append(a); a.click(); a.remove();
       } catch (err) { fail(err); }
     } }, t('expDownload')) : null,
+    x.status === 'done' ? exportSignature(x) : null, // the signed manifest, its .p7s and their check (verify.js)
     h('button', { type: 'button', class: 'warn exp-delete', 'data-export-id': x.id, onclick: (ev) => remove(x, held, ev.currentTarget, body, fail) },
       t('expDelete')), note));
 }

@@ -14,6 +14,7 @@ import { dateField, timeField } from './picker.js';
 import { attendanceBoard, renderAttendancePrint } from './attendance.js';
 import { sendInvitations, renderInvitationsPrint } from './invitations.js';
 import { documentsSection } from './documents.js';
+import { minutesSection } from './minutes.js';
 
 addStrings({
   vi: {
@@ -546,6 +547,7 @@ async function showMeeting(body, p, refs, id) {
   body.replaceChildren(h('article', { id: 'meeting-page', class: 'meeting-page', 'data-meeting-id': m.id, 'data-status': m.status },
     head, note, h('div', { class: 'mt-top card' }, facts, actions), inviteOut, boardHolder));
   document.getElementById('meeting-page').append(documentsSection(m));  // tài liệu họp (documents.js)
+  document.getElementById('meeting-page').append(minutesSection(m));  // biên bản (minutes.js)
   p.board = attendanceBoard(m, refs, boardHolder, {
     onMeeting: (mm) => {
       const el = document.getElementById('meeting-page');
