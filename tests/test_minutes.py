@@ -180,6 +180,13 @@ async def test_minutes_issued_signed_with_the_demo_certificate(api: Api, tmp_pat
     data_dir = api.app[CONFIG_KEY].storage.data_dir
     for f in sorted((data_dir / "meetings").rglob("*.webm")):
         assert hashlib.sha256(f.read_bytes()).hexdigest() in text
+    # The attached listing (poppler's pdfdetach) checks the recordings in the data dir with sha256sum -c.
+    listing = tmp_path / "recordings.sha256"
+    subprocess.run(["pdfdetach", "-savefile", "recordings.sha256", "-o", str(listing), str(path)], check=True,
+                   capture_output=True, timeout=30)
+    check_files = subprocess.run(["sha256sum", "-c", str(listing)], cwd=data_dir, capture_output=True, text=True,
+                                 timeout=30)
+    assert check_files.returncode == 0 and check_files.stdout.count(": OK") == 2, check_files.stdout
     # Every page drawn; the signature stamp in the chair's box.
     ink = _ink_pages(path)
     assert len(ink) >= 2 and all(share > 0.01 for share in ink), ink
