@@ -349,6 +349,18 @@ class Exporter:
         """Return the file of a finished export."""
         return None if export.path is None else self.data_dir / export.path
 
+    async def remove_files(self, export: Export) -> None:
+        """Delete an export's file and, beside it, its signed manifest and that manifest's signature."""
+        # Imported here: recordings.signing imports this module (file_sha256).
+        from recordings.signing.manifest import MANIFEST_SUFFIX, SIGNATURE_SUFFIX
+
+        path = self.path_of(export)
+        if path is None:
+            return
+        manifest = path.with_name(path.name + MANIFEST_SUFFIX)
+        for p in (path, manifest, manifest.with_name(manifest.name + SIGNATURE_SUFFIX)):
+            await asyncio.to_thread(p.unlink, missing_ok=True)
+
     async def create(self, camera_id: str, start: float, end: float, reason: str, created_by: str) -> Export:
         """Check the request, place the evidence hold, record the export as queued and queue it."""
         check_range(start, end, EXPORT_MAX_S)

@@ -136,6 +136,10 @@ def _ink_pages(path: Path) -> list[float]:
     return shares
 
 
+def _run(*cmd: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=30)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mediaserver.cli", "verify", *args], capture_output=True, text=True,
                           timeout=60)
@@ -182,10 +186,8 @@ async def test_minutes_issued_signed_with_the_demo_certificate(api: Api, tmp_pat
         assert hashlib.sha256(f.read_bytes()).hexdigest() in text
     # The attached listing (poppler's pdfdetach) checks the recordings in the data dir with sha256sum -c.
     listing = tmp_path / "recordings.sha256"
-    subprocess.run(["pdfdetach", "-savefile", "recordings.sha256", "-o", str(listing), str(path)], check=True,
-                   capture_output=True, timeout=30)
-    check_files = subprocess.run(["sha256sum", "-c", str(listing)], cwd=data_dir, capture_output=True, text=True,
-                                 timeout=30)
+    await asyncio.to_thread(_run, "pdfdetach", "-savefile", "recordings.sha256", "-o", str(listing), str(path))
+    check_files = await asyncio.to_thread(_run, "sha256sum", "-c", str(listing), cwd=data_dir)
     assert check_files.returncode == 0 and check_files.stdout.count(": OK") == 2, check_files.stdout
     # Every page drawn; the signature stamp in the chair's box.
     ink = _ink_pages(path)
@@ -273,7 +275,8 @@ async def test_minutes_signed_with_the_office_certificate(backend: str, make_api
     path.write_bytes(pdf)
 
     sig = PdfFileReader(BytesIO(pdf)).embedded_signatures[0]
-    status = await async_validate_pdf_signature(sig, ValidationContext(trust_roots=[load_cert_from_pemder(str(pki.root_pem))]))
+    roots = [load_cert_from_pemder(str(pki.root_pem))]
+    status = await async_validate_pdf_signature(sig, ValidationContext(trust_roots=roots))
     assert status.intact and status.valid and status.trusted, status.pretty_print_details()
     assert sig.sig_object["/SubFilter"] == "/ETSI.CAdES.detached"
     out = pdfsig(path, nssdb)
@@ -373,3 +376,11 @@ async def test_export_gets_a_signed_manifest_that_openssl_and_the_server_verify(
 
     r = await api.client.post("/api/v1/verify", data=b"not multipart", headers=api.auth(tok))
     assert r.status == 415
+
+    # Deleting the export (its hold released first) removes the manifest and its signature with the video.
+    exports_dir = data_dir / "exports"
+    assert sorted(p.name for p in exports_dir.iterdir()) == sorted([mp4.name, sig["manifest_name"],
+                                                                    sig["signature_name"]])
+    assert (await api.client.delete(f"/api/v1/holds/{export.hold_id}", headers=api.auth(tok))).status == 200
+    assert (await api.client.delete(f"/api/v1/exports/{export_id}", headers=api.auth(tok))).status == 204
+    assert list(exports_dir.iterdir()) == []

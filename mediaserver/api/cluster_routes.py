@@ -138,9 +138,7 @@ def register(api: Api) -> None:
             raise ApiError(404, "not_found", f"no export {ctx.param('export_id')!r}")
         await exporter.cancel(export.id)
         export = await ctx.app[STORE_KEY].exports.get(export.id) or export
-        path = exporter.path_of(export)
-        if path is not None:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+        await exporter.remove_files(export)  # the video, its signed manifest and .p7s
 
     @api.route("GET", f"{p}/events/{{event_id}}/thumbnail", roles=None, check=require_node, content_type="image/jpeg",
                tag="cluster", summary="Node-to-node: the JPEG of a motion event analysed here.")

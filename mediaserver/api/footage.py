@@ -362,9 +362,7 @@ def register(api: Api) -> None:
         else:
             stopped = await exporter.cancel(export.id)
             export = await store.exports.get(export.id) or export  # a run that finished meanwhile left a file
-            path = exporter.path_of(export)
-            if path is not None:
-                await asyncio.to_thread(path.unlink, missing_ok=True)
+            await exporter.remove_files(export)  # the video, its signed manifest and .p7s
         await store.exports.delete(export.id)
         await ctx.audit("export.delete", export.id, camera_id=export.camera_id, status=export.status,
                         stopped=stopped, sha256=export.sha256, bytes=export.bytes)

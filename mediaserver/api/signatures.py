@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 
 from mediaserver.api.errors import ApiError
@@ -155,7 +156,7 @@ async def _save_upload(request: web.Request, folder: Path) -> list[str]:
     while True:
         try:
             part = await reader.next()
-        except ValueError as exc:
+        except (ValueError, HttpProcessingError) as exc:  # a garbled part header or boundary
             raise ApiError(422, "invalid_input", f"the upload is not valid multipart: {exc}") from exc
         if part is None:
             break
@@ -176,8 +177,10 @@ async def _save_upload(request: web.Request, folder: Path) -> list[str]:
             while chunk := await part.read_chunk(UPLOAD_CHUNK_BYTES):
                 total += len(chunk)
                 if total > MAX_UPLOAD_BYTES:
-                    raise ApiError(413, "too_large", f"the upload exceeds {MAX_UPLOAD_BYTES // 1024**3} GiB")
+                    raise ApiError(413, "body_too_large", f"the upload exceeds {MAX_UPLOAD_BYTES // 1024**3} GiB")
                 await asyncio.to_thread(f.write, chunk)
+        except (ValueError, HttpProcessingError) as exc:
+            raise ApiError(422, "invalid_input", f"the upload is not valid multipart: {exc}") from exc
         finally:
             await asyncio.to_thread(f.close)
     if not names:
