@@ -42,12 +42,15 @@ def server(tmp_path: Path) -> Iterator[Server]:
 def test_schemathesis_finds_no_contract_violation(server: Server, tmp_path: Path) -> None:
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     assert st is not None, "schemathesis is not installed (pip install -e .[dev])"
+    # One worker: with two, schemathesis' coverage phase parses lambda sources (hypothesis) from two threads at
+    # once and CPython 3.11.7's ast.parse fails with "SystemError: AST constructor recursion depth mismatch"
+    # (gh-106905) — a runtime error of the tool, not of the API; one worker costs ~5 s more here.
     cmd = [st, "run", f"http://127.0.0.1:{server.port}/api/openapi.json",
            "-H", f"Authorization: Bearer {server.token}", "-n", str(MAX_EXAMPLES), "--seed", str(SEED),
            "--exclude-path", "/api/v1/auth/logout", "--exclude-path", "/api/v1/auth/password",
            "--exclude-path", "/api/v1/cameras/discover",
            "--exclude-checks", "positive_data_acceptance,negative_data_rejection",
-           "--phases", "examples,coverage,fuzzing", "--no-shrink", "--workers", "2", "--warnings", "off",
+           "--phases", "examples,coverage,fuzzing", "--no-shrink", "--workers", "1", "--warnings", "off",
            "--request-timeout", "20", "--report-dir", str(tmp_path / "st")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=280, cwd=tmp_path)
     out = r.stdout + r.stderr
