@@ -14,6 +14,7 @@ import { endMeeting, moderate, toggleLock, unpin } from './moderation.js';
 import { playAudio, sampleQuality } from './peer.js';
 import { connect, parseToken, restart } from './signalling.js';
 import { $, LANG_KEY, S, STATS_MS } from './state.js';
+import { bindVotes } from './votes.js';
 import { applyLang, renderAll, renderMediaWarning, setPhase, showError } from './ui.js';
 
 // ------------------------------------------------------------------------------------------ start
@@ -45,6 +46,7 @@ function bindUi() {
   bindFloor();
   bindChat();
   bindDocuments();
+  bindVotes();
   $('#btn-audio-unlock').addEventListener('click', () => {
     $('#btn-audio-unlock').hidden = true;
     S.needAudioUnlock = false;
@@ -88,6 +90,7 @@ function main() {
     get removed() { return S.removed; },
     get chat() { return { messages: S.chat.messages, unread: S.chat.unread, open: S.chat.open, error: S.chat.error }; },
     get live() { return S.live; },
+    get vote() { return S.vote; },
   };
   applyLang();
   const parsed = parseToken();

@@ -3,6 +3,7 @@
 import { t } from '/console/i18n.js';
 import { onChat, onChatError, onChatHistory, renderChat } from './chat.js';
 import { onDocumentMessage } from './documents.js';
+import { onVoteError, onVoteMessage, resetVote } from './votes.js';
 import { floorFromRoster, onFloor, onTurn, renderFloor } from './floor.js';
 import { clearWaiting, onAdmitted, onLobby, onLobbyWaiting, onNotOpen, renderWaiting } from './lobby.js';
 import { startQualityPoll } from './quality.js';
@@ -174,7 +175,7 @@ export function restart() {
 
 export async function handleMessage(msg, gen) {
   switch (msg.type) {
-    case 'welcome': return onWelcome(msg);
+    case 'welcome': resetVote(); return onWelcome(msg);  // the open vote comes again after it
     case 'offer': return onOffer(msg, gen);
     case 'slots':
       Object.assign(S.assign, msg.assign || {});
@@ -202,6 +203,7 @@ export async function handleMessage(msg, gen) {
     case 'chat': return onChat(msg);
     case 'chat_history': return onChatHistory(msg);
     case 'document_present': case 'documents': return onDocumentMessage(msg);
+    case 'vote_opened': case 'vote_recorded': case 'vote_progress': case 'vote_result': return onVoteMessage(msg);
     case 'lobby': return onLobby(msg);
     case 'admitted': return onAdmitted();
     case 'lobby_waiting': return onLobbyWaiting(msg);
@@ -260,6 +262,10 @@ export function onError(msg) {
   const message = String(msg.message || '');
   if (code === 'meeting_not_open') {
     onNotOpen(msg);
+    return;
+  }
+  if (code.startsWith('vote_')) {  // votes.js shows it in the vote card or the chair's vote box
+    onVoteError(code, message);
     return;
   }
   if (code.startsWith('chat_') || (code === 'not_allowed' && S.chat.open)) {
