@@ -51,14 +51,15 @@ function errText(code, message) {
   return hasText(`err.${code}`) ? t(`err.${code}`) : (message || code || '');
 }
 
-async function getJson(path) {
+/** Fetch with the join token in the Authorization header; return the response, or throw with the error's text. */
+async function fetchOk(path) {
   let resp;
   try {
     resp = await fetch(path, { headers: { Authorization: `Bearer ${S.token}`, Accept: 'application/json' } });
   } catch (_) {
     throw new Error(t('network'));
   }
-  if (resp.ok) return resp.json();
+  if (resp.ok) return resp;
   let code = '';
   let message = `HTTP ${resp.status}`;
   try { const data = await resp.json(); code = data.error.code; message = data.error.message; } catch (_) { /* not JSON */ }
@@ -72,7 +73,7 @@ async function loadList() {
   D.loading = true;
   render();
   try {
-    const data = await getJson(`/api/v1/scheduled-meetings/${id}/documents`);
+    const data = await (await fetchOk(`/api/v1/scheduled-meetings/${id}/documents`)).json();
     D.items = data.items;
     D.error = null;
     const live = new Set(D.items.map((d) => `${d.id}:${d.sha256}`));
@@ -92,18 +93,7 @@ async function loadList() {
 async function blobUrl(doc) {
   const known = D.blobs.get(doc.id);
   if (known && (!doc.sha256 || known.sha === doc.sha256)) return known.url;
-  let resp;
-  try {
-    resp = await fetch(`/api/v1/documents/${doc.id}/content`, { headers: { Authorization: `Bearer ${S.token}` } });
-  } catch (_) {
-    throw new Error(t('network'));
-  }
-  if (!resp.ok) {
-    let code = '';
-    let message = `HTTP ${resp.status}`;
-    try { const data = await resp.json(); code = data.error.code; message = data.error.message; } catch (_) { /* not JSON */ }
-    throw new Error(errText(code, message));
-  }
+  const resp = await fetchOk(`/api/v1/documents/${doc.id}/content`);
   const blob = await resp.blob();
   const url = URL.createObjectURL(new Blob([blob], { type: doc.content_type }));
   if (known) URL.revokeObjectURL(known.url);
