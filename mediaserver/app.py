@@ -285,7 +285,7 @@ async def _index_ctx(app: web.Application) -> AsyncIterator[None]:
         if closed:
             logger.warning("closed %d meeting(s) left open by an unclean stop", closed)
         await bootstrap_admin(cfg, store, app[PASSWORDS_KEY])
-        logger.info("index ready: %s (schema v%d)", store.db.path, await store.db.user_version())
+        logger.info("index ready: %s (schema v%d)", store.db.describe(), await store.db.user_version())
         yield
     finally:
         await store.db.close()

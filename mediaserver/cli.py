@@ -177,7 +177,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
 
     async def go(store: Store) -> int:
-        print(f"{store.db.path}: schema version {await store.db.user_version()}")
+        print(f"{store.db.describe()}: schema version {await store.db.user_version()}")
         return 0
 
     try:

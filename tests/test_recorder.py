@@ -55,8 +55,9 @@ def camera_spec() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = Database(tmp_path / "index.db")
+async def store(db_target: Path | str) -> AsyncIterator[Store]:
+    """The recordings index on each engine (SQLite and PostgreSQL)."""
+    db = Database(db_target)
     await db.open()
     st = Store(db)
     await st.cameras.upsert(CAMERA, "Main gate", "config")

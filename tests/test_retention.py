@@ -145,8 +145,8 @@ def test_default_headroom_bounds() -> None:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = Database(tmp_path / "data" / "index.db")
+async def store(db_target: Path | str) -> AsyncIterator[Store]:
+    db = Database(db_target)
     await db.open()
     s = Store(db)
     await s.cameras.upsert("gate-1", "Cổng", "config")

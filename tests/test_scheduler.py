@@ -1,4 +1,4 @@
-"""Tests of the shared scheduler against a real SQLite index in a temporary folder (no storage mocks)."""
+"""Tests of the shared scheduler against a real index, SQLite and PostgreSQL (no storage mocks)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ async def noop(ctx: JobContext) -> None:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = Database(tmp_path / "index.db")
+async def store(db_target: Path | str) -> AsyncIterator[Store]:
+    db = Database(db_target)
     await db.open()
     try:
         yield Store(db)
@@ -311,8 +311,8 @@ async def test_run_now_and_status(store: Store, make_scheduler: MakeScheduler) -
 # ---------------------------------------------------------------------------- restart and catch-up
 
 
-async def test_jobs_survive_restart(tmp_path: Path) -> None:
-    path = tmp_path / "index.db"
+async def test_jobs_survive_restart(db_target: Path | str) -> None:
+    path = db_target
     clock = FakeClock(utc(2025, 1, 1, 12))
     db = Database(path)
     await db.open()
@@ -379,8 +379,8 @@ async def test_catch_up_runs_late_job_once_and_misses_long_overdue(
     assert len(calls) == 1 and len(await store.jobs.runs("overdue")) == 1
 
 
-async def test_running_runs_become_interrupted_on_start(tmp_path: Path) -> None:
-    path = tmp_path / "index.db"
+async def test_running_runs_become_interrupted_on_start(db_target: Path | str) -> None:
+    path = db_target
     db = Database(path)
     await db.open()
     try:

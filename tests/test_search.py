@@ -16,6 +16,7 @@ import pytest
 
 from mediaserver.api.recordings import covered_s, minute_max, region_spans
 from mediaserver.app_keys import CONFIG_KEY, STORE_KEY
+from mediaserver.config import Config
 from mediaserver.storage import Store
 from mediaserver.storage.heatmap import HEATMAP_BYTES, HEATMAP_H, HEATMAP_W, region_activity
 from mediaserver.storage.repos import Segment
@@ -24,6 +25,14 @@ from tests.conftest import Api
 CAM_A, CAM_B, CAM_C = "cong-chinh", "san-truong", "nha-xe"
 BASE = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(200)) + b"\xff\xd9"
+
+
+@pytest.fixture
+def config(config: Config, engine: str, request: pytest.FixtureRequest) -> Config:
+    """The app's index on each engine: its SQLite file, or a fresh PostgreSQL database."""
+    if engine == "postgres":
+        config.storage.database_url = str(request.getfixturevalue("pg_url"))
+    return config
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mediaserver.storage.base import NotFound, _now, _Repo
+from mediaserver.storage.base import NotFound, _now, _Repo, not_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class JobRepo(_Repo):
         """Disable config jobs no longer configured (their history stays)."""
         ids = list(keep)
         await self.db.execute(
-            f"UPDATE jobs SET enabled = 0 WHERE source = 'config' AND id NOT IN ({','.join('?' * len(ids))})",
+            f"UPDATE jobs SET enabled = 0 WHERE source = 'config' AND {not_in('id', ids)}",
             ids,
         )
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mediaserver.storage.base import not_in
 from mediaserver.storage.db import Database
 
 
@@ -114,11 +115,12 @@ class MeetingRepo:
             )
             keep = list(m.invited)
             await conn.execute(
-                f"DELETE FROM meeting_sites WHERE meeting_id = ? AND site_id NOT IN ({','.join('?' * len(keep))})",
+                f"DELETE FROM meeting_sites WHERE meeting_id = ? AND {not_in('site_id', keep)}",
                 (m.id, *keep),
             )
-            await conn.executemany("INSERT OR IGNORE INTO meeting_sites (meeting_id, site_id) VALUES (?, ?)",
-                                   [(m.id, s) for s in keep])
+            await conn.executemany(
+                "INSERT INTO meeting_sites (meeting_id, site_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [(m.id, s) for s in keep])
 
     async def cancel(self, meeting_id: int) -> bool:
         """Cancel a meeting; return False if there is no such meeting."""
@@ -241,7 +243,7 @@ class MeetingRepo:
             return []
         rows = await self.db.fetchall(
             f"SELECT * FROM (SELECT * FROM chat_messages WHERE room_session_id IN ({','.join('?' * len(ids))})"
-            f" ORDER BY id DESC LIMIT ?) ORDER BY id", (*ids, limit))
+            f" ORDER BY id DESC LIMIT ?) AS newest ORDER BY id", (*ids, limit))
         return [ChatRecord(r["id"], r["room_session_id"], r["at"], r["from_site"], r["to_site"], r["text"])
                 for r in rows]
 

@@ -93,8 +93,8 @@ class ReviewRepo:
                 await conn.execute(
                     "UPDATE review_items SET kind = ?, labels_json = ?, top_score = ?, zones_json = ?,"
                     " boxes_json = ?, start_at = ?, end_at = ?, snapshot_path = ?,"
-                    " reviewed_by = CASE WHEN ? THEN NULL ELSE reviewed_by END,"
-                    " reviewed_at = CASE WHEN ? THEN NULL ELSE reviewed_at END WHERE id = ?",
+                    " reviewed_by = CASE WHEN ? = 1 THEN NULL ELSE reviewed_by END,"
+                    " reviewed_at = CASE WHEN ? = 1 THEN NULL ELSE reviewed_at END WHERE id = ?",
                     (new_kind, json.dumps(labels), max(old.top_score, top_score), json.dumps(zones),
                      json.dumps(boxes if boxes else old.boxes), start_at,
                      end_at if end_at is not None else old.end_at,
@@ -105,10 +105,12 @@ class ReviewRepo:
                     for table in ("review_labels", "review_zones"):
                         await conn.execute(f"UPDATE {table} SET start_at = ? WHERE item_id = ?", (start_at, item_id))
             await conn.executemany(
-                "INSERT OR IGNORE INTO review_labels (item_id, label, camera_id, start_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO review_labels (item_id, label, camera_id, start_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [(item_id, label, camera_id, start_at) for label in labels])
             await conn.executemany(
-                "INSERT OR IGNORE INTO review_zones (item_id, zone, camera_id, start_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO review_zones (item_id, zone, camera_id, start_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [(item_id, zone, camera_id, start_at) for zone in zones])
         return item_id
 
@@ -148,7 +150,8 @@ class ReviewRepo:
         if len(arms) == 1:
             sql = arms[0]
         else:
-            sql = " UNION ALL ".join(f"SELECT * FROM ({a})" for a in arms) + " ORDER BY start_at DESC, id DESC LIMIT ?"
+            sql = " UNION ALL ".join(f"SELECT * FROM ({a}) AS arm{i}" for i, a in enumerate(arms)) \
+                + " ORDER BY start_at DESC, id DESC LIMIT ?"
             params.append(limit)
         return [self._item(r) for r in await self.db.fetchall(sql, params)]
 
@@ -199,8 +202,10 @@ class ReviewRepo:
 
     async def summary(self) -> dict[str, Any]:
         """Return the unreviewed counts: {"unreviewed", "unreviewed_alerts", "by_camera": {id: {...}}}."""
+        # SQLite's planner must be told to use the partial index; PostgreSQL picks it (and has no INDEXED BY).
+        hint = " INDEXED BY review_items_unreviewed_camera" if self.db.dialect == "sqlite" else ""
         rows = await self.db.fetchall(
-            "SELECT camera_id, kind, COUNT(*) AS n FROM review_items INDEXED BY review_items_unreviewed_camera"
+            f"SELECT camera_id, kind, COUNT(*) AS n FROM review_items{hint}"
             " WHERE reviewed_at IS NULL GROUP BY camera_id, kind")
         by_camera: dict[str, dict[str, int]] = {}
         for r in rows:

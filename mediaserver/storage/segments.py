@@ -270,7 +270,7 @@ class SegmentRepo(_Repo):
         arm = ("SELECT * FROM (SELECT s.* FROM recording_segments s WHERE s.camera_id = ? AND s.mode = ?"
                " AND s.has_motion = ? AND s.end_at < ? AND NOT EXISTS (SELECT 1 FROM evidence_holds h"
                " WHERE h.released_at IS NULL AND h.camera_id = s.camera_id AND h.start_at < s.end_at"
-               " AND h.end_at > s.start_at) ORDER BY s.end_at LIMIT ?)")
+               " AND h.end_at > s.start_at) ORDER BY s.end_at LIMIT ?) AS arm")
         arms: list[str] = []
         params: list[Any] = []
         for mode, has_motion, before in rules:
