@@ -183,6 +183,11 @@ def archive_path(dest: Path, now: float) -> Path:
 def create_backup(cfg: Config, config_path: Path, dest: Path, *, with_footage: bool = False,
                   now: float | None = None) -> BackupResult:
     """Write a consistent backup of the index, keys and config (and optionally footage) to ``dest``."""
+    if cfg.storage.is_postgres():
+        # The archive holds an SQLite snapshot; a shared PostgreSQL index is backed up by its own tools.
+        raise BackupError("the index is a PostgreSQL database: back it up with pg_dump (e.g. pg_dump -Fc -f "
+                          "mediaserver.dump <database>), and copy the data dir's keys (token-signing.key, "
+                          "secrets.key, tls/) and the config yourself")
     now = time.time() if now is None else now
     out = archive_path(dest, now)
     if not out.parent.is_dir():
