@@ -8,7 +8,11 @@ one camera for a day, several cameras for a week, a zone, a minimum score, a min
 and deep keyset pages. Baseline, same run: the same queries on a copy of the index without its secondary
 indexes (what a plain table scan costs), printed as a ratio.
 
-Last line: one JSON object with ``search_ms_p95`` (target ≤ 50 ms).
+PostgreSQL, same run: the same events (same seed) loaded with COPY into a throwaway PostgreSQL cluster
+(Debian's postgresql, started like the tests' one: tests/pg.py; or ``BENCH_PG_URL`` names an empty database)
+through the same migrations, then the same query mix through the same ``MotionEventRepo.search``.
+
+Last line: one JSON object with ``search_ms_p95`` and ``search_pg_ms_p95`` (target ≤ 50 ms on both).
 """
 
 from __future__ import annotations
@@ -206,6 +210,71 @@ async def unindexed_copy(src: Path, dst: Path) -> Store:
     return Store(db)
 
 
+async def postgres_part(days: int, queries: list[tuple[str, Query]]) -> dict[str, Any]:
+    """Load the same events into PostgreSQL (COPY), time the same query mix there; return search_pg_* keys."""
+    from tests.pg import start_cluster
+
+    url = os.environ.get("BENCH_PG_URL")
+    cluster = None
+    if url is None:
+        cluster = start_cluster()
+        cluster.admin("CREATE DATABASE bench")
+        url = cluster.url("bench")
+    import psycopg
+
+    db = Database(url)
+    try:
+        await db.open()
+        store = Store(db)
+        for cam in camera_ids():
+            await store.cameras.upsert(cam, f"Camera {cam}", "config")
+        rng = random.Random(SEED)
+        zones = camera_zones(rng)  # the same draws as build_index: the same index
+        t0 = time.monotonic()
+        total = 0
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            for day in range(days):
+                events, zone_rows = day_events(rng, day, zones, total + 1)
+                async with conn.cursor() as cur:
+                    async with cur.copy("COPY motion_events (id, camera_id, start_at, end_at, peak_score, zones_json,"
+                                        " boxes_json, thumbnail_path) FROM STDIN") as copy:
+                        for row in events:
+                            await copy.write_row(row)
+                    async with cur.copy("COPY motion_event_zones (event_id, camera_id, zone, start_at)"
+                                        " FROM STDIN") as copy:
+                        for row in zone_rows:
+                            await copy.write_row(row)
+                total += len(events)
+                if (day + 1) % 30 == 0 or day + 1 == days:
+                    log(f"  postgres: loaded {day + 1}/{days} days, {total:,} events")
+            await conn.execute("ANALYZE motion_events")
+            await conn.execute("ANALYZE motion_event_zones")
+            size = (await (await conn.execute("SELECT pg_database_size(current_database())")).fetchone() or (0,))[0]
+        build_s = time.monotonic() - t0
+        log(f"postgres index loaded: {total:,} events in {build_s:.0f} s, {size / 2**20:.0f} MiB")
+        await run_queries(store, queries[:20], 2, "postgres warm-up")
+        all_ms, by_shape = await run_queries(store, queries, 40, "postgres")
+        for shape, values in by_shape.items():
+            log(f"  pg {shape:42s} n={len(values):3d}  p50 {statistics.median(values):7.2f} ms"
+                f"  p95 {p95(values):7.2f} ms")
+        pg_p95 = p95(all_ms)
+        log(f"postgres search p95 {pg_p95:.2f} ms over {len(all_ms)} searches (target <= {TARGET_P95_MS:.0f} ms)")
+        return {
+            "search_pg_ms_p95": round(pg_p95, 2),
+            "search_pg_ms_p50": round(statistics.median(all_ms), 2),
+            "search_pg_queries": len(all_ms),
+            "search_pg_meets_target": pg_p95 <= TARGET_P95_MS,
+            "search_pg_index": {"events": total, "mib": round(size / 2**20, 1), "load_s": round(build_s, 1),
+                                "server": "PostgreSQL (Debian package), fsync off, shared_buffers 32 MB"
+                                if cluster else "BENCH_PG_URL"},
+            "search_pg_per_shape_ms_p95": {k: round(p95(v), 2) for k, v in by_shape.items()},
+        }
+    finally:
+        await db.close()
+        if cluster is not None:
+            cluster.stop()
+
+
 async def _run(quick: bool) -> dict[str, Any]:
     days = DAYS_QUICK if quick else DAYS_FULL
     tmp = Path(tempfile.mkdtemp(prefix="bench-search-"))
@@ -249,8 +318,9 @@ async def _run(quick: bool) -> dict[str, Any]:
         log(f"search p95 {search_p95:.2f} ms over {len(all_ms)} searches (target <= {TARGET_P95_MS:.0f} ms)")
         log(f"baseline (no indexes) p95 {base_p95:.1f} ms vs {same_p95:.2f} ms on the same queries:"
             f" indexed search is {ratio:.0f}x faster")
+        pg = await postgres_part(days, queries)
         # Keys carry the "search_" prefix: bench_recordings merges this dict with the other parts'.
-        return {
+        return pg | {
             "search_ms_p95": round(search_p95, 2),
             "search_ms_p50": round(statistics.median(all_ms), 2),
             "search_queries": len(all_ms),
