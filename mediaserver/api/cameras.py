@@ -23,6 +23,7 @@ from cameras.onvif.onboarding import (
     set_preset,
 )
 from cameras.onvif.ptz_errors import ptz_problem
+from mediaserver.api import peer
 from mediaserver.api.common import Body, Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Api, Ctx
@@ -145,13 +146,21 @@ class CameraIn(Body):
     streams: StreamsIn | None = Field(None, description="Or plain RTSP URLs (non-ONVIF cameras).")
 
 
-def _out(ctx: Ctx, cam: Camera) -> CameraOut:
+def local_state(app: web.Application, camera_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Return a camera's live status (None: not running on this node) and motion activity, as this node sees them."""
+    status = app[CAMERAS_KEY].status(camera_id)
+    if status is not None:
+        status["recording"] = app[RECORDERS_KEY].status(camera_id)
+    return status, app[MOTION_KEY].activity(camera_id)
+
+
+def _out(ctx: Ctx, cam: Camera, elsewhere: peer.CameraStates | None = None) -> CameraOut:
     # config.yaml's cameras, else the config an API-added camera was brought up with (its URLs redacted below)
     cfg = ctx.app[CONFIG_KEY].cameras.get(cam.id) or ctx.app[CAMERAS_KEY].wanted.get(cam.id)
-    status = ctx.app[CAMERAS_KEY].status(cam.id)
-    if status is not None:
-        status["recording"] = ctx.app[RECORDERS_KEY].status(cam.id)
-    activity = ActivityOut(**ctx.app[MOTION_KEY].activity(cam.id))
+    status, active = local_state(ctx.app, cam.id)
+    if status is None and elsewhere and cam.id in elsewhere:  # cluster: running on another node
+        status, active = elsewhere[cam.id]
+    activity = ActivityOut(**active)
     if cfg is None:
         return CameraOut(id=cam.id, name=cam.name, source=cam.source, info=cam.info, status=status,
                          activity=activity)
@@ -191,7 +200,8 @@ def register(api: Api) -> None:
     @api.route("GET", "/api/v1/cameras", roles=CAMERA_READERS, response=CameraList, tag="cameras",
                summary="List cameras.")
     async def list_cameras(ctx: Ctx) -> CameraList:
-        return CameraList(items=[_out(ctx, c) for c in await ctx.app[STORE_KEY].cameras.all()])
+        elsewhere = await peer.camera_states(ctx.app)  # cluster: the other nodes' cameras, one request per node
+        return CameraList(items=[_out(ctx, c, elsewhere) for c in await ctx.app[STORE_KEY].cameras.all()])
 
     @api.route("GET", "/api/v1/camera-groups", roles=CAMERA_READERS, response=CameraGroupList, tag="cameras",
                summary="The camera groups of config.yaml (a wall per group in the console).")
@@ -206,7 +216,7 @@ def register(api: Api) -> None:
         cam = await ctx.app[STORE_KEY].cameras.get(ctx.param("camera_id"))
         if cam is None or not cam.active:
             raise ApiError(404, "not_found", f"camera {ctx.param('camera_id')!r} does not exist")
-        return _out(ctx, cam)
+        return _out(ctx, cam, await peer.camera_states(ctx.app))
 
     @api.route("POST", "/api/v1/cameras", roles=CAMERA_STAFF, body=CameraIn, response=CameraOut, status=201,
                tag="cameras", summary="Register a camera by id and name.")
@@ -293,24 +303,32 @@ def register_control(api: Api) -> None:
                        "thumbnails; header X-Snapshot-Source says which).")
     async def snapshot(ctx: Ctx) -> web.StreamResponse:
         camera_id = ctx.param("camera_id")
-        if ctx.app[CAMERAS_KEY].get(camera_id) is None:
-            raise ApiError(404, "not_found", f"no camera {camera_id!r}")
-        try:
-            jpeg = await ctx.app[CAMERAS_KEY].snapshot(camera_id)
-            return web.Response(body=jpeg, content_type="image/jpeg",
-                                headers={"Cache-Control": "no-store", "X-Snapshot-Source": "camera"})
-        except (LookupError, OnvifError) as exc:
-            # No endpoint (a plain RTSP camera) or a failing one: the motion analyser's last picture will do.
-            latest = await ctx.app[MOTION_KEY].snapshot(camera_id)
-            if latest is None:
-                if isinstance(exc, LookupError):
-                    raise ApiError(404, "not_found", f"{exc}, and no picture was analysed in the last "
-                                   f"{SNAPSHOT_MAX_AGE_S:g} s") from exc
-                raise ApiError(502, "camera_error", str(exc)) from exc
-        at, jpeg = latest
+        node = await peer.camera_owner(ctx.app, camera_id)  # cluster: another node runs this camera
+        if node is not None:
+            return await peer.forward(ctx, node, f"/cameras/{camera_id}/snapshot")
+        return await local_snapshot(ctx.app, camera_id)
+
+
+async def local_snapshot(app: web.Application, camera_id: str) -> web.Response:
+    """Return a JPEG of a camera running on this node: its snapshot endpoint's, else its last analysed picture."""
+    if app[CAMERAS_KEY].get(camera_id) is None:
+        raise ApiError(404, "not_found", f"no camera {camera_id!r}")
+    try:
+        jpeg = await app[CAMERAS_KEY].snapshot(camera_id)
         return web.Response(body=jpeg, content_type="image/jpeg",
-                            headers={"Cache-Control": "no-store", "X-Snapshot-Source": "stream",
-                                     "X-Snapshot-Time": f"{at:.3f}"})
+                            headers={"Cache-Control": "no-store", "X-Snapshot-Source": "camera"})
+    except (LookupError, OnvifError) as exc:
+        # No endpoint (a plain RTSP camera) or a failing one: the motion analyser's last picture will do.
+        latest = await app[MOTION_KEY].snapshot(camera_id)
+        if latest is None:
+            if isinstance(exc, LookupError):
+                raise ApiError(404, "not_found", f"{exc}, and no picture was analysed in the last "
+                               f"{SNAPSHOT_MAX_AGE_S:g} s") from exc
+            raise ApiError(502, "camera_error", str(exc)) from exc
+    at, jpeg = latest
+    return web.Response(body=jpeg, content_type="image/jpeg",
+                        headers={"Cache-Control": "no-store", "X-Snapshot-Source": "stream",
+                                 "X-Snapshot-Time": f"{at:.3f}"})
 
 
 def _ptz_error(camera_id: str, what: str, exc: OnvifError) -> ApiError:
@@ -386,51 +404,78 @@ def register_live(api: Api) -> None:
         cam = await ctx.app[STORE_KEY].cameras.get(camera_id)
         if cam is None or not cam.active:
             raise ApiError(404, "not_found", f"camera {camera_id!r} does not exist")
-        manager = ctx.app[CAMERAS_KEY]
-        stream = b.stream
-        running = manager.get(camera_id)
-        if stream == "sub" and running is not None and "sub" not in running.ingests and "main" in running.ingests:
-            stream = "main"  # a camera with one stream (a plain main_url): its tile shows that stream
-        source_id = f"camera/{camera_id}/{stream}"
-        source = ctx.app[ENGINE_KEY].sources.get(source_id)
-        on_close: Callable[[], Awaitable[None]] | None = None
-        if source is not None and source.codec == "h265":
-            if not b.transcode:
-                raise ApiError(409, "needs_transcode",
-                               f"camera {camera_id!r} sends H.265 on its {stream} stream, which browsers cannot"
-                               " play; open the view with transcode=true for a low-fps H.264 picture", "transcode")
-            try:
-                tx = await manager.acquire_transcode(camera_id, stream)
-            except LookupError as exc:
-                raise ApiError(409, "not_streaming", str(exc)) from exc
-            source_id = tx.output.id
-
-            async def on_close() -> None:
-                await manager.release_transcode(camera_id, stream)
-        try:
-            view = await ctx.app[LIVE_VIEWS_KEY].open(source_id, on_close)
-        except ViewError as exc:
-            if on_close is not None:
-                await on_close()
-            raise ApiError(409, exc.code, exc.message) from exc
-        await ctx.audit("camera.view", camera_id, stream=stream, transcode=source_id.endswith("/transcoded"))
-        return ViewOut(view_id=view.id, sdp=await view.offer(), stream=stream)
+        # cluster: the node running the camera opens the view; only the offer and answer pass through this node,
+        # the media flows from that node to the browser (no relay hop). The view id names the node (answer, close).
+        node = await peer.camera_owner(ctx.app, camera_id)
+        if node is not None:
+            out = ViewOut.model_validate(await peer.call(ctx, node, "POST", f"/cameras/{camera_id}/views",
+                                                         b.model_dump()))
+            await ctx.audit("camera.view", camera_id, stream=out.stream, transcode=b.transcode, node=node)
+            return out.model_copy(update={"view_id": peer.remote_view_id(node, out.view_id)})
+        view, transcoded = await open_local_view(ctx.app, camera_id, b)
+        await ctx.audit("camera.view", camera_id, stream=view.stream, transcode=transcoded)
+        return view
 
     @api.route("POST", "/api/v1/cameras/views/{view_id}/answer", roles=CAMERA_STAFF, body=AnswerIn,
                response=Ok, tag="cameras", summary="Send the viewer's SDP answer; the picture starts.")
     async def answer_view(ctx: Ctx) -> Ok:
         b: AnswerIn = ctx.body
-        view = ctx.app[LIVE_VIEWS_KEY].views.get(ctx.param("view_id"))
-        if view is None:
-            raise ApiError(404, "not_found", "no such live view (it may have expired)")
-        try:
-            await view.answer(b.sdp)
-        except ViewError as exc:
-            raise ApiError(422, exc.code, exc.message, "sdp") from exc
+        remote = peer.split_view_id(ctx.app, ctx.param("view_id"))  # cluster: a view opened on another node
+        if remote is not None:
+            await peer.call(ctx, remote[0], "POST", f"/cameras/views/{remote[1]}/answer", b.model_dump())
+            return Ok()
+        await answer_local_view(ctx.app, ctx.param("view_id"), b.sdp)
         return Ok()
 
     @api.route("DELETE", "/api/v1/cameras/views/{view_id}", roles=CAMERA_STAFF, status=204, tag="cameras",
                summary="Close a live view.")
     async def close_view(ctx: Ctx) -> None:
+        remote = peer.split_view_id(ctx.app, ctx.param("view_id"))  # cluster: a view opened on another node
+        if remote is not None:
+            await peer.call(ctx, remote[0], "DELETE", f"/cameras/views/{remote[1]}")
+            return
         if not await ctx.app[LIVE_VIEWS_KEY].close(ctx.param("view_id")):
             raise ApiError(404, "not_found", "no such live view")
+
+
+async def open_local_view(app: web.Application, camera_id: str, b: ViewIn) -> tuple[ViewOut, bool]:
+    """Open a live view of a camera stream on this node; return it and whether it shows a transcode."""
+    manager = app[CAMERAS_KEY]
+    stream = b.stream
+    running = manager.get(camera_id)
+    if stream == "sub" and running is not None and "sub" not in running.ingests and "main" in running.ingests:
+        stream = "main"  # a camera with one stream (a plain main_url): its tile shows that stream
+    source_id = f"camera/{camera_id}/{stream}"
+    source = app[ENGINE_KEY].sources.get(source_id)
+    on_close: Callable[[], Awaitable[None]] | None = None
+    if source is not None and source.codec == "h265":
+        if not b.transcode:
+            raise ApiError(409, "needs_transcode",
+                           f"camera {camera_id!r} sends H.265 on its {stream} stream, which browsers cannot"
+                           " play; open the view with transcode=true for a low-fps H.264 picture", "transcode")
+        try:
+            tx = await manager.acquire_transcode(camera_id, stream)
+        except LookupError as exc:
+            raise ApiError(409, "not_streaming", str(exc)) from exc
+        source_id = tx.output.id
+
+        async def on_close() -> None:
+            await manager.release_transcode(camera_id, stream)
+    try:
+        view = await app[LIVE_VIEWS_KEY].open(source_id, on_close)
+    except ViewError as exc:
+        if on_close is not None:
+            await on_close()
+        raise ApiError(409, exc.code, exc.message) from exc
+    return ViewOut(view_id=view.id, sdp=await view.offer(), stream=stream), source_id.endswith("/transcoded")
+
+
+async def answer_local_view(app: web.Application, view_id: str, sdp: str) -> None:
+    """Apply the viewer's SDP answer to a live view opened on this node."""
+    view = app[LIVE_VIEWS_KEY].views.get(view_id)
+    if view is None:
+        raise ApiError(404, "not_found", "no such live view (it may have expired)")
+    try:
+        await view.answer(sdp)
+    except ViewError as exc:
+        raise ApiError(422, exc.code, exc.message, "sdp") from exc

@@ -10,10 +10,21 @@ They answer exactly what the public footage routes answer for a local file (same
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from mediaserver.api.cameras import (
+    AnswerIn,
+    ViewIn,
+    ViewOut,
+    answer_local_view,
+    local_snapshot,
+    local_state,
+    open_local_view,
+)
+from mediaserver.api.common import Ok
 from mediaserver.api.errors import ApiError
 from mediaserver.api.footage import (
     ExportIn,
@@ -29,7 +40,7 @@ from mediaserver.api.footage import (
 from mediaserver.api.peer import CLUSTER_PREFIX, note_export
 from mediaserver.api.recordings import THUMBNAIL_MAX_AGE_S, thumbnail_file
 from mediaserver.api.routing import Api, Ctx
-from mediaserver.app_keys import CONFIG_KEY, EXPORTER_KEY, PLAYBACK_KEY, STORE_KEY
+from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, EXPORTER_KEY, LIVE_VIEWS_KEY, PLAYBACK_KEY, STORE_KEY
 from mediaserver.cluster_client import CLUSTER_CLIENT_KEY, NodeAuthError
 from recordings.export import FootageError
 
@@ -45,6 +56,15 @@ class PreparedOut(BaseModel):
     media_start: float
     media_end: float
     bytes: int
+
+
+class CameraState(BaseModel):
+    status: dict[str, Any] | None
+    activity: dict[str, Any]
+
+
+class CameraStatesOut(BaseModel):
+    cameras: dict[str, CameraState] = Field(..., description="Camera id → its state, for the cameras running here.")
 
 
 class NodeExportIn(ExportIn):
@@ -139,6 +159,36 @@ def register(api: Api) -> None:
         await exporter.cancel(export.id)
         export = await ctx.app[STORE_KEY].exports.get(export.id) or export
         await exporter.remove_files(export)  # the video, its signed manifest and .p7s
+
+    @api.route("GET", f"{p}/cameras/states", roles=None, check=require_node, response=CameraStatesOut,
+               tag="cluster", summary="Node-to-node: the live status and motion activity of the cameras running here.")
+    async def camera_states(ctx: Ctx) -> CameraStatesOut:
+        running = [cid for cid in ctx.app[CAMERAS_KEY].wanted if ctx.app[CAMERAS_KEY].get(cid) is not None]
+        states = {cid: local_state(ctx.app, cid) for cid in running}
+        return CameraStatesOut(cameras={cid: CameraState(status=st, activity=act) for cid, (st, act) in states.items()})
+
+    @api.route("GET", f"{p}/cameras/{{camera_id}}/snapshot", roles=None, check=require_node, content_type="image/jpeg",
+               tag="cluster", summary="Node-to-node: a JPEG of a camera running here.")
+    async def snapshot(ctx: Ctx) -> web.StreamResponse:
+        return await local_snapshot(ctx.app, ctx.param("camera_id"))
+
+    @api.route("POST", f"{p}/cameras/{{camera_id}}/views", roles=None, check=require_node, body=ViewIn,
+               response=ViewOut, tag="cluster", summary="Node-to-node: open a live view of a camera running here.")
+    async def open_view(ctx: Ctx) -> ViewOut:
+        view, _ = await open_local_view(ctx.app, ctx.param("camera_id"), ctx.body)
+        return view
+
+    @api.route("POST", f"{p}/cameras/views/{{view_id}}/answer", roles=None, check=require_node, body=AnswerIn,
+               response=Ok, tag="cluster", summary="Node-to-node: the viewer's SDP answer to a view opened here.")
+    async def answer_view(ctx: Ctx) -> Ok:
+        await answer_local_view(ctx.app, ctx.param("view_id"), ctx.body.sdp)
+        return Ok()
+
+    @api.route("DELETE", f"{p}/cameras/views/{{view_id}}", roles=None, check=require_node, status=204,
+               tag="cluster", summary="Node-to-node: close a live view opened here.")
+    async def close_view(ctx: Ctx) -> None:
+        if not await ctx.app[LIVE_VIEWS_KEY].close(ctx.param("view_id")):
+            raise ApiError(404, "not_found", "no such live view")
 
     @api.route("GET", f"{p}/events/{{event_id}}/thumbnail", roles=None, check=require_node, content_type="image/jpeg",
                tag="cluster", summary="Node-to-node: the JPEG of a motion event analysed here.")

@@ -13,6 +13,8 @@ moved from one node to another within it) plays from that node; the other node's
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -22,13 +24,21 @@ from aiohttp import web
 
 from mediaserver.api.errors import ApiError
 from mediaserver.api.routing import Ctx
-from mediaserver.app_keys import CLUSTER_KEY, EXPORTER_KEY, PLAYBACK_KEY, STORE_KEY
+from mediaserver.app_keys import CAMERAS_KEY, CLUSTER_KEY, EXPORTER_KEY, PLAYBACK_KEY, STORE_KEY
 from mediaserver.cluster_client import CLUSTER_CLIENT_KEY, ClusterClient, NodeUnreachable
 from mediaserver.config import ClusterConfig
 from mediaserver.storage.footage_nodes import FootageNodes
 from mediaserver.storage.repos import Segment
 
+logger = logging.getLogger(__name__)
+
 CLUSTER_PREFIX = "/api/v1/cluster"
+# A camera's live state as another node sees it: camera id → (status, motion activity) for the cameras it runs.
+CameraStates = dict[str, tuple[dict[str, Any] | None, dict[str, Any]]]
+# The camera list asks every other node at once and waits at most this long: a slow node's cameras show offline.
+STATES_TIMEOUT_S = 2.0
+# A live view opened on another node is named "<node id>.<its view id>" here (node ids have no dot).
+VIEW_SEPARATOR = "."
 
 
 class FootageRouting:
@@ -91,6 +101,55 @@ async def note_export(app: web.Application, export_id: str) -> None:
     routing = _routing(app)
     if routing is not None:
         await routing.nodes.set_export(export_id, routing.node_id)
+
+
+async def camera_owner(app: web.Application, camera_id: str) -> str | None:
+    """Return the other node running a camera (its camera lease), or None: here, or nowhere."""
+    routing = _routing(app)
+    cluster = app.get(CLUSTER_KEY)
+    if routing is None or cluster is None or app[CAMERAS_KEY].get(camera_id) is not None:
+        return None
+    owner = routing.remote(await cluster.lease_repo.owner(f"camera:{camera_id}"))
+    return owner if owner is not None and cluster.is_alive(owner) else None
+
+
+async def camera_states(app: web.Application) -> CameraStates:
+    """Return the live state of the cameras the other live nodes run (empty without a cluster)."""
+    routing = _routing(app)
+    cluster = app.get(CLUSTER_KEY)
+    if routing is None or cluster is None:
+        return {}
+    others = sorted(n for n in cluster.live if routing.remote(n) is not None)
+
+    async def ask(node_id: str) -> CameraStates:
+        try:
+            async with asyncio.timeout(STATES_TIMEOUT_S):
+                status, data = await routing.client.call(node_id, "GET", f"{CLUSTER_PREFIX}/cameras/states")
+        except (NodeUnreachable, TimeoutError) as exc:
+            logger.warning("camera states of node %s: %s", node_id, exc)
+            return {}
+        if status != 200 or not isinstance(data, dict):
+            return {}
+        return {cid: (v.get("status"), v.get("activity") or {}) for cid, v in data.get("cameras", {}).items()}
+
+    merged: CameraStates = {}
+    for part in await asyncio.gather(*(ask(n) for n in others)):
+        merged.update(part)
+    return merged
+
+
+def remote_view_id(node_id: str, view_id: str) -> str:
+    """Return the id this node gives a live view opened on another node."""
+    return f"{node_id}{VIEW_SEPARATOR}{view_id}"
+
+
+def split_view_id(app: web.Application, view_id: str) -> tuple[str, str] | None:
+    """Return (node, its view id) for a view opened on another node, or None for a view of this node."""
+    node, sep, inner = view_id.partition(VIEW_SEPARATOR)
+    routing = _routing(app)
+    if not sep or routing is None or routing.remote(node) is None or not inner:
+        return None
+    return node, inner
 
 
 def _client(app: web.Application) -> ClusterClient:
@@ -165,5 +224,23 @@ def install(app: web.Application, cfg: ClusterConfig) -> None:
     app.cleanup_ctx.append(client_ctx)
 
 
-__all__ = ["CLUSTER_PREFIX", "FOOTAGE_ROUTING_KEY", "FootageRouting", "call", "event_owner", "export_owner",
-           "forward", "forward_ticket", "install", "note_export", "range_owner", "remote_segment", "remote_ticket"]
+__all__ = [
+    "CLUSTER_PREFIX",
+    "FOOTAGE_ROUTING_KEY",
+    "CameraStates",
+    "FootageRouting",
+    "call",
+    "camera_owner",
+    "camera_states",
+    "event_owner",
+    "export_owner",
+    "forward",
+    "forward_ticket",
+    "install",
+    "note_export",
+    "range_owner",
+    "remote_segment",
+    "remote_ticket",
+    "remote_view_id",
+    "split_view_id",
+]
