@@ -20,14 +20,19 @@ from cameras.live import LiveViews
 from cameras.manager import CameraManager
 from cameras.motion.analyser import MotionAnalysers
 from cameras.motion.metrics import motion_collector
+from mediaserver import rooms_placement
 from mediaserver.api import (
     auth_routes,
     cameras,
+    cluster_routes,
     conference,
+    documents,
     footage,
     live,
     meetings,
     minutes,
+    nodes,
+    peer,
     recordings,
     review,
     scheduled,
@@ -66,6 +71,7 @@ from mediaserver.app_keys import (
 )
 from mediaserver.auth import LoginLimiter, Passwords, Role, Tokens, generate_password, load_or_create_secret
 from mediaserver.cluster import Cluster
+from mediaserver.cluster_client import cluster_secretbox_key, cluster_token_key
 from mediaserver.config import Config, RecordSettings
 from mediaserver.engine import Engine
 from mediaserver.ice import IceServers, configure, host_addresses, nat_mapped, settings_for
@@ -106,9 +112,10 @@ def build_api() -> Api:
     """Return the route table with every resource module registered."""
     api = Api()
     for module in (system, auth_routes, users, conference, live, meetings, scheduled, cameras, recordings,
-                   footage, review, schedules, service_tokens):
+                   footage, review, schedules, service_tokens, cluster_routes, documents):
         module.register(api)
     vote_routes.register(api)  # votes (biểu quyết)
+    nodes.register(api)  # the cluster's nodes (mediaserver/cluster.py)
     for module in (minutes, signatures):  # minutes (biên bản), signed exports and the signature check
         module.register(api)
     return api
@@ -131,8 +138,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[LOOP_MONITOR_KEY] = LoopMonitor(metrics.registry)
     app[PASSWORDS_KEY] = passwords or Passwords()
     app[LIMITER_KEY] = LoginLimiter(config.auth.lockout)
-    app[TOKENS_KEY] = Tokens(load_or_create_secret(config.auth, config.storage.data_dir), store, config.auth,
-                             clock=clock)
+    # A cluster's nodes share one token key (a join link works on every node): from cluster.secret if unset.
+    token_key = cluster_token_key(config) or load_or_create_secret(config.auth, config.storage.data_dir)
+    app[TOKENS_KEY] = Tokens(token_key, store, config.auth, clock=clock)
     app[SERVICE_TOKENS_KEY] = ServiceTokens(store)
     app[SCHEDULER_KEY] = Scheduler(store, config.timezone, clock=clock)
     engine = app[ENGINE_KEY] = Engine()
@@ -160,9 +168,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     # Records every camera's main stream; its scheduler action is registered before configured jobs load.
     app[RECORDERS_KEY] = Recorders(store, engine, config.storage.data_dir)
     app[CAMERAS_KEY].add_listener(app[RECORDERS_KEY])
-    app[SCHEDULER_KEY].register(SET_MODE_ACTION, app[RECORDERS_KEY].run_set_mode)
+    app[SCHEDULER_KEY].register(SET_MODE_ACTION, app[RECORDERS_KEY].run_set_mode, per_node=True)  # cluster: all nodes
     app[RECORDERS_KEY].motion_summary = app[MOTION_KEY].summary  # each segment's motion score and heatmap
-    app[SECRETS_KEY] = SecretBox(config.storage.data_dir)
+    app[SECRETS_KEY] = SecretBox(config.storage.data_dir, cluster_secretbox_key(config))  # every node opens them
     metrics.registry.register(camera_collector(app[CAMERAS_KEY]))
     metrics.registry.register(motion_collector(app[MOTION_KEY]))
     metrics.registry.register(conference_collector(app[CONFERENCE_KEY], engine))
@@ -207,6 +215,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         app[CLUSTER_KEY] = Cluster(config.cluster, store, app[CAMERAS_KEY])
         app[RECORDERS_KEY].node_id = app[SCHEDULER_KEY].node_id = config.cluster.node_id
         app.cleanup_ctx.append(_cluster_ctx)  # after the cameras': it stops (and releases them) first
+        # Node-to-node requests, footage held by other nodes (mediaserver/api/peer.py), rooms placed on nodes.
+        peer.install(app, config.cluster)
+        rooms_placement.install(app, config.cluster)
     app.on_shutdown.append(_end_meetings)
     build_api().install(app)
     return app

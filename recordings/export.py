@@ -40,7 +40,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -320,12 +320,15 @@ class Exporter:
         self._done: dict[str, asyncio.Event] = {}
         self._cancelled: set[str] = set()  # queued or running exports asked to stop (deleted)
         self._running: tuple[str, threading.Event] | None = None  # the export the worker runs, and its stop flag
+        # Fails the exports a crash left queued or running; a cluster node replaces it with one that fails only
+        # its own (mediaserver/app.py), since the other nodes' exports are still running there.
+        self.interrupt_running: Callable[[], Awaitable[int]] = store.exports.interrupt_running
 
     async def start(self) -> None:
         """Mark exports a crash interrupted as failed, drop their partial files and start the worker."""
         if self._worker is not None:
             return
-        failed = await self.store.exports.interrupt_running()
+        failed = await self.interrupt_running()
         parts = await asyncio.to_thread(_clear_parts, self.dir)
         if failed or parts:
             logger.warning("marked %d export(s) interrupted by a restart as failed; removed %d partial file(s)",
