@@ -107,3 +107,27 @@ async def test_chromium_sites_vote_once_each_and_see_the_result(api: Api, browse
         pages.assert_no_script_errors()
     finally:
         await pages.close()
+
+
+async def test_meeting_page_lists_votes_and_results(api: Api) -> None:
+    from tests.browser import console_login, console_page
+    from tests.conftest import STRONG_PASSWORD
+
+    op = api.auth(await api.token_for("operator"))
+    meeting_id = await schedule(api, op)
+    store = api.app[STORE_KEY]
+    votes = store.votes
+    import time as _time
+    q = await votes.open("hop-huyen", meeting_id, None, QUESTION, False, f"site:{HOST}", _time.time(), [HOST, A, B])
+    assert q is not None
+    await votes.cast(q.id, A, "yes", _time.time())
+    await votes.cast(q.id, HOST, "yes", _time.time())
+    await votes.close(q.id, _time.time(), f"site:{HOST}")
+    base = str(api.client.make_url("")).rstrip("/")
+    async with console_page(base) as page:
+        await console_login(page, f"#/meetings?id={meeting_id}", "operator-user", STRONG_PASSWORD)
+        item = await shown(page, f'#votes-list .vt-item[data-question-id="{q.id}"]')
+        text = await item.first.text_content()
+        assert QUESTION in text and "Tán thành 2 điểm cầu (100,0 %)" in text and "Không ý kiến 0 điểm cầu (0,0 %)" in text, text
+        assert "Không biểu quyết: UBND xã An Hòa" in text, text
+        assert not page.errors, page.errors

@@ -12,6 +12,7 @@ import {
 } from './meeting-info.js';
 import { dateField, timeField } from './picker.js';
 import { attendanceBoard, renderAttendancePrint } from './attendance.js';
+import { votesSection } from './votes.js';
 import { sendInvitations, renderInvitationsPrint } from './invitations.js';
 import { documentsSection } from './documents.js';
 import { minutesSection } from './minutes.js';
@@ -548,6 +549,7 @@ async function showMeeting(body, p, refs, id) {
     head, note, h('div', { class: 'mt-top card' }, facts, actions), inviteOut, boardHolder));
   document.getElementById('meeting-page').append(documentsSection(m));  // tài liệu họp (documents.js)
   document.getElementById('meeting-page').append(minutesSection(m));  // biên bản (minutes.js)
+  document.getElementById('meeting-page').append(votesSection(m, refs));  // biểu quyết (votes.js)
   p.board = attendanceBoard(m, refs, boardHolder, {
     onMeeting: (mm) => {
       const el = document.getElementById('meeting-page');
