@@ -131,3 +131,35 @@ async def test_meeting_page_lists_votes_and_results(api: Api) -> None:
         assert QUESTION in text and "Tán thành 2 điểm cầu (100,0 %)" in text and "Không ý kiến 0 điểm cầu (0,0 %)" in text, text
         assert "Không biểu quyết: UBND xã An Hòa" in text, text
         assert not page.errors, page.errors
+
+
+async def test_monitor_page_opens_counts_and_closes_a_vote(api: Api) -> None:
+    import aiohttp
+
+    from mediaserver.app_keys import TOKENS_KEY
+    from tests.browser import console_login, console_page
+    from tests.conftest import STRONG_PASSWORD
+    from tests.test_votes import ROOM, WsSite
+
+    await api.add_user("operator-user", "operator")
+    base = str(api.client.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession() as http:
+        site = WsSite(http, base, (await api.app[TOKENS_KEY].issue_join(A, ROOM))[0], A)
+        await site.join()
+        try:
+            async with console_page(base) as page:
+                await console_login(page, f"#/monitor?room={ROOM}", "operator-user", STRONG_PASSWORD)
+                box = page.locator(f'.vt-box[data-room-id="{ROOM}"]')
+                await box.locator(".vt-input").fill(QUESTION)
+                await box.locator(".vt-open-btn").click()
+                q = (await site.next("vote_opened"))["question"]
+                assert q["text"] == QUESTION and q["opened_by"] == "operator-user"
+                await site.answer({"type": "vote_cast", "question": q["id"], "choice": "no"})
+                await shown(page, f'.vt-box[data-room-id="{ROOM}"] .vt-progress', has_text="Đã biểu quyết: 1/1 điểm cầu")
+                await box.locator(".vt-close-btn").click()
+                result = await site.next("vote_result")
+                assert (result["yes"], result["no"], result["abstain"]) == (0, 1, 0)
+                await shown(page, f'.vt-box[data-room-id="{ROOM}"] .vt-last', has_text="Không tán thành 1 điểm cầu (100,0 %)")
+                assert not page.errors, page.errors
+        finally:
+            await site.close()

@@ -3,6 +3,7 @@
 // A site whose media stopped (media == "lost") turns red at the next poll. Route: #/monitor[?room=ID].
 import { addStrings, t, h, api, errorText, hashParams, fmt, num, pct, siteName, poller } from './core.js';
 import { loadRefs, roomName } from './meeting-info.js';
+import { roomVoteBox } from './votes.js';
 
 addStrings({
   vi: {
@@ -93,7 +94,13 @@ export async function mount(body) {
     running.forEach((g, i) => {
       seen.add(g.room.id);
       let card = p.rooms.get(g.room.id);
-      if (!card) { card = roomCard(g.room); p.rooms.set(g.room.id, card); }
+      if (!card) {
+        card = roomCard(g.room);
+        card.vote = roomVoteBox(g.room.id, refs);  // biểu quyết (votes.js)
+        card.el.append(card.vote.el);
+        p.rooms.set(g.room.id, card);
+      }
+      card.vote.refresh();
       paintRoom(p, card, g.room, g.live, refs);
       if (list.children[i] !== card.el) list.insertBefore(card.el, list.children[i] || null);
     });
