@@ -4,6 +4,7 @@ in the real SQLite index, the results through the API (no aiortc media: a vote n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -68,10 +69,8 @@ class WsSite:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"{self.site}: no {kind} message; got {[m['type'] for m in self.messages]}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
-            except TimeoutError:
-                pass
 
     async def ask(self, msg: dict[str, Any], reply: str) -> dict[str, Any]:
         """Send a message and return the answer of type ``reply`` (or an error) that follows it."""
@@ -91,10 +90,8 @@ class WsSite:
             self._changed.clear()
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.site}: no answer to {msg}")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), max(0.01, deadline - time.monotonic()))
-            except TimeoutError:
-                pass
 
     async def close(self) -> None:
         if self.ws is not None:
