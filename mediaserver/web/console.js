@@ -14,6 +14,7 @@ import * as review from './review.js';
 import * as users from './users.js';
 import * as jobs from './jobs.js';
 import * as audit from './audit.js';
+import * as nodes from './nodes.js';
 import * as sites from './sites.js';
 import * as camAdmin from './cameras-admin.js';
 import * as verifyPage from './verify.js';
@@ -94,6 +95,7 @@ const SECTIONS = [
   { id: 'schedules', roles: ['admin', 'operator'], mount: jobs.mount, stop: jobs.stop },
   { id: 'users', roles: ['admin'], mount: users.mount, stop: users.stop },
   { id: 'audit', roles: ['admin'], mount: audit.mount, stop: audit.stop },
+  { id: 'nodes', roles: ['admin'], mount: nodes.mount, stop: nodes.stop },
   { id: 'verify', roles: ['admin', 'operator', 'security'], mount: verifyPage.mount, stop: verifyPage.stop },
 ];
 const app = document.getElementById('app');
