@@ -16,8 +16,8 @@ finishes then is refused by the index (``SegmentRepo.add`` checks the lease), so
 nodes' overlapping footage of one camera.
 
 Lifecycle (the project's service style): ``await start()`` (registers, takes its first cameras), then
-``await stop()`` (idempotent) cancels and awaits its tasks, stops its cameras and releases their leases so
-the other nodes take them over at once.
+``await stop()`` (idempotent) cancels and awaits its tasks, stops its cameras and leaves the node list with
+its leases, so the other nodes take them over at once (a node that crashes stays listed, dead).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ class Cluster:
                        asyncio.create_task(self._fence_loop(), name=f"cluster-fence-{self.node_id}")]
 
     async def stop(self) -> None:
-        """Stop the tasks, then this node's cameras, then release their leases; idempotent."""
+        """Stop the tasks, then this node's cameras, then leave the node list (releasing its leases); idempotent."""
         if self.state == "stopped":
             return
         if self.state == "stopping":
@@ -185,11 +185,14 @@ class Cluster:
                 await self.cameras.set_owned(set())
                 self._deadlines.clear()
                 self._changed.set()
-                with contextlib.suppress(Exception):  # unreachable index: the leases simply expire
-                    for camera_id in owned:
-                        await self.lease_repo.release(camera_resource(camera_id), self.node_id)
-                    if owned:
-                        logger.info("cluster node %s: released %d camera(s)", self.node_id, len(owned))
+                try:
+                    # Leaves the node list with every lease it holds (rooms too): the others take over at once
+                    # instead of after the TTL. A node that crashes instead stays listed, dead.
+                    await self.node_repo.remove(self.node_id)
+                    logger.info("cluster node %s: left the cluster, released %d camera(s)", self.node_id, len(owned))
+                except Exception as exc:  # an unreachable index: the leases simply expire
+                    logger.warning("cluster node %s: could not leave the cluster cleanly (%s); its leases expire "
+                                   "in %g s", self.node_id, exc, self.ttl_s)
         finally:
             self._set_state("stopped")
             self._stopped.set()

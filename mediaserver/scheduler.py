@@ -222,16 +222,25 @@ class Scheduler:
         self.node_id: str | None = None
         self._claims = JobClaimRepo(store.db)
         self._claims_purged_at = -math.inf
+        self._per_node: set[str] = set()  # actions every node performs itself (see register)
+        self._local_due: dict[str, float | None] = {}  # per-node jobs: this node's next run (cluster only)
 
     # ------------------------------------------------------------------------------- registration
 
-    def register(self, action: str, handler: Handler) -> None:
-        """Register the async handler that performs ``action``."""
+    def register(self, action: str, handler: Handler, *, per_node: bool = False) -> None:
+        """Register the async handler that performs ``action``.
+
+        ``per_node``: in a cluster, every node performs each run itself (the action works on the node's own
+        disk or cameras, e.g. retention, a camera's recording mode), on its own timing kept in memory; other
+        actions run once across the nodes.
+        """
         if not _ACTION_RE.match(action):
             raise ValueError(f"action {action!r} must look like 'subsystem.verb' (lower case, dotted)")
         if action in self._handlers:
             raise ValueError(f"action {action!r} already has a handler")
         self._handlers[action] = handler
+        if per_node:
+            self._per_node.add(action)
 
     def _build(
         self, job_id: str, action: str, kind: str, spec: str, *, timezone: str | None, grace_s: float,
@@ -288,6 +297,7 @@ class Scheduler:
             stored = await self._store.jobs.get(job_id)
         assert stored is not None, "just upserted"
         self._warned.discard(job_id)
+        self._local_due.pop(job_id, None)
         self._wake.set()
         logger.info("job %s (%s, %s %r, %s) saved; next run %s", job_id, action, kind, spec, job.timezone,
                     _fmt(stored.next_run_at))
@@ -462,6 +472,8 @@ class Scheduler:
 
     async def _service(self, job: Job, now: float, *, startup: bool) -> float | None:
         """Run, skip or miss one job if it is due; return its next run time."""
+        if self.node_id is not None and job.action in self._per_node:
+            return await self._service_here(job, now)
         due = job.next_run_at
         try:
             if due is None:
@@ -508,6 +520,23 @@ class Scheduler:
             # Store the following slot first: if we crash mid-run, the restarted server does not repeat it.
             await self._store.jobs.set_next_run(job.id, following, last_run_at=now)
             await self._start_run(job, due, late_s)
+        return following
+
+    async def _service_here(self, job: Job, now: float) -> float | None:
+        """Run a per-node job on this node's own timing (a cluster): no claim, the shared next run untouched."""
+        if job.id not in self._local_due:
+            # From now on: a slot this node was down for is not caught up (its own start-up does that work).
+            self._local_due[job.id] = next_run(job.kind, job.spec, job.timezone, now)
+        due = self._local_due[job.id]
+        if due is None or due > now:
+            return due
+        following = _following(job, due, now)
+        self._local_due[job.id] = following
+        if job.id in self._busy:
+            logger.warning("job %s: previous run still running on this node; skipping the run due at %s",
+                           job.id, _fmt(due))
+        else:
+            await self._start_run(job, due, now - due)
         return following
 
     # ----------------------------------------------------------------------------------------- runs

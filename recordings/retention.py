@@ -247,6 +247,8 @@ class RetentionSweeper:
         self.store = store
         self.config = config
         self.data_dir = config.storage.data_dir
+        # A cluster's node sweeps and frees only its own disk: the segments indexed with its node id.
+        self.node_id = config.cluster.node_id if config.cluster is not None else None
         self._scheduler = scheduler
         self._reclaim = reclaim
         self._clock = clock
@@ -279,7 +281,7 @@ class RetentionSweeper:
                 "footage": Gauge("mediaserver_footage_bytes", "Bytes of indexed footage", registry=registry),
             }
         if scheduler is not None:
-            scheduler.register(SWEEP_ACTION, self._run_job)
+            scheduler.register(SWEEP_ACTION, self._run_job, per_node=True)  # each node sweeps its own disk
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -342,11 +344,11 @@ class RetentionSweeper:
 
     async def _footage(self) -> int:
         if self._footage_stale:
-            self._max_id, self._footage_bytes = await self.store.segments.bytes_since(0)
+            self._max_id, self._footage_bytes = await self.store.segments.bytes_since(0, self.node_id)
             self._footage_stale = False
             self._counted_at = time.monotonic()
         else:
-            max_id, added = await self.store.segments.bytes_since(self._max_id)
+            max_id, added = await self.store.segments.bytes_since(self._max_id, self.node_id)
             self._max_id = max(self._max_id, max_id)
             self._footage_bytes += added
         return self._footage_bytes
@@ -397,7 +399,7 @@ class RetentionSweeper:
                 rec = self.settings(camera_id)
                 rules = retention_rules(rec, now)
                 while True:
-                    batch = await self.store.segments.expired(camera_id, rules, SWEEP_BATCH)
+                    batch = await self.store.segments.expired(camera_id, rules, SWEEP_BATCH, node_id=self.node_id)
                     # The query and keep_segment state the same rule; the check keeps them from drifting apart.
                     doomed = [s for s in batch if not keep_segment(s, rec, now)]
                     if len(doomed) != len(batch):
@@ -488,7 +490,7 @@ class RetentionSweeper:
             need = bytes_to_free(footage, free, limits, freeing=True)
             if need <= 0:
                 break
-            candidates = await self.store.segments.oldest_unprotected(EMERGENCY_BATCH)
+            candidates = await self.store.segments.oldest_unprotected(EMERGENCY_BATCH, node_id=self.node_id)
             if not candidates:
                 report.blocked = True
                 break

@@ -206,11 +206,17 @@ class SegmentRepo(_Repo):
         return {r["path"] for r in rows}
 
     async def oldest_unprotected(self, limit: int, camera_id: str | None = None,
-                                 before: float | None = None) -> list[Segment]:
-        """Return the oldest segments no active evidence hold covers (deletion candidates), oldest first."""
+                                 before: float | None = None, *, node_id: str | None = None) -> list[Segment]:
+        """Return the oldest segments no active evidence hold covers (deletion candidates), oldest first.
+
+        ``node_id``: only those on that node's disk (a cluster's retention frees its own disk).
+        """
         where = ["NOT EXISTS (SELECT 1 FROM evidence_holds h WHERE h.released_at IS NULL"
                  " AND h.camera_id = s.camera_id AND h.start_at < s.end_at AND h.end_at > s.start_at)"]
         params: list[Any] = []
+        if node_id is not None:
+            where.append("s.node_id = ?")
+            params.append(node_id)
         if camera_id is not None:
             where.append("s.camera_id = ?")
             params.append(camera_id)
@@ -257,25 +263,34 @@ class SegmentRepo(_Repo):
         r = await self.db.fetchone("SELECT COALESCE(SUM(bytes), 0) AS n FROM recording_segments")
         return int(r["n"]) if r else 0
 
-    async def bytes_since(self, after_id: int) -> tuple[int, int]:
-        """Return (highest id, bytes) of the segments with an id above ``after_id`` (a running footage total)."""
-        r = await self.db.fetchone(
-            "SELECT COALESCE(MAX(id), 0) AS m, COALESCE(SUM(bytes), 0) AS n FROM recording_segments WHERE id > ?",
-            (after_id,))
+    async def bytes_since(self, after_id: int, node_id: str | None = None) -> tuple[int, int]:
+        """Return (highest id, bytes) of the segments with an id above ``after_id`` (a running footage total),
+        counting only ``node_id``'s segments when given (its highest id is still the index's)."""
+        if node_id is None:
+            r = await self.db.fetchone(
+                "SELECT COALESCE(MAX(id), 0) AS m, COALESCE(SUM(bytes), 0) AS n FROM recording_segments WHERE id > ?",
+                (after_id,))
+        else:
+            r = await self.db.fetchone(
+                "SELECT COALESCE(MAX(id), 0) AS m, COALESCE(SUM(CASE WHEN node_id = ? THEN bytes ELSE 0 END), 0) AS n"
+                " FROM recording_segments WHERE id > ?", (node_id, after_id))
         return (int(r["m"]), int(r["n"])) if r else (0, 0)
 
-    async def expired(self, camera_id: str, rules: Iterable[tuple[str, bool, float]], limit: int) -> list[Segment]:
-        """Return a camera's unprotected segments matching a (mode, has_motion, ended before) rule, oldest first."""
+    async def expired(self, camera_id: str, rules: Iterable[tuple[str, bool, float]], limit: int, *,
+                      node_id: str | None = None) -> list[Segment]:
+        """Return a camera's unprotected segments matching a (mode, has_motion, ended before) rule, oldest first
+        (only those on ``node_id``'s disk when given)."""
         # One index range scan per rule (recording_segments_retention), merged.
+        mine = "" if node_id is None else " AND s.node_id = ?"
         arm = ("SELECT * FROM (SELECT s.* FROM recording_segments s WHERE s.camera_id = ? AND s.mode = ?"
-               " AND s.has_motion = ? AND s.end_at < ? AND NOT EXISTS (SELECT 1 FROM evidence_holds h"
+               f" AND s.has_motion = ? AND s.end_at < ?{mine} AND NOT EXISTS (SELECT 1 FROM evidence_holds h"
                " WHERE h.released_at IS NULL AND h.camera_id = s.camera_id AND h.start_at < s.end_at"
                " AND h.end_at > s.start_at) ORDER BY s.end_at LIMIT ?) AS arm")
         arms: list[str] = []
         params: list[Any] = []
         for mode, has_motion, before in rules:
             arms.append(arm)
-            params.extend([camera_id, mode, int(has_motion), before, limit])
+            params.extend([camera_id, mode, int(has_motion), before, *([] if node_id is None else [node_id]), limit])
         if not arms:
             return []
         rows = await self.db.fetchall(f"{' UNION ALL '.join(arms)} ORDER BY end_at LIMIT ?", (*params, limit))
