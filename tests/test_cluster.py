@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ async def test_cameras_spread_and_a_killed_nodes_cameras_move(tmp_path: Path, pg
         for cam in CAMERAS:
             segs = rows(pg_url, "SELECT start_at, end_at, node_id FROM recording_segments WHERE camera_id = %s"
                         " AND stream = 'main' ORDER BY start_at", (cam,))
-            for (s0, e0, n0), (s1, _e1, n1) in zip(segs, segs[1:], strict=False):
+            for (s0, e0, n0), (s1, _e1, n1) in itertools.pairwise(segs):
                 assert s1 >= e0 - 0.05, f"{cam}: {n0} [{s0}, {e0}) overlaps {n1} from {s1}"
                 assert s1 - e0 <= takeover_s + 2 * 2 + 1.0, f"{cam}: gap {s1 - e0:.1f} s from {n0} to {n1}"
 
