@@ -144,3 +144,19 @@ async def test_segment_of_a_camera_taken_over_is_refused(db: Database) -> None:
     assert await store.segments.paths("node-b") == {"recordings/cam1/b1.mp4"}
     # Without a cluster (node_id None) nothing is checked, as before.
     await store.segments.add(seg("recordings/cam1/x.mp4", now + 6, now + 7, None))
+
+
+async def test_retention_queries_see_only_their_nodes_segments(db: Database) -> None:
+    """A node's retention (sweep, emergency, footage total) picks only segments on its own disk."""
+    store = Store(db)
+    await store.cameras.upsert("cam1", "Cổng", "config")
+    for i, node in enumerate(("node-a", "node-b", "node-a")):
+        await store.segments.add(Segment(0, "cam1", "main", None, None, f"recordings/cam1/{i}.mp4", 100.0 + 10 * i,
+                                         105.0 + 10 * i, 1000 * (i + 1), 1, 0.0, node_id=node))
+    rules = [("continuous", False, 1e9)]
+    assert [s.path for s in await store.segments.expired("cam1", rules, 10, node_id="node-b")] == [
+        "recordings/cam1/1.mp4"]
+    assert len(await store.segments.expired("cam1", rules, 10)) == 3
+    assert [s.node_id for s in await store.segments.oldest_unprotected(10, node_id="node-a")] == ["node-a", "node-a"]
+    top, total = await store.segments.bytes_since(0, "node-a")
+    assert total == 1000 + 3000 and top == (await store.segments.bytes_since(0))[0]
