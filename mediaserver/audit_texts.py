@@ -20,6 +20,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "service_token.revoke": ("Thu hồi mã truy cập dịch vụ", "Revoked a service token"),
     "site.create": ("Thêm điểm cầu", "Added a site"),
     "site.delete": ("Xóa điểm cầu", "Removed a site"),
+    "site.update": ("Sửa điểm cầu", "Changed a site"),
     "room.create": ("Tạo phòng họp", "Created a meeting room"),
     "room.delete": ("Xóa phòng họp", "Deleted a meeting room"),
     "room.update": ("Sửa phòng họp", "Changed a meeting room"),

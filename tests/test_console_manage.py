@@ -162,6 +162,15 @@ async def test_sites_rooms_and_a_join_link_from_the_console(api: Api) -> None:
         assert "vanphong@tanphu.gov.vn" in await row.inner_text() and "Tan Phu Commune" in await row.inner_text()
         site = await store.sites.get("xa-tan-phu")
         assert site is not None and site.email == "vanphong@tanphu.gov.vn" and site.role == "commune"
+        # Edit it: a new e-mail address (PATCH); the id stays.
+        await row.locator(".site-edit").click()
+        assert await page.input_value("#st-email") == "vanphong@tanphu.gov.vn"
+        await page.fill("#st-email", "hop@tanphu.gov.vn")
+        await page.click("#st-create")
+        await page.locator("#sites-note", has_text="Đã lưu điểm cầu “Xã Tân Phú”").wait_for()
+        await table.locator("tr[data-site-id='xa-tan-phu'] .st-email", has_text="hop@tanphu.gov.vn").wait_for()
+        site = await store.sites.get("xa-tan-phu")
+        assert site is not None and site.email == "hop@tanphu.gov.vn" and site.name_en == "Tan Phu Commune"
         # A taken id is said under the id field, in words.
         await page.fill("#st-name", "Xã Tân Phú")
         await page.click("#st-create")

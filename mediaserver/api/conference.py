@@ -45,6 +45,14 @@ class SiteIn(Body):
     email: EmailAddress | None = Field(None, description="Where invitations and reminders are sent.")
 
 
+class SitePatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=120, description="Display name (Vietnamese).")
+    name_en: str | None = Field(None, max_length=120, description="English name; an empty string removes it.")
+    role: SiteRole | None = Field(None, description="Kind of site (not host: the host site is set in config.yaml).")
+    email: EmailAddress | Literal[""] | None = Field(None, description="Invitations go here; an empty string "
+                                                     "removes it.")
+
+
 class RoomOut(BaseModel):
     id: str
     name: str
@@ -158,6 +166,27 @@ def register(api: Api) -> None:
         site = await ctx.app[STORE_KEY].sites.create(Site(b.id, b.name, b.name_en, b.role, "api", True, b.email))
         await ctx.audit("site.create", b.id)
         return SiteOut.of(site)
+
+    @api.route("PATCH", "/api/v1/sites/{site_id}", roles=CONFERENCE_STAFF, body=SitePatch, response=SiteOut,
+               tag="conference", summary="Change an API-defined site's name, English name, kind or e-mail.")
+    async def patch_site(ctx: Ctx) -> SiteOut:
+        b: SitePatch = ctx.body
+        store = ctx.app[STORE_KEY]
+        site = await store.sites.get(ctx.param("site_id"))
+        if site is None or not site.active:
+            raise ApiError(404, "not_found", f"site {ctx.param('site_id')!r} does not exist")
+        if site.source == "config":
+            raise ApiError(409, "defined_in_config", "this site is defined in config.yaml; change it there")
+        if b.role == SiteRole.HOST:
+            raise ApiError(422, "invalid_input", "the district has one host site, set in config.yaml", "role")
+        new = replace(site, name=b.name if b.name is not None else site.name,
+                      name_en=(b.name_en or None) if b.name_en is not None else site.name_en,
+                      role=b.role.value if b.role is not None else site.role,
+                      email=(b.email or None) if b.email is not None else site.email)
+        if not await store.sites.update(new):
+            raise ApiError(404, "not_found", f"site {site.id!r} does not exist")
+        await ctx.audit("site.update", site.id, **b.model_dump(exclude_none=True, mode="json"))
+        return SiteOut.of(new)
 
     @api.route("DELETE", "/api/v1/sites/{site_id}", roles=CONFERENCE_STAFF, status=204, tag="conference",
                summary="Remove an API-defined site.")

@@ -91,6 +91,14 @@ class SiteRepo(_Repo):
                 raise Conflict(f"site {site.id!r} already exists") from exc
         return Site(site.id, site.name, site.name_en, site.role, "api", True, site.email)
 
+    async def update(self, site: Site) -> bool:
+        """Change an active API-defined site's name, English name, kind and e-mail; False if there is none."""
+        return bool(await self.db.execute_rowcount(
+            "UPDATE sites SET name = ?, name_en = ?, role = ?, email = ?, updated_at = ?"
+            " WHERE id = ? AND source = 'api' AND active = 1",
+            (site.name, site.name_en, site.role, site.email, _now(), site.id),
+        ))
+
     async def get(self, site_id: str) -> Site | None:
         """Return one site."""
         r = await self.db.fetchone("SELECT * FROM sites WHERE id = ?", (site_id,))

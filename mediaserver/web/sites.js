@@ -1,5 +1,5 @@
 // "Điểm cầu & phòng họp" (admin, operator): the conference sites (name, English name, kind — the district's host
-// site too — and the e-mail invitations go to), add one or remove an API-added one; the meeting rooms (host site,
+// site too — and the e-mail invitations go to), add, edit or remove an API-added one; the meeting rooms (host site,
 // member sites, locked or closed by the chair's End), create or edit one picking its member sites from a
 // checklist (never typed ids), remove one, reopen a closed one; and a join link for one member site of a room, with a copy
 // button. Sites and rooms from config.yaml are shown but can only be changed there.
@@ -15,7 +15,7 @@ addStrings({
     stEmail: 'Thư điện tử', stActions: 'Thao tác', stNew: 'Thêm điểm cầu', stFName: 'Tên (tiếng Việt)', stFNameEn: 'Tên tiếng Anh (không bắt buộc)',
     stFId: 'Mã điểm cầu', stFEmail: 'Thư điện tử nhận giấy mời (không bắt buộc)', stCreate: 'Thêm điểm cầu',
     stCreated: 'Đã thêm điểm cầu “{n}”.', stRemove: 'Xóa', stRemoveConfirm: 'Xóa điểm cầu “{n}”? Điểm cầu không vào được các phòng họp nữa; lịch sử điểm danh vẫn được giữ.',
-    stRemoved: 'Đã xóa điểm cầu “{n}”.',
+    stRemoved: 'Đã xóa điểm cầu “{n}”.', stEditTitle: 'Sửa điểm cầu “{n}”', stSaved: 'Đã lưu điểm cầu “{n}”.',
     rmTitle: 'Phòng họp', rmNone: 'Chưa có phòng họp nào.', rmName: 'Phòng họp', rmHost: 'Điểm cầu chủ trì', rmMembers: 'Điểm cầu tham gia',
     rmState: 'Trạng thái', rmAll: 'Tất cả điểm cầu ({n})', rmLocked: 'Đang khóa', rmOpen: 'Đang mở', rmClosed: 'Đã kết thúc lúc {t}: điểm cầu chưa vào được',
     rmReopen: 'Mở lại phòng', rmReopened: 'Đã mở lại phòng “{n}”.', rmRemove: 'Xóa', rmRemoveConfirm: 'Xóa phòng họp “{n}”? Các liên kết tham gia đã cấp cho phòng này không dùng được nữa.',
@@ -37,7 +37,7 @@ addStrings({
     stEmail: 'E-mail', stActions: 'Actions', stNew: 'Add a site', stFName: 'Name (Vietnamese)', stFNameEn: 'English name (optional)',
     stFId: 'Site id', stFEmail: 'E-mail for invitations (optional)', stCreate: 'Add site',
     stCreated: 'Site “{n}” added.', stRemove: 'Remove', stRemoveConfirm: 'Remove site “{n}”? It can no longer join any room; its attendance history is kept.',
-    stRemoved: 'Site “{n}” removed.',
+    stRemoved: 'Site “{n}” removed.', stEditTitle: 'Edit site “{n}”', stSaved: 'Site “{n}” saved.',
     rmTitle: 'Meeting rooms', rmNone: 'No rooms yet.', rmName: 'Room', rmHost: 'Chairing site', rmMembers: 'Member sites',
     rmState: 'State', rmAll: 'All sites ({n})', rmLocked: 'Locked', rmOpen: 'Open', rmClosed: 'Ended at {t}: sites cannot join yet',
     rmReopen: 'Reopen room', rmReopened: 'Room “{n}” reopened.', rmRemove: 'Remove', rmRemoveConfirm: 'Remove room “{n}”? Join links issued for it stop working.',
@@ -84,9 +84,15 @@ export async function mount(body) {
       form.scrollIntoView({ block: 'start' });
       form.querySelector('#rm-name').focus();
     };
+    ctx.editSite = (site) => {
+      const form = siteForm(ctx, site);
+      forms.querySelector('#site-form').replaceWith(form);
+      form.scrollIntoView({ block: 'start' });
+      form.querySelector('#st-name').focus();
+    };
     sitesBox.replaceChildren(siteTable(ctx));
     roomsBox.replaceChildren(roomTable(ctx));
-    forms.replaceChildren(siteForm(ctx), roomForm(ctx, null));
+    forms.replaceChildren(siteForm(ctx, null), roomForm(ctx, null));
   };
   await reload();
 }
@@ -110,8 +116,8 @@ function siteTable(ctx) {
     h('td', {}, h('span', { class: `chip role-${s.role}` }, kindOf(s))),
     h('td', { class: 'st-email' }, s.email || h('span', { class: 'muted no-email' }, '—')),
     h('td', { class: 'row-actions' }, s.source === 'config' ? configBadge()
-      : removeButton('site-remove', t('stRemove'), t('stRemoveConfirm', { n: s.name }), `/api/v1/sites/${encodeURIComponent(s.id)}`,
-        t('stRemoved', { n: s.name }), ctx)))));
+      : [h('button', { type: 'button', class: 'site-edit', onclick: () => ctx.editSite(s) }, t('rmEdit')), removeButton('site-remove', t('stRemove'), t('stRemoveConfirm', { n: s.name }), `/api/v1/sites/${encodeURIComponent(s.id)}`,
+        t('stRemoved', { n: s.name }), ctx)]))));
 }
 
 function roomTable(ctx) {
@@ -177,15 +183,16 @@ function autoId(name, id) {
   return () => { touched = false; };
 }
 
-function siteForm(ctx) {
+function siteForm(ctx, editing) {
   const f = fieldForm();
-  const name = textInput('st-name', { maxlength: 120, placeholder: 'Xã An Bình', spellcheck: 'true' });
-  const nameEn = textInput('st-name-en', { maxlength: 120, placeholder: 'An Binh Commune', lang: 'en' });
-  const id = textInput('st-id', { maxlength: 64, autocapitalize: 'none' });
-  const reset = autoId(name, id);
-  const role = h('select', { id: 'st-role' }, KINDS.map((k) => h('option', { value: k }, t(`site.${k}`))));
-  const email = textInput('st-email', { type: 'email', maxlength: 254, inputmode: 'email', autocapitalize: 'none', placeholder: 'vanphong@anbinh.gov.vn' });
-  const submit = h('button', { type: 'submit', class: 'primary', id: 'st-create' }, t('stCreate'));
+  const name = textInput('st-name', { maxlength: 120, placeholder: 'Xã An Bình', spellcheck: 'true', value: editing?.name });
+  const nameEn = textInput('st-name-en', { maxlength: 120, placeholder: 'An Binh Commune', lang: 'en', value: editing?.name_en });
+  const id = textInput('st-id', { maxlength: 64, autocapitalize: 'none', value: editing?.id, readonly: Boolean(editing) });
+  const reset = editing ? () => {} : autoId(name, id);
+  const role = h('select', { id: 'st-role' }, KINDS.map((k) => h('option', { value: k, selected: k === editing?.role }, t(`site.${k}`))));
+  const email = textInput('st-email', { type: 'email', maxlength: 254, inputmode: 'email', autocapitalize: 'none', placeholder: 'vanphong@anbinh.gov.vn',
+    value: editing?.email });
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'st-create' }, t(editing ? 'rmSave' : 'stCreate'));
   const words = { id: t('stfe.id'), name: t('stfe.name'), name_en: t('stfe.name_en'), email: t('stfe.email'), role: t('stfe.role'), conflict: t('stfe.taken') };
   const el = h('form', { id: 'site-form', class: 'card admin-form', novalidate: true, onsubmit: async (ev) => {
     ev.preventDefault();
@@ -195,18 +202,21 @@ function siteForm(ctx) {
     if (email.value.trim() && !/^[^@\s,<>]+@[^@\s,<>]+$/.test(email.value.trim())) return f.show('email', t('stfe.email'));
     submit.disabled = true;
     try {
-      const made = await api('POST', '/api/v1/sites', { id: id.value.trim(), name: name.value.trim(), name_en: nameEn.value.trim() || null,
-        role: role.value, email: email.value.trim() || null });
-      el.reset();
+      const made = editing ? await api('PATCH', `/api/v1/sites/${encodeURIComponent(editing.id)}`, { name: name.value.trim(),
+        name_en: nameEn.value.trim(), role: role.value, email: email.value.trim() })
+        : await api('POST', '/api/v1/sites', { id: id.value.trim(), name: name.value.trim(), name_en: nameEn.value.trim() || null,
+          role: role.value, email: email.value.trim() || null });
+      if (!editing) el.reset();
       reset();
-      ctx.say(true, t('stCreated', { n: made.name }));
+      ctx.say(true, t(editing ? 'stSaved' : 'stCreated', { n: made.name }));
       await ctx.reload();
     } catch (err) {
       if (!err.handled) f.fromApi(err, words, { conflict: 'id' });
     } finally { submit.disabled = false; }
-  } }, h('h3', {}, t('stNew')),
+  } }, h('h3', {}, editing ? t('stEditTitle', { n: editing.name }) : t('stNew')),
   f.field('name', t('stFName'), name), f.field('name_en', t('stFNameEn'), nameEn), f.field('id', t('stFId'), id, t('mgIdHint')),
-  f.field('role', t('stKind'), role), f.field('email', t('stFEmail'), email), f.general, submit);
+  f.field('role', t('stKind'), role), f.field('email', t('stFEmail'), email), f.general,
+  h('div', { class: 'row-actions' }, submit, editing ? h('button', { type: 'button', id: 'st-edit-cancel', onclick: () => ctx.reload() }, t('cancel')) : null));
   return el;
 }
 
