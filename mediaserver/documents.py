@@ -89,13 +89,13 @@ def _check_pdf(path: Path) -> int:
     """Open a PDF with pyHanko's reader; return its page count or raise DocumentRefused."""
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    data = path.read_bytes()
     try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
-        if reader.encrypted:
-            raise DocumentRefused(422, "document_encrypted", "the PDF is password-protected; the sites' browsers "
-                                                             "could not open it — upload it without a password")
-        pages = int(reader.root["/Pages"]["/Count"])
+        with path.open("rb") as fh:  # read as the parser seeks: a large PDF is not held in memory whole
+            reader = PdfFileReader(fh, strict=False)
+            if reader.encrypted:
+                raise DocumentRefused(422, "document_encrypted", "the PDF is password-protected; the sites' "
+                                      "browsers could not open it — upload it without a password")
+            pages = int(reader.root["/Pages"]["/Count"])
     except DocumentRefused:
         raise
     except Exception as exc:  # a malformed PDF fails in many ways inside the parser; all mean "damaged"

@@ -49,6 +49,18 @@ def tiny_pdf(pages: int = 3, text: str = "Trang") -> bytes:
     return bytes(out)
 
 
+def encrypted_pdf() -> bytes:
+    """Return tiny_pdf() with a password (pyHanko's writer)."""
+    from pyhanko.pdf_utils import writer
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    w = writer.copy_into_new_writer(PdfFileReader(io.BytesIO(tiny_pdf(2))))
+    w.encrypt("mat-khau", "mat-khau")
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
 def image(fmt: str, size: tuple[int, int] = (64, 48)) -> bytes:
     from PIL import Image
 
@@ -170,6 +182,8 @@ async def test_refused_uploads_say_why(make_api: ApiFactory, config: Config) -> 
     assert r.status == 422 and await error_code(r) == "document_damaged"
     r = await upload(api, staff, m["id"], image("PNG")[:40], "cut.png")
     assert r.status == 422 and await error_code(r) == "document_damaged"
+    r = await upload(api, staff, m["id"], encrypted_pdf(), "mat.pdf")
+    assert r.status == 422 and await error_code(r) == "document_encrypted"
     r = await upload(api, staff, m["id"], b"", "empty.pdf")
     assert r.status == 422 and await error_code(r) == "document_empty"
     form = aiohttp.FormData()
