@@ -50,11 +50,14 @@ async def test_a_held_export_is_refused_then_deleted_with_its_file_and_an_audit_
     done = await wait_done(api, sec, x["id"])
     assert done["status"] == "done"
     data_dir = config.storage.data_dir
-    assert _files(data_dir) == [done["file_name"]]
+    # The shipped config signs exports (signing.backend demo): the video, its manifest and the manifest's .p7s.
+    name = done["file_name"]
+    signed = [name, f"{name}.manifest.json", f"{name}.manifest.json.p7s"]
+    assert _files(data_dir) == signed
 
     r = await api.client.delete(f"/api/v1/exports/{x['id']}", headers=api.auth(sec))
     assert r.status == 409 and (await r.json())["error"]["code"] == "export_held"
-    assert _files(data_dir) == [done["file_name"]]
+    assert _files(data_dir) == signed
     r = await api.client.delete(f"/api/v1/exports/{x['id']}", headers=api.auth(op))
     assert r.status == 403  # footage is the security staff's
 
