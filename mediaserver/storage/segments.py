@@ -316,7 +316,8 @@ class MotionEventRepo(_Repo):
             event_id = cur.lastrowid
             assert event_id is not None
             await conn.executemany(
-                "INSERT OR IGNORE INTO motion_event_zones (event_id, camera_id, zone, start_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO motion_event_zones (event_id, camera_id, zone, start_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [(event_id, camera_id, z, start_at) for z in zones],
             )
         return event_id
@@ -343,8 +344,8 @@ class MotionEventRepo(_Repo):
                 await conn.execute(f"UPDATE motion_events SET {', '.join(sets)} WHERE id = ?", (*params, event_id))
             if zones is not None:
                 await conn.executemany(
-                    "INSERT OR IGNORE INTO motion_event_zones (event_id, camera_id, zone, start_at)"
-                    " VALUES (?, ?, ?, ?)",
+                    "INSERT INTO motion_event_zones (event_id, camera_id, zone, start_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [(event_id, row[0], z, row[1]) for z in zones],
                 )
 
@@ -387,7 +388,7 @@ class MotionEventRepo(_Repo):
         if len(arms) == 1:
             sql = arms[0]
         else:
-            sql = " UNION ALL ".join(f"SELECT * FROM ({a})" for a in arms) + \
+            sql = " UNION ALL ".join(f"SELECT * FROM ({a}) AS arm{i}" for i, a in enumerate(arms)) + \
                 " ORDER BY start_at DESC, id DESC LIMIT ?"
             params.append(limit)
         return [self._event(r) for r in await self.db.fetchall(sql, params)]
