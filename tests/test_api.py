@@ -61,8 +61,10 @@ RULES: list[tuple[str, str, set[str] | None]] = [
     ("GET", r"/api/v1/(motion/region|timeline)", {"admin", "security"}),
     (".*", r"/api/v1/schedules.*", {"admin", "operator"}),
     ("GET", r"/metrics", STAFF),
-    ("GET", r"/api/v1/system/alarms", STAFF),
-    ("GET", r"/api/v1/nodes", {"admin", "operator"}),  # the cluster's nodes (mediaserver/api/nodes.py)  # the console's banner (a full disk blocking recording)
+    ("GET", r"/api/v1/system/alarms", STAFF),  # the console's banner (a full disk blocking recording)
+    ("GET", r"/api/v1/nodes", {"admin", "operator"}),  # the cluster's nodes (mediaserver/api/nodes.py)
+    # Checking a signed record (minutes PDF, export manifest) is for all staff; an inspector uses the CLI.
+    ("POST", r"/api/v1/verify", STAFF),
     (".*", r"/api/v1/(audit|audit\.csv|system/config)", {"admin"}),
 ]
 

@@ -12,6 +12,7 @@ from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import SCHEDULER_KEY, STORE_KEY
 from mediaserver.auth import Role
 from mediaserver.config import IDENT_PATTERN
+from mediaserver.scheduler import JobBusy
 from mediaserver.storage.repos import Job
 
 SCHEDULE_ROLES = (Role.ADMIN, Role.OPERATOR)
@@ -113,7 +114,11 @@ def register(api: Api) -> None:
                status=202, tag="schedules", summary="Run a job now, outside its schedule.")
     async def run_now(ctx: Ctx) -> RunStarted:
         job = await _job(ctx)
-        run_id = await ctx.app[SCHEDULER_KEY].run_now(job.id)
+        try:
+            run_id = await ctx.app[SCHEDULER_KEY].run_now(job.id)
+        except JobBusy as exc:
+            # A second click while the run is still going: say so, do not start it twice.
+            raise ApiError(409, "job_busy", str(exc)) from exc
         await ctx.audit("schedule.run_now", job.id)
         return RunStarted(run_id=run_id)
 

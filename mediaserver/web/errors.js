@@ -20,6 +20,7 @@ const ERRORS = {
   internal: ['Máy chủ gặp lỗi nội bộ; quản trị viên xem chi tiết trong nhật ký.', 'Internal server error; the administrator can see details in the log.'],
   cancelled: ['Thao tác đã bị hủy.', 'The operation was cancelled.'],
   defined_in_config: ['Mục này được khai báo trong tệp cấu hình, chỉ sửa được trong tệp đó.', 'This is defined in the configuration file and can only be changed there.'],
+  job_busy: ['Việc này đang chạy; đợi lần chạy hiện tại xong rồi chạy lại.', 'This job is already running; wait for the current run to finish.'],
   // sign-in and permissions
   unauthenticated: ['Vui lòng đăng nhập.', 'Please sign in.'],
   bad_credentials: ['Sai tên đăng nhập hoặc mật khẩu.', 'Wrong user name or password.'],
