@@ -99,19 +99,20 @@ ROOM = "hop-huyen"  # the shipped config's room (every site is a member)
 SITE = "xa-an-binh"
 
 
-def node_config(base: Config, tmp: Path, node_id: str, port: int, index: Path) -> Config:
+def node_config(base: Config, tmp: Path, node_id: str, port: int, index: Path | str) -> Config:
     cfg = base.model_copy(deep=True)
     cfg.storage.data_dir = tmp / node_id
-    cfg.storage.database_url = f"sqlite:///{index}"
+    cfg.storage.database_url = index if isinstance(index, str) else f"sqlite:///{index}"
     cfg.cluster = ClusterConfig(node_id=node_id, advertise_url=f"http://127.0.0.1:{port}", secret=SecretStr(SECRET),
                                 heartbeat_s=0.3, lease_ttl_s=3.0, room_pins={ROOM: "node-b"})
     return cfg
 
 
 @pytest.fixture
-async def nodes(config: Config, tmp_path: Path) -> AsyncIterator[tuple[Node, Node]]:
-    """Two nodes, a and b, sharing one index, each alive in the other's view."""
-    index = tmp_path / "shared.db"
+async def nodes(config: Config, tmp_path: Path, db_target: Path | str) -> AsyncIterator[tuple[Node, Node]]:
+    """Two nodes, a and b, sharing one index (an SQLite file, or a PostgreSQL database), each alive in the other's
+    view."""
+    index = db_target
     started: list[Node] = []
     for node_id in ("node-a", "node-b"):
         port = free_port()
