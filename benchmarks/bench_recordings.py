@@ -1,4 +1,4 @@
-"""Recordings benchmark (`make bench-recordings`, `QUICK=1` within 4 minutes): runs the three parts and merges.
+"""Recordings benchmark (`make bench-recordings`, `QUICK=1` within 5 minutes): runs the five parts and merges.
 
 1. benchmarks.bench_motion — motion_cost_ratio (decode + detect ÷ decode alone) and cameras_per_core.
 2. benchmarks.bench_record — record_cpu_ratio (our ingest + segment recorder ÷ `ffmpeg -c copy`).
@@ -7,6 +7,8 @@
    baseline, cameras_per_core_objects_projected (from part 1's cameras_per_core); on the simulator's labelled
    photo clips: precision/recall for person and vehicle, false_alerts_per_hour on lighting + foliage only, and
    the measured cameras_per_core_objects at a 20 % motion share through the server's path (beside motion only).
+5. benchmarks.bench_takeover — takeover_s: two nodes on one PostgreSQL index, one killed with SIGKILL → all its
+   cameras recording on the other, beside one node's cold start of its cameras.
 Each part prints its own results beside its baseline; the last line here is one JSON object with them all.
 """
 
@@ -20,12 +22,12 @@ import time
 from typing import Any
 
 QUICK = os.environ.get("QUICK") == "1"
-PARTS = ("bench_motion", "bench_record", "bench_search", "bench_detect")
+PARTS = ("bench_motion", "bench_record", "bench_search", "bench_detect", "bench_takeover")
 TARGETS = {"motion_cost_ratio": ("≤", 1.3), "cameras_per_core": ("≥", 16), "record_cpu_ratio": ("≤", 1.5),
            "search_ms_p95": ("≤", 50), "search_pg_ms_p95": ("≤", 50), "cameras_per_core_objects_projected": ("≥", 16),
            "cameras_per_core_objects": ("≥", 16), "precision": ("≥", 0.9), "recall": ("≥", 0.9),
            "precision_person": ("≥", 0.9), "recall_person": ("≥", 0.9), "precision_vehicle": ("≥", 0.9),
-           "recall_vehicle": ("≥", 0.9), "false_alerts_per_hour": ("≤", 1)}
+           "recall_vehicle": ("≥", 0.9), "false_alerts_per_hour": ("≤", 1), "takeover_s": ("≤", 30)}
 
 
 def main() -> int:
