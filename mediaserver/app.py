@@ -88,6 +88,7 @@ from mediaserver.secretbox import SecretBox
 from mediaserver.security import SecurityHeaders
 from mediaserver.service_tokens import ServiceTokens
 from mediaserver.storage import Database, Store
+from mediaserver.storage.nodes import LeaseRepo
 from mediaserver.storage.repos import Room, Site
 from recordings.export import Exporter
 from recordings.meeting import ROOM_RECORD_ACTION, MeetingRecordings, remove_partial_files
@@ -292,7 +293,11 @@ async def _index_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.db.open()
     try:
         await sync_config_to_index(cfg, store)
-        closed = await store.rooms.close_open_sessions("server restarted")
+        # In a cluster, a room another live node runs (it holds the room's lease) is not this node's to close.
+        keep = [] if cfg.cluster is None else [
+            lease.resource.removeprefix("room:") for lease in await LeaseRepo(store.db).unexpired("room:")
+            if lease.node_id != cfg.cluster.node_id]
+        closed = await store.rooms.close_open_sessions("server restarted", keep)
         if closed:
             logger.warning("closed %d meeting(s) left open by an unclean stop", closed)
         await bootstrap_admin(cfg, store, app[PASSWORDS_KEY])

@@ -160,3 +160,25 @@ async def test_retention_queries_see_only_their_nodes_segments(db: Database) -> 
     assert [s.node_id for s in await store.segments.oldest_unprotected(10, node_id="node-a")] == ["node-a", "node-a"]
     top, total = await store.segments.bytes_since(0, "node-a")
     assert total == 1000 + 3000 and top == (await store.segments.bytes_since(0))[0]
+
+
+async def test_a_restarting_node_closes_only_the_meetings_no_other_node_runs(db: Database) -> None:
+    store = Store(db)
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO sites (id, name, role, source, created_at, updated_at)"
+                           " VALUES ('ubnd', 'UBND', 'host', 'config', 0, 0)")
+        for room in ("hop-a", "hop-b"):
+            await conn.execute("INSERT INTO rooms (id, name, host_site_id, max_sites, source, created_at, updated_at)"
+                               " VALUES (?, ?, 'ubnd', 40, 'config', 0, 0)", (room, room))
+    mine = await store.rooms.start_session("hop-a", "test")
+    theirs = await store.rooms.start_session("hop-b", "test")
+    await store.rooms.site_joined(mine.id, "ubnd")
+    await store.rooms.site_joined(theirs.id, "ubnd")
+    # hop-b runs on another live node (it holds room:hop-b): this node's restart must not end it.
+    assert await store.rooms.close_open_sessions("server restarted", ["hop-b"]) == 1
+    a, b = await store.rooms.session(mine.id), await store.rooms.session(theirs.id)
+    assert a is not None and a.ended_at is not None
+    assert b is not None and b.ended_at is None
+    open_sites = await db.fetchall("SELECT room_session_id FROM site_sessions WHERE left_at IS NULL")
+    assert [r["room_session_id"] for r in open_sites] == [theirs.id]
+    assert await store.rooms.close_open_sessions("server restarted") == 1  # single node: every open one

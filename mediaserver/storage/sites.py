@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from mediaserver.storage.base import Conflict, NotFound, _now, _Repo, not_in
@@ -245,12 +245,19 @@ class RoomRepo(_Repo):
             (_now(), reason, site_session_id),
         )
 
-    async def close_open_sessions(self, reason: str) -> int:
-        """End meetings left open by a crash; return how many."""
+    async def close_open_sessions(self, reason: str, keep_rooms: Sequence[str] = ()) -> int:
+        """End meetings left open by a crash, except in ``keep_rooms`` (running on another node); return how many."""
         now = _now()
+        keep = list(keep_rooms)
         async with self.db.transaction() as conn:
+            kept = (" AND room_session_id NOT IN (SELECT id FROM room_sessions WHERE ended_at IS NULL AND room_id IN"
+                    f" ({','.join('?' * len(keep))}))") if keep else ""
             await conn.execute(
-                "UPDATE site_sessions SET left_at = ?, leave_reason = ? WHERE left_at IS NULL", (now, reason)
+                f"UPDATE site_sessions SET left_at = ?, leave_reason = ? WHERE left_at IS NULL{kept}",
+                (now, reason, *keep),
             )
-            cur = await conn.execute("UPDATE room_sessions SET ended_at = ? WHERE ended_at IS NULL", (now,))
+            cur = await conn.execute(
+                f"UPDATE room_sessions SET ended_at = ? WHERE ended_at IS NULL AND {not_in('room_id', keep)}",
+                (now, *keep),
+            )
             return cur.rowcount
