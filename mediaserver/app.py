@@ -35,6 +35,7 @@ from mediaserver.api import (
     peer,
     recordings,
     review,
+    room_forwarding,
     scheduled,
     schedules,
     service_tokens,
@@ -219,6 +220,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         # Node-to-node requests, footage held by other nodes (mediaserver/api/peer.py), rooms placed on nodes.
         peer.install(app, config.cluster)
         rooms_placement.install(app, config.cluster)
+        room_forwarding.install(app)  # the chair's controls for a room placed on another node go there
     app.on_shutdown.append(_end_meetings)
     build_api().install(app)
     return app

@@ -217,13 +217,16 @@ class ClusterClient:
 
     @contextlib.asynccontextmanager
     async def open(self, node_id: str, method: str, path: str, query: Mapping[str, str] | None = None, *,
-                   json_body: Any = None, headers: Mapping[str, str] | None = None
+                   json_body: Any = None, data: bytes | None = None, headers: Mapping[str, str] | None = None
                    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send a signed request to a node and yield its response (any status); NodeUnreachable if none came."""
+        """Send a signed request to a node and yield its response (any status); NodeUnreachable if none came.
+
+        The body is ``json_body`` as JSON, or ``data`` as it is (its Content-Type in ``headers``).
+        """
         if self._session is None:
             raise NodeUnreachable("the cluster client is not started")
         url = await self.url_of(node_id, path, query)
-        body = b"" if json_body is None else web.json_response(json_body).body
+        body = data if data is not None else b"" if json_body is None else web.json_response(json_body).body
         assert isinstance(body, bytes)
         send = {**(headers or {}), AUTH_HEADER: self.signer.sign(method, url.raw_path_qs, body)}
         if json_body is not None:

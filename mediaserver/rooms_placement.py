@@ -97,12 +97,17 @@ class RoomPlacement:
         node = await self.node_for(room_id)
         return None if node == self.cluster.node_id else self.cluster.address_of(node)
 
-    async def current_elsewhere(self, room_id: str) -> str | None:
-        """Return the advertise URL of the live node holding the room's lease when it is another node."""
+    async def node_elsewhere(self, room_id: str) -> str | None:
+        """Return the id of the live node holding the room's lease when it is another node."""
         owner = await self.cluster.lease_repo.owner(room_resource(room_id))
         if owner is None or owner == self.cluster.node_id or not self.cluster.is_alive(owner):
             return None
-        return self.cluster.address_of(owner)
+        return owner
+
+    async def current_elsewhere(self, room_id: str) -> str | None:
+        """Return the advertise URL of the live node holding the room's lease when it is another node."""
+        owner = await self.node_elsewhere(room_id)
+        return None if owner is None else self.cluster.address_of(owner)
 
     async def renew(self) -> None:
         """Keep the leases of the rooms running here."""

@@ -285,6 +285,16 @@ async def test_a_site_joining_through_the_wrong_node_is_sent_to_its_rooms_node(n
         assert r.status == 307 and r.headers["Location"] == f"http://127.0.0.1:{b.client.port}/join?room={ROOM}"
         assert (await b.client.get(f"/join?room={ROOM}", allow_redirects=False)).status == 200
         assert b.api.app[ROOM_PLACEMENT_KEY].load()["room_ids"] == [ROOM]
+        # Staff keep node a's console: the chair's controls for the room on node b are answered by node b.
+        staff = {"Authorization": f"Bearer {await staff_token(a, 'operator')}"}
+        r = await a.client.get(f"/api/v1/rooms/{ROOM}/live", headers=staff)
+        assert r.status == 200, await r.text()
+        assert SITE in await r.text()
+        r = await a.client.post(f"/api/v1/rooms/{ROOM}/vote/open", headers=staff,
+                                json={"text": "Thông qua kế hoạch năm 2027"})
+        assert r.status in (200, 201), await r.text()
+        opened = await first_of(ws, {"vote_opened"})  # the site, on node b, is asked
+        assert opened["question"]["text"] == "Thông qua kế hoạch năm 2027"
 
 
 def test_every_node_opens_a_camera_secret_another_node_sealed(config: Config, tmp_path: Path) -> None:
