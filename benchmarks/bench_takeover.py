@@ -18,17 +18,18 @@ from typing import Any
 
 from cameras.simulator.rtsp import RtspServerProcess
 from tests.pg import build_template, start_cluster
-from tests.test_cluster import CAMERAS, HEARTBEAT_S, LEASE_TTL_S, node, owners, rows, sim_spec, wait_for
+from tests.test_cluster import (
+    CAMERAS,
+    HEARTBEAT_S,
+    LEASE_TTL_S,
+    first_segments,
+    node,
+    owners,
+    sim_spec,
+    wait_for,
+)
 
 TAKEOVER_TARGET_S = 30.0
-
-
-def _first_segments(url: str, cameras: list[str], node_id: str, after: float) -> dict[str, float] | None:
-    """Return each camera's first segment start on ``node_id`` after ``after``, once every camera has one."""
-    got = {c: r[0] for c in cameras for r in rows(
-        url, "SELECT MIN(start_at) FROM recording_segments WHERE camera_id = %s AND node_id = %s AND start_at > %s",
-        (c, node_id, after)) if r[0] is not None}
-    return got if len(got) == len(cameras) else None
 
 
 async def _measure(url: str, tmp: Path) -> dict[str, Any]:
@@ -38,7 +39,7 @@ async def _measure(url: str, tmp: Path) -> dict[str, Any]:
     try:
         started = time.time()
         await asyncio.to_thread(a.start)
-        first = await wait_for("node A recording all cameras", lambda: _first_segments(
+        first = await wait_for("node A recording all cameras", lambda: first_segments(
             url, list(CAMERAS), "node-a", started - 1), 60.0)
         cold_start_s = max(first.values()) - started
         await asyncio.to_thread(b.start)
@@ -52,7 +53,7 @@ async def _measure(url: str, tmp: Path) -> dict[str, Any]:
         await asyncio.sleep(2 * HEARTBEAT_S)  # B records its own two before A dies
         a.kill()
         killed_at = time.time()
-        moved = await wait_for("node B recording node A's cameras", lambda: _first_segments(
+        moved = await wait_for("node B recording node A's cameras", lambda: first_segments(
             url, a_cams, "node-b", killed_at), TAKEOVER_TARGET_S + 30)
         takeover_s = max(moved.values()) - killed_at
     finally:

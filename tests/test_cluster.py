@@ -56,6 +56,14 @@ def owners(url: str) -> dict[str, str]:
         " AND resource LIKE 'camera:%%'")}
 
 
+def first_segments(url: str, cameras: list[str], node_id: str, after: float) -> dict[str, float] | None:
+    """Return each camera's first segment start on ``node_id`` after ``after``, once every camera has one."""
+    got = {c: r[0] for c in cameras for r in rows(
+        url, "SELECT MIN(start_at) FROM recording_segments WHERE camera_id = %s AND node_id = %s AND start_at > %s",
+        (c, node_id, after)) if r[0] is not None}
+    return got if len(got) == len(cameras) else None
+
+
 async def wait_for(what: str, check: Any, timeout_s: float) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -93,13 +101,8 @@ async def test_cameras_spread_and_a_killed_nodes_cameras_move(tmp_path: Path, pg
         a.kill()  # kill -9, the whole process group
         killed_at = time.time()
 
-        def resumed() -> dict[str, float] | None:
-            got = {c: r[0] for c in a_cams for r in rows(
-                pg_url, "SELECT MIN(start_at) FROM recording_segments WHERE camera_id = %s AND node_id = 'node-b'"
-                " AND start_at > %s", (c, killed_at)) if r[0] is not None}
-            return got if len(got) == len(a_cams) else None
-
-        first = await wait_for("node-b recording node-a's cameras", resumed, TAKEOVER_LIMIT_S + 15)
+        first = await wait_for("node-b recording node-a's cameras",
+                               lambda: first_segments(pg_url, a_cams, "node-b", killed_at), TAKEOVER_LIMIT_S + 15)
         takeover_s = max(first.values()) - killed_at
         print(f"takeover_s={takeover_s:.1f} (lease_ttl_s={LEASE_TTL_S:g}, heartbeat_s={HEARTBEAT_S:g})")
         assert takeover_s <= TAKEOVER_LIMIT_S

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.test_cluster import wait_for
 from tests.test_documents import tiny_pdf
 from tests.test_server_process import Server
 
@@ -27,17 +28,6 @@ WAIT_S = 60.0
 
 def iso(offset_s: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_s))
-
-
-async def poll(fn: Any, what: str, timeout_s: float = WAIT_S) -> Any:
-    """Call ``fn`` (in a thread) until it returns something truthy; return it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = await asyncio.to_thread(fn)
-        if got:
-            return got
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def run(*cmd: str) -> subprocess.CompletedProcess[str]:
@@ -111,7 +101,7 @@ async def test_document_vote_signed_minutes_and_signed_evidence_from_the_shipped
         def issued() -> list[Any]:
             return list(srv.request("GET", f"/api/v1/scheduled-meetings/{meeting_id}/minutes")[1]["versions"])
 
-        version = (await poll(issued, "the minutes to be issued"))[0]
+        version = (await wait_for("the minutes to be issued", issued, WAIT_S))[0]
         assert version["signed"] and version["signer_kind"] == "demo", version
         status, check = srv.request("GET", f"/api/v1/scheduled-meetings/{meeting_id}/minutes/verify")
         assert status == 200 and check["valid"] and check["intact"], check
@@ -134,7 +124,7 @@ async def test_document_vote_signed_minutes_and_signed_evidence_from_the_shipped
                 time.sleep(0.5)
             return None
 
-        export = await poll(exported, "a done export of the simulated camera", timeout_s=90)
+        export = await wait_for("a done export of the simulated camera", exported, 90.0)
         status, check = srv.request("GET", f"/api/v1/exports/{export['id']}/verify")
         assert status == 200 and check["valid"] and check["intact"], check
         manifest = next((tmp_path / "data" / "exports").rglob("*.manifest.json"))
