@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from aioice import ice as aioice_ice
 from argon2 import PasswordHasher
 
 from cameras.simulator.rtsp import RtspServerProcess
@@ -38,6 +40,20 @@ class FakeClock:
 def fast_passwords() -> Passwords:
     # Still Argon2id, with a smaller memory cost so the suite's many logins stay quick.
     return Passwords(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_aioice_mdns_lock() -> None:
+    """Give every test a fresh aioice mDNS lock.
+
+    aioice guards its one mDNS socket with an asyncio.Lock in a module global; the lock binds to the first event
+    loop that waits on it, so in a later test (a new loop) browser answers resolving ``.local`` candidates at once
+    made it raise "bound to a different event loop", which the camera wall got as a 422 ``bad_sdp``. A server
+    process has one loop: only tests meet this. (The socket itself is left alone: closing a transport of a
+    closed loop raises.)
+    """
+    if hasattr(aioice_ice._mdns, "lock"):
+        aioice_ice._mdns.lock = asyncio.Lock()
 
 
 @pytest.fixture

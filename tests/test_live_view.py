@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from aioice import ice as aioice_ice
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs.h264 import h264_depayload
 
@@ -80,3 +81,19 @@ async def test_many_viewers_of_one_camera_get_its_frames_untouched(api: Api) -> 
             await pc.close()
         with contextlib.suppress(Exception):
             await api.app[LIVE_VIEWS_KEY].stop()
+
+
+async def _contend_for_aioice_mdns() -> None:
+    subscribers = [object() for _ in range(4)]
+    await asyncio.gather(*(aioice_ice.get_or_create_mdns_protocol(s) for s in subscribers))
+    await asyncio.gather(*(aioice_ice.unref_mdns_protocol(s) for s in subscribers))
+
+
+async def test_aioice_mdns_contended_in_one_test() -> None:
+    """Four viewers resolving mDNS candidates at once in one test (one event loop)…"""
+    await _contend_for_aioice_mdns()
+
+
+async def test_aioice_mdns_contended_again_in_the_next_test() -> None:
+    """…and again in the next (a new loop): without conftest's fresh lock this raised "different event loop"."""
+    await _contend_for_aioice_mdns()

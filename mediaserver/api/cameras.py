@@ -478,4 +478,5 @@ async def answer_local_view(app: web.Application, view_id: str, sdp: str) -> Non
     try:
         await view.answer(sdp)
     except ViewError as exc:
+        log.warning("%s: live view %s refused its answer: %s", view.source.id, view_id, exc.message)
         raise ApiError(422, exc.code, exc.message, "sdp") from exc
