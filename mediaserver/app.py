@@ -157,7 +157,9 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
     app[MEETING_RECORDINGS_KEY] = MeetingRecordings(store, engine, config.storage.data_dir,
                                                     app[CONFERENCE_KEY].published)
     app[CONFERENCE_KEY].add_listener(app[MEETING_RECORDINGS_KEY])
-    app[SCHEDULER_KEY].register(ROOM_RECORD_ACTION, app[MEETING_RECORDINGS_KEY].run_job)
+    # In a cluster a run goes to the room's node, where its media is (mediaserver/api/room_forwarding.py).
+    app[SCHEDULER_KEY].register(ROOM_RECORD_ACTION, room_forwarding.on_rooms_node(
+        app, ROOM_RECORD_ACTION, app[MEETING_RECORDINGS_KEY].run_job))
     # E-mails scheduled meetings' reminders: one system job, every minute (see _scheduler_ctx).
     app[scheduled.REMINDERS_KEY] = scheduled.Reminders(app)
     app[SCHEDULER_KEY].register(scheduled.REMIND_ACTION, app[scheduled.REMINDERS_KEY].run_job)
@@ -220,6 +222,8 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         # Node-to-node requests, footage held by other nodes (mediaserver/api/peer.py), rooms placed on nodes.
         peer.install(app, config.cluster)
         rooms_placement.install(app, config.cluster)
+        # A room waiting to be recorded stays placed here, so its meeting's sites are sent where the request is.
+        app[rooms_placement.ROOM_PLACEMENT_KEY].held.append(app[MEETING_RECORDINGS_KEY].armed_rooms)
         room_forwarding.install(app)  # the chair's controls for a room placed on another node go there
     app.on_shutdown.append(_end_meetings)
     build_api().install(app)

@@ -10,8 +10,9 @@ room must connect to the same node. Which node holds a room is a lease in the sh
 
 The node that decides takes the lease for the chosen node in one atomic statement (a race between two nodes
 placing the same room at once has one winner, and the loser follows it). The room's node keeps the lease while the
-room runs here (renewed every heartbeat) and lets it expire when the meeting ends, so the next meeting is
-placed afresh. A placed node that never sees the site (it went away) lets the lease lapse after ``lease_ttl_s``.
+room runs here, or a request to record its next meeting waits here (renewed every heartbeat), and lets it expire
+when the meeting ends, so the next meeting is placed afresh. A placed node that never sees the site (it went away)
+lets the lease lapse after ``lease_ttl_s``.
 
 A site's signalling WebSocket is told where to go by ``redirect_for`` (bridges/signalling.py sends a
 ``redirect`` message; the join page reloads itself from that node with the same join link, which every node
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -53,6 +54,8 @@ class RoomPlacement:
         self.conference = conference
         self.pins = pins
         self._task: asyncio.Task[None] | None = None
+        # Rooms this node keeps although no meeting runs in them yet (a recording request waiting for one).
+        self.held: list[Callable[[], Iterable[str]]] = []
         cluster.load_providers.append(self.load)
 
     def load(self) -> dict[str, Any]:
@@ -112,7 +115,10 @@ class RoomPlacement:
     async def renew(self) -> None:
         """Keep the leases of the rooms running here."""
         leases = self.cluster.lease_repo
-        for room_id in list(self.conference.rooms):
+        rooms = set(self.conference.rooms)
+        for provider in self.held:
+            rooms.update(provider())
+        for room_id in sorted(rooms):
             if not await leases.acquire(room_resource(room_id), self.cluster.node_id, self.cluster.ttl_s):
                 # Another node took it (this node was cut off past its lease): its sites will be redirected.
                 logger.warning("room %s: lease lost to another node while running here", room_id)

@@ -954,6 +954,10 @@ class MeetingRecordings:
             await rec.stop()
         return req is not None or rec is not None
 
+    def armed_rooms(self) -> list[str]:
+        """Return the rooms with a recording request (waiting for their meeting or recording it)."""
+        return list(self._requests)
+
     def state(self, room_id: str) -> RecordingState | None:
         """Return what is being recorded for a room, if anything."""
         req = self._requests.get(room_id)

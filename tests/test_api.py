@@ -73,7 +73,7 @@ PATH_VALUES = {"room_id": "hop-huyen", "site_id": "xa-an-binh", "camera_id": "ga
                "session_id": "999999", "meeting_id": "999999",
                "event_id": "999999", "segment_id": "999999", "export_id": "no-such-export", "hold_id": "999999",
                "ticket": "no-such-ticket", "token": "no-such-preset", "token_id": "999999",
-               "item_id": "999999", "document_id": "999999"}
+               "item_id": "999999", "document_id": "999999", "action": "room.record"}
 
 
 def expected_roles(method: str, path: str) -> set[str] | None:

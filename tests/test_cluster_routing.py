@@ -20,7 +20,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from mediaserver.app import create_app
-from mediaserver.app_keys import CLUSTER_KEY, CONFERENCE_KEY, PASSWORDS_KEY, STORE_KEY, TOKENS_KEY
+from mediaserver.app_keys import (
+    CLUSTER_KEY,
+    CONFERENCE_KEY,
+    MEETING_RECORDINGS_KEY,
+    PASSWORDS_KEY,
+    STORE_KEY,
+    TOKENS_KEY,
+)
 from mediaserver.cluster_client import (
     AUTH_HEADER,
     CLUSTER_CLIENT_KEY,
@@ -30,8 +37,9 @@ from mediaserver.cluster_client import (
     cluster_secretbox_key,
 )
 from mediaserver.config import ClusterConfig, Config
-from mediaserver.rooms_placement import ROOM_PLACEMENT_KEY
+from mediaserver.rooms_placement import ROOM_PLACEMENT_KEY, room_resource
 from mediaserver.secretbox import SecretBox
+from mediaserver.storage.sites import Room
 from tests.conftest import STRONG_PASSWORD, Api, FakeClock, fast_passwords
 from tests.media_fixtures import SegmentFixture
 from tests.test_server_process import free_port
@@ -295,6 +303,68 @@ async def test_a_site_joining_through_the_wrong_node_is_sent_to_its_rooms_node(n
         assert r.status in (200, 201), await r.text()
         opened = await first_of(ws, {"vote_opened"})  # the site, on node b, is asked
         assert opened["question"]["text"] == "Thông qua kế hoạch năm 2027"
+
+
+async def until_true(check: Any, what: str, wait_s: float = 10.0) -> None:
+    for _ in range(int(wait_s / 0.05)):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {wait_s} s waiting for {what}")
+
+
+async def test_recording_a_room_is_done_by_the_rooms_node(nodes: tuple[Node, Node]) -> None:
+    """A scheduled room.record run claimed by node a, and staff's "record" through node a, act where the room is."""
+    a, b = nodes
+    staff = {"Authorization": f"Bearer {await staff_token(a, 'operator')}"}
+    recordings_a, recordings_b = a.api.app[MEETING_RECORDINGS_KEY], b.api.app[MEETING_RECORDINGS_KEY]
+    # The scheduled run (run now, on node a) for the room pinned to node b: b waits for the meeting to record it.
+    job = {"id": "ghi-hop", "action": "room.record", "kind": "once", "spec": "2099-01-01T08:00:00+07:00",
+           "args": {"room": ROOM, "duration_s": 3600}}
+    assert (await a.client.post("/api/v1/schedules", json=job, headers=staff)).status == 201
+    assert (await a.client.post("/api/v1/schedules/ghi-hop/run", headers=staff)).status == 202
+    await until_true(lambda: recordings_b.state(ROOM) is not None, "node b to be asked to record the room")
+    state = recordings_b.state(ROOM)
+    assert state is not None and state.state == "armed" and state.requested_by == "schedule:ghi-hop"
+    assert recordings_a.state(ROOM) is None
+    runs = await (await a.client.get("/api/v1/schedules/ghi-hop/runs", headers=staff)).json()
+    assert [r["outcome"] for r in runs["items"]] == ["ok"], runs
+    # Staff read and stop it through node a: node b answers.
+    r = await a.client.get(f"/api/v1/rooms/{ROOM}/recording", headers=staff)
+    assert r.status == 200 and (await r.json())["requested_by"] == "schedule:ghi-hop"
+    assert (await a.client.delete(f"/api/v1/rooms/{ROOM}/recording", headers=staff)).status == 204
+    assert recordings_b.state(ROOM) is None
+    # Arguments the room's node refuses fail the run on node a with that node's reason.
+    bad = {**job, "id": "ghi-hop-sai", "args": {"room": ROOM, "duration_s": -5}}
+    assert (await a.client.post("/api/v1/schedules", json=bad, headers=staff)).status == 201
+    assert (await a.client.post("/api/v1/schedules/ghi-hop-sai/run", headers=staff)).status == 202
+    for _ in range(200):
+        runs = await (await a.client.get("/api/v1/schedules/ghi-hop-sai/runs", headers=staff)).json()
+        if runs["items"] and runs["items"][0]["outcome"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    run = runs["items"][0]
+    assert run["outcome"] == "error" and "node 'node-b'" in run["error"] and "duration_s" in run["error"], run
+
+    # A room no node holds: "record its next meeting" through node a places it, and the node chosen keeps it
+    # placed past the lease's lifetime while the request waits, so the meeting's sites are sent there.
+    await a.api.app[STORE_KEY].rooms.upsert(
+        Room("hop-phong", "Họp phòng", "ubnd-huyen", True, (), 10, False, False, "api", True), "api")
+    r = await a.client.post("/api/v1/rooms/hop-phong/recording", headers=staff, json={})
+    assert r.status == 200, await r.text()
+    leases = a.api.app[CLUSTER_KEY].lease_repo
+    owner = await leases.owner(room_resource("hop-phong"))
+    assert owner in ("node-a", "node-b")
+    holder, other = (a, b) if owner == "node-a" else (b, a)
+    assert holder.api.app[MEETING_RECORDINGS_KEY].state("hop-phong") is not None
+    assert other.api.app[MEETING_RECORDINGS_KEY].state("hop-phong") is None
+    await asyncio.sleep(a.api.app[CLUSTER_KEY].ttl_s + 1.0)  # past the first lease's expiry
+    assert await leases.owner(room_resource("hop-phong")) == owner
+    token, _ = await other.api.app[TOKENS_KEY].issue_join(SITE, "hop-phong")
+    async with other.client.ws_connect("/api/v1/rooms/hop-phong/signal") as ws:
+        await ws.send_json({"type": "join", "v": 1, "token": token})
+        msg = await first_of(ws, {"redirect", "welcome", "lobby", "error"})
+        assert msg == {"type": "redirect", "url": f"http://127.0.0.1:{holder.client.port}", "room": "hop-phong"}
 
 
 def test_every_node_opens_a_camera_secret_another_node_sealed(config: Config, tmp_path: Path) -> None:

@@ -10,10 +10,11 @@ They answer exactly what the public footage routes answer for a local file (same
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from mediaserver.api.cameras import (
     AnswerIn,
@@ -39,9 +40,11 @@ from mediaserver.api.footage import (
 )
 from mediaserver.api.peer import CLUSTER_PREFIX, note_export
 from mediaserver.api.recordings import THUMBNAIL_MAX_AGE_S, thumbnail_file
+from mediaserver.api.room_forwarding import ROOM_JOB_PATH, ROOM_JOBS_KEY
 from mediaserver.api.routing import Api, Ctx
 from mediaserver.app_keys import CAMERAS_KEY, CONFIG_KEY, EXPORTER_KEY, LIVE_VIEWS_KEY, PLAYBACK_KEY, STORE_KEY
 from mediaserver.cluster_client import CLUSTER_CLIENT_KEY, NodeAuthError
+from mediaserver.scheduler import JobContext
 from recordings.export import FootageError
 
 CALLER_KEY = web.RequestKey("cluster_caller", str)  # the node whose signature was accepted
@@ -65,6 +68,14 @@ class CameraState(BaseModel):
 
 class CameraStatesOut(BaseModel):
     cameras: dict[str, CameraState] = Field(..., description="Camera id → its state, for the cameras running here.")
+
+
+class RoomJobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(..., min_length=1, max_length=64, description="The scheduled job whose run this is.")
+    args: dict[str, Any] = Field(..., description="The job's arguments (``room`` names the room).")
+    scheduled_for: float = Field(..., ge=0, description="When the run was due (UTC epoch seconds).")
 
 
 class NodeExportIn(ExportIn):
@@ -159,6 +170,23 @@ def register(api: Api) -> None:
         await exporter.cancel(export.id)
         export = await ctx.app[STORE_KEY].exports.get(export.id) or export
         await exporter.remove_files(export)  # the video, its signed manifest and .p7s
+
+    @api.route("POST", ROOM_JOB_PATH, roles=None, check=require_node, body=RoomJobIn,
+               response=Ok, tag="cluster",
+               summary="Node-to-node: run a scheduled job's run for a room placed here (e.g. room.record).")
+    async def room_job(ctx: Ctx) -> Ok:
+        b: RoomJobIn = ctx.body
+        action = ctx.param("action")
+        handler = ctx.app.get(ROOM_JOBS_KEY, {}).get(action)
+        if handler is None:
+            raise ApiError(404, "not_found", f"no room action {action!r} on this node")
+        run = JobContext(job_id=b.job_id, action=action, args=b.args, scheduled_for=b.scheduled_for,
+                         late_s=max(0.0, time.time() - b.scheduled_for))
+        try:
+            await handler(run)
+        except ValueError as exc:  # the job's arguments, judged where the room is
+            raise ApiError(422, "invalid_input", str(exc), "args") from exc
+        return Ok()
 
     @api.route("GET", f"{p}/cameras/states", roles=None, check=require_node, response=CameraStatesOut,
                tag="cluster", summary="Node-to-node: the live status and motion activity of the cameras running here.")

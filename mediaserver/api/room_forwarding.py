@@ -1,10 +1,15 @@
-"""Live-room moderation through any node: a request for a room running on another node is answered by that node.
+"""Rooms through any node: a request for a room running on another node is answered by that node.
 
 Sites are redirected to their room's node (mediaserver/rooms_placement.py), but staff keep one console address:
 the chair's controls (the live roster, mute, floor, lobby, end, votes, presenting a document) for a room placed
 elsewhere are sent on to the room's node with the caller's own bearer token — tokens verify on every node (the
 shared keys) — and its answer is passed back as it came. A forwarded request carries ``FORWARDED_HEADER`` so it
 is never forwarded again (no loops while leases move).
+
+Recording a room happens where its media is. Asking to record it (``POST .../recording``, or a scheduled
+``room.record`` run, which any node may claim) places the room if no node holds it yet, and the request goes to
+that node; the node keeps the room's lease while the request waits for the meeting (rooms_placement), so the
+sites of that meeting are sent there too.
 """
 
 from __future__ import annotations
@@ -15,15 +20,22 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from mediaserver.api.errors import error_body
+from mediaserver.api.peer import CLUSTER_PREFIX
 from mediaserver.cluster_client import CLUSTER_CLIENT_KEY, NodeUnreachable
 from mediaserver.rooms_placement import ROOM_PLACEMENT_KEY
+from mediaserver.scheduler import Handler, JobContext
 
 FORWARDED_HEADER = "X-Mediaserver-Forwarded-By"
 # The routes that act on a running room (mediaserver/api/live.py, votes.py, documents.py).
 LIVE_ROOM_PATH = re.compile(
-    r"^/api/v1/rooms/(?P<room>[^/]+)/(live|pin|end|lock|unlock|camera|mute-all|chat|reopen|vote|vote/open|vote/close"
-    r"|documents/present|floor/(grant|end-turn|mode)|sites/[^/]+/(mute|remove|readmit)|lobby/[^/]+/(admit|refuse))$"
+    r"^/api/v1/rooms/(?P<room>[^/]+)/(?P<what>live|pin|end|lock|unlock|camera|mute-all|chat|reopen|vote|vote/open"
+    r"|vote/close|documents/present|floor/(grant|end-turn|mode)|sites/[^/]+/(mute|remove|readmit)|lobby/[^/]+/(admit"
+    r"|refuse)|recording)$"
 )
+# The node-to-node route that runs a room's scheduled job on the room's node (mediaserver/api/cluster_routes.py).
+ROOM_JOB_PATH = CLUSTER_PREFIX + "/room-jobs/{action}"
+# action → the handler that performs it here (what the route above runs; the scheduler holds the wrapper).
+ROOM_JOBS_KEY = web.AppKey("room_jobs", dict[str, Handler])
 _PASSED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept-Language")
 _PASSED_RESPONSE_HEADERS = ("Content-Type",)
 
@@ -36,10 +48,14 @@ async def room_forwarding(request: web.Request,
     if match is None or FORWARDED_HEADER in request.headers:
         return await handler(request)
     app = request.app
-    node_id = await app[ROOM_PLACEMENT_KEY].node_elsewhere(match["room"])
+    placement, client = app[ROOM_PLACEMENT_KEY], app[CLUSTER_CLIENT_KEY]
+    if match["what"] == "recording" and request.method == "POST":  # "record its next meeting" places the room
+        node = await placement.node_for(match["room"])
+        node_id = None if node == client.node_id else node
+    else:
+        node_id = await placement.node_elsewhere(match["room"])
     if node_id is None:
         return await handler(request)
-    client = app[CLUSTER_CLIENT_KEY]
     headers = {h: request.headers[h] for h in _PASSED_REQUEST_HEADERS if h in request.headers}
     headers[FORWARDED_HEADER] = client.node_id
     body = await request.read() if request.body_exists else None
@@ -53,9 +69,34 @@ async def room_forwarding(request: web.Request,
         return web.json_response(error_body("node_unreachable", str(exc)), status=502)
 
 
+def on_rooms_node(app: web.Application, action: str, local: Handler) -> Handler:
+    """Wrap a scheduler action on ``args.room`` so that, in a cluster, it runs on the room's node."""
+    app.setdefault(ROOM_JOBS_KEY, {})[action] = local
+
+    async def run(ctx: JobContext) -> None:
+        placement, client = app.get(ROOM_PLACEMENT_KEY), app.get(CLUSTER_CLIENT_KEY)
+        room = ctx.args.get("room")
+        if placement is None or client is None or not isinstance(room, str) or not room:
+            await local(ctx)  # one node, or arguments the local handler refuses with its own message
+            return
+        node_id = await placement.node_for(room)
+        if node_id == client.node_id:
+            await local(ctx)
+            return
+        body = {"job_id": ctx.job_id, "args": ctx.args, "scheduled_for": ctx.scheduled_for}
+        status, data = await client.call(node_id, "POST", ROOM_JOB_PATH.format(action=action), json_body=body)
+        if status >= 400:
+            err = data.get("error", {}) if isinstance(data, dict) else {}
+            raise RuntimeError(f"room {room!r} runs on node {node_id!r}, which refused the {action} run: "
+                               f"{err.get('message') or f'HTTP {status}'}")
+
+    return run
+
+
 def install(app: web.Application) -> None:
     """Forward live-room requests (after the cluster client and room placement are installed)."""
     app.middlewares.append(room_forwarding)
 
 
-__all__ = ["FORWARDED_HEADER", "LIVE_ROOM_PATH", "install", "room_forwarding"]
+__all__ = ["FORWARDED_HEADER", "LIVE_ROOM_PATH", "ROOM_JOBS_KEY", "ROOM_JOB_PATH", "install", "on_rooms_node",
+           "room_forwarding"]
