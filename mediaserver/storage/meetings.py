@@ -71,8 +71,9 @@ class MeetingRepo:
         self.db = db
 
     async def _meeting(self, r: sqlite3.Row) -> Meeting:
-        sites = await self.db.fetchall("SELECT site_id FROM meeting_sites WHERE meeting_id = ? ORDER BY site_id",
-                                       (r["id"],))
+        # Sorted here, not by ORDER BY: by code point on both engines, whatever PostgreSQL's collation.
+        sites = sorted(await self.db.fetchall("SELECT site_id FROM meeting_sites WHERE meeting_id = ?", (r["id"],)),
+                       key=lambda s: str(s[0]))
         return Meeting(r["id"], r["room_id"], r["title"], r["agenda"], r["starts_at"], r["ends_at"],
                        r["chair_site_id"], r["test_before_s"], r["remind_before_s"], r["mode"], bool(r["cancelled"]),
                        r["invitations_sent_at"], r["created_by"], tuple(s[0] for s in sites), r["reminded_at"])
@@ -148,8 +149,8 @@ class MeetingRepo:
 
     async def invitees(self, meeting_id: int) -> list[Invitee]:
         """Return the invited sites with their roll-call notes."""
-        rows = await self.db.fetchall("SELECT * FROM meeting_sites WHERE meeting_id = ? ORDER BY site_id",
-                                      (meeting_id,))
+        rows = sorted(await self.db.fetchall("SELECT * FROM meeting_sites WHERE meeting_id = ?", (meeting_id,)),
+                      key=lambda r: str(r["site_id"]))  # by code point on both engines (see _meeting)
         return [Invitee(r["meeting_id"], r["site_id"], r["absence_reason"], r["invited_at"], r["invite_error"],
                         r["reminded_at"], r["remind_error"]) for r in rows]
 
@@ -213,7 +214,7 @@ class MeetingRepo:
         """Return every site connection to the meeting's held sessions, in join order."""
         rows = await self.db.fetchall(
             "SELECT ss.site_id, ss.joined_at, ss.left_at, ss.leave_reason FROM site_sessions ss"
-            " JOIN room_sessions rs ON rs.id = ss.room_session_id WHERE rs.meeting_id = ? ORDER BY ss.joined_at",
+            " JOIN room_sessions rs ON rs.id = ss.room_session_id WHERE rs.meeting_id = ? ORDER BY ss.joined_at, ss.id",
             (meeting_id,))
         return [Presence(r[0], r[1], r[2], r[3]) for r in rows]
 

@@ -105,11 +105,11 @@ class SiteRepo(_Repo):
         return self._site(r) if r else None
 
     async def all(self, include_inactive: bool = False) -> list[Site]:
-        """Return sites, host first, then by name."""
-        rows = await self.db.fetchall(
-            "SELECT * FROM sites WHERE active = 1 OR ? = 1 ORDER BY role != 'host', id", (int(include_inactive),)
-        )
-        return [self._site(r) for r in rows]
+        """Return sites, host first, then by id."""
+        # Ids are sorted here, by code point as SQLite does: a PostgreSQL database made with a language's
+        # collation (vi_VN, en_US) would put "xa-b", "xa_a" and "xa1" in another order.
+        rows = await self.db.fetchall("SELECT * FROM sites WHERE active = 1 OR ? = 1", (int(include_inactive),))
+        return sorted((self._site(r) for r in rows), key=lambda s: (s.role != "host", s.id))
 
     async def delete(self, site_id: str) -> None:
         """Deactivate an API-defined site (its history stays)."""
@@ -122,10 +122,10 @@ class SiteRepo(_Repo):
 
 class RoomRepo(_Repo):
     async def _room(self, r: sqlite3.Row) -> Room:
-        members = await self.db.fetchall("SELECT site_id FROM room_members WHERE room_id = ? ORDER BY site_id",
-                                         (r["id"],))
+        # Sorted here, not by ORDER BY: by code point on both engines, whatever PostgreSQL's collation (SiteRepo.all).
+        members = await self.db.fetchall("SELECT site_id FROM room_members WHERE room_id = ?", (r["id"],))
         return Room(
-            r["id"], r["name"], r["host_site_id"], bool(r["all_sites"]), tuple(m[0] for m in members),
+            r["id"], r["name"], r["host_site_id"], bool(r["all_sites"]), tuple(sorted(m[0] for m in members)),
             r["max_sites"], bool(r["auto_record"]), bool(r["locked"]), r["source"], bool(r["active"]),
             r["video_codec"], r["audible_sites"], r["closed_at"],
         )
@@ -169,9 +169,9 @@ class RoomRepo(_Repo):
         return await self._room(r) if r else None
 
     async def all(self) -> list[Room]:
-        """Return the active rooms."""
-        return [await self._room(r) for r in await self.db.fetchall(
-            "SELECT * FROM rooms WHERE active = 1 ORDER BY id")]
+        """Return the active rooms, by id."""
+        rows = await self.db.fetchall("SELECT * FROM rooms WHERE active = 1")
+        return [await self._room(r) for r in sorted(rows, key=lambda r: str(r["id"]))]  # see SiteRepo.all
 
     async def set_locked(self, room_id: str, locked: bool) -> None:
         """Lock or unlock a room against new joins."""
@@ -216,9 +216,10 @@ class RoomRepo(_Repo):
             )
 
     async def sessions(self, room_id: str, limit: int = 50) -> list[RoomSession]:
-        """Return a room's meetings, newest first."""
+        """Return a room's meetings, newest first (the later one first when two start in one clock tick)."""
+        # id breaks ties: without it PostgreSQL returns tied rows in any order, SQLite in its index order.
         rows = await self.db.fetchall(
-            "SELECT * FROM room_sessions WHERE room_id = ? ORDER BY started_at DESC LIMIT ?", (room_id, limit)
+            "SELECT * FROM room_sessions WHERE room_id = ? ORDER BY started_at DESC, id DESC LIMIT ?", (room_id, limit)
         )
         return [self._session(r) for r in rows]
 

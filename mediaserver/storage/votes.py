@@ -61,8 +61,10 @@ class VoteRepo:
 
     async def _tally(self, r: sqlite3.Row) -> VoteTally:
         q = self._question(r)
-        rows = await self.db.fetchall(
-            "SELECT site_id, choice, voted_at FROM vote_ballots WHERE question_id = ? ORDER BY site_id", (q.id,))
+        # Sorted here, not by ORDER BY: by code point on both engines, whatever PostgreSQL's collation.
+        rows = sorted(await self.db.fetchall(
+            "SELECT site_id, choice, voted_at FROM vote_ballots WHERE question_id = ?", (q.id,)),
+            key=lambda b: str(b["site_id"]))
         voted = [b["site_id"] for b in rows if b["voted_at"] is not None]
         ballots = {} if q.secret else {b["site_id"]: b["choice"] for b in rows if b["choice"] is not None}
         return VoteTally(q, r["yes_count"], r["no_count"], r["abstain_count"],
@@ -72,17 +74,17 @@ class VoteRepo:
                    secret: bool, opened_by: str, at: float, present: Iterable[str]) -> VoteQuestion | None:
         """Store a new open question with the sites present now; return None if the room has one open."""
         async with self.db.transaction() as conn:
-            async with conn.execute("SELECT id FROM vote_questions WHERE room_id = ? AND closed_at IS NULL",
-                                    (room_id,)) as cur:
-                if await cur.fetchone() is not None:
-                    return None
+            # The one-open-question index decides, not a SELECT first: two nodes on PostgreSQL may both see no
+            # open question, and the second INSERT would then fail instead of giving None.
             async with conn.execute(
                 "INSERT INTO vote_questions (room_id, meeting_id, room_session_id, text, secret, opened_at,"
-                " opened_by) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                " opened_by) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (room_id) WHERE closed_at IS NULL DO NOTHING RETURNING *",
                 (room_id, meeting_id, room_session_id, text, int(secret), at, opened_by),
             ) as cur:
                 row = await cur.fetchone()
-            assert row is not None
+            if row is None:
+                return None
             q = self._question(row)
             await conn.executemany(
                 "INSERT INTO vote_ballots (question_id, site_id) VALUES (?, ?)"
