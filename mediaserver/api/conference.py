@@ -266,7 +266,7 @@ def register(api: Api) -> None:
                                              started_by=s.started_by, recorded=s.id in recorded) for s in rows],
                            recording=None if state is None else RecordingOut.of(state))
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/recording", roles=CONFERENCE_STAFF, body=RecordingIn,
+    @api.route("POST", "/api/v1/rooms/{room_id}/recording", room_node="place", roles=CONFERENCE_STAFF, body=RecordingIn,
                response=RecordingOut, tag="conference",
                summary="Record the room: its running meeting now, else its next one (each site's tracks as sent).")
     async def start_recording(ctx: Ctx) -> RecordingOut:
@@ -278,7 +278,8 @@ def register(api: Api) -> None:
         await ctx.audit("room.record.start", room.id, duration_s=b.duration_s, session=state.room_session_id)
         return RecordingOut.of(state)
 
-    @api.route("GET", "/api/v1/rooms/{room_id}/recording", roles=CONFERENCE_STAFF, response=RecordingOut,
+    @api.route("GET", "/api/v1/rooms/{room_id}/recording", room_node="follow",
+               roles=CONFERENCE_STAFF, response=RecordingOut,
                tag="conference", summary="Whether the room is being recorded (404: it is not).")
     async def recording_state(ctx: Ctx) -> RecordingOut:
         room = await _room(ctx)
@@ -287,7 +288,7 @@ def register(api: Api) -> None:
             raise ApiError(404, "not_recording", f"room {room.id!r} is not being recorded")
         return RecordingOut.of(state)
 
-    @api.route("DELETE", "/api/v1/rooms/{room_id}/recording", roles=CONFERENCE_STAFF, status=204,
+    @api.route("DELETE", "/api/v1/rooms/{room_id}/recording", room_node="follow", roles=CONFERENCE_STAFF, status=204,
                tag="conference", summary="Stop recording the room (finished segments stay).")
     async def stop_recording(ctx: Ctx) -> None:
         room = await _room(ctx)

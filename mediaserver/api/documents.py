@@ -234,8 +234,8 @@ def register(api: Api) -> None:
                         filename=doc.filename, sha256=doc.sha256)
         _tell_room(ctx, m, gone, deleted=True)
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/documents/present", roles=MODERATORS, body=PresentIn,
-               check=_host_or_chair, response=PresentOut, tag="documents",
+    @api.route("POST", "/api/v1/rooms/{room_id}/documents/present", room_node="follow",
+               roles=MODERATORS, body=PresentIn, check=_host_or_chair, response=PresentOut, tag="documents",
                summary="Present a document of the running meeting at a page: every site opens it there.")
     async def present(ctx: Ctx) -> PresentOut:
         room = await _live_room(ctx)  # staff, or the host site's own page

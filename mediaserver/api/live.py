@@ -183,9 +183,8 @@ def register(api: Api) -> None:
         return await serve_site(ctx.request, room_id, ctx.app[CONFERENCE_KEY], authenticate, ctx.app[AUDIT_KEY],
                                 placement.redirect_for if placement is not None else None)
 
-    @api.route("GET", "/api/v1/rooms/{room_id}/live", roles=MODERATORS, check=_host_or_chair,
-               response=LiveOut, tag="live",
-               summary="Who is connected, who speaks, and each site's live stats.")
+    @api.route("GET", "/api/v1/rooms/{room_id}/live", room_node="follow", roles=MODERATORS, check=_host_or_chair,
+               response=LiveOut, tag="live", summary="Who is connected, who speaks, and each site's live stats.")
     async def live(ctx: Ctx) -> LiveOut:
         room_id = await _check_room(ctx)
         conference = ctx.app[CONFERENCE_KEY]
@@ -225,8 +224,8 @@ def register(api: Api) -> None:
     for verb, admit in (("admit", True), ("refuse", False)):
 
         def make_lobby(verb: str, admit: bool) -> None:
-            @api.route("POST", f"/api/v1/rooms/{{room_id}}/lobby/{{site_id}}/{verb}", roles=MODERATORS,
-                       check=_host_or_chair, response=Ok, tag="live",
+            @api.route("POST", f"/api/v1/rooms/{{room_id}}/lobby/{{site_id}}/{verb}", room_node="follow",
+                       roles=MODERATORS, check=_host_or_chair, response=Ok, tag="live",
                        summary=f"{verb.capitalize()} a site waiting in the lobby.")
             async def decide(ctx: Ctx) -> Ok:
                 room = await _live_room(ctx)
@@ -238,7 +237,8 @@ def register(api: Api) -> None:
 
         make_lobby(verb, admit)
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/readmit", roles=MODERATORS, check=_host_or_chair,
+    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/readmit", room_node="follow",
+               roles=MODERATORS, check=_host_or_chair,
                response=Ok, tag="live", summary="Let a site the chair removed join the meeting again.")
     async def readmit(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -248,8 +248,8 @@ def register(api: Api) -> None:
         await ctx.audit("conference.readmit", f"{room.policy.room_id}/{site}")
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/floor/grant", roles=MODERATORS, check=_host_or_chair,
-               body=GrantIn, response=Ok, tag="live",
+    @api.route("POST", "/api/v1/rooms/{room_id}/floor/grant", room_node="follow",
+               roles=MODERATORS, check=_host_or_chair, body=GrantIn, response=Ok, tag="live",
                summary="Give a site the floor: unmute its microphone and spotlight it.")
     async def grant(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -261,7 +261,8 @@ def register(api: Api) -> None:
         await ctx.audit("conference.floor_grant", f"{room.policy.room_id}/{b.site_id}")
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/floor/end-turn", roles=MODERATORS, check=_host_or_chair,
+    @api.route("POST", "/api/v1/rooms/{room_id}/floor/end-turn", room_node="follow",
+               roles=MODERATORS, check=_host_or_chair,
                response=Ok, tag="live", summary="End the current speaker's turn (its microphone is muted).")
     async def end_turn(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -271,7 +272,7 @@ def register(api: Api) -> None:
         await ctx.audit("conference.floor_end_turn", f"{room.policy.room_id}/{site}")
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/floor/mode", roles=MODERATORS, check=_host_or_chair,
+    @api.route("POST", "/api/v1/rooms/{room_id}/floor/mode", room_node="follow", roles=MODERATORS, check=_host_or_chair,
                body=ModeIn, response=Ok, tag="live",
                summary="Free discussion, or chair-controlled (sites speak only when given the floor).")
     async def floor_mode(ctx: Ctx) -> Ok:
@@ -281,7 +282,7 @@ def register(api: Api) -> None:
         await ctx.audit("conference.floor_mode", room.policy.room_id, mode=b.mode)
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/mute-all", roles=MODERATORS, check=_host_or_chair,
+    @api.route("POST", "/api/v1/rooms/{room_id}/mute-all", room_node="follow", roles=MODERATORS, check=_host_or_chair,
                response=MutedOut, tag="live", summary="Mute every site's microphone but the chair's.")
     async def mute_all(ctx: Ctx) -> MutedOut:
         room = await _live_room(ctx)
@@ -289,14 +290,15 @@ def register(api: Api) -> None:
         await ctx.audit("conference.mute_all", room.policy.room_id, muted=n)
         return MutedOut(muted=n)
 
-    @api.route("GET", "/api/v1/rooms/{room_id}/chat", roles=MODERATORS, check=_host_or_chair, response=ChatList,
+    @api.route("GET", "/api/v1/rooms/{room_id}/chat", room_node="follow",
+               roles=MODERATORS, check=_host_or_chair, response=ChatList,
                tag="live", summary="The running meeting's chat, oldest first (the chair sees every message).")
     async def chat(ctx: Ctx) -> ChatList:
         room = await _live_room(ctx)
         host = room.policy.host_site
         return ChatList(items=[ChatItem.model_validate(m.wire(host)) for m in room.chat_log])
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/reopen", roles=CHAIRS, response=Ok, tag="live",
+    @api.route("POST", "/api/v1/rooms/{room_id}/reopen", room_node="follow", roles=CHAIRS, response=Ok, tag="live",
                summary="Reopen a room the chair's End closed (staff only).")
     async def reopen(ctx: Ctx) -> Ok:
         room_id = ctx.param("room_id")
@@ -310,8 +312,8 @@ def register(api: Api) -> None:
         await ctx.audit("room.reopen", room_id)
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/mute", roles=MODERATORS, check=_host_or_chair,
-               body=MuteIn,
+    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/mute", room_node="follow",
+               roles=MODERATORS, check=_host_or_chair, body=MuteIn,
                response=Ok, tag="live", summary="Mute or unmute a site's audio or video for everyone.")
     async def mute(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -322,8 +324,8 @@ def register(api: Api) -> None:
         await ctx.audit(f"conference.{'mute' if b.muted else 'unmute'}_{b.kind}", f"{room.policy.room_id}/{site}")
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/remove", roles=MODERATORS, check=_host_or_chair,
-               response=Ok,
+    @api.route("POST", "/api/v1/rooms/{room_id}/sites/{site_id}/remove", room_node="follow",
+               roles=MODERATORS, check=_host_or_chair, response=Ok,
                tag="live", summary="Disconnect a site from the meeting.")
     async def remove(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -335,7 +337,7 @@ def register(api: Api) -> None:
         await ctx.audit("conference.remove", f"{room.policy.room_id}/{site}")
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/pin", roles=MODERATORS, check=_host_or_chair,
+    @api.route("POST", "/api/v1/rooms/{room_id}/pin", room_node="follow", roles=MODERATORS, check=_host_or_chair,
                body=PinIn, response=Ok, tag="live",
                summary="Spotlight a site in every speaker slot, or follow the active speaker again.")
     async def pin(ctx: Ctx) -> Ok:
@@ -347,8 +349,8 @@ def register(api: Api) -> None:
         await ctx.audit("conference.pin", room.policy.room_id, site=b.site_id)
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/camera", roles=MODERATORS, check=_host_or_chair, body=PresentIn,
-               response=Ok, tag="live",
+    @api.route("POST", "/api/v1/rooms/{room_id}/camera", room_node="follow",
+               roles=MODERATORS, check=_host_or_chair, body=PresentIn, response=Ok, tag="live",
                summary="Show a camera to every site as the presentation (no transcoding: H.264 rooms).")
     async def present(ctx: Ctx) -> Ok:
         room = await _live_room(ctx)
@@ -366,9 +368,8 @@ def register(api: Api) -> None:
         await ctx.audit("conference.present_camera", room.policy.room_id, camera=b.camera_id)
         return Ok()
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/end", roles=MODERATORS, check=_host_or_chair,
-               response=Ok, tag="live",
-               summary="End the meeting for every site.")
+    @api.route("POST", "/api/v1/rooms/{room_id}/end", room_node="follow", roles=MODERATORS, check=_host_or_chair,
+               response=Ok, tag="live", summary="End the meeting for every site.")
     async def end(ctx: Ctx) -> Ok:
         room_id = await _check_room(ctx)
         conference = ctx.app[CONFERENCE_KEY]
@@ -380,7 +381,8 @@ def register(api: Api) -> None:
     for verb, locked in (("lock", True), ("unlock", False)):
 
         def make(locked: bool, verb: str) -> None:
-            @api.route("POST", f"/api/v1/rooms/{{room_id}}/{verb}", roles=MODERATORS, check=_host_or_chair,
+            @api.route("POST", f"/api/v1/rooms/{{room_id}}/{verb}", room_node="follow",
+                       roles=MODERATORS, check=_host_or_chair,
                        response=Ok, tag="live", summary=f"{verb.capitalize()} a room against new joins.")
             async def lock(ctx: Ctx) -> Ok:
                 room_id = ctx.param("room_id")

@@ -14,24 +14,18 @@ sites of that meeting are sent there too.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from mediaserver.api.errors import error_body
 from mediaserver.api.peer import CLUSTER_PREFIX
+from mediaserver.api.routing import ROOM_NODE_ROUTES_KEY
 from mediaserver.cluster_client import CLUSTER_CLIENT_KEY, NodeUnreachable
 from mediaserver.rooms_placement import ROOM_PLACEMENT_KEY
 from mediaserver.scheduler import Handler, JobContext
 
 FORWARDED_HEADER = "X-Mediaserver-Forwarded-By"
-# The routes that act on a running room (mediaserver/api/live.py, votes.py, documents.py).
-LIVE_ROOM_PATH = re.compile(
-    r"^/api/v1/rooms/(?P<room>[^/]+)/(?P<what>live|pin|end|lock|unlock|camera|mute-all|chat|reopen|vote|vote/open"
-    r"|vote/close|documents/present|floor/(grant|end-turn|mode)|sites/[^/]+/(mute|remove|readmit)|lobby/[^/]+/(admit"
-    r"|refuse)|recording)$"
-)
 # The node-to-node route that runs a room's scheduled job on the room's node (mediaserver/api/cluster_routes.py).
 ROOM_JOB_PATH = CLUSTER_PREFIX + "/room-jobs/{action}"
 # action → the handler that performs it here (what the route above runs; the scheduler holds the wrapper).
@@ -43,17 +37,19 @@ _PASSED_RESPONSE_HEADERS = ("Content-Type",)
 @web.middleware
 async def room_forwarding(request: web.Request,
                           handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Send a live-room request on to the room's node when the room runs on another live node."""
-    match = LIVE_ROOM_PATH.match(request.path)
-    if match is None or FORWARDED_HEADER in request.headers:
+    """Send a request for a running room (a route declared with ``room_node``) on to the room's node."""
+    route = request.match_info.route
+    mode = request.app[ROOM_NODE_ROUTES_KEY].get(route)
+    if mode is None or FORWARDED_HEADER in request.headers:
         return await handler(request)
     app = request.app
+    room_id = request.match_info["room_id"]
     placement, client = app[ROOM_PLACEMENT_KEY], app[CLUSTER_CLIENT_KEY]
-    if match["what"] == "recording" and request.method == "POST":  # "record its next meeting" places the room
-        node = await placement.node_for(match["room"])
+    if mode == "place":  # e.g. "record its next meeting": the room goes where the request goes
+        node = await placement.node_for(room_id)
         node_id = None if node == client.node_id else node
     else:
-        node_id = await placement.node_elsewhere(match["room"])
+        node_id = await placement.node_elsewhere(room_id)
     if node_id is None:
         return await handler(request)
     headers = {h: request.headers[h] for h in _PASSED_REQUEST_HEADERS if h in request.headers}
@@ -98,5 +94,5 @@ def install(app: web.Application) -> None:
     app.middlewares.append(room_forwarding)
 
 
-__all__ = ["FORWARDED_HEADER", "LIVE_ROOM_PATH", "ROOM_JOBS_KEY", "ROOM_JOB_PATH", "install", "on_rooms_node",
+__all__ = ["FORWARDED_HEADER", "ROOM_JOBS_KEY", "ROOM_JOB_PATH", "install", "on_rooms_node",
            "room_forwarding"]

@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -65,6 +65,11 @@ class Ctx:
 Handler = Callable[[Ctx], Awaitable[BaseModel | web.StreamResponse | None]]
 
 
+RoomNode = Literal["follow", "place"]
+# The routes that act on a running room, and how (RouteSpec.room_node), by the router's route object.
+ROOM_NODE_ROUTES_KEY = web.AppKey("room_node_routes", dict[web.AbstractRoute, RoomNode])
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     method: str
@@ -87,6 +92,9 @@ class RouteSpec:
     # (for the OpenAPI document) and what it means; the wrapper does not read it.
     upload: tuple[str, ...] = ()
     upload_description: str = ""
+    # In a cluster, acts on the running room ``{room_id}``: answered by the node running it ("follow"), or by the
+    # node chosen for it, placing it now if no node holds it ("place"). See mediaserver/api/room_forwarding.py.
+    room_node: RoomNode | None = None
 
     @property
     def path_params(self) -> list[str]:
@@ -202,6 +210,7 @@ class Api:
         errors: Iterable[int] = (),
         upload: Iterable[str] = (),
         upload_description: str = "",
+        room_node: RoomNode | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare a route; ``roles=None`` makes it public; ``errors`` adds statuses the scan cannot see.
 
@@ -217,7 +226,7 @@ class Api:
                     query=query, response=response, status=status, content_type=content_type,
                     allow_pending_password=allow_pending_password, check=check,
                     errors=raised | frozenset(errors), upload=tuple(upload),
-                    upload_description=upload_description,
+                    upload_description=upload_description, room_node=room_node,
                 )
             )
             return fn
@@ -226,8 +235,13 @@ class Api:
 
     def install(self, app: web.Application) -> None:
         """Add every declared route to the application's router."""
+        room_routes = app[ROOM_NODE_ROUTES_KEY] = {}
         for spec in self.specs:
-            app.router.add_route(spec.method, router_path(spec.path), _wrap(spec))
+            route = app.router.add_route(spec.method, router_path(spec.path), _wrap(spec))
+            if spec.room_node is not None:
+                if "{room_id}" not in spec.path:
+                    raise ValueError(f"{spec.method} {spec.path}: room_node needs a {{room_id}} in the path")
+                room_routes[route] = spec.room_node
 
 
 async def authenticate(request: web.Request, roles: frozenset[Role], path: str = "") -> Principal:

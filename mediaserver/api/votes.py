@@ -76,14 +76,14 @@ def register(api: Api) -> None:
             raise ApiError(404, "not_found", f"no scheduled meeting {raw!r}")
         return TallyList(items=[_out(t) for t in await store.votes.for_meeting(int(raw))])
 
-    @api.route("GET", "/api/v1/rooms/{room_id}/vote", roles=MODERATORS, check=_host_or_chair,
+    @api.route("GET", "/api/v1/rooms/{room_id}/vote", room_node="follow", roles=MODERATORS, check=_host_or_chair,
                response=RoomVoteOut, tag="live", summary="The running meeting's open vote with its live counts.")
     async def room_vote(ctx: Ctx) -> RoomVoteOut:
         room = await _live_room(ctx)
         snap = votes_for(room, ctx.app[CONFERENCE_KEY]).snapshot()
         return RoomVoteOut(open=None if snap is None else _out(snap, live=True))
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/vote/open", roles=MODERATORS, check=_host_or_chair,
+    @api.route("POST", "/api/v1/rooms/{room_id}/vote/open", room_node="follow", roles=MODERATORS, check=_host_or_chair,
                body=VoteOpenIn, response=TallyOut, status=201, tag="live", errors=(409, 422),
                summary="Put a question to the vote of every site present (one open question at a time).")
     async def open_vote(ctx: Ctx) -> TallyOut:
@@ -99,7 +99,7 @@ def register(api: Api) -> None:
         assert snap is not None
         return _out(snap, live=True)
 
-    @api.route("POST", "/api/v1/rooms/{room_id}/vote/close", roles=MODERATORS, check=_host_or_chair,
+    @api.route("POST", "/api/v1/rooms/{room_id}/vote/close", room_node="follow", roles=MODERATORS, check=_host_or_chair,
                response=TallyOut, tag="live", errors=(409,),
                summary="Close the open vote and send its result to every site.")
     async def close_vote(ctx: Ctx) -> TallyOut:
