@@ -597,6 +597,49 @@ async def test_votes_two_nodes_opening_at_once_get_one_question(db_target: Path 
         await b.db.close()
 
 
+async def test_two_nodes_casting_for_one_site_count_one_ballot(db_target: Path | str) -> None:
+    a = await open_store(db_target)
+    b = await open_store(db_target)
+    try:
+        await a.sites.sync_config(SITES)
+        await a.rooms.upsert(room(), "config")
+        voters = [s.id for s in SITES]
+        q = await a.votes.open("giao-ban", None, None, "Đồng ý?", False, "thu-ky", T0, voters)
+        assert q is not None
+        outcomes = await asyncio.gather(*(st.votes.cast(q.id, v, choice, T0 + 1) for v in voters
+                                          for st, choice in ((a, "yes"), (b, "no"))))
+        for v, pair in zip(voters, zip(outcomes[::2], outcomes[1::2], strict=True), strict=True):
+            assert sorted(pair) == ["already_cast", "recorded"], v
+        t = await b.votes.tally(q.id)
+        assert t is not None and t.total == len(voters) and t.not_voted == [] and len(t.ballots) == len(voters)
+        assert t.yes == sum(1 for c in t.ballots.values() if c == "yes")
+    finally:
+        await a.db.close()
+        await b.db.close()
+
+
+async def test_two_nodes_adding_one_file_keep_one_document(db_target: Path | str) -> None:
+    a = await open_store(db_target)
+    b = await open_store(db_target)
+    try:
+        await a.sites.sync_config(SITES)
+        await a.rooms.upsert(room(), "config")
+        m = await a.meetings.create(meeting())
+        results = await asyncio.gather(
+            *(st.documents.add(m.id, f"Tệp {i}", "x.pdf", "application/pdf", 10, f"{i:064x}", "thu-ky", 1)
+              for i in range(4) for st in (a, b)), return_exceptions=True)
+        docs = await b.documents.for_meeting(m.id)
+        assert [d.sha256 for d in docs] == [f"{i:064x}" for i in range(4)]
+        for i, pair in enumerate(zip(results[::2], results[1::2], strict=True)):
+            kept = [r for r in pair if not isinstance(r, BaseException)]
+            refused = [r for r in pair if isinstance(r, DuplicateDocument)]
+            assert len(kept) == 1 and len(refused) == 1, pair
+            assert kept[0] == docs[i] and refused[0].existing_id == docs[i].id
+    finally:
+        await a.db.close()
+        await b.db.close()
+
+
 # ------------------------------------------------------------------------------------------ minutes
 
 
