@@ -581,7 +581,7 @@ async def test_votes_two_nodes_opening_at_once_get_one_question(db_target: Path 
     b = await open_store(db_target)
     try:
         await a.sites.sync_config(SITES)
-        rooms = [f"phong-{i}" for i in range(6)]
+        rooms = [f"phong-{i}" for i in range(12)]  # 12 races: the old SELECT-then-INSERT lost 1-5 of 6
         for r in rooms:
             await a.rooms.upsert(room(r), "config")
         results = await asyncio.gather(*(s.votes.open(r, None, None, f"Câu ở {r}", False, "thu-ky", T0, ["xa-an-binh"])
