@@ -6,7 +6,8 @@ the room pinned to node b. The admin's page on node a shows each node's id and a
 cameras bar against capacity, CPU as vi-VN numbers ("12,5 %"), its cameras by name with a working/not dot, and the
 room by name; no English in the Vietnamese page; nothing wider than 1366×768 or 390×844, in Vietnamese and
 English. Then node b's heartbeat stops (its process frozen): the page shows b lost since its last heartbeat's time
-(the shared date formatter), listed first, and node a recording all four cameras.
+(the shared date formatter), listed first, and node a recording all four cameras. The API lets an operator read
+the list (a security guard not); the console offers the page to the admin only.
 """
 
 from __future__ import annotations
