@@ -218,6 +218,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         app[CAMERAS_KEY].owned = set()  # none until the cluster's first beat takes this node's share
         app[CLUSTER_KEY] = Cluster(config.cluster, store, app[CAMERAS_KEY])
         app[RECORDERS_KEY].node_id = app[SCHEDULER_KEY].node_id = config.cluster.node_id
+        app[MOTION_KEY].node_id = config.cluster.node_id  # thumbnails are on this disk: its retention deletes them
         app.cleanup_ctx.append(_cluster_ctx)  # after the cameras': it stops (and releases them) first
         # Node-to-node requests, footage held by other nodes (mediaserver/api/peer.py), rooms placed on nodes.
         peer.install(app, config.cluster)

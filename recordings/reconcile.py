@@ -51,6 +51,7 @@ INDEX_CODECS = {"h264": "h264", "hevc": "h265"}
 PREVIOUS_LOOKBACK_S = 3600.0
 # A segment's file name carries its start to the millisecond.
 NAME_PRECISION_S = 0.0011
+ADOPT_BATCH = 5000  # events from before a cluster checked for their files per query
 
 
 @dataclass
@@ -64,6 +65,9 @@ class ReconcileReport:
     rows_removed: int = 0
     events_closed: int = 0
     skipped: int = 0  # files that are not camera segments, or whose camera the index does not know
+    # A cluster: rows from before it (no node) found to be this node's, by their files on its disk.
+    segments_adopted: int = 0
+    events_adopted: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counts by name."""
@@ -71,8 +75,8 @@ class ReconcileReport:
 
     @property
     def changed(self) -> bool:
-        """Return whether anything was repaired, removed, indexed or closed."""
-        return any(v for k, v in self.as_dict().items() if k != "skipped")
+        """Return whether anything was repaired, removed, indexed or closed (adopting rows is routine)."""
+        return any(v for k, v in self.as_dict().items() if k not in ("skipped", "segments_adopted", "events_adopted"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +249,11 @@ async def reconcile(store: Store, data_dir: Path,
     parts, files = await asyncio.to_thread(_scan, data_dir)
     indexed = await store.segments.paths()
     own = indexed if node_id is None else await store.segments.paths(node_id)
+    if node_id is not None and (files & indexed) - own:
+        # Footage from before the cluster (no node) whose file is here is this node's (other nodes' files are on
+        # their own disks, so only those rows can be here and not ours).
+        report.segments_adopted = await store.segments.adopt(sorted((files & indexed) - own), node_id)
+        own = await store.segments.paths(node_id)
 
     # 1 + 2: partial files, then complete files without rows — oldest first, so gap_before sees predecessors.
     todo: list[tuple[float, str, SegmentName, bool]] = []
@@ -289,7 +298,11 @@ async def reconcile(store: Store, data_dir: Path,
     if gone:
         report.rows_removed = await store.segments.delete_paths(gone)
 
-    # 4: events a crash left open end at the last time anything was recorded.
+    # 4: in a cluster, events from before it whose thumbnail or snapshot is on this disk are this node's.
+    if node_id is not None:
+        report.events_adopted = await _adopt_events(store, data_dir, node_id)
+
+    # 5: events a crash left open end at the last time anything was recorded.
     last_end = 0.0
     cameras = await asyncio.to_thread(_camera_dirs, data_dir)
     for camera_id in cameras:
@@ -307,6 +320,22 @@ async def reconcile(store: Store, data_dir: Path,
     logger.log(level, "recordings reconciled: %s",
                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.as_dict().items()))
     return report
+
+
+async def _adopt_events(store: Store, data_dir: Path, node_id: str) -> int:
+    """Give this node the events from before the cluster whose files are on its disk; return how many."""
+    adopted, after = 0, 0
+    while True:
+        batch = await store.events.unowned_files(after, ADOPT_BATCH)
+        if not batch:
+            return adopted
+        after = batch[-1][0]
+        here = await asyncio.to_thread(_with_files, data_dir, batch)
+        adopted += await store.events.adopt(here, node_id)
+
+
+def _with_files(data_dir: Path, events: list[tuple[int, list[str]]]) -> list[int]:
+    return [event_id for event_id, paths in events if any((data_dir / p).is_file() for p in paths)]
 
 
 def _camera_dirs(data_dir: Path) -> list[str]:

@@ -413,7 +413,7 @@ class RetentionSweeper:
                         break
                 before = events_cutoff(rec, now)
                 while True:
-                    events = await self.store.events.expired(camera_id, before, SWEEP_BATCH)
+                    events = await self.store.events.expired(camera_id, before, SWEEP_BATCH, node_id=self.node_id)
                     if not events:
                         break
                     # Review items go with their events (ON DELETE CASCADE); their snapshot files go here.

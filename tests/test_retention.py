@@ -22,6 +22,7 @@ from mediaserver.app_keys import RETENTION_KEY, SCHEDULER_KEY, STORE_KEY
 from mediaserver.config import Config, RecordSettings
 from mediaserver.storage import Database, Store
 from mediaserver.storage.repos import Segment
+from recordings.reconcile import reconcile
 from recordings.retention import (
     DAY_S,
     GB_BYTES,
@@ -225,6 +226,48 @@ async def test_sweep_applies_the_day_rules_through_the_scheduler(make_api: ApiFa
     audit = await store.audit.all(action_prefix="retention.sweep")
     assert audit and audit[0].detail["segments"] == 6 and audit[0].detail["events"] == 1
     assert api.app[RETENTION_KEY].settings("gate-1") == REC  # unknown to the config: global defaults
+
+
+# --------------------------------------------------------------------------------- a cluster: each its own disk
+
+
+async def test_a_nodes_sweep_deletes_only_the_events_whose_files_are_on_its_disk(store: Store,
+                                                                                  tmp_path: Path) -> None:
+    """Events carry the node that analysed them; footage and events from before the cluster are adopted by the
+    node whose disk has their files, and the rest of those (no file) may go from any node."""
+    data_dir = tmp_path / "node-a"
+    thumbs = data_dir / "thumbnails" / "gate-1"
+    thumbs.mkdir(parents=True)
+    (thumbs / "here.jpg").write_bytes(b"\xff\xd8jpeg")
+    old = NOW - 100 * DAY_S
+    fx = SegmentFixture(store, data_dir, "gate-1", start_at=old)  # recorded before the cluster: no node
+    try:
+        segments = await fx.write(2)
+    finally:
+        fx.close()
+
+    async def event(thumb: str | None, node_id: str | None) -> int:
+        return await store.events.add("gate-1", old, old + 5, 0.5, [], thumb, node_id=node_id)
+
+    mine = await event(None, "node-a")
+    theirs = await event("thumbnails/gate-1/b.jpg", "node-b")  # the file is on node b's disk
+    here = await event("thumbnails/gate-1/here.jpg", None)  # from before the cluster, its file here
+    elsewhere = await event("thumbnails/gate-1/gone.jpg", None)  # from before the cluster, its file not here
+    bare = await event(None, None)  # from before the cluster, no file at all
+    assert {i for i, _ in await store.events.unowned_files(0, 10)} == {here, elsewhere}
+    assert await store.events.unowned_files(here, 10) == [(elsewhere, ["thumbnails/gate-1/gone.jpg"])]
+
+    report = await reconcile(store, data_dir, node_id="node-a")
+    assert (report.segments_adopted, report.events_adopted) == (2, 1)
+    assert await store.segments.paths("node-a") == {s.path for s in segments}
+    assert {i for i, _ in await store.events.unowned_files(0, 10)} == {elsewhere}
+    again = await reconcile(store, data_dir, node_id="node-a")
+    assert (again.segments_adopted, again.events_adopted, again.changed) == (0, 0, False)
+
+    expired = await store.events.expired("gate-1", NOW, 10, node_id="node-a")
+    assert sorted(i for i, _ in expired) == sorted([mine, here, bare])
+    assert sorted(i for i, _ in await store.events.expired("gate-1", NOW, 10, node_id="node-b")) == [theirs, bare]
+    assert len(await store.events.expired("gate-1", NOW, 10)) == 5  # one node, no cluster: all of them
 
 
 # ------------------------------------------------------------------------------------------ disk floor

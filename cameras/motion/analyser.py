@@ -276,8 +276,9 @@ class CameraAnalyser:
     def __init__(self, camera_id: str, stream: str, settings: MotionSettings, record: RecordSettings,
                  store: Store | None, engine: Engine, data_dir: Path, history: MotionHistory, *,
                  detector: Detector | None = None, objects: ObjectSettings | None = None,
-                 pool: DetectionPool | None = None) -> None:
+                 pool: DetectionPool | None = None, node_id: str | None = None) -> None:
         self.camera_id = camera_id
+        self.node_id = node_id  # a cluster: this node, whose disk holds the event's files
         self.stream = stream
         self.settings = settings
         self.record = record
@@ -506,7 +507,8 @@ class CameraAnalyser:
         pre, post = self.record.pre_padding_s, self.record.post_padding_s
         if kind == "start":
             event_id = ids[ev.seq] = await self.store.events.add(
-                self.camera_id, ev.start, None, ev.peak_score, sorted(ev.zones), None, ev.boxes())
+                self.camera_id, ev.start, None, ev.peak_score, sorted(ev.zones), None, ev.boxes(),
+                node_id=self.node_id)
             if jpeg is not None:
                 await self.store.events.update(event_id, thumbnail_path=await self._save_thumbnail(event_id, jpeg))
             await self.store.segments.mark_motion(self.camera_id, ev.start - pre, ev.last_motion + post)
@@ -730,6 +732,7 @@ class MotionAnalysers:
         self.store = store
         self.engine = engine
         self.data_dir = data_dir
+        self.node_id: str | None = None  # a cluster: this node (events are indexed as analysed here)
         self.detector_factory = detector_factory
         self.history_s = history_s
         self.analysers: dict[str, CameraAnalyser] = {}
@@ -764,7 +767,8 @@ class MotionAnalysers:
             history = self.histories.setdefault(camera_id, MotionHistory(self.history_s))
             pool = self._detection_pool() if objects is not None and objects.enabled else None
             analyser = CameraAnalyser(camera_id, stream, settings, record, self.store, self.engine, self.data_dir,
-                                      history, detector=detector, objects=objects, pool=pool)
+                                      history, detector=detector, objects=objects, pool=pool,
+                                      node_id=self.node_id)
         except ValueError as exc:
             self.errors[camera_id] = str(exc)
             logger.error("%s: motion analysis not started: %s", camera_id, exc)

@@ -258,6 +258,17 @@ class SegmentRepo(_Repo):
             )
         return count
 
+    async def adopt(self, paths: Iterable[str], node_id: str) -> int:
+        """Mark segments from before the cluster (no node) whose files are on ``node_id``'s disk as its own."""
+        items = list(paths)
+        count = 0
+        for i in range(0, len(items), 500):
+            chunk = items[i:i + 500]
+            count += await self.db.execute_rowcount(
+                f"UPDATE recording_segments SET node_id = ? WHERE node_id IS NULL"
+                f" AND path IN ({','.join('?' * len(chunk))})", (node_id, *chunk))
+        return count
+
     async def total_bytes(self) -> int:
         """Return the bytes of every indexed segment."""
         r = await self.db.fetchone("SELECT COALESCE(SUM(bytes), 0) AS n FROM recording_segments")
@@ -304,14 +315,15 @@ class MotionEventRepo(_Repo):
                            json.loads(r["zones_json"]), r["thumbnail_path"], json.loads(r["boxes_json"]))
 
     async def add(self, camera_id: str, start_at: float, end_at: float | None, peak_score: float,
-                  zones: list[str], thumbnail_path: str | None = None, boxes: list[Any] | None = None) -> int:
-        """Index a motion event (open when ``end_at`` is None); return its id."""
+                  zones: list[str], thumbnail_path: str | None = None, boxes: list[Any] | None = None, *,
+                  node_id: str | None = None) -> int:
+        """Index a motion event (open when ``end_at`` is None) analysed on ``node_id``; return its id."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO motion_events (camera_id, start_at, end_at, peak_score, zones_json, boxes_json,"
-                " thumbnail_path) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " thumbnail_path, node_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (camera_id, start_at, end_at, peak_score, json.dumps(zones), json.dumps(boxes or []),
-                 thumbnail_path),
+                 thumbnail_path, node_id),
             )
             event_id = cur.lastrowid
             assert event_id is not None
@@ -465,16 +477,44 @@ class MotionEventRepo(_Repo):
         )
         return [r["thumbnail_path"] for r in rows if r["thumbnail_path"]]
 
-    async def expired(self, camera_id: str, before: float, limit: int) -> list[tuple[int, str | None]]:
-        """Return (id, thumbnail path) of a camera's events that ended before ``before`` and no hold covers."""
+    async def expired(self, camera_id: str, before: float, limit: int, *,
+                      node_id: str | None = None) -> list[tuple[int, str | None]]:
+        """Return (id, thumbnail path) of a camera's events that ended before ``before`` and no hold covers.
+
+        ``node_id``: only those analysed on that node, whose files are on its disk, and those from before the
+        cluster that have no file (any node may delete them; ``adopt`` gave the others a node).
+        """
+        mine = "" if node_id is None else (
+            " AND (e.node_id = ? OR (e.node_id IS NULL AND e.thumbnail_path IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM review_items r WHERE r.event_id = e.id AND r.snapshot_path IS NOT NULL)))")
         rows = await self.db.fetchall(
             "SELECT e.id, e.thumbnail_path FROM motion_events e WHERE e.camera_id = ? AND e.end_at IS NOT NULL"
             " AND e.end_at < ? AND NOT EXISTS (SELECT 1 FROM evidence_holds h WHERE h.released_at IS NULL"
-            " AND h.camera_id = e.camera_id AND h.start_at <= e.end_at AND h.end_at >= e.start_at)"
+            f" AND h.camera_id = e.camera_id AND h.start_at <= e.end_at AND h.end_at >= e.start_at){mine}"
             " ORDER BY e.end_at LIMIT ?",
-            (camera_id, before, limit),
+            (camera_id, before, *(() if node_id is None else (node_id,)), limit),
         )
         return [(r["id"], r["thumbnail_path"]) for r in rows]
+
+    async def unowned_files(self, after_id: int, limit: int) -> list[tuple[int, list[str]]]:
+        """Return (id, its file paths) of events from before the cluster (no node) that have files, by id."""
+        rows = await self.db.fetchall(
+            "SELECT e.id, e.thumbnail_path, r.snapshot_path FROM motion_events e"
+            " LEFT JOIN review_items r ON r.event_id = e.id WHERE e.node_id IS NULL AND e.id > ?"
+            " AND (e.thumbnail_path IS NOT NULL OR r.snapshot_path IS NOT NULL) ORDER BY e.id LIMIT ?",
+            (after_id, limit))
+        return [(r["id"], [p for p in (r["thumbnail_path"], r["snapshot_path"]) if p]) for r in rows]
+
+    async def adopt(self, event_ids: Iterable[int], node_id: str) -> int:
+        """Mark events from before the cluster (no node) whose files are on ``node_id``'s disk as its own."""
+        ids = list(event_ids)
+        count = 0
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            count += await self.db.execute_rowcount(
+                f"UPDATE motion_events SET node_id = ? WHERE node_id IS NULL"
+                f" AND id IN ({','.join('?' * len(chunk))})", (node_id, *chunk))
+        return count
 
     async def delete_ids(self, event_ids: Iterable[int]) -> int:
         """Delete events (their thumbnails are deleted by the caller first); return the count."""
