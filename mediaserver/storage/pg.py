@@ -55,6 +55,8 @@ from mediaserver.storage.db import (
 )
 
 logger = logging.getLogger(__name__)
+# Ids a language collation orders differently from code points (SQLite's and Python's order).
+ORDER_PROBE = ("xa_a", "xa1", "xa-b", "xab", "Xb")
 
 # Any constant both programs agree on: the lock every migration transaction takes.
 MIGRATION_LOCK_KEY = 0x6D656469  # "medi"
@@ -330,6 +332,14 @@ class PostgresDatabase(Database):
             await writers.open(wait=True, timeout=CONNECT_TIMEOUT_S)
             await readers.open(wait=True, timeout=CONNECT_TIMEOUT_S)
             await self._migrate(target_version)
+            probe = await self.fetchall(
+                "SELECT x FROM (VALUES " + ", ".join(f"('{x}')" for x in ORDER_PROBE) + ") AS v(x) ORDER BY x")
+            if [r[0] for r in probe] != sorted(ORDER_PROBE):
+                # Ids sort by code point on SQLite and in Python; a language collation orders '-', '_' and digits
+                # otherwise (the repositories sort id lists themselves, but other listings follow the database).
+                logger.warning("PostgreSQL database %s does not sort text by code point: create it with"
+                               " 'createdb --locale=C.UTF-8 --template=template0' for the same order as SQLite",
+                               self.describe())
             rows = await self.fetchall(
                 "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()"
                 " AND column_name = 'id' AND is_identity = 'YES'")
