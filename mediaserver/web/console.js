@@ -95,7 +95,7 @@ const SECTIONS = [
   { id: 'schedules', roles: ['admin', 'operator'], mount: jobs.mount, stop: jobs.stop },
   { id: 'users', roles: ['admin'], mount: users.mount, stop: users.stop },
   { id: 'audit', roles: ['admin'], mount: audit.mount, stop: audit.stop },
-  { id: 'nodes', roles: ['admin'], mount: nodes.mount, stop: nodes.stop },
+  { id: 'nodes', roles: ['admin', 'operator'], mount: nodes.mount, stop: nodes.stop }, // as GET /api/v1/nodes
   { id: 'verify', roles: ['admin', 'operator', 'security'], mount: verifyPage.mount, stop: verifyPage.stop },
 ];
 const app = document.getElementById('app');

@@ -1,4 +1,4 @@
-// "Máy chủ" (admin): the nodes sharing the index, one tile each — alive or not, how loaded (counts, bars for
+// "Máy chủ" (admin, operator): the nodes sharing the index, one tile each — alive or not, how loaded (counts, bars for
 // cameras against capacity and CPU), which cameras it records (a dot per camera: working or not) and which meeting
 // rooms run on it. A lost node comes first, with when it was last heard of. Refreshed every few seconds from
 // GET /api/v1/nodes (the heartbeats in the shared index). One node without a cluster shows no tile.
