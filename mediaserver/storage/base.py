@@ -28,6 +28,20 @@ def not_in(column: str, values: Sequence[object]) -> str:
     return f"{column} NOT IN ({','.join('?' * len(values))})" if values else "1 = 1"
 
 
+# Values bound in one statement at most: SQLite bounds the number of parameters of one statement.
+IN_CHUNK = 500
+
+
 class _Repo:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def _adopt(self, table: str, key: str, values: Sequence[object], node_id: str) -> int:
+        """Give rows from before the cluster (``node_id`` NULL) whose ``key`` is in ``values`` to ``node_id``."""
+        count = 0
+        for i in range(0, len(values), IN_CHUNK):
+            chunk = values[i:i + IN_CHUNK]
+            count += await self.db.execute_rowcount(
+                f"UPDATE {table} SET node_id = ? WHERE node_id IS NULL AND {key} IN ({','.join('?' * len(chunk))})",
+                (node_id, *chunk))
+        return count

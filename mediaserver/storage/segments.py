@@ -260,14 +260,7 @@ class SegmentRepo(_Repo):
 
     async def adopt(self, paths: Iterable[str], node_id: str) -> int:
         """Mark segments from before the cluster (no node) whose files are on ``node_id``'s disk as its own."""
-        items = list(paths)
-        count = 0
-        for i in range(0, len(items), 500):
-            chunk = items[i:i + 500]
-            count += await self.db.execute_rowcount(
-                f"UPDATE recording_segments SET node_id = ? WHERE node_id IS NULL"
-                f" AND path IN ({','.join('?' * len(chunk))})", (node_id, *chunk))
-        return count
+        return await self._adopt("recording_segments", "path", list(paths), node_id)
 
     async def total_bytes(self) -> int:
         """Return the bytes of every indexed segment."""
@@ -507,14 +500,7 @@ class MotionEventRepo(_Repo):
 
     async def adopt(self, event_ids: Iterable[int], node_id: str) -> int:
         """Mark events from before the cluster (no node) whose files are on ``node_id``'s disk as its own."""
-        ids = list(event_ids)
-        count = 0
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            count += await self.db.execute_rowcount(
-                f"UPDATE motion_events SET node_id = ? WHERE node_id IS NULL"
-                f" AND id IN ({','.join('?' * len(chunk))})", (node_id, *chunk))
-        return count
+        return await self._adopt("motion_events", "id", list(event_ids), node_id)
 
     async def delete_ids(self, event_ids: Iterable[int]) -> int:
         """Delete events (their thumbnails are deleted by the caller first); return the count."""
