@@ -182,6 +182,6 @@ async def test_console_uploads_with_progress_lists_toggles_and_deletes(api: Api,
         await until(lambda: page.evaluate(gone), "the document gone from the list")
         assert len(await api.app[STORE_KEY].documents.for_meeting(m["id"])) == 1
         await page.locator("#lang-toggle, .lang-toggle").first.click()
-        await until(lambda: page.evaluate("() => document.querySelector('#documents h3').textContent === "
+        await until(lambda: page.evaluate("() => document.querySelector('#documents h3')?.textContent === "
                                           "'Meeting documents'"), "the section in English")
         assert page.errors == []
