@@ -187,6 +187,34 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_copy_index(args: argparse.Namespace) -> int:
+    """Copy the config's SQLite index into an empty PostgreSQL database (turning one box into a cluster)."""
+    from pathlib import Path
+
+    from mediaserver.storage.copy import CopyError, copy_index
+    from mediaserver.storage.db import is_postgres_url
+
+    if not is_postgres_url(args.to):
+        print(f"--to must be a postgresql:// URL, not {args.to!r}", file=sys.stderr)
+        return EXIT_INVALID
+    cfg = _load(args.config)
+    if cfg.storage.is_postgres():
+        print("the config's index is already PostgreSQL: copy-index copies a one-box SQLite index", file=sys.stderr)
+        return EXIT_INVALID
+
+    def progress(table: str, copied: int, total: int) -> None:
+        # copy_index calls this when a table starts, about once a second while it streams, and when it ends.
+        print(f"  {table}: {copied} / {total} rows", file=sys.stderr)
+
+    try:
+        result = asyncio.run(copy_index(Path(cfg.storage.sqlite_path()), args.to, progress=progress))
+    except CopyError as exc:
+        print(f"copy-index refused: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """Write a consistent backup of the index, keys and config (footage with --with-footage), also while running."""
     from pathlib import Path
@@ -378,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     mg = with_config(sub.add_parser("migrate", help="apply schema migrations"))
     mg.set_defaults(fn=cmd_migrate)
+
+    ci = with_config(sub.add_parser("copy-index", help="copy the SQLite index into an empty PostgreSQL database"))
+    ci.add_argument("--to", required=True, metavar="postgresql://…",
+                    help="the empty PostgreSQL database the cluster will share (migrated first)")
+    ci.set_defaults(fn=cmd_copy_index)
 
     vf = with_config(sub.add_parser("verify", help="check a signed PDF or CCTV evidence export"))
     vf.add_argument("file", help="a signed PDF, an export's .manifest.json (or .p7s), or its directory")
