@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -135,6 +137,7 @@ async def test_two_nodes_share_footage_and_rooms_and_take_over_cameras(tmp_path:
         assert dup == [], dup
 
         await the_killed_node_comes_back_and_records_nothing_twice(a, b, pg_url, takeover_s)
+        await a_paused_node_resumes_and_records_nothing_twice(a, b, pg_url)
     finally:
         a.kill()
         b.kill()
@@ -277,6 +280,36 @@ async def the_killed_node_comes_back_and_records_nothing_twice(a: Server, b: Ser
         assert files_since(a, cam, acquired_at), cam  # (the scan sees a's recording of it)
     for cam in sorted(set(CAMERAS) - set(back_to_a)):  # and node a, back, did not record the cameras b kept
         assert files_since(a, cam, restarted_at) == [] and files_since(b, cam, restarted_at), cam
+
+
+async def a_paused_node_resumes_and_records_nothing_twice(a: Server, b: Server, url: str) -> None:
+    """SIGSTOP node a past its leases (a hung box, not a dead one): b takes its cameras; on SIGCONT, a's segment
+    in flight is refused by the index (fencing) and no camera is recorded twice."""
+    assert a.proc is not None
+    a_cams = sorted(c for c, n in owners(url).items() if n == "node-a")
+    assert a_cams, owners(url)
+    os.killpg(a.proc.pid, signal.SIGSTOP)
+    paused_at = time.time()
+    try:
+        first = await wait_for("node-b recording the paused node's cameras",
+                               lambda: first_segments(url, a_cams, "node-b", paused_at), TAKEOVER_LIMIT_S + 15)
+    finally:
+        os.killpg(a.proc.pid, signal.SIGCONT)
+    resumed_at = time.time()
+    pause_takeover_s = max(first.values()) - paused_at
+    print(f"paused node's cameras recorded by node-b after {pause_takeover_s:.1f} s; resumed after"
+          f" {resumed_at - paused_at:.1f} s")
+    assert pause_takeover_s <= TAKEOVER_LIMIT_S
+    await wait_for("two more segments of every camera after the resume", lambda: all(
+        rows(url, "SELECT COUNT(*) FROM recording_segments WHERE camera_id = %s AND start_at > %s",
+             (c, resumed_at))[0][0] >= 2 for c in CAMERAS), 30.0)
+    no_overlaps_and_no_gaps(url, pause_takeover_s)
+    for cam in a_cams:  # node a wrote nothing the index kept between b's takeover and getting the camera back
+        [(taken_at,)] = rows(url, "SELECT MIN(start_at) FROM recording_segments WHERE camera_id = %s"
+                                  " AND node_id = 'node-b' AND start_at > %s", (cam, paused_at))
+        late = rows(url, "SELECT start_at, end_at FROM recording_segments WHERE camera_id = %s AND node_id ="
+                         " 'node-a' AND end_at > %s AND start_at < %s", (cam, taken_at + 0.05, resumed_at))
+        assert late == [], (cam, taken_at, late)
 
 
 def segment_files(srv: Server, camera_id: str) -> list[Path]:
