@@ -224,3 +224,19 @@ async def test_nodes_starting_together_migrate_once(pg_cluster: PgCluster, pg_em
     finally:
         for db in nodes:
             await db.close()
+
+
+async def test_postgresql_integrity_check_names_an_invalid_index_and_an_unchecked_constraint(pg_url: str) -> None:
+    db = Database(pg_url)
+    await db.open()
+    try:
+        assert await db.integrity_check() == "ok"
+        # What an interrupted CREATE INDEX CONCURRENTLY leaves (the test cluster's user is its superuser).
+        await db.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'leases_node'::regclass")
+        assert await db.integrity_check() == "invalid index(es): leases_node (REINDEX them)"
+        await db.execute("REINDEX INDEX leases_node")
+        assert await db.integrity_check() == "ok"
+        await db.execute("ALTER TABLE leases ADD CONSTRAINT leases_ttl CHECK (expires_at > 0) NOT VALID")
+        assert await db.integrity_check() == "constraint(s) never validated: leases.leases_ttl"
+    finally:
+        await db.close()

@@ -468,8 +468,25 @@ class PostgresDatabase(Database):
         return rows[0] if rows else None
 
     async def integrity_check(self) -> str:
-        """Return 'ok' when the server answers and the schema is this program's (PostgreSQL checks itself)."""
+        """Return 'ok', or what is wrong: the schema version, an index left invalid, a constraint not validated.
+
+        PostgreSQL checksums and WAL guard the pages themselves; what can be left broken in a live database is an
+        index whose build was interrupted (unusable, so queries fall back to scans and uniqueness goes unchecked)
+        or a constraint added NOT VALID and never checked.
+        """
         version = await self.user_version()
         if version != self.schema_version:
             return f"schema version {version}, expected {self.schema_version}"
+        bad = await self.fetchall(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND NOT (i.indisvalid AND i.indisready) ORDER BY c.relname")
+        if bad:
+            return "invalid index(es): " + ", ".join(str(r[0]) for r in bad) + " (REINDEX them)"
+        unchecked = await self.fetchall(
+            "SELECT t.relname, c.conname FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid"
+            " JOIN pg_namespace n ON n.oid = t.relnamespace"
+            " WHERE n.nspname = current_schema() AND NOT c.convalidated ORDER BY t.relname, c.conname")
+        if unchecked:
+            return "constraint(s) never validated: " + ", ".join(f"{r[0]}.{r[1]}" for r in unchecked)
         return "ok"
