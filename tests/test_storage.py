@@ -240,3 +240,18 @@ async def test_postgresql_integrity_check_names_an_invalid_index_and_an_unchecke
         assert await db.integrity_check() == "constraint(s) never validated: leases.leases_ttl"
     finally:
         await db.close()
+
+
+async def test_a_refused_user_says_why_on_both_engines(db_target: Path | str) -> None:
+    db = Database(db_target)
+    await db.open()
+    try:
+        store = Store(db)
+        await store.users.create("can-bo", "hash", "operator")
+        with pytest.raises(Conflict, match=r"^user 'can-bo' already exists$"):
+            await store.users.create("can-bo", "hash", "operator")
+        with pytest.raises(Conflict) as refused:  # a role the schema's CHECK refuses is not a taken name
+            await store.users.create("moi", "hash", "tong-bi-thu")
+        assert "already exists" not in str(refused.value) and "not created" in str(refused.value)
+    finally:
+        await db.close()

@@ -54,7 +54,9 @@ class UserRepo(_Repo):
                 (username, password_hash, role, int(must_change), now, now),
             )
         except sqlite3.IntegrityError as exc:
-            raise Conflict(f"user {username!r} already exists") from exc
+            if "unique" in str(exc).lower():  # both engines name the broken rule: a taken name, or e.g. a role
+                raise Conflict(f"user {username!r} already exists") from exc
+            raise Conflict(f"user {username!r} not created: {exc}") from exc
         return User(uid, username, password_hash, role, must_change, False, now, now)
 
     async def get(self, user_id: int) -> User | None:
