@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 from mediaserver.storage.db import Database
+
+T = TypeVar("T")
 
 
 def _now() -> float:
@@ -32,6 +35,13 @@ def not_in(column: str, values: Sequence[object]) -> str:
 IN_CHUNK = 500
 
 
+def in_chunks(values: Sequence[T]) -> Iterator[tuple[str, Sequence[T]]]:
+    """Yield ``values`` in statement-sized chunks, each with its ``?, ?, …`` placeholders for an ``IN (…)``."""
+    for i in range(0, len(values), IN_CHUNK):
+        chunk = values[i:i + IN_CHUNK]
+        yield ",".join("?" * len(chunk)), chunk
+
+
 class _Repo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -39,9 +49,7 @@ class _Repo:
     async def _adopt(self, table: str, key: str, values: Sequence[object], node_id: str) -> int:
         """Give rows from before the cluster (``node_id`` NULL) whose ``key`` is in ``values`` to ``node_id``."""
         count = 0
-        for i in range(0, len(values), IN_CHUNK):
-            chunk = values[i:i + IN_CHUNK]
+        for marks, chunk in in_chunks(values):
             count += await self.db.execute_rowcount(
-                f"UPDATE {table} SET node_id = ? WHERE node_id IS NULL AND {key} IN ({','.join('?' * len(chunk))})",
-                (node_id, *chunk))
+                f"UPDATE {table} SET node_id = ? WHERE node_id IS NULL AND {key} IN ({marks})", (node_id, *chunk))
         return count

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mediaserver.storage.base import in_chunks
 from mediaserver.storage.db import Database
 from mediaserver.storage.repos import NotFound
 
@@ -238,12 +239,10 @@ class ReviewRepo:
 
     async def snapshot_paths(self, event_ids: Iterable[int]) -> builtins.list[str]:
         """Return the snapshot files of the items of these motion events (retention deletes them first)."""
-        ids = list(event_ids)
         out: builtins.list[str] = []
-        for i in range(0, len(ids), 500):  # SQLite bounds the number of parameters of one statement
-            chunk = ids[i:i + 500]
+        for marks, chunk in in_chunks(builtins.list(event_ids)):
             rows = await self.db.fetchall(
-                f"SELECT snapshot_path FROM review_items WHERE event_id IN ({','.join('?' * len(chunk))})"
-                " AND snapshot_path IS NOT NULL", chunk)
+                f"SELECT snapshot_path FROM review_items WHERE event_id IN ({marks}) AND snapshot_path IS NOT NULL",
+                chunk)
             out.extend(r["snapshot_path"] for r in rows)
         return out

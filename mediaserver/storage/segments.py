@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mediaserver.storage.base import Conflict, NotFound, _now, _Repo
+from mediaserver.storage.base import Conflict, NotFound, _now, _Repo, in_chunks
 
 # No segment is longer than this (segment_seconds <= 120 plus a GOP): bounding "overlaps [since, until)" from
 # below with it turns a scan of a camera's whole history into an index range of the window.
@@ -249,13 +249,9 @@ class SegmentRepo(_Repo):
 
     async def delete_paths(self, paths: Iterable[str]) -> int:
         """Remove index rows whose files are gone (reconciliation); return the count."""
-        items = list(paths)
         count = 0
-        for i in range(0, len(items), 500):
-            chunk = items[i:i + 500]
-            count += await self.db.execute_rowcount(
-                f"DELETE FROM recording_segments WHERE path IN ({','.join('?' * len(chunk))})", chunk
-            )
+        for marks, chunk in in_chunks(list(paths)):
+            count += await self.db.execute_rowcount(f"DELETE FROM recording_segments WHERE path IN ({marks})", chunk)
         return count
 
     async def adopt(self, paths: Iterable[str], node_id: str) -> int:
