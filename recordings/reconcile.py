@@ -249,11 +249,11 @@ async def reconcile(store: Store, data_dir: Path,
     parts, files = await asyncio.to_thread(_scan, data_dir)
     indexed = await store.segments.paths()
     own = indexed if node_id is None else await store.segments.paths(node_id)
-    if node_id is not None and (files & indexed) - own:
-        # Footage from before the cluster (no node) whose file is here is this node's (other nodes' files are on
-        # their own disks, so only those rows can be here and not ours).
-        report.segments_adopted = await store.segments.adopt(sorted((files & indexed) - own), node_id)
-        own = await store.segments.paths(node_id)
+    # Footage from before the cluster (no node) whose file is here is this node's (other nodes' files are on
+    # their own disks, so only those rows can be here and not ours). Their files exist: step 3 has nothing to do
+    # with them, so ``own`` need not grow.
+    if node_id is not None and (unowned_here := (files & indexed) - own):
+        report.segments_adopted = await store.segments.adopt(sorted(unowned_here), node_id)
 
     # 1 + 2: partial files, then complete files without rows — oldest first, so gap_before sees predecessors.
     todo: list[tuple[float, str, SegmentName, bool]] = []
