@@ -167,6 +167,12 @@ async def forward(ctx: Ctx, node_id: str, path: str, query: Mapping[str, str] | 
                        f"{exc.message}") from exc
 
 
+def node_error(data: Any) -> dict[str, Any]:
+    """Return the ``error`` object of another node's error answer ({} when it sent none)."""
+    err = data.get("error") if isinstance(data, dict) else None
+    return err if isinstance(err, dict) else {}
+
+
 async def call(ctx: Ctx, node_id: str, method: str, path: str, body: Any = None) -> Any:
     """Send a JSON request to the owning node; return its JSON, or raise its error as this route's own."""
     try:
@@ -175,7 +181,7 @@ async def call(ctx: Ctx, node_id: str, method: str, path: str, body: Any = None)
         raise ApiError(502, exc.code, f"the footage is on node {node_id!r}, which cannot be reached: "
                        f"{exc.message}") from exc
     if status >= 400:
-        err = data.get("error", {}) if isinstance(data, dict) else {}
+        err = node_error(data)
         raise ApiError(status, str(err.get("code") or "node_error"),
                        f"node {node_id!r}: {err.get('message') or f'answered {status}'}", err.get("field"))
     return data

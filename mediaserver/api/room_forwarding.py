@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from mediaserver.api.errors import error_body
-from mediaserver.api.peer import CLUSTER_PREFIX
+from mediaserver.api.peer import CLUSTER_PREFIX, node_error
 from mediaserver.api.routing import ROOM_NODE_ROUTES_KEY
 from mediaserver.cluster_client import CLUSTER_CLIENT_KEY, NodeUnreachable
 from mediaserver.rooms_placement import ROOM_PLACEMENT_KEY
@@ -82,7 +82,7 @@ def on_rooms_node(app: web.Application, action: str, local: Handler) -> Handler:
         body = {"job_id": ctx.job_id, "args": ctx.args, "scheduled_for": ctx.scheduled_for}
         status, data = await client.call(node_id, "POST", ROOM_JOB_PATH.format(action=action), json_body=body)
         if status >= 400:
-            err = data.get("error", {}) if isinstance(data, dict) else {}
+            err = node_error(data)
             raise RuntimeError(f"room {room!r} runs on node {node_id!r}, which refused the {action} run: "
                                f"{err.get('message') or f'HTTP {status}'}")
 
