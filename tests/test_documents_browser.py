@@ -144,7 +144,8 @@ async def test_console_uploads_with_progress_lists_toggles_and_deletes(api: Api,
         await console_login(page, f"#/meetings?id={m['id']}", "dieu-hanh", STRONG_PASSWORD)
         section = page.locator("#documents")
         await section.wait_for()
-        assert "Chưa có tài liệu nào." in await section.inner_text()
+        # The section is drawn before its list arrives: wait for the list's own words.
+        await section.get_by_text("Chưa có tài liệu nào.").wait_for(timeout=10_000)
         # Two files at once: a progress bar while they go, then both listed with vi-VN sizes.
         await page.set_input_files("#docs-file", [str(pdf_file), str(png_file)])
         await page.evaluate("""() => { const b = document.querySelector('#docs-progress');

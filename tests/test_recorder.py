@@ -85,10 +85,11 @@ def first_frame(path: Path) -> tuple[int, int, float]:
         assert packets and packets[0].is_keyframe, path
         frames = stream.codec_context.decode(packets[0]) or stream.codec_context.decode(None)
         assert frames, f"{path}: the first frame does not decode"
+        time_base = stream.time_base  # read while the file is open: PyAV 18.1.1 refuses a closed container's streams
     first = packets[0].pts
-    assert stream.time_base is not None and first is not None
+    assert time_base is not None and first is not None
     end = max(p.pts + p.duration for p in packets if p.pts is not None and p.duration is not None)
-    return frames[0].width, frames[0].height, float((end - first) * stream.time_base)
+    return frames[0].width, frames[0].height, float((end - first) * time_base)
 
 
 def child_pids(pid: int) -> list[int]:
